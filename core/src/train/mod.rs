@@ -1,0 +1,1 @@
+//! Noise injection and training (filled in by the training issue).
