@@ -47,11 +47,13 @@
 mod error;
 mod kernels;
 mod nn;
+mod perturbation;
 mod sampler;
 mod train;
 
 pub use error::Error;
 pub use kernels::*;
 pub use nn::*;
+pub use perturbation::{Clean, Perturbation};
 pub use sampler::*;
 pub use train::*;
