@@ -47,6 +47,7 @@
 mod error;
 mod kernels;
 mod nn;
+mod parameters;
 mod perturbation;
 mod sampler;
 mod train;
@@ -54,6 +55,7 @@ mod train;
 pub use error::Error;
 pub use kernels::*;
 pub use nn::*;
+pub use parameters::Parameters;
 pub use perturbation::{Clean, Perturbation};
 pub use sampler::*;
 pub use train::*;
