@@ -1,1 +1,41 @@
-//! Noise injection and training (filled in by the training issue).
+//! Noise injection and training: weight, input and label noise, the explicit
+//! penalty, optimisers, mini-batches and evaluation.
+
+mod adam;
+mod additive_noise;
+mod eta_schedule;
+mod input_noise;
+mod label_noise;
+mod layer_noise;
+mod local_reparam_noise;
+mod momentum;
+mod multiplicative_noise;
+mod noise_stream;
+mod optimizer;
+mod sample_ring;
+mod sgd;
+#[allow(missing_docs)]
+pub mod shim;
+mod smoothed_cross_entropy;
+mod target;
+mod trainer;
+mod validate;
+mod weight_noise;
+mod weight_noise_config;
+
+pub use adam::Adam;
+pub use additive_noise::AdditiveNoise;
+pub use eta_schedule::{EtaSchedule, ScheduleShape};
+pub use input_noise::InputNoise;
+pub use label_noise::LabelNoise;
+pub use local_reparam_noise::LocalReparamNoise;
+pub use momentum::Momentum;
+pub use multiplicative_noise::MultiplicativeNoise;
+pub use optimizer::Optimizer;
+pub use sample_ring::SampleRing;
+pub use sgd::Sgd;
+pub use smoothed_cross_entropy::SmoothedCrossEntropy;
+pub use target::Target;
+pub use trainer::Trainer;
+pub use weight_noise::WeightNoise;
+pub use weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};

@@ -1,0 +1,145 @@
+//! Adam (Kingma & Ba 2015).
+
+use super::optimizer::{Optimizer, finite, zeroed_like};
+use super::validate::{finite_positive, unit_half_open};
+use crate::error::Error;
+use crate::parameters::Parameters;
+
+/// Adam: bias-corrected first and second moment estimates of the gradient.
+///
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+/// `θ ← θ − lr·m̂ / (√v̂ + ε)` with `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`.
+/// The moments have the model's type `P`; `β₁ᵗ`, `β₂ᵗ` are carried as running
+/// products (no `powf`).
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Adam, Optimizer, Dense};
+/// let mut p: Dense<1, 1> = Dense { w: [[1.0]], b: [0.0], act: Default::default() };
+/// let g: Dense<1, 1> = Dense { w: [[4.0]], b: [0.0], act: Default::default() };
+/// let mut adam = Adam::new(0.1, 0.9, 0.999, 1e-8, &p).unwrap();
+/// adam.step(&mut p, &g).unwrap();
+/// assert!((p.w[0][0] - 0.9).abs() < 1e-6); // first step moves by ≈ lr
+/// assert!(Adam::new(0.1, 0.9, 1.0, 1e-8, &p).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam<P> {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    beta1_t: f32,
+    beta2_t: f32,
+    m: P,
+    v: P,
+}
+
+impl<P: Parameters + Clone> Adam<P> {
+    /// Adam with the given learning rate, betas and ε; moments start at 0
+    /// with the shape of `like`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `learning_rate` or `epsilon`
+    /// (finite, `> 0`), `beta1` or `beta2` (in `[0, 1)`).
+    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, like: &P) -> Result<Self, Error> {
+        Ok(Self {
+            lr: finite_positive("learning_rate", lr)?,
+            beta1: unit_half_open("beta1", beta1)?,
+            beta2: unit_half_open("beta2", beta2)?,
+            eps: finite_positive("epsilon", eps)?,
+            beta1_t: 1.0,
+            beta2_t: 1.0,
+            m: zeroed_like(like),
+            v: zeroed_like(like),
+        })
+    }
+
+    /// Adam with the usual defaults `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Adam::new`].
+    pub fn with_defaults(lr: f32, like: &P) -> Result<Self, Error> {
+        Self::new(lr, 0.9, 0.999, 1e-8, like)
+    }
+}
+
+/// Per-step constants of one update.
+#[derive(Clone, Copy)]
+struct StepConsts {
+    b1: f32,
+    b2: f32,
+    /// `lr / (1 − β₁ᵗ)`.
+    c1: f32,
+    /// `1 / (1 − β₂ᵗ)`.
+    c2: f32,
+    eps: f32,
+}
+
+/// New `(θ, m, v)` for one parameter: the single formula both passes use.
+#[inline(always)]
+fn update(k: StepConsts, p: f32, m: f32, v: f32, g: f32) -> (f32, f32, f32) {
+    let m = k.b1 * m + (1.0 - k.b1) * g;
+    let v = k.b2 * v + (1.0 - k.b2) * (g * g);
+    let p = p - k.c1 * m / (libm::sqrtf(k.c2 * v) + k.eps);
+    (p, m, v)
+}
+
+impl<P> Adam<P> {
+    /// First-moment estimate.
+    pub fn first_moment(&self) -> &P {
+        &self.m
+    }
+
+    /// Second-moment estimate.
+    pub fn second_moment(&self) -> &P {
+        &self.v
+    }
+
+    fn consts(&self) -> (StepConsts, f32, f32) {
+        let b1t = self.beta1_t * self.beta1;
+        let b2t = self.beta2_t * self.beta2;
+        let k = StepConsts {
+            b1: self.beta1,
+            b2: self.beta2,
+            c1: self.lr / (1.0 - b1t),
+            c2: 1.0 / (1.0 - b2t),
+            eps: self.eps,
+        };
+        (k, b1t, b2t)
+    }
+}
+
+impl<P: Parameters> Optimizer<P> for Adam<P> {
+    fn check(&self, params: &P, grad: &P) -> Result<(), Error> {
+        let (k, _, _) = self.consts();
+        for i in 0..P::SLICES {
+            let pm = params.slice(i).iter().zip(self.m.slice(i));
+            for (((&p, &m), &v), &g) in pm.zip(self.v.slice(i)).zip(grad.slice(i)) {
+                let (p, m, v) = update(k, p, m, v, g);
+                finite(m, "optimiser state")?;
+                finite(v, "optimiser state")?;
+                finite(p, "updated weights")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, params: &mut P, grad: &P) {
+        let (k, b1t, b2t) = self.consts();
+        for i in 0..P::SLICES {
+            let pm = params.slice_mut(i).iter_mut().zip(self.m.slice_mut(i));
+            for (((p, m), v), &g) in pm.zip(self.v.slice_mut(i)).zip(grad.slice(i)) {
+                (*p, *m, *v) = update(k, *p, *m, *v, g);
+            }
+        }
+        self.beta1_t = b1t;
+        self.beta2_t = b2t;
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+}

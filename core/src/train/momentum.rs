@@ -1,0 +1,88 @@
+//! SGD with (heavy-ball) momentum.
+
+use super::optimizer::{Optimizer, finite, zeroed_like};
+use super::validate::{finite_positive, unit_half_open};
+use crate::error::Error;
+use crate::parameters::Parameters;
+
+/// SGD with momentum: `v ← μ·v + g`, `θ ← θ − lr·v`.
+///
+/// The velocity `v` has the model's type `P` (one value per parameter).
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Momentum, Optimizer, Dense};
+/// let mut p: Dense<1, 1> = Dense { w: [[1.0]], b: [0.0], act: Default::default() };
+/// let g = p.clone();
+/// let mut opt = Momentum::new(0.5, 0.5, &p).unwrap();
+/// opt.step(&mut p, &g).unwrap(); // v = 1, w = 1 - 0.5
+/// opt.step(&mut p, &g).unwrap(); // v = 1.5, w = 0.5 - 0.75
+/// assert_eq!(p.w[0][0], -0.25);
+/// assert!(Momentum::new(0.5, 1.0, &p).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Momentum<P> {
+    lr: f32,
+    mu: f32,
+    velocity: P,
+}
+
+impl<P: Parameters + Clone> Momentum<P> {
+    /// Momentum with learning rate `lr` and coefficient `mu`; the velocity
+    /// starts at 0 and takes the shape of `like`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `learning_rate` (finite, `> 0`) or
+    /// `momentum` (in `[0, 1)`).
+    pub fn new(lr: f32, mu: f32, like: &P) -> Result<Self, Error> {
+        Ok(Self {
+            lr: finite_positive("learning_rate", lr)?,
+            mu: unit_half_open("momentum", mu)?,
+            velocity: zeroed_like(like),
+        })
+    }
+}
+
+impl<P> Momentum<P> {
+    /// The velocity.
+    pub fn velocity(&self) -> &P {
+        &self.velocity
+    }
+}
+
+/// New `(θ, v)` for one parameter: the single formula both passes use.
+#[inline(always)]
+fn update(lr: f32, mu: f32, p: f32, v: f32, g: f32) -> (f32, f32) {
+    let v = mu * v + g;
+    (p - lr * v, v)
+}
+
+impl<P: Parameters> Optimizer<P> for Momentum<P> {
+    fn check(&self, params: &P, grad: &P) -> Result<(), Error> {
+        for i in 0..P::SLICES {
+            let it = params.slice(i).iter().zip(self.velocity.slice(i));
+            for ((&p, &v), &g) in it.zip(grad.slice(i)) {
+                let (p, v) = update(self.lr, self.mu, p, v, g);
+                finite(v, "optimiser state")?;
+                finite(p, "updated weights")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, params: &mut P, grad: &P) {
+        let (lr, mu) = (self.lr, self.mu);
+        for i in 0..P::SLICES {
+            let it = params.slice_mut(i).iter_mut();
+            for ((p, v), &g) in it.zip(self.velocity.slice_mut(i)).zip(grad.slice(i)) {
+                (*p, *v) = update(lr, mu, *p, *v, g);
+            }
+        }
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+}

@@ -1,0 +1,122 @@
+//! Multiplicative weight noise `w̃ = w(1 + ε)`, `ε ~ N(0, η)`.
+
+use super::additive_noise::CopyChecked;
+use super::layer_noise::LayerNoise;
+use super::weight_noise_config::WeightNoiseConfig;
+use crate::parameters::Parameters;
+use crate::perturbation::Perturbation;
+
+/// Multiplicative Gaussian weight noise (Gaussian-dropout style).
+///
+/// Same streams as [`AdditiveNoise`](crate::AdditiveNoise). The gradient with
+/// respect to the clean `w` is the gradient at `w̃` times `(1 + ε)`; a
+/// network's backward pass gives the former, and
+/// [`scale_gradient`](MultiplicativeNoise::scale_gradient) regenerates ε and
+/// applies the factor.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{MultiplicativeNoise, NoiseKind, Perturbation, WeightNoiseConfig};
+/// let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.04).unwrap();
+/// let mut noise = MultiplicativeNoise::new(&cfg, 1);
+/// let clean = [0.0f32, 2.0];
+/// let mut out = [9.0f32; 2];
+/// noise.begin_layer(0);
+/// noise.weight_row(&clean, &mut out);
+/// assert_eq!(out[0], 0.0); // zero weights stay zero
+/// assert_ne!(out[1], 2.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiplicativeNoise {
+    pub(crate) core: LayerNoise,
+}
+
+impl MultiplicativeNoise {
+    /// Multiplicative noise with `config`'s per-layer η (variance of ε; its
+    /// kind is ignored), seeded with `seed`.
+    pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
+        Self {
+            core: LayerNoise::new(config, seed),
+        }
+    }
+
+    #[inline]
+    fn perturb(&mut self, clean: &[f32], out: &mut [f32]) {
+        let s = self.core.std;
+        if s == 0.0 {
+            out.copy_from_slice_checked(clean);
+            return;
+        }
+        for (o, &c) in out.iter_mut().zip(clean) {
+            *o = c * (1.0 + s * self.core.stream.next());
+        }
+    }
+
+    /// Multiplies a gradient taken at `w̃` by `(1 + ε)` element by element,
+    /// turning it into the gradient with respect to the clean parameters.
+    ///
+    /// `grad` is laid out as [`Parameters`] for dense networks (slice `2l`
+    /// weights, `2l + 1` bias); the current draw is regenerated layer by layer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, MultiplicativeNoise, NoiseKind, Perturbation, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.04).unwrap();
+    /// let mut noise = MultiplicativeNoise::new(&cfg, 3);
+    /// let ones: Dense<2, 1> = Dense { w: [[1.0, 1.0]], b: [1.0], act: Default::default() };
+    /// let mut w = [0.0f32; 2];
+    /// noise.begin_layer(0);
+    /// noise.weight_row(&ones.w[0], &mut w); // w̃ = 1 + ε
+    /// let mut g = ones.clone();
+    /// noise.scale_gradient(&mut g);
+    /// assert_eq!(g.w[0], w); // factor (1 + ε) is the same ε
+    /// assert_eq!(g.b[0], 1.0); // biases get no noise by default
+    /// ```
+    pub fn scale_gradient<P: Parameters>(&mut self, grad: &mut P) {
+        if !self.core.active() {
+            return;
+        }
+        for layer in 0..P::SLICES / 2 {
+            self.core.begin_layer(layer);
+            let s = self.core.std;
+            if s == 0.0 {
+                continue;
+            }
+            for g in grad.slice_mut(2 * layer) {
+                *g *= 1.0 + s * self.core.stream.next();
+            }
+            if self.core.biases {
+                for g in grad.slice_mut(2 * layer + 1) {
+                    *g *= 1.0 + s * self.core.stream.next();
+                }
+            }
+        }
+    }
+}
+
+impl Perturbation for MultiplicativeNoise {
+    fn perturbs_weights(&self) -> bool {
+        self.core.active()
+    }
+
+    #[inline]
+    fn begin_layer(&mut self, layer: usize) {
+        self.core.begin_layer(layer);
+    }
+
+    #[inline]
+    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
+        self.perturb(clean, out);
+    }
+
+    #[inline]
+    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
+        if self.core.biases {
+            self.perturb(clean, out);
+        } else {
+            out.copy_from_slice_checked(clean);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The optimiser interface: check a candidate update, then commit it.
+
+use crate::error::Error;
+use crate::parameters::Parameters;
+
+/// An optimiser over parameters `P`, with fixed-size state (no heap).
+///
+/// An update happens in two passes over the parameters: [`check`](Optimizer::check)
+/// computes every candidate value (new parameter and new state) without
+/// writing anything and fails if one is not finite; [`apply`](Optimizer::apply)
+/// recomputes the same values and writes them. The arithmetic of both passes
+/// is the same function, so what was checked is bit for bit what is written,
+/// and a failed [`step`](Optimizer::step) leaves parameters and state exactly
+/// as they were without a parameter-sized copy.
+pub trait Optimizer<P: Parameters> {
+    /// `Ok(())` when applying `grad` would leave parameters and optimiser
+    /// state finite; changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NonFinite`] naming `"updated weights"` or `"optimiser state"`.
+    fn check(&self, params: &P, grad: &P) -> Result<(), Error>;
+
+    /// Applies the update without checking.
+    fn apply(&mut self, params: &mut P, grad: &P);
+
+    /// [`check`](Optimizer::check), then [`apply`](Optimizer::apply) on success.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Optimizer::check); on error nothing is changed.
+    fn step(&mut self, params: &mut P, grad: &P) -> Result<(), Error> {
+        self.check(params, grad)?;
+        self.apply(params, grad);
+        Ok(())
+    }
+
+    /// The learning rate.
+    fn learning_rate(&self) -> f32;
+}
+
+/// A copy of `like` with every parameter set to 0 (optimiser state, gradients).
+pub(crate) fn zeroed_like<P: Parameters + Clone>(like: &P) -> P {
+    let mut z = like.clone();
+    for i in 0..P::SLICES {
+        z.slice_mut(i).fill(0.0);
+    }
+    z
+}
+
+/// `Err(NonFinite{what})` unless `v` is finite.
+#[inline(always)]
+pub(crate) fn finite(v: f32, what: &'static str) -> Result<(), Error> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFinite { what })
+    }
+}

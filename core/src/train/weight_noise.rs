@@ -1,0 +1,223 @@
+//! Run-time choice among the weight-noise perturbations, with the schedule.
+
+use super::additive_noise::AdditiveNoise;
+use super::layer_noise::LayerNoise;
+use super::local_reparam_noise::LocalReparamNoise;
+use super::multiplicative_noise::MultiplicativeNoise;
+use super::weight_noise_config::{NoiseKind, Redraw, WeightNoiseConfig};
+use crate::parameters::Parameters;
+use crate::perturbation::Perturbation;
+
+/// The weight-noise [`Perturbation`] a [`WeightNoiseConfig`] describes.
+///
+/// # Memory
+///
+/// The whole state is `size_of::<WeightNoise>()` bytes (136 on 64-bit and
+/// 32-bit targets alike: the config's per-layer η, one xoshiro128++ state,
+/// the Box–Muller spare, seed and draw counter). Nothing grows with the
+/// network: each layer's noise is regenerated from a generator reseeded in
+/// [`begin_layer`](Perturbation::begin_layer).
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{NoiseKind, Perturbation, WeightNoise, WeightNoiseConfig};
+/// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+/// let mut noise = WeightNoise::new(&cfg, 9);
+/// let clean = [0.5f32; 3];
+/// let (mut a, mut b) = ([0.0f32; 3], [0.0f32; 3]);
+/// noise.begin_layer(1);
+/// noise.weight_row(&clean, &mut a);
+/// noise.next_draw();
+/// noise.begin_layer(1);
+/// noise.weight_row(&clean, &mut b);
+/// assert_ne!(a, b); // a new draw
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightNoise {
+    config: WeightNoiseConfig,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Additive(AdditiveNoise),
+    Multiplicative(MultiplicativeNoise),
+    LocalReparam(LocalReparamNoise),
+}
+
+impl WeightNoise {
+    /// The perturbation for `config`, seeded with `seed`, at step 0 of its
+    /// schedule.
+    pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
+        let kind = match config.kind() {
+            NoiseKind::Additive => Kind::Additive(AdditiveNoise::new(config, seed)),
+            NoiseKind::Multiplicative => {
+                Kind::Multiplicative(MultiplicativeNoise::new(config, seed))
+            }
+            NoiseKind::LocalReparam => Kind::LocalReparam(LocalReparamNoise::new(config, seed)),
+        };
+        let mut noise = Self {
+            config: *config,
+            kind,
+        };
+        noise.set_step(0);
+        noise
+    }
+
+    fn core(&self) -> &LayerNoise {
+        match &self.kind {
+            Kind::Additive(n) => &n.core,
+            Kind::Multiplicative(n) => &n.core,
+            Kind::LocalReparam(n) => &n.core,
+        }
+    }
+
+    fn core_mut(&mut self) -> &mut LayerNoise {
+        match &mut self.kind {
+            Kind::Additive(n) => &mut n.core,
+            Kind::Multiplicative(n) => &mut n.core,
+            Kind::LocalReparam(n) => &mut n.core,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WeightNoiseConfig {
+        &self.config
+    }
+
+    /// Applies the schedule's factor for training step `step`.
+    pub fn set_step(&mut self, step: u64) {
+        let f = self.config.eta_schedule().factor(step);
+        self.core_mut().set_factor(f);
+    }
+
+    /// Sets η of every layer to `eta` (variance) at schedule factor 1, keeping
+    /// kind, parameters and seed; used to evaluate at a given η.
+    pub fn set_eta(&mut self, eta: &[f32; super::MAX_LAYERS]) {
+        let core = self.core_mut();
+        core.set_eta(eta);
+        core.set_factor(1.0);
+    }
+
+    /// Moves to the next independent draw of ε.
+    #[inline]
+    pub fn next_draw(&mut self) {
+        self.core_mut().stream.advance();
+    }
+
+    /// Index of the current draw (how many times [`next_draw`](Self::next_draw) ran).
+    pub fn draw_index(&self) -> u64 {
+        self.core().stream.draw()
+    }
+
+    /// Jumps to draw number `draw` (to restore a state).
+    pub fn set_draw_index(&mut self, draw: u64) {
+        self.core_mut().stream.set_draw(draw);
+    }
+
+    /// Uses `−ε` instead of `ε` (the other half of an antithetic pair).
+    pub fn set_negated(&mut self, negated: bool) {
+        self.core_mut().set_negated(negated);
+    }
+
+    /// Whether any parameter gets noise at the current step.
+    pub fn is_active(&self) -> bool {
+        self.core().active()
+    }
+
+    /// Whether the draw is shared by a whole mini-batch.
+    pub fn per_batch(&self) -> bool {
+        self.config.redraw_policy() == Redraw::PerBatch
+    }
+
+    /// Whether the gradient at `θ̃` needs [`scale_gradient`](Self::scale_gradient)
+    /// to become the gradient with respect to `θ` (multiplicative noise).
+    pub fn needs_gradient_scaling(&self) -> bool {
+        matches!(self.kind, Kind::Multiplicative(_)) && self.is_active()
+    }
+
+    /// Turns a gradient at `θ̃` into one with respect to `θ` (a no-op except
+    /// for multiplicative noise; see [`MultiplicativeNoise::scale_gradient`]).
+    pub fn scale_gradient<P: Parameters>(&mut self, grad: &mut P) {
+        if let Kind::Multiplicative(n) = &mut self.kind {
+            n.scale_gradient(grad);
+        }
+    }
+
+    /// Writes `θ̃` of the current draw into `noisy` (same shape as `clean`).
+    ///
+    /// Local reparameterisation perturbs pre-activations, not weights, so it
+    /// copies `clean` unchanged.
+    pub fn perturb_parameters<P: Parameters>(&mut self, clean: &P, noisy: &mut P) {
+        let biases = self.core().biases;
+        let weights = self.perturbs_weights();
+        for layer in 0..P::SLICES / 2 {
+            self.begin_layer(layer);
+            for i in [2 * layer, 2 * layer + 1] {
+                let (c, n) = (clean.slice(i), noisy.slice_mut(i));
+                if weights && (i % 2 == 0) {
+                    self.weight_row(c, n);
+                } else if weights && biases {
+                    self.bias(c, n);
+                } else {
+                    super::additive_noise::CopyChecked::copy_from_slice_checked(n, c);
+                }
+            }
+        }
+    }
+}
+
+impl Perturbation for WeightNoise {
+    #[inline]
+    fn perturbs_weights(&self) -> bool {
+        match &self.kind {
+            Kind::Additive(n) => n.perturbs_weights(),
+            Kind::Multiplicative(n) => n.perturbs_weights(),
+            Kind::LocalReparam(n) => n.perturbs_weights(),
+        }
+    }
+
+    #[inline]
+    fn begin_layer(&mut self, layer: usize) {
+        self.core_mut().begin_layer(layer);
+    }
+
+    #[inline]
+    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
+        match &mut self.kind {
+            Kind::Additive(n) => n.weight_row(clean, out),
+            Kind::Multiplicative(n) => n.weight_row(clean, out),
+            Kind::LocalReparam(n) => n.weight_row(clean, out),
+        }
+    }
+
+    #[inline]
+    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
+        match &mut self.kind {
+            Kind::Additive(n) => n.bias(clean, out),
+            Kind::Multiplicative(n) => n.bias(clean, out),
+            Kind::LocalReparam(n) => n.bias(clean, out),
+        }
+    }
+
+    #[inline]
+    fn pre_activation(&mut self, layer: usize, a_in: &[f32], z: &mut [f32]) {
+        if let Kind::LocalReparam(n) = &mut self.kind {
+            n.pre_activation(layer, a_in, z);
+        }
+    }
+
+    #[inline]
+    fn pre_activation_backward(
+        &mut self,
+        layer: usize,
+        a_in: &[f32],
+        delta: &[f32],
+        g_a: &mut [f32],
+    ) {
+        if let Kind::LocalReparam(n) = &mut self.kind {
+            n.pre_activation_backward(layer, a_in, delta, g_a);
+        }
+    }
+}

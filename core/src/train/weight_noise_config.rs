@@ -1,0 +1,176 @@
+//! Validated settings of weight noise: kind, per-layer η, which parameters,
+//! when to redraw, and the η schedule.
+
+use super::eta_schedule::EtaSchedule;
+use super::shim::NoiseOn;
+use super::validate::finite_non_negative;
+use crate::error::Error;
+
+/// Most dense layers a network trained with per-layer η may have.
+pub const MAX_LAYERS: usize = 8;
+
+/// How the noise enters the weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NoiseKind {
+    /// `w̃ = w + ε`, `ε ~ N(0, η)`.
+    #[default]
+    Additive,
+    /// `w̃ = w(1 + ε)`, `ε ~ N(0, η)` (Gaussian-dropout style).
+    Multiplicative,
+    /// Additive noise sampled through the pre-activations (THEORY §5):
+    /// `z ~ N(W a + b, η(‖a‖² + [bias noisy]))`, OUT draws per layer.
+    LocalReparam,
+}
+
+/// When a new noise draw is taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Redraw {
+    /// A fresh ε for every sample (default).
+    #[default]
+    PerSample,
+    /// One ε shared by every sample of a mini-batch.
+    PerBatch,
+}
+
+/// Weight-noise settings, validated when built.
+///
+/// η is a **variance** (each draw has standard deviation `√η`), one value per
+/// dense layer counted from the input. Default choices: additive noise on the
+/// weights only, redrawn per sample, constant schedule.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{WeightNoiseConfig, NoiseKind, NoiseOn, Redraw, Error};
+/// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
+///     .unwrap()
+///     .on(NoiseOn::WeightsAndBiases)
+///     .redraw(Redraw::PerBatch);
+/// assert_eq!(c.eta(3), 0.01);
+/// let c = c.with_layer_eta(&[0.01, 0.0]).unwrap();
+/// assert_eq!((c.eta(0), c.eta(1), c.layers()), (0.01, 0.0, Some(2)));
+/// assert_eq!(
+///     WeightNoiseConfig::new(NoiseKind::Additive, -1.0).unwrap_err(),
+///     Error::InvalidParameter { name: "eta", requirement: "finite and >= 0" },
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeightNoiseConfig {
+    kind: NoiseKind,
+    on: NoiseOn,
+    eta: [f32; MAX_LAYERS],
+    layers: Option<u8>,
+    redraw: Redraw,
+    schedule: EtaSchedule,
+}
+
+impl WeightNoiseConfig {
+    /// Noise of `kind` with the same η on every layer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `eta` unless it is finite and `≥ 0`.
+    pub fn new(kind: NoiseKind, eta: f32) -> Result<Self, Error> {
+        let eta = finite_non_negative("eta", eta)?;
+        Ok(Self {
+            kind,
+            on: NoiseOn::Weights,
+            eta: [eta; MAX_LAYERS],
+            layers: None,
+            redraw: Redraw::PerSample,
+            schedule: EtaSchedule::constant(),
+        })
+    }
+
+    /// Sets one η per layer (`eta.len()` must equal the network's depth when
+    /// it is trained).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `eta` if one is negative or not
+    /// finite, or `layers` if there are more than [`MAX_LAYERS`] or none.
+    pub fn with_layer_eta(mut self, eta: &[f32]) -> Result<Self, Error> {
+        if eta.is_empty() || eta.len() > MAX_LAYERS {
+            return Err(Error::InvalidParameter {
+                name: "layers",
+                requirement: "between 1 and MAX_LAYERS per-layer values",
+            });
+        }
+        let mut all = [0.0; MAX_LAYERS];
+        for (a, &e) in all.iter_mut().zip(eta) {
+            *a = finite_non_negative("eta", e)?;
+        }
+        self.eta = all;
+        self.layers = Some(eta.len() as u8);
+        Ok(self)
+    }
+
+    /// Which parameters get noise.
+    pub const fn on(mut self, on: NoiseOn) -> Self {
+        self.on = on;
+        self
+    }
+
+    /// When to redraw.
+    pub const fn redraw(mut self, redraw: Redraw) -> Self {
+        self.redraw = redraw;
+        self
+    }
+
+    /// The η schedule.
+    pub const fn schedule(mut self, schedule: EtaSchedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// η of layer `layer` before the schedule (0 beyond [`MAX_LAYERS`]).
+    pub fn eta(&self, layer: usize) -> f32 {
+        self.eta.get(layer).copied().unwrap_or(0.0)
+    }
+
+    /// All per-layer η.
+    pub const fn etas(&self) -> &[f32; MAX_LAYERS] {
+        &self.eta
+    }
+
+    /// Number of layers set by [`with_layer_eta`](Self::with_layer_eta);
+    /// `None` when one η applies to every layer.
+    pub fn layers(&self) -> Option<usize> {
+        self.layers.map(usize::from)
+    }
+
+    /// The noise kind.
+    pub const fn kind(&self) -> NoiseKind {
+        self.kind
+    }
+
+    /// Which parameters get noise.
+    pub const fn noise_on(&self) -> NoiseOn {
+        self.on
+    }
+
+    /// The redraw policy.
+    pub const fn redraw_policy(&self) -> Redraw {
+        self.redraw
+    }
+
+    /// The η schedule.
+    pub const fn eta_schedule(&self) -> &EtaSchedule {
+        &self.schedule
+    }
+
+    /// `Ok(())` when the per-layer η (if set) match a network of `depth`
+    /// layers and `depth ≤ MAX_LAYERS`.
+    pub(crate) fn check_depth(&self, depth: usize) -> Result<(), Error> {
+        if depth > MAX_LAYERS {
+            return Err(Error::InvalidParameter {
+                name: "layers",
+                requirement: "network depth <= MAX_LAYERS",
+            });
+        }
+        match self.layers() {
+            Some(l) => crate::error::check_len(l, depth),
+            None => Ok(()),
+        }
+    }
+}
