@@ -301,8 +301,15 @@ mod tests {
             ActivationKind::Softplus,
         ] {
             assert!(k.f(f32::NAN).is_nan(), "{k:?}");
-            assert!(k.df(f32::NAN).is_nan() || k == ActivationKind::Identity, "{k:?}");
-            let _ = (k.f(f32::INFINITY), k.df(f32::NEG_INFINITY), k.d2f(f32::INFINITY));
+            assert!(
+                k.df(f32::NAN).is_nan() || k == ActivationKind::Identity,
+                "{k:?}"
+            );
+            let _ = (
+                k.f(f32::INFINITY),
+                k.df(f32::NEG_INFINITY),
+                k.d2f(f32::INFINITY),
+            );
         }
         assert_eq!(Softplus.f(-200.0), 0.0);
         assert_eq!(Sigmoid.f(-200.0), 0.0);

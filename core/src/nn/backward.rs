@@ -96,7 +96,10 @@ impl<A: Activation> DenseRef<'_, A> {
         gx: Option<&mut [f32]>,
     ) -> Result<(), Error> {
         let gx_len = gx.as_ref().map_or(self.n_in, |v| v.len());
-        self.check(&[x.len(), row.len(), gx_len], &[z.len(), a.len(), g.len(), gb.len()])?;
+        self.check(
+            &[x.len(), row.len(), gx_len],
+            &[z.len(), a.len(), g.len(), gb.len()],
+        )?;
         crate::error::check_len(gw.len(), self.w.len())?;
         p.begin_layer(layer);
         for ((go, zo), ao) in g.iter_mut().zip(z).zip(a) {

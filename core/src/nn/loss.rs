@@ -166,7 +166,9 @@ mod tests {
     #[test]
     fn softmax_cross_entropy_propagates_nan_without_panicking() {
         let mut dy = [0.0; 3];
-        let l = SoftmaxCrossEntropy.value_grad(&[0.0, f32::NAN, 1.0], &0, &mut dy).unwrap();
+        let l = SoftmaxCrossEntropy
+            .value_grad(&[0.0, f32::NAN, 1.0], &0, &mut dy)
+            .unwrap();
         assert!(l.is_nan() && dy.iter().all(|d| d.is_nan()));
         assert!(SoftmaxCrossEntropy.value(&[], &0).is_err());
         let _ = SoftmaxCrossEntropy.value(&[f32::INFINITY, 0.0], &0);

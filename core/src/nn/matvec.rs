@@ -31,7 +31,6 @@ pub(crate) fn axpy_into(a: f32, x: &[f32], y: &mut [f32]) {
 
 /// `y ← y + a·x + b·u` over the common prefix (one pass over `y`).
 #[inline(always)]
-#[allow(dead_code)]
 pub(crate) fn axpy2_into(a: f32, x: &[f32], b: f32, u: &[f32], y: &mut [f32]) {
     let av = f32x8::splat(a);
     let bv = f32x8::splat(b);

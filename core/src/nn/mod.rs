@@ -10,9 +10,13 @@ mod init;
 mod loss;
 mod matvec;
 mod network;
+mod penalty;
+mod r_op;
+mod trace;
 
 pub use activation::{Activation, ActivationKind, Identity, Relu, Sigmoid, Softplus, Tanh};
 pub use dense::{Dense, DenseCache, DenseRef};
 pub use init::Init;
 pub use loss::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
 pub use network::{Mlp1, Mlp2, Mlp3, Network};
+pub use penalty::{LossAndPenalty, NoiseOn};

@@ -9,9 +9,10 @@ use super::activation::Activation;
 use super::dense::{Dense, DenseCache};
 use super::init::Init;
 use super::loss::Loss;
+use super::penalty::{LossAndPenalty, NoiseOn};
 use crate::error::{Error, check_len};
 use crate::parameters::Parameters;
-use crate::perturbation::Perturbation;
+use crate::perturbation::{Clean, Perturbation};
 use core::fmt::Debug;
 use rand_core::Rng;
 
@@ -87,6 +88,67 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         grad: &mut Self,
         dx: Option<&mut [f32; IN]>,
     );
+
+    /// Back-propagates `g = ∂f_k/∂y` (a seed such as `e_k`) with the clean
+    /// weights, storing `g` and `δ` of every layer in `cache`, and returns
+    /// `Σ_l η_l (‖x_l‖² + b) ‖δ_l‖²` summed from the output layer down
+    /// (`eta[first..]` are this network's layers). Needs a clean forward pass
+    /// in `cache`.
+    fn penalty_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        g: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        dx: Option<&mut [f32; IN]>,
+    ) -> f32;
+
+    /// R-forward through every layer from the input (`rx = None`: `R{x} = 0`),
+    /// storing `R{z}`, `R{a}` in `cache`; needs [`penalty_from`](Self::penalty_from) first.
+    fn r_forward_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        eta: &[f32],
+        on: NoiseOn,
+        rx: Option<&[f32; IN]>,
+        ry: &mut [f32; OUT],
+    );
+
+    /// R-backward through every layer from the output with `R{g} = rg` at the
+    /// output, adding `H_{f_k} v + c·∇_θ f_k` into `grad`
+    /// ([`DenseRef::r_backward`]); `rx` as given to
+    /// [`r_forward_from`](Self::r_forward_from).
+    #[allow(clippy::too_many_arguments)]
+    fn r_backward_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        c: f32,
+        eta: &[f32],
+        rg: &[f32; OUT],
+        rx: Option<&[f32; IN]>,
+        grad: &mut Self,
+        rgx: Option<&mut [f32; IN]>,
+    );
+
+    /// Propagates `g = ∂f_k/∂y` and `hess = ∂²f_k/∂y²` backwards
+    /// ([`DenseRef::hessian_backward`]) and returns
+    /// `Σ_l η_l (‖x_l‖² + b)·tr ∂²f_k/∂z_l²`, summed from the output layer
+    /// down; `below` receives `∂f_k/∂x` and `∂²f_k/∂x²`. Needs a forward pass
+    /// in `cache`.
+    #[allow(clippy::too_many_arguments)]
+    fn trace_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        g: &[f32; OUT],
+        hess: &mut [[f32; OUT]; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
+    ) -> f32;
 
     /// Draws every layer's weights with `init` (biases zero), layer by layer
     /// from the input.
@@ -207,6 +269,301 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         Ok(total / n)
     }
 
+    /// `Ok` when `eta` has one entry per layer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Mlp1, Network, Tanh};
+    /// assert!(Mlp1::<1, 2, 1, Tanh>::check_eta(&[0.1, 0.1]).is_ok());
+    /// assert!(Mlp1::<1, 2, 1, Tanh>::check_eta(&[0.1]).is_err());
+    /// ```
+    #[inline]
+    fn check_eta(eta: &[f32]) -> Result<(), Error> {
+        check_len(eta.len(), Self::DEPTH)
+    }
+
+    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` at the clean weights, by
+    /// the factorised form (one backward pass of vectors per output, no
+    /// per-sample gradient). `eta` has one entry per layer (from the input);
+    /// the noisy cost is `ℓ + penalty/2`. Runs a clean forward pass into `cache`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseOn};
+    /// // Linear model: ∇_w f = x, so the penalty is η‖x‖² (+ η for the bias).
+    /// let net = Dense::<2, 1>::zeroed();
+    /// let mut cache = Dense::<2, 1>::new_cache();
+    /// let p = net.penalty(&[1.0, 2.0], &[0.5], NoiseOn::WeightsAndBiases, &mut cache).unwrap();
+    /// assert_eq!(p, 0.5 * 6.0);
+    /// ```
+    fn penalty(
+        &self,
+        x: &[f32; IN],
+        eta: &[f32],
+        on: NoiseOn,
+        cache: &mut Self::Cache,
+    ) -> Result<f32, Error> {
+        Self::check_eta(eta)?;
+        let mut y = [0.0; OUT];
+        self.forward_from(0, x, &mut Clean, cache, &mut y);
+        let mut seed = [0.0; OUT];
+        let mut total = 0.0;
+        for k in 0..OUT {
+            unit(&mut seed, k);
+            total += self.penalty_from(0, cache, &seed, eta, on, None);
+        }
+        Ok(total)
+    }
+
+    /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and
+    /// returns the penalty, given a clean forward pass in `cache`.
+    ///
+    /// Per output `k`: one backward pass for `δ`, one R-forward and one
+    /// R-backward pass (Pearlmutter) along `v = η ⊙ ∇_θ f_k`, with the loss
+    /// gradient `dy_k ∇_θ f_k` folded into the R-backward sweep (back-
+    /// propagation is linear in its seed). Pass `dy = ∂ℓ/∂y` to get the
+    /// gradient of `ℓ + penalty/2`, zeros for `H_f v` alone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Clean, Dense, Network, NoiseOn};
+    /// // Linear model: the penalty is constant in θ, its gradient zero.
+    /// let net = Dense::<2, 1>::zeroed();
+    /// let (mut cache, mut y, mut grad) = (Dense::<2, 1>::new_cache(), [0.0], Dense::<2, 1>::zeroed());
+    /// net.forward_with(&[1.0, 2.0], &mut Clean, &mut cache, &mut y);
+    /// let p = net.penalty_grad_from_cache(&mut cache, &[1.0], &[0.5], NoiseOn::Weights, &mut grad);
+    /// assert_eq!(p, Ok(2.5));
+    /// assert_eq!((grad.w, grad.b), ([[1.0, 2.0]], [1.0]));
+    /// ```
+    fn penalty_grad_from_cache(
+        &self,
+        cache: &mut Self::Cache,
+        dy: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: &mut Self,
+    ) -> Result<f32, Error> {
+        Self::check_eta(eta)?;
+        let mut seed = [0.0; OUT];
+        let (mut ry, zero) = ([0.0; OUT], [0.0; OUT]);
+        let mut total = 0.0;
+        for (k, c) in dy.iter().enumerate() {
+            unit(&mut seed, k);
+            total += self.penalty_from(0, cache, &seed, eta, on, None);
+            self.r_forward_from(0, cache, eta, on, None, &mut ry);
+            self.r_backward_from(0, cache, *c, eta, &zero, None, grad, None);
+        }
+        Ok(total)
+    }
+
+    /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
+    /// every parameter, whichever count in the penalty) and returns the
+    /// penalty. Runs a clean forward pass into `cache`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Mlp1, Network, NoiseOn, Tanh};
+    /// type Net = Mlp1<1, 2, 1, Tanh>;
+    /// let mut net = Net::zeroed();
+    /// net.0.w = [[1.0], [-1.0]];
+    /// net.1.w = [[1.0, 1.0]];
+    /// let (mut cache, mut grad) = (Net::new_cache(), Net::zeroed());
+    /// let p = net.penalty_grad(&[0.5], &[0.1, 0.1], NoiseOn::Weights, &mut cache, &mut grad).unwrap();
+    /// assert!(p > 0.0 && grad.0.w[0][0] != 0.0);
+    /// ```
+    fn penalty_grad(
+        &self,
+        x: &[f32; IN],
+        eta: &[f32],
+        on: NoiseOn,
+        cache: &mut Self::Cache,
+        grad: &mut Self,
+    ) -> Result<f32, Error> {
+        Self::check_eta(eta)?;
+        let mut y = [0.0; OUT];
+        self.forward_from(0, x, &mut Clean, cache, &mut y);
+        self.penalty_grad_from_cache(cache, &[0.0; OUT], eta, on, grad)
+    }
+
+    /// Adds `∇_θ [ℓ(f(x), t) + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad`
+    /// (clean weights) and returns the loss and the penalty.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`, and the loss's
+    /// errors; `grad` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseOn};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let (mut cache, mut grad) = (Dense::<1, 1>::new_cache(), Dense::<1, 1>::zeroed());
+    /// let v = net
+    ///     .loss_penalty_grad(&HalfSquaredError, &[2.0], &[1.0], &[0.1], NoiseOn::Weights, &mut cache, &mut grad)
+    ///     .unwrap();
+    /// assert_eq!((v.loss, v.penalty), (0.5, 0.1 * 4.0));
+    /// assert_eq!((grad.w, grad.b), ([[-2.0]], [-1.0]));
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    fn loss_penalty_grad<T: ?Sized, L: Loss<T>>(
+        &self,
+        loss: &L,
+        x: &[f32; IN],
+        target: &T,
+        eta: &[f32],
+        on: NoiseOn,
+        cache: &mut Self::Cache,
+        grad: &mut Self,
+    ) -> Result<LossAndPenalty, Error> {
+        Self::check_eta(eta)?;
+        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
+        self.forward_from(0, x, &mut Clean, cache, &mut y);
+        let l = loss.value_grad(&y, target, &mut dy)?;
+        let penalty = self.penalty_grad_from_cache(cache, &dy, eta, on, grad)?;
+        Ok(LossAndPenalty { loss: l, penalty })
+    }
+
+    /// Means of the loss and the penalty over a mini-batch; `grad` is
+    /// OVERWRITTEN with the mean gradient of `ℓ + penalty/2` (clean weights).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length or
+    /// `eta.len() != DEPTH`, [`Error::InvalidParameter`] for an empty batch,
+    /// and the loss's errors. `grad` is unspecified after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseOn};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let mut grad = Dense::<1, 1>::zeroed();
+    /// let v = net
+    ///     .loss_penalty_grad_batch(&HalfSquaredError, &[[1.0], [3.0]], &[[1.0], [1.0]], &[0.1], NoiseOn::Weights, &mut grad)
+    ///     .unwrap();
+    /// assert_eq!((v.loss, v.penalty), (0.5, 0.5));
+    /// assert_eq!(grad.w, [[-2.0]]);
+    /// ```
+    fn loss_penalty_grad_batch<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[[f32; IN]],
+        targets: &[T],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: &mut Self,
+    ) -> Result<LossAndPenalty, Error> {
+        check_len(xs.len(), targets.len())?;
+        let n = nonempty(xs.len())?;
+        Self::check_eta(eta)?;
+        grad.fill_zero();
+        let mut cache = Self::new_cache();
+        let mut sum = LossAndPenalty::default();
+        for (x, t) in xs.iter().zip(targets) {
+            let v = self.loss_penalty_grad(loss, x, t, eta, on, &mut cache, grad)?;
+            sum.loss += v.loss;
+            sum.penalty += v.penalty;
+        }
+        grad.scale_all(1.0 / n);
+        Ok(LossAndPenalty {
+            loss: sum.loss / n,
+            penalty: sum.penalty / n,
+        })
+    }
+
+    /// The penalty of every sample: `out[i] = penalty(xs[i])`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out` and `xs` differ in length or
+    /// `eta.len() != DEPTH`; `out` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseOn};
+    /// let mut out = [0.0; 2];
+    /// Dense::<1, 1>::zeroed().penalty_batch(&[[1.0], [2.0]], &[1.0], NoiseOn::Weights, &mut out).unwrap();
+    /// assert_eq!(out, [1.0, 4.0]);
+    /// ```
+    fn penalty_batch(
+        &self,
+        xs: &[[f32; IN]],
+        eta: &[f32],
+        on: NoiseOn,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(out.len(), xs.len())?;
+        Self::check_eta(eta)?;
+        let mut cache = Self::new_cache();
+        for (o, x) in out.iter_mut().zip(xs) {
+            *o = self.penalty(x, eta, on, &mut cache)?;
+        }
+        Ok(())
+    }
+
+    /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` over the parameters that count
+    /// (`on`) for every output `k`, into `traces` (pass `η_l = 1` for the
+    /// plain trace). Full pre-activation Hessians are propagated backwards,
+    /// so the stack holds one `H×H` matrix per hidden width `H`. Runs a clean
+    /// forward pass into `cache`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Activation, Dense, Network, NoiseOn, Tanh};
+    /// // f = tanh(w·x + b): tr ∇²_w f = ‖x‖²·tanh''(z).
+    /// let mut net = Dense::<2, 1, Tanh>::zeroed();
+    /// net.w = [[0.5, 0.25]];
+    /// let (mut cache, mut tr) = (Dense::<2, 1, Tanh>::new_cache(), [0.0]);
+    /// net.hessian_trace(&[1.0, 2.0], &[1.0], NoiseOn::Weights, &mut cache, &mut tr).unwrap();
+    /// assert!((tr[0] - 5.0 * Tanh.d2f(1.0)).abs() < 1e-6);
+    /// ```
+    fn hessian_trace(
+        &self,
+        x: &[f32; IN],
+        eta: &[f32],
+        on: NoiseOn,
+        cache: &mut Self::Cache,
+        traces: &mut [f32; OUT],
+    ) -> Result<(), Error> {
+        Self::check_eta(eta)?;
+        let mut y = [0.0; OUT];
+        self.forward_from(0, x, &mut Clean, cache, &mut y);
+        let mut seed = [0.0; OUT];
+        for (k, t) in traces.iter_mut().enumerate() {
+            unit(&mut seed, k);
+            let mut hess = [[0.0; OUT]; OUT];
+            *t = self.trace_from(0, cache, &seed, &mut hess, eta, on, None);
+        }
+        Ok(())
+    }
+
     /// Multiplies every parameter by `a`.
     ///
     /// # Examples
@@ -224,6 +581,20 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
             crate::kernels::scale(a, self.slice_mut(i));
         }
     }
+}
+
+/// `seed = e_k`.
+#[inline(always)]
+fn unit(seed: &mut [f32], k: usize) {
+    for (j, s) in seed.iter_mut().enumerate() {
+        *s = if j == k { 1.0 } else { 0.0 };
+    }
+}
+
+/// Entry `l` of `eta` (checked by the callers; `0` past the end).
+#[inline(always)]
+fn eta_at(eta: &[f32], l: usize) -> f32 {
+    eta.get(l).copied().unwrap_or(0.0)
 }
 
 /// `n` as f32, or an error for an empty batch.
@@ -274,7 +645,9 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         let mut row = [0.0; IN];
         cache.x = *x;
         let c = cache;
-        let _ = self.view().forward(first, x, p, &mut row, &mut c.z, &mut c.a);
+        let _ = self
+            .view()
+            .forward(first, x, p, &mut row, &mut c.z, &mut c.a);
         *y = c.a;
     }
 
@@ -303,6 +676,105 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
             &mut grad.b,
             dx.map(|d| d.as_mut_slice()),
         );
+    }
+
+    #[inline]
+    fn penalty_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        g: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        dx: Option<&mut [f32; IN]>,
+    ) -> f32 {
+        let v = self.view();
+        let c = cache;
+        c.g = *g;
+        let _ = v.delta(&c.z, &c.a, &c.g, &mut c.delta);
+        if let Some(dx) = dx {
+            let _ = v.input_grad(&c.delta, dx);
+        }
+        v.penalty_term(&c.x, &c.delta, eta_at(eta, first), on)
+            .unwrap_or(0.0)
+    }
+
+    #[inline]
+    fn r_forward_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        eta: &[f32],
+        on: NoiseOn,
+        rx: Option<&[f32; IN]>,
+        ry: &mut [f32; OUT],
+    ) {
+        let c = cache;
+        let rx = rx.map(|r| r.as_slice());
+        let e = eta_at(eta, first);
+        let _ = self
+            .view()
+            .r_forward(&c.x, &c.z, &c.a, &c.delta, rx, e, on, &mut c.rz, &mut c.ra);
+        *ry = c.ra;
+    }
+
+    #[inline]
+    fn r_backward_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        c: f32,
+        eta: &[f32],
+        rg: &[f32; OUT],
+        rx: Option<&[f32; IN]>,
+        grad: &mut Self,
+        rgx: Option<&mut [f32; IN]>,
+    ) {
+        let k = cache;
+        let mut r = *rg;
+        let _ = self.view().r_backward(
+            &k.x,
+            &k.z,
+            &k.a,
+            &k.g,
+            &k.delta,
+            &k.rz,
+            rx.map(|v| v.as_slice()),
+            &mut r,
+            c,
+            eta_at(eta, first),
+            grad.w.as_flattened_mut(),
+            &mut grad.b,
+            rgx.map(|v| v.as_mut_slice()),
+        );
+    }
+
+    #[inline]
+    fn trace_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        g: &[f32; OUT],
+        hess: &mut [[f32; OUT]; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
+    ) -> f32 {
+        let v = self.view();
+        let c = cache;
+        let mut u = [0.0; OUT];
+        let (dx, hx) = match below {
+            Some((dx, hx)) => (Some(dx), Some(hx.as_flattened_mut())),
+            None => (None, None),
+        };
+        let tr = v
+            .hessian_backward(&c.z, &c.a, g, hess.as_flattened_mut(), &mut u, hx)
+            .unwrap_or(0.0);
+        if let Some(dx) = dx {
+            let _ = v.delta(&c.z, &c.a, g, &mut u);
+            let _ = v.input_grad(&u, dx);
+        }
+        eta_at(eta, first) * ((crate::kernels::sq_norm(&c.x) + on.bias_term()) * tr)
     }
 
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
@@ -381,7 +853,97 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         let mut gh = [0.0; H];
         self.1
             .backward_from(first + 1, &cache.1, dy, p, &mut grad.1, Some(&mut gh));
-        self.0.backward_from(first, &cache.0, &gh, p, &mut grad.0, dx);
+        self.0
+            .backward_from(first, &cache.0, &gh, p, &mut grad.0, dx);
+    }
+
+    #[inline]
+    fn penalty_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        g: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        dx: Option<&mut [f32; IN]>,
+    ) -> f32 {
+        let mut gh = [0.0; H];
+        let rest = self
+            .1
+            .penalty_from(first + 1, &mut cache.1, g, eta, on, Some(&mut gh));
+        rest + self.0.penalty_from(first, &mut cache.0, &gh, eta, on, dx)
+    }
+
+    #[inline]
+    fn r_forward_from(
+        &self,
+        first: usize,
+        cache: &mut Self::Cache,
+        eta: &[f32],
+        on: NoiseOn,
+        rx: Option<&[f32; IN]>,
+        ry: &mut [f32; OUT],
+    ) {
+        let mut rh = [0.0; H];
+        self.0
+            .r_forward_from(first, &mut cache.0, eta, on, rx, &mut rh);
+        self.1
+            .r_forward_from(first + 1, &mut cache.1, eta, on, Some(&rh), ry);
+    }
+
+    #[inline]
+    fn r_backward_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        c: f32,
+        eta: &[f32],
+        rg: &[f32; OUT],
+        rx: Option<&[f32; IN]>,
+        grad: &mut Self,
+        rgx: Option<&mut [f32; IN]>,
+    ) {
+        let mut rgh = [0.0; H];
+        let (c0, c1) = (&cache.0, &cache.1);
+        self.1.r_backward_from(
+            first + 1,
+            c1,
+            c,
+            eta,
+            rg,
+            Some(&c0.ra),
+            &mut grad.1,
+            Some(&mut rgh),
+        );
+        self.0
+            .r_backward_from(first, c0, c, eta, &rgh, rx, &mut grad.0, rgx);
+    }
+
+    #[inline]
+    fn trace_from(
+        &self,
+        first: usize,
+        cache: &Self::Cache,
+        g: &[f32; OUT],
+        hess: &mut [[f32; OUT]; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
+    ) -> f32 {
+        let mut gh = [0.0; H];
+        let mut hh = [[0.0; H]; H];
+        let rest = self.1.trace_from(
+            first + 1,
+            &cache.1,
+            g,
+            hess,
+            eta,
+            on,
+            Some((&mut gh, &mut hh)),
+        );
+        rest + self
+            .0
+            .trace_from(first, &cache.0, &gh, &mut hh, eta, on, below)
     }
 
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
@@ -391,8 +953,13 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
 }
 
 /// One hidden layer: `IN → H → OUT`, hidden activation `A`, output activation `B`.
-pub type Mlp1<const IN: usize, const H: usize, const OUT: usize, A, B = super::activation::Identity> =
-    (Dense<IN, H, A>, Dense<H, OUT, B>);
+pub type Mlp1<
+    const IN: usize,
+    const H: usize,
+    const OUT: usize,
+    A,
+    B = super::activation::Identity,
+> = (Dense<IN, H, A>, Dense<H, OUT, B>);
 
 /// Two hidden layers: `IN → H1 → H2 → OUT`.
 pub type Mlp2<
@@ -413,4 +980,7 @@ pub type Mlp3<
     const OUT: usize,
     A,
     B = super::activation::Identity,
-> = (Dense<IN, H1, A>, (Dense<H1, H2, A>, (Dense<H2, H3, A>, Dense<H3, OUT, B>)));
+> = (
+    Dense<IN, H1, A>,
+    (Dense<H1, H2, A>, (Dense<H2, H3, A>, Dense<H3, OUT, B>)),
+);
