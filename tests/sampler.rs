@@ -1,1 +1,233 @@
-//! Placeholder.
+//! The Gaussian samplers against the normal distribution (KS, moments, tails),
+//! against an f64 Box–Muller reference, and the lanes against rand_xoshiro.
+
+use noisereg::{BoxMuller, Error, XoshiroLanes, fill_normal, fill_normal_scalar, fill_normal_with};
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+const N: usize = 1_000_000;
+
+/// Standard normal CDF Φ.
+fn phi(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / core::f64::consts::SQRT_2)
+}
+
+fn simd_samples(seed: u64, n: usize) -> Vec<f32> {
+    let mut z = vec![0.0f32; n];
+    fill_normal(&mut XoshiroLanes::seed_from_u64(seed), &mut z);
+    z
+}
+
+fn scalar_samples(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut normal = BoxMuller::standard();
+    (0..n).map(|_| normal.sample(&mut rng)).collect()
+}
+
+/// Kolmogorov–Smirnov distance between the sample and Φ.
+fn ks_distance(z: &[f32]) -> f64 {
+    let mut x: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+    x.sort_by(f64::total_cmp);
+    let n = x.len() as f64;
+    x.iter().enumerate().fold(0.0, |d, (i, &v)| {
+        let f = phi(v);
+        d.max(f - i as f64 / n).max((i + 1) as f64 / n - f)
+    })
+}
+
+fn check_ks(name: &str, z: &[f32]) {
+    let d = ks_distance(z);
+    let limit = 1.95 / (z.len() as f64).sqrt();
+    assert!(d < limit, "{name}: KS distance {d:.2e} >= {limit:.2e}");
+}
+
+/// Raw moments E[z^k], k = 1..4, each within 5 standard errors of 0, 1, 0, 3.
+fn check_moments(name: &str, z: &[f32]) {
+    let n = z.len() as f64;
+    let mut m = [0.0f64; 4];
+    for &v in z {
+        let v = f64::from(v);
+        m[0] += v;
+        m[1] += v * v;
+        m[2] += v * v * v;
+        m[3] += v * v * v * v;
+    }
+    let exact = [0.0, 1.0, 0.0, 3.0];
+    // Var(z^k) = E[z^2k] − E[z^k]²: 1, 3 − 1, 15, 105 − 9.
+    let var = [1.0, 2.0, 15.0, 96.0];
+    for k in 0..4 {
+        let got = m[k] / n;
+        let se = (var[k] / n).sqrt();
+        assert!(
+            (got - exact[k]).abs() < 5.0 * se,
+            "{name}: moment {} = {got:.5}, expected {} ± 5·{se:.1e}",
+            k + 1,
+            exact[k]
+        );
+    }
+}
+
+/// Frequencies of |z| > 3 and |z| > 4 within 5 standard errors of exact.
+fn check_tails(name: &str, z: &[f32]) {
+    let n = z.len() as f64;
+    for t in [3.0f32, 4.0] {
+        let p = libm::erfc(f64::from(t) / core::f64::consts::SQRT_2);
+        let count = z.iter().filter(|v| v.abs() > t).count() as f64;
+        let se = (n * p * (1.0 - p)).sqrt();
+        assert!(
+            (count - n * p).abs() < 5.0 * se,
+            "{name}: {count} beyond {t}σ, expected {:.1} ± 5·{se:.1}",
+            n * p
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn fill_normal_passes_ks_moments_and_tails() {
+    let z = simd_samples(0x5eed_0001, N);
+    check_ks("fill_normal", &z);
+    check_moments("fill_normal", &z);
+    check_tails("fill_normal", &z);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn box_muller_passes_ks_moments_and_tails() {
+    let z = scalar_samples(0x5eed_0002, N);
+    check_ks("BoxMuller", &z);
+    check_moments("BoxMuller", &z);
+    check_tails("BoxMuller", &z);
+}
+
+#[test]
+fn samplers_stay_within_the_24_bit_tail_bound() {
+    let bound = (48.0 * core::f64::consts::LN_2).sqrt() as f32 * (1.0 + 4.0 * f32::EPSILON);
+    for z in [simd_samples(3, 100_000), scalar_samples(3, 100_000)] {
+        assert!(z.iter().all(|v| v.is_finite() && v.abs() <= bound));
+    }
+}
+
+/// Every output against Box–Muller computed in f64 with libm from the same words.
+#[test]
+fn fill_normal_matches_f64_box_muller_of_the_same_words() {
+    let n = 100_000;
+    let z = simd_samples(0x5eed_0003, n);
+    let mut lanes = XoshiroLanes::seed_from_u64(0x5eed_0003);
+    for (j, group) in z.chunks(16).enumerate() {
+        let (a, b) = (lanes.next_block(), lanes.next_block());
+        for (i, &got) in group.iter().enumerate() {
+            let k = i % 8;
+            let u1 = f64::from((a[k] >> 8) + 1) / 16_777_216.0;
+            let theta = core::f64::consts::TAU * f64::from(b[k] >> 8) / 16_777_216.0;
+            let r = (-2.0 * libm::log(u1)).sqrt();
+            let want = if i < 8 { r * libm::cos(theta) } else { r * libm::sin(theta) };
+            let tol = 4.0 * f64::from(f32::EPSILON) * want.abs() + 1e-7 * r;
+            assert!(
+                (f64::from(got) - want).abs() <= tol,
+                "element {}: {got} vs {want}",
+                16 * j + i
+            );
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn fill_normal_with_honours_mean_and_std() {
+    let (mean, std) = (3.0f32, 0.5f32);
+    let mut rng = XoshiroLanes::seed_from_u64(0x5eed_0004);
+    let mut x = vec![0.0f32; N];
+    fill_normal_with(&mut rng, mean, std, &mut x).unwrap();
+    check_mean_std("fill_normal_with", &x, mean, std);
+
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0x5eed_0005);
+    let mut normal = BoxMuller::new(mean, std).unwrap();
+    let x: Vec<f32> = (0..N).map(|_| normal.sample(&mut rng)).collect();
+    check_mean_std("BoxMuller", &x, mean, std);
+}
+
+fn check_mean_std(name: &str, x: &[f32], mean: f32, std: f32) {
+    let n = x.len() as f64;
+    let m = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let s = (x.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let (mean, std) = (f64::from(mean), f64::from(std));
+    assert!((m - mean).abs() < 5.0 * std / n.sqrt(), "{name}: mean {m}");
+    assert!((s - std).abs() < 5.0 * std / (2.0 * n).sqrt(), "{name}: std {s}");
+}
+
+#[test]
+fn zero_std_gives_the_mean_exactly() {
+    let mut x = [0.0f32; 19];
+    fill_normal_with(&mut XoshiroLanes::seed_from_u64(6), -2.5, 0.0, &mut x).unwrap();
+    assert!(x.iter().all(|&v| v == -2.5));
+    let mut normal = BoxMuller::new(7.0, 0.0).unwrap();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(6);
+    assert!((0..9).all(|_| normal.sample(&mut rng) == 7.0));
+}
+
+#[test]
+fn invalid_mean_or_std_is_an_error() {
+    let mut x = [0.0f32; 4];
+    let mut rng = XoshiroLanes::seed_from_u64(7);
+    for (m, s) in [(f32::NAN, 1.0), (0.0, -1e-30), (0.0, f32::INFINITY)] {
+        assert!(matches!(
+            fill_normal_with(&mut rng, m, s, &mut x),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(BoxMuller::new(m, s), Err(Error::InvalidParameter { .. })));
+    }
+}
+
+#[test]
+fn same_seed_same_bits_different_seed_differs() {
+    let bits = |z: Vec<f32>| z.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(simd_samples(8, 1000)), bits(simd_samples(8, 1000)));
+    assert_eq!(bits(scalar_samples(8, 1000)), bits(scalar_samples(8, 1000)));
+    assert_ne!(bits(simd_samples(8, 1000)), bits(simd_samples(9, 1000)));
+    assert_ne!(bits(scalar_samples(8, 1000)), bits(scalar_samples(9, 1000)));
+}
+
+#[test]
+fn fill_normal_of_any_length_is_a_prefix_and_equals_the_scalar_twin() {
+    let full = simd_samples(10, 200);
+    for n in 0..=200 {
+        let mut a = vec![0.0f32; n];
+        let mut b = vec![0.0f32; n];
+        fill_normal(&mut XoshiroLanes::seed_from_u64(10), &mut a);
+        fill_normal_scalar(&mut XoshiroLanes::seed_from_u64(10), &mut b);
+        assert_eq!(a, full[..n], "n = {n}");
+        assert_eq!(a, b, "n = {n}");
+    }
+}
+
+#[test]
+fn fill_normal_calls_continue_the_stream_in_multiples_of_16() {
+    let full = simd_samples(11, 96);
+    let mut rng = XoshiroLanes::seed_from_u64(11);
+    let mut parts = vec![0.0f32; 96];
+    let (a, rest) = parts.split_at_mut(16);
+    let (b, c) = rest.split_at_mut(48);
+    fill_normal(&mut rng, a);
+    fill_normal(&mut rng, b);
+    fill_normal(&mut rng, c);
+    assert_eq!(parts, full);
+}
+
+#[test]
+fn xoshiro_lanes_are_jumped_rand_xoshiro_generators() {
+    let seed = 0x5eed_0006;
+    let mut lanes = XoshiroLanes::seed_from_u64(seed);
+    let words: Vec<u32> = (0..8 * 1000).map(|_| lanes.next_u32()).collect();
+    let mut lane = Xoshiro128PlusPlus::seed_from_u64(seed);
+    for k in 0..8 {
+        let mut g = lane.clone();
+        for step in 0..1000 {
+            assert_eq!(words[8 * step + k], g.next_u32(), "lane {k} step {step}");
+        }
+        lane.jump();
+    }
+    let mut from_seed = XoshiroLanes::from_seed([3; 16]);
+    let mut reference = Xoshiro128PlusPlus::from_seed([3; 16]);
+    assert_eq!(from_seed.next_block()[0], reference.next_u32());
+}

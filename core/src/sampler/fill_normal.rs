@@ -1,0 +1,212 @@
+use super::box_muller::check_mean_std;
+use super::polynomials::box_muller_pair;
+use super::xoshiro_lanes::{LANES, XoshiroLanes, step};
+use crate::error::Error;
+use wide::{f32x8, u32x8};
+
+/// Normals produced by one pair of blocks (16 uniforms).
+const GROUP: usize = 2 * LANES;
+
+/// Fills `out` with standard normals `N(0, 1)`, vectorised (Box–Muller).
+///
+/// Works in groups of 16: two blocks of [`XoshiroLanes`] (block `a` gives
+/// `u1` and block `b` gives `u2` for each lane `k`) become
+/// `out[16j + k] = r_k·cos θ_k` and `out[16j + 8 + k] = r_k·sin θ_k`.
+/// A last partial group is computed in full and its first `out.len() % 16`
+/// values kept, so a call consumes exactly `2·⌈n/16⌉` blocks
+/// (`16·⌈n/16⌉` words, none for an empty `out`) after discarding the unread
+/// words of a block partly read through `next_u32`. Filling `n` values
+/// therefore equals the first `n` values of a longer fill from the same state;
+/// two calls continue the stream only when the first length is a multiple of 16.
+///
+/// Bit-identical to [`fill_normal_scalar`] on every target (see the module
+/// docs for FMA builds). `|z| ≤ 5.77`: see [`BoxMuller`](crate::BoxMuller).
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{XoshiroLanes, fill_normal};
+/// use rand_core::SeedableRng;
+///
+/// let mut rng = XoshiroLanes::seed_from_u64(1);
+/// let mut z = [0.0f32; 1000];
+/// fill_normal(&mut rng, &mut z);
+/// let mean = z.iter().sum::<f32>() / 1000.0;
+/// assert!(mean.abs() < 0.2 && z.iter().all(|v| v.abs() < 5.8));
+/// ```
+#[inline]
+pub fn fill_normal(rng: &mut XoshiroLanes, out: &mut [f32]) {
+    fill(rng, out, |z| z);
+}
+
+/// Fills `out` with normals `N(mean, std²)`: `mean + std·z` for the `z` that
+/// [`fill_normal`] would write (same stream, same consumption).
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] if `mean` is not finite or `std` is not finite
+/// and `≥ 0`; then neither `out` nor `rng` is touched.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{XoshiroLanes, fill_normal_with};
+/// use rand_core::SeedableRng;
+///
+/// let mut rng = XoshiroLanes::seed_from_u64(2);
+/// let mut w = [0.0f32; 64];
+/// fill_normal_with(&mut rng, 10.0, 0.01, &mut w)?;
+/// assert!(w.iter().all(|v| (v - 10.0).abs() < 0.06));
+/// assert!(fill_normal_with(&mut rng, 0.0, -1.0, &mut w).is_err());
+/// # Ok::<(), noisereg::Error>(())
+/// ```
+#[inline]
+pub fn fill_normal_with(
+    rng: &mut XoshiroLanes,
+    mean: f32,
+    std: f32,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check_mean_std(mean, std)?;
+    let (m, s) = (f32x8::splat(mean), f32x8::splat(std));
+    fill(rng, out, |z| m + s * z);
+    Ok(())
+}
+
+/// The batch loop: state in registers, 16 normals per iteration.
+#[inline(always)]
+fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
+    if out.is_empty() {
+        return;
+    }
+    let mut s = rng.take_state();
+    let group = |s: &mut [u32x8; 4]| {
+        let a = step(s);
+        let b = step(s);
+        let (z0, z1) = box_muller_pair::<f32x8>(a, b);
+        (map(z0), map(z1))
+    };
+    let (groups, tail) = out.as_chunks_mut::<GROUP>();
+    for g in groups {
+        let (z0, z1) = group(&mut s);
+        let (lo, hi) = g.split_at_mut(LANES);
+        lo.copy_from_slice(z0.as_array());
+        hi.copy_from_slice(z1.as_array());
+    }
+    if !tail.is_empty() {
+        let (z0, z1) = group(&mut s);
+        let all = z0.as_array().iter().chain(z1.as_array());
+        for (o, z) in tail.iter_mut().zip(all) {
+            *o = *z;
+        }
+    }
+    rng.put_state(s);
+}
+
+/// Scalar twin of [`fill_normal`]: the same stream and formulas, one value at
+/// a time (the same bits); the test oracle.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{XoshiroLanes, fill_normal, fill_normal_scalar};
+/// use rand_core::SeedableRng;
+///
+/// let (mut a, mut b) = ([0.0f32; 37], [0.0f32; 37]);
+/// fill_normal(&mut XoshiroLanes::seed_from_u64(5), &mut a);
+/// fill_normal_scalar(&mut XoshiroLanes::seed_from_u64(5), &mut b);
+/// assert_eq!(a, b);
+/// ```
+pub fn fill_normal_scalar(rng: &mut XoshiroLanes, out: &mut [f32]) {
+    if out.is_empty() {
+        return;
+    }
+    let _ = rng.take_state(); // discard a partly read block
+    for g in out.chunks_mut(GROUP) {
+        let (a, b) = (rng.next_block(), rng.next_block());
+        for (i, o) in g.iter_mut().enumerate() {
+            let k = i % LANES;
+            let (z0, z1) = box_muller_pair::<f32>(a[k], b[k]);
+            *o = if i < LANES { z0 } else { z1 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::{Rng, SeedableRng};
+
+    #[test]
+    fn fill_normal_equals_scalar_twin_for_lengths_0_to_70() {
+        let mut buf = [0.0f32; 71];
+        let mut want = [0.0f32; 71];
+        for n in 0..=70 {
+            for offset in 0..2 {
+                let mut a = XoshiroLanes::seed_from_u64(n as u64);
+                let mut b = a.clone();
+                fill_normal(&mut a, &mut buf[offset..offset + n]);
+                fill_normal_scalar(&mut b, &mut want[offset..offset + n]);
+                assert_eq!(buf[offset..offset + n], want[offset..offset + n], "n = {n}");
+                assert_eq!(a, b, "n = {n}: same state after the fill");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_normal_consumes_two_blocks_per_16_values() {
+        for n in [0usize, 1, 8, 15, 16, 17, 33] {
+            let mut a = XoshiroLanes::seed_from_u64(9);
+            let mut b = a.clone();
+            let mut buf = [0.0f32; 33];
+            fill_normal(&mut a, &mut buf[..n]);
+            for _ in 0..2 * n.div_ceil(16) {
+                b.next_block();
+            }
+            assert_eq!(a, b, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn fill_normal_discards_a_partly_read_block() {
+        let mut a = XoshiroLanes::seed_from_u64(4);
+        let mut b = a.clone();
+        a.next_u32();
+        b.next_block();
+        let (mut x, mut y) = ([0.0f32; 16], [0.0f32; 16]);
+        fill_normal(&mut a, &mut x);
+        fill_normal(&mut b, &mut y);
+        assert_eq!(x, y);
+    }
+
+    #[test]
+    fn fill_normal_with_is_mean_plus_std_times_standard() {
+        let mut z = [0.0f32; 41];
+        let mut w = [0.0f32; 41];
+        fill_normal(&mut XoshiroLanes::seed_from_u64(11), &mut z);
+        fill_normal_with(&mut XoshiroLanes::seed_from_u64(11), -3.0, 0.25, &mut w).unwrap();
+        for (z, w) in z.iter().zip(&w) {
+            assert_eq!(*w, -3.0 + 0.25 * z);
+        }
+    }
+
+    #[test]
+    fn fill_normal_with_rejects_bad_parameters_untouched() {
+        let mut rng = XoshiroLanes::seed_from_u64(12);
+        let before = rng.clone();
+        let mut w = [1.0f32; 9];
+        for (m, s) in [
+            (f32::NAN, 1.0),
+            (f32::INFINITY, 1.0),
+            (0.0, -1.0),
+            (0.0, f32::NAN),
+            (0.0, f32::INFINITY),
+        ] {
+            assert!(matches!(
+                fill_normal_with(&mut rng, m, s, &mut w),
+                Err(Error::InvalidParameter { .. })
+            ));
+        }
+        assert_eq!((rng, w), (before, [1.0; 9]));
+    }
+}

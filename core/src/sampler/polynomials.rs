@@ -1,0 +1,375 @@
+//! Box–Muller's logarithm, square root and sine/cosine on bounded inputs,
+//! written once, generic over `f32` (scalar path) and `f32x8` (batch fill).
+//!
+//! Only `+ − × ÷ √` (each correctly rounded by IEEE 754) and integer bit
+//! operations are used, never `mul_add`, so every target computes the same
+//! bits. Coefficients are minimax fits made by `coefficients.py` (same folder).
+
+use core::ops::{Add, Div, Mul, Sub};
+use wide::{f32x8, i32x8, u32x8};
+
+/// Arithmetic the kernel needs, for one value (`f32`) or eight (`f32x8`).
+pub(crate) trait Lanes:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    /// Raw random words: `u32` or `u32x8`.
+    type Bits: Copy;
+    fn splat(v: f32) -> Self;
+    fn sqrt(self) -> Self;
+    fn to_bits(self) -> Self::Bits;
+    fn from_bits(b: Self::Bits) -> Self;
+    /// The words read as `i32`, converted to `f32` (rounded to nearest).
+    fn from_signed(b: Self::Bits) -> Self;
+    fn bits_splat(v: u32) -> Self::Bits;
+    fn wrapping_add(a: Self::Bits, b: Self::Bits) -> Self::Bits;
+    fn wrapping_sub(a: Self::Bits, b: Self::Bits) -> Self::Bits;
+    fn and(a: Self::Bits, b: Self::Bits) -> Self::Bits;
+    fn xor(a: Self::Bits, b: Self::Bits) -> Self::Bits;
+    fn shl<const N: u32>(a: Self::Bits) -> Self::Bits;
+    fn shr<const N: u32>(a: Self::Bits) -> Self::Bits;
+    /// Arithmetic (sign-extending) right shift of the words read as `i32`.
+    fn sar<const N: u32>(a: Self::Bits) -> Self::Bits;
+}
+
+impl Lanes for f32 {
+    type Bits = u32;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        libm::sqrtf(self)
+    }
+    #[inline(always)]
+    fn to_bits(self) -> u32 {
+        f32::to_bits(self)
+    }
+    #[inline(always)]
+    fn from_bits(b: u32) -> Self {
+        f32::from_bits(b)
+    }
+    #[inline(always)]
+    fn from_signed(b: u32) -> Self {
+        b.cast_signed() as f32
+    }
+    #[inline(always)]
+    fn bits_splat(v: u32) -> u32 {
+        v
+    }
+    #[inline(always)]
+    fn wrapping_add(a: u32, b: u32) -> u32 {
+        a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn wrapping_sub(a: u32, b: u32) -> u32 {
+        a.wrapping_sub(b)
+    }
+    #[inline(always)]
+    fn and(a: u32, b: u32) -> u32 {
+        a & b
+    }
+    #[inline(always)]
+    fn xor(a: u32, b: u32) -> u32 {
+        a ^ b
+    }
+    #[inline(always)]
+    fn shl<const N: u32>(a: u32) -> u32 {
+        a << N
+    }
+    #[inline(always)]
+    fn shr<const N: u32>(a: u32) -> u32 {
+        a >> N
+    }
+    #[inline(always)]
+    fn sar<const N: u32>(a: u32) -> u32 {
+        (a.cast_signed() >> N).cast_unsigned()
+    }
+}
+
+impl Lanes for f32x8 {
+    type Bits = u32x8;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        f32x8::splat(v)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        // wide's fallback without SIMD is a slow bit-by-bit f64 square root;
+        // libm's is as exact (every correctly rounded sqrt gives the same bits).
+        #[cfg(any(
+            target_feature = "sse",
+            target_feature = "simd128",
+            all(target_feature = "neon", target_arch = "aarch64")
+        ))]
+        {
+            f32x8::sqrt(self)
+        }
+        #[cfg(not(any(
+            target_feature = "sse",
+            target_feature = "simd128",
+            all(target_feature = "neon", target_arch = "aarch64")
+        )))]
+        {
+            f32x8::new(self.to_array().map(libm::sqrtf))
+        }
+    }
+    #[inline(always)]
+    fn to_bits(self) -> u32x8 {
+        wide::bytemuck::cast(self)
+    }
+    #[inline(always)]
+    fn from_bits(b: u32x8) -> Self {
+        wide::bytemuck::cast(b)
+    }
+    #[inline(always)]
+    fn from_signed(b: u32x8) -> Self {
+        b.cast_signed().round_float()
+    }
+    #[inline(always)]
+    fn bits_splat(v: u32) -> u32x8 {
+        u32x8::splat(v)
+    }
+    #[inline(always)]
+    fn wrapping_add(a: u32x8, b: u32x8) -> u32x8 {
+        a + b
+    }
+    #[inline(always)]
+    fn wrapping_sub(a: u32x8, b: u32x8) -> u32x8 {
+        a - b
+    }
+    #[inline(always)]
+    fn and(a: u32x8, b: u32x8) -> u32x8 {
+        a & b
+    }
+    #[inline(always)]
+    fn xor(a: u32x8, b: u32x8) -> u32x8 {
+        a ^ b
+    }
+    #[inline(always)]
+    fn shl<const N: u32>(a: u32x8) -> u32x8 {
+        a.unbounded_shl_scalar(N)
+    }
+    #[inline(always)]
+    fn shr<const N: u32>(a: u32x8) -> u32x8 {
+        a.unbounded_shr_scalar(N)
+    }
+    #[inline(always)]
+    fn sar<const N: u32>(a: u32x8) -> u32x8 {
+        let s: i32x8 = a.cast_signed().unbounded_shr_scalar(N);
+        s.cast_unsigned()
+    }
+}
+
+// ln m = 2·atanh(s), s = (m − 1)/(m + 1) = f/(2 + f), |s| ≤ 3 − 2√2, with the
+// minimax fit atanh(s) = s + s³·(c1 + c2·w + c3·w²), w = s² (relative error
+// 8.0e-10). Since 2s = f − s·f exactly, −2·ln m = −2f + s·(2f + w·Q(w)) with
+// Q = −4·(c1 + c2·w + c3·w²): the large term −2f is exact.
+const Q0: f32 = -4.0 * 3.333_338_804e-1;
+const Q1: f32 = -4.0 * 1.998_878_702e-1;
+const Q2: f32 = -4.0 * 1.493_546_849e-1;
+/// −2·ln 2 = `NEG_TWO_LN_2_HI + NEG_TWO_LN_2_LO`; the high part has 16
+/// significant bits, so `k·NEG_TWO_LN_2_HI` is exact for `|k| ≤ 24`.
+const NEG_TWO_LN_2_HI: f32 = -45_426.0 / 32_768.0;
+const NEG_TWO_LN_2_LO: f32 = -2.857_213_6e-6;
+/// Bits of √2/2 (rounded down): mantissas are folded into [√2/2, √2).
+const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
+
+// With φ = (π/2)·y, |y| ≤ 1/2 (φ ≤ π/4), minimax fits in y (relative errors
+// 3.8e-9 and 6.4e-11); y is exact, so no rounded 2π/2²⁴ enters the argument.
+// sin φ = y·(S0 + z·(S1 + z·(S2 + z·S3))), z = y².
+const S0: f32 = 1.570_796_326_79;
+const S1: f32 = -6.459_636_302_16e-1;
+const S2: f32 = 7.968_141_281_15e-2;
+const S3: f32 = -4.604_834_194_31e-3;
+// cos φ = 1 + z·(C0 + z·(C1 + z·(C2 + z·C3))).
+const C0: f32 = -1.233_700_542_49;
+const C1: f32 = 2.536_692_259_83e-1;
+const C2: f32 = -2.086_016_511_4e-2;
+const C3: f32 = 9.037_665_421_81e-4;
+/// One quadrant in units of the 24-bit angle grid: y = r·2⁻²² (exact).
+const QUADRANT_INV: f32 = 1.0 / 4_194_304.0;
+
+/// `−2·ln u1` for `u1 = ((a >> 8) + 1)·2⁻²⁴ ∈ [2⁻²⁴, 1]`, always in `[0, 33.28]`.
+///
+/// `x = (a >> 8) + 1` converts to `f32` exactly; its exponent field gives `k`
+/// and its mantissa `m ∈ [√2/2, √2)` with `u1 = 2^k·m`, `−24 ≤ k ≤ 0`.
+#[inline(always)]
+pub(crate) fn minus_two_ln_uniform<L: Lanes>(a: L::Bits) -> L {
+    let one = L::bits_splat(1);
+    let x = L::from_signed(L::wrapping_add(L::shr::<8>(a), one));
+    // Subtracting √2/2's bits (and 24 from the exponent, for the 2⁻²⁴) leaves
+    // k in the exponent field and the folded mantissa in the low 23 bits.
+    let ix = L::wrapping_sub(L::to_bits(x), L::bits_splat(SQRT_HALF_BITS + (24 << 23)));
+    let k = L::from_signed(L::sar::<23>(ix));
+    let m_bits = L::wrapping_add(
+        L::and(ix, L::bits_splat(0x007f_ffff)),
+        L::bits_splat(SQRT_HALF_BITS),
+    );
+    let f = L::from_bits(m_bits) - L::splat(1.0);
+    let s = f / (f + L::splat(2.0));
+    let w = s * s;
+    let q = ((L::splat(Q2) * w + L::splat(Q1)) * w + L::splat(Q0)) * w;
+    let two_f = f + f;
+    (k * L::splat(NEG_TWO_LN_2_HI) - two_f) + (s * (two_f + q) + k * L::splat(NEG_TWO_LN_2_LO))
+}
+
+/// `(sin θ, cos θ)` for `θ = 2π·u2`, `u2 = (b >> 8)·2⁻²⁴ ∈ [0, 1)`.
+///
+/// `θ = q·π/2 + φ` with `q` the nearest quadrant and `|φ| ≤ π/4`, both read
+/// straight from the bits: adding 2²⁹ (half a quadrant) puts `q` in the top
+/// two bits, and the 22 bits below `b`'s top two, sign-extended, are `φ` in
+/// units of 2π/2²⁴ (`y = φ/(π/2)` after an exact scaling by 2⁻²²). Then `sin`/`cos` of `φ` are swapped (odd `q`) and negated.
+#[inline(always)]
+pub(crate) fn sin_cos_turn<L: Lanes>(b: L::Bits) -> (L, L) {
+    let y = L::from_signed(L::sar::<10>(L::shl::<2>(b))) * L::splat(QUADRANT_INV);
+    let z = y * y;
+    let sin = y * (((L::splat(S3) * z + L::splat(S2)) * z + L::splat(S1)) * z + L::splat(S0));
+    let cos = (((L::splat(C3) * z + L::splat(C2)) * z + L::splat(C1)) * z + L::splat(C0)) * z
+        + L::splat(1.0);
+
+    let v = L::wrapping_add(b, L::bits_splat(1 << 29));
+    let v1 = L::shl::<1>(v);
+    let sign = L::bits_splat(0x8000_0000);
+    let sin_sign = L::and(v, sign); // q ∈ {2, 3}
+    let cos_sign = L::and(L::xor(v, v1), sign); // q ∈ {1, 2}
+    let swap = L::sar::<31>(v1); // q odd
+    let (sb, cb) = (L::to_bits(sin), L::to_bits(cos));
+    let d = L::and(L::xor(sb, cb), swap);
+    (
+        L::from_bits(L::xor(L::xor(sb, d), sin_sign)),
+        L::from_bits(L::xor(L::xor(cb, d), cos_sign)),
+    )
+}
+
+/// Box–Muller: two standard normals `(r·cos θ, r·sin θ)` from two raw words.
+#[inline(always)]
+pub(crate) fn box_muller_pair<L: Lanes>(a: L::Bits, b: L::Bits) -> (L, L) {
+    let r = minus_two_ln_uniform::<L>(a).sqrt();
+    let (sin, cos) = sin_cos_turn::<L>(b);
+    (r * cos, r * sin)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    /// Error of `got` in ulps of the binade of the exact value `want`.
+    fn ulps(got: f32, want: f64) -> f64 {
+        let (_, e) = libm::frexp(want);
+        let ulp = libm::ldexp(1.0, (e - 24).max(-149));
+        (got as f64 - want).abs() / ulp
+    }
+
+    fn u1(a: u32) -> f64 {
+        ((a >> 8) + 1) as f64 / 16_777_216.0
+    }
+
+    /// `(sin, cos)` of `2π·(b >> 8)·2⁻²⁴` in f64, reduced exactly in integers.
+    fn sin_cos_reference(b: u32) -> (f64, f64) {
+        let u = b >> 8;
+        let q = ((u + (1 << 21)) >> 22) & 3;
+        let r = u as i64 - ((u as i64 + (1 << 21)) >> 22 << 22);
+        let (s, c) = libm::sincos(core::f64::consts::TAU * r as f64 / 16_777_216.0);
+        match q {
+            0 => (s, c),
+            1 => (c, -s),
+            2 => (-s, -c),
+            _ => (-c, s),
+        }
+    }
+
+    #[test]
+    fn minus_two_ln_uniform_endpoints_are_exact() {
+        assert_eq!(minus_two_ln_uniform::<f32>(u32::MAX), 0.0);
+        let top = minus_two_ln_uniform::<f32>(0) as f64;
+        let want = 48.0 * core::f64::consts::LN_2;
+        assert!((top - want).abs() < 4e-6, "{top} vs {want}");
+    }
+
+    #[test]
+    fn sin_cos_turn_quadrant_points() {
+        for (q, (s, c)) in [
+            (0u32, (0.0, 1.0)),
+            (1, (1.0, 0.0)),
+            (2, (0.0, -1.0)),
+            (3, (-1.0, 0.0)),
+        ] {
+            let (sin, cos) = sin_cos_turn::<f32>(q << 30);
+            assert_eq!((sin, cos), (s, c), "quadrant {q}");
+        }
+    }
+
+    /// Every one of the 2²⁴ values of `u1` (release only: ~0.2 s).
+    #[test]
+    #[cfg_attr(debug_assertions, ignore)]
+    fn minus_two_ln_uniform_max_error_is_under_1_ulp() {
+        let mut worst = (0.0f64, 0u32);
+        let mut worst_r = 0.0f64;
+        for x in 0..1u32 << 24 {
+            let a = x << 8;
+            let want = -2.0 * libm::log(u1(a));
+            let got = minus_two_ln_uniform::<f32>(a);
+            let e = ulps(got, want);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+            worst_r = worst_r.max(ulps(libm::sqrtf(got), libm::sqrt(want)));
+        }
+        std::println!(
+            "max error: -2 ln u1 {:.3} ulp (x = {}), r {:.3} ulp",
+            worst.0,
+            worst.1,
+            worst_r
+        );
+        assert!(worst.0 < 1.0, "{worst:?}");
+        assert!(worst_r < 1.05, "{worst_r}");
+    }
+
+    /// Every one of the 2²⁴ angles (release only: ~0.3 s). Errors are
+    /// measured in ulps of the exact value's binade, and absolutely.
+    #[test]
+    #[cfg_attr(debug_assertions, ignore)]
+    fn sin_cos_turn_max_error_is_under_1_7_ulp() {
+        let (mut ws, mut wc, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+        for x in 0..1u32 << 24 {
+            let b = x << 8;
+            let (s, c) = sin_cos_turn::<f32>(b);
+            let (ts, tc) = sin_cos_reference(b);
+            ws = ws.max(ulps(s, ts));
+            wc = wc.max(ulps(c, tc));
+            abs = abs.max((s as f64 - ts).abs()).max((c as f64 - tc).abs());
+        }
+        std::println!("max error: sin {ws:.3} ulp, cos {wc:.3} ulp, absolute {abs:.3e}");
+        assert!(ws < 1.7 && wc < 1.7, "sin {ws} cos {wc}");
+        assert!(abs < 9e-8, "{abs}");
+    }
+
+    #[test]
+    fn simd_kernel_equals_scalar_kernel_bit_for_bit() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut word = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 32) as u32
+        };
+        for i in 0..20_000 {
+            let mut a: [u32; 8] = core::array::from_fn(|_| word());
+            let b: [u32; 8] = core::array::from_fn(|_| word());
+            if i == 0 {
+                a = [0, u32::MAX, 255, 256, 1 << 31, 0xb504_f300, 0xb504_f200, 7];
+            }
+            let (z0, z1) = box_muller_pair::<f32x8>(u32x8::new(a), u32x8::new(b));
+            let (z0, z1) = (z0.to_array(), z1.to_array());
+            for k in 0..8 {
+                let (s0, s1) = box_muller_pair::<f32>(a[k], b[k]);
+                assert_eq!(
+                    (z0[k].to_bits(), z1[k].to_bits()),
+                    (s0.to_bits(), s1.to_bits())
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+use core::convert::Infallible;
+use rand_core::{SeedableRng, TryRng, utils};
+use rand_xoshiro::Xoshiro128PlusPlus;
+use wide::u32x8;
+
+/// Number of xoshiro128++ streams stepped together.
+pub(crate) const LANES: usize = 8;
+
+/// Eight xoshiro128++ generators stepped together in the lanes of a `u32x8`.
+///
+/// Lane `k` (0 ≤ k < 8) starts as rand_xoshiro's
+/// `Xoshiro128PlusPlus::seed_from_u64(seed)` (or `from_seed(seed)`) advanced
+/// by `k` calls of `jump()` (2⁶⁴ steps each), so every lane is bit for bit a
+/// rand_xoshiro generator and the lanes never overlap in practice.
+///
+/// # Output order
+///
+/// One *block* is one step of every lane: [`next_block`](Self::next_block)
+/// returns `[lane 0, lane 1, …, lane 7]`. The [`Rng`](rand_core::Rng)
+/// implementation reads the blocks word by word, so the `i`-th `next_u32`
+/// is lane `i % 8`'s output number `i / 8`; `next_u64` is two consecutive
+/// words, low first. [`fill_normal`](crate::fill_normal) consumes whole
+/// blocks: it first discards the unread words of a partly read block.
+///
+/// Implementing `Rng` lets the same generator feed [`BoxMuller`](crate::BoxMuller)
+/// or any `rand` distribution as well as the batch fill; one generator object
+/// is all a device needs. A word costs an eighth of a vector step.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::XoshiroLanes;
+/// use rand_core::{Rng, SeedableRng};
+///
+/// let mut lanes = XoshiroLanes::seed_from_u64(42);
+/// let block = lanes.clone().next_block();
+/// assert_eq!(lanes.next_u32(), block[0]);
+/// assert_eq!(lanes.next_u32(), block[1]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XoshiroLanes {
+    /// State words `s[0..4]` of every lane.
+    s: [u32x8; 4],
+    /// The block being read word by word by `next_u32`.
+    block: [u32; LANES],
+    /// Next unread word of `block`; `LANES` when none is left.
+    used: usize,
+}
+
+impl XoshiroLanes {
+    /// Lanes starting from `lane0` and `k` jumps of it.
+    fn from_first_lane(lane0: Xoshiro128PlusPlus) -> Self {
+        let mut g = lane0;
+        let mut s = [[0u32; LANES]; 4];
+        for k in 0..LANES {
+            let bytes = g.state();
+            for (j, word) in bytes.chunks_exact(4).enumerate() {
+                if let (Some(row), Ok(w)) = (s.get_mut(j), <[u8; 4]>::try_from(word)) {
+                    row[k] = u32::from_le_bytes(w);
+                }
+            }
+            g.jump();
+        }
+        Self {
+            s: s.map(u32x8::new),
+            block: [0; LANES],
+            used: LANES,
+        }
+    }
+
+    /// Steps every lane once and returns the outputs, lane `k` at index `k`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::XoshiroLanes;
+    /// use rand_core::{Rng, SeedableRng};
+    /// use rand_xoshiro::Xoshiro128PlusPlus;
+    ///
+    /// let mut lanes = XoshiroLanes::seed_from_u64(3);
+    /// let mut lane1 = Xoshiro128PlusPlus::seed_from_u64(3);
+    /// lane1.jump();
+    /// assert_eq!(lanes.next_block()[1], lane1.next_u32());
+    /// ```
+    #[inline]
+    pub fn next_block(&mut self) -> [u32; LANES] {
+        let mut s = self.s;
+        let out = step(&mut s);
+        self.s = s;
+        out.to_array()
+    }
+
+    /// The state as four vectors, for a hot loop that keeps it in registers.
+    #[inline(always)]
+    pub(crate) fn take_state(&mut self) -> [u32x8; 4] {
+        self.used = LANES;
+        self.s
+    }
+
+    /// Stores the state back after [`take_state`](Self::take_state).
+    #[inline(always)]
+    pub(crate) fn put_state(&mut self, s: [u32x8; 4]) {
+        self.s = s;
+    }
+}
+
+/// One xoshiro128++ step of every lane (Blackman & Vigna), returning the outputs.
+#[inline(always)]
+pub(crate) fn step(s: &mut [u32x8; 4]) -> u32x8 {
+    let [mut s0, mut s1, mut s2, mut s3] = *s;
+    let sum = s0 + s3;
+    let out = (sum.unbounded_shl_scalar(7) | sum.unbounded_shr_scalar(25)) + s0;
+    let t = s1.unbounded_shl_scalar(9);
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = s3.unbounded_shl_scalar(11) | s3.unbounded_shr_scalar(21);
+    *s = [s0, s1, s2, s3];
+    out
+}
+
+impl TryRng for XoshiroLanes {
+    type Error = Infallible;
+
+    #[inline]
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        if self.used >= LANES {
+            self.block = self.next_block();
+            self.used = 0;
+        }
+        let w = self.block.get(self.used).copied().unwrap_or_default();
+        self.used += 1;
+        Ok(w)
+    }
+
+    #[inline]
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        utils::next_u64_via_u32(self)
+    }
+
+    #[inline]
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        utils::fill_bytes_via_next_word(dst, || self.try_next_u32())
+    }
+}
+
+impl SeedableRng for XoshiroLanes {
+    /// Lane 0's seed, as for `Xoshiro128PlusPlus::from_seed`.
+    type Seed = [u8; 16];
+
+    /// Lane 0 is `Xoshiro128PlusPlus::from_seed(seed)`; lane `k` is it after `k` jumps.
+    fn from_seed(seed: [u8; 16]) -> Self {
+        Self::from_first_lane(Xoshiro128PlusPlus::from_seed(seed))
+    }
+
+    /// Lane 0 is `Xoshiro128PlusPlus::seed_from_u64(seed)` (SplitMix64);
+    /// lane `k` is it after `k` jumps.
+    fn seed_from_u64(seed: u64) -> Self {
+        Self::from_first_lane(Xoshiro128PlusPlus::seed_from_u64(seed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::Rng;
+
+    #[test]
+    fn xoshiro_lanes_equal_jumped_rand_xoshiro_generators() {
+        for seed in [0u64, 1, 0xdead_beef] {
+            let mut lanes = XoshiroLanes::seed_from_u64(seed);
+            let blocks: [[u32; LANES]; 100] = core::array::from_fn(|_| lanes.next_block());
+            let mut reference = Xoshiro128PlusPlus::seed_from_u64(seed);
+            for k in 0..LANES {
+                let mut g = reference.clone();
+                for (i, block) in blocks.iter().enumerate() {
+                    assert_eq!(block[k], g.next_u32(), "seed {seed} lane {k} step {i}");
+                }
+                reference.jump();
+            }
+        }
+    }
+
+    #[test]
+    fn xoshiro_lanes_next_u32_interleaves_lanes() {
+        let mut a = XoshiroLanes::from_seed([7; 16]);
+        let mut b = a.clone();
+        for _ in 0..5 {
+            let block = b.next_block();
+            for w in block {
+                assert_eq!(a.next_u32(), w);
+            }
+        }
+        let lo = u64::from(b.next_block()[0]);
+        let mut c = a.clone();
+        assert_eq!(c.next_u64() & 0xffff_ffff, lo);
+    }
+}
