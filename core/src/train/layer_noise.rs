@@ -2,8 +2,8 @@
 //! layer's standard deviation and the counter-keyed stream.
 
 use super::noise_stream::NoiseStream;
-use super::shim::NoiseOn;
 use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
+use crate::nn::NoiseOn;
 
 /// Per-layer η, schedule factor, sign (antithetic draws) and the stream.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,7 @@
 mod adam;
 mod additive_noise;
 mod eta_schedule;
+mod evaluation;
 mod input_noise;
 mod label_noise;
 mod layer_noise;
@@ -14,8 +15,6 @@ mod noise_stream;
 mod optimizer;
 mod sample_ring;
 mod sgd;
-#[allow(missing_docs)]
-pub mod shim;
 mod smoothed_cross_entropy;
 mod target;
 mod trainer;
@@ -26,6 +25,9 @@ mod weight_noise_config;
 pub use adam::Adam;
 pub use additive_noise::AdditiveNoise;
 pub use eta_schedule::{EtaSchedule, ScheduleShape};
+pub use evaluation::{
+    NoisyCostExpansion, NoisyLoss, clean_loss, flatness, noisy_cost_expansion, perturbed_loss,
+};
 pub use input_noise::InputNoise;
 pub use label_noise::LabelNoise;
 pub use local_reparam_noise::LocalReparamNoise;

@@ -10,7 +10,7 @@ use crate::parameters::Parameters;
 /// # Examples
 ///
 /// ```
-/// use noisereg::{Optimizer, Sgd, Dense, Parameters};
+/// use noisereg::{Optimizer, Sgd, Dense};
 /// let mut p: Dense<1, 1> = Dense { w: [[1.0]], b: [0.0], act: Default::default() };
 /// let g: Dense<1, 1> = Dense { w: [[2.0]], b: [1.0], act: Default::default() };
 /// let mut sgd = Sgd::new(0.5).unwrap();

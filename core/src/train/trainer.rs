@@ -6,9 +6,9 @@ use super::optimizer::Optimizer;
 use super::sample_ring::SampleRing;
 use super::target::Target;
 use super::weight_noise::WeightNoise;
-use super::weight_noise_config::{NoiseKind, Redraw, WeightNoiseConfig};
+use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
-use crate::nn::{Loss, Network};
+use crate::nn::{Loss, Network, NoiseOn};
 use crate::parameters::Parameters;
 use crate::perturbation::{Clean, Perturbation};
 
@@ -56,7 +56,7 @@ fn sub_seed(seed: u64, which: u64) -> u64 {
 ///     .with_weight_noise(&noise)
 ///     .unwrap();
 /// let (xs, ys) = ([[1.0], [2.0]], [[2.0], [4.0]]);
-/// for _ in 0..200 {
+/// for _ in 0..2000 {
 ///     t.step(&HalfSquaredError, &xs, &ys).unwrap();
 /// }
 /// assert!((t.network().w[0][0] - 2.0).abs() < 0.1);
@@ -299,7 +299,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
         }
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
         let penalty = penalty.as_ref().map(|p| (p, p.eta_schedule().factor(step)));
-        let mut pen = PenaltyTerm::new::<IN, OUT, N>(penalty);
+        let pen = PenaltyTerm::new(penalty);
         grad.fill_zero();
         let mut total = 0.0;
         let mut x_noisy = [0.0; IN];
@@ -311,8 +311,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
             None => {
                 for (x, t) in samples {
                     let (x, t) = sample(x, t);
-                    total += sample_grad(net, loss, &x, &t, &mut Clean, cache, grad)?;
-                    pen.add(net, &x, grad)?;
+                    total += pen.loss_and_add(net, loss, &x, &t, cache, grad)?;
                 }
             }
             Some(noise) if noise.per_batch() => {
@@ -324,14 +323,14 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
                         for (x, t) in samples {
                             let (x, t) = sample(x, t);
                             total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
-                            pen.add(net, &x, grad)?;
+                            pen.add(net, &x, cache, grad)?;
                         }
                     }
                     None => {
                         for (x, t) in samples {
                             let (x, t) = sample(x, t);
                             total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
-                            pen.add(net, &x, grad)?;
+                            pen.add(net, &x, cache, grad)?;
                         }
                     }
                 }
@@ -351,7 +350,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
                     total += sample_grad(net, loss, &x, &t, noise, cache, g)?;
                     noise.scale_gradient(g);
                     add_into(grad, g);
-                    pen.add(net, &x, grad)?;
+                    pen.add(net, &x, cache, grad)?;
                 }
             }
             Some(noise) => {
@@ -361,7 +360,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
                     total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
                     // A no-op except for multiplicative noise (batch of 1 here).
                     noise.scale_gradient(grad);
-                    pen.add(net, &x, grad)?;
+                    pen.add(net, &x, cache, grad)?;
                 }
             }
         }
@@ -372,32 +371,60 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
 }
 
 /// The explicit penalty's per-sample gradient, if configured.
-struct PenaltyTerm<'c> {
-    config: Option<(&'c WeightNoiseConfig, f32)>,
+struct PenaltyTerm {
+    /// Effective per-layer η (schedule applied), `None` when off.
+    eta: Option<([f32; MAX_LAYERS], NoiseOn)>,
 }
 
-impl<'c> PenaltyTerm<'c> {
-    fn new<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
-        config: Option<(&'c WeightNoiseConfig, f32)>,
-    ) -> Self {
-        Self {
-            config: config.filter(|(_, f)| *f > 0.0),
-        }
+impl PenaltyTerm {
+    fn new(config: Option<(&WeightNoiseConfig, f32)>) -> Self {
+        let eta = config.filter(|(_, f)| *f > 0.0).map(|(c, f)| {
+            let mut eta = *c.etas();
+            for e in eta.iter_mut() {
+                *e *= f;
+            }
+            (eta, c.noise_on())
+        });
+        Self { eta }
     }
 
-    /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` into `grad`.
+    /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` at the clean `net` into `grad`.
     #[inline]
     fn add<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
-        &mut self,
+        &self,
         net: &N,
         x: &[f32; IN],
+        cache: &mut N::Cache,
         grad: &mut N,
     ) -> Result<(), Error> {
-        let Some((cfg, factor)) = self.config else {
-            return Ok(());
-        };
-        let _ = (net, x, grad, cfg, factor);
+        if let Some((eta, on)) = &self.eta {
+            let eta = eta.get(..N::DEPTH).unwrap_or(eta);
+            net.penalty_grad(x, eta, *on, cache, grad)?;
+        }
         Ok(())
+    }
+
+    /// Loss gradient and penalty gradient of one clean sample, fused: one
+    /// forward pass, then the R-operator sweeps carry the loss gradient too.
+    #[inline]
+    fn loss_and_add<const IN: usize, const OUT: usize, N: Network<IN, OUT>, T, L: Loss<T>>(
+        &self,
+        net: &N,
+        loss: &L,
+        x: &[f32; IN],
+        t: &T,
+        cache: &mut N::Cache,
+        grad: &mut N,
+    ) -> Result<f32, Error> {
+        let Some((eta, on)) = &self.eta else {
+            return sample_grad(net, loss, x, t, &mut Clean, cache, grad);
+        };
+        let eta = eta.get(..N::DEPTH).unwrap_or(eta);
+        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
+        net.forward_with(x, &mut Clean, cache, &mut y);
+        let l = loss.value_grad(&y, t, &mut dy)?;
+        net.penalty_grad_from_cache(cache, &dy, eta, *on, grad)?;
+        Ok(l)
     }
 }
 

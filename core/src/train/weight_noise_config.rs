@@ -2,9 +2,9 @@
 //! when to redraw, and the η schedule.
 
 use super::eta_schedule::EtaSchedule;
-use super::shim::NoiseOn;
 use super::validate::finite_non_negative;
 use crate::error::Error;
+use crate::nn::NoiseOn;
 
 /// Most dense layers a network trained with per-layer η may have.
 pub const MAX_LAYERS: usize = 8;

@@ -1,7 +1,0 @@
-//! TEMPORARY until nn lands.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum NoiseOn {
-    #[default]
-    Weights,
-    WeightsAndBiases,
-}
