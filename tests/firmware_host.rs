@@ -1,1 +1,218 @@
-//! Placeholder, filled by its issue.
+//! The host side of the firmware (`firmware/`, issue 6).
+//!
+//! - Runs the firmware's workload on the host build with the device's seed and
+//!   prints the same `result:` lines the device prints; `firmware/run.sh`
+//!   compares them with the QEMU output of both boards.
+//! - Regenerates the data constants the firmware keeps in flash from
+//!   `data/diabetes.csv` and checks they equal the checked-in file
+//!   (`NOISEREG_REGENERATE=1` writes the file instead).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use noisereg_firmware_workload::{FEATURES, Fixed6, Fnv1a, Report, SAMPLES, X, Y, run};
+
+/// Rows of the CSV taken, from the first.
+const SUBSET_ROWS: usize = 128;
+
+fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// The text of `firmware/workload/src/diabetes_subset.rs`, built from the CSV:
+/// every column standardised with the mean and population standard deviation
+/// of all rows (in f64), then rounded to nearest `f32` and written in Rust's
+/// shortest round-trip notation, so parsing the literal gives back the same bits.
+fn generate_diabetes_subset(csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header row").split(',').collect();
+    assert_eq!(header.len(), FEATURES + 1, "10 features and a target");
+    let rows: Vec<Vec<f64>> = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.trim().parse::<f64>().expect("number"))
+                .collect()
+        })
+        .collect();
+    assert!(rows.iter().all(|r| r.len() == FEATURES + 1));
+    assert!(rows.len() >= SUBSET_ROWS);
+    let n = rows.len() as f64;
+    let stats: Vec<(f64, f64)> = (0..=FEATURES)
+        .map(|c| {
+            let mean = rows.iter().map(|r| r[c]).sum::<f64>() / n;
+            let var = rows.iter().map(|r| (r[c] - mean).powi(2)).sum::<f64>() / n;
+            (mean, var.sqrt())
+        })
+        .collect();
+    let standard = |r: &[f64], c: usize| ((r[c] - stats[c].0) / stats[c].1) as f32;
+
+    let mut s = String::new();
+    writeln!(
+        s,
+        "//! Generated from `data/diabetes.csv` by `tests/firmware_host.rs`; do not edit."
+    )
+    .unwrap();
+    writeln!(s, "//! Regenerate: `NOISEREG_REGENERATE=1 cargo test -p noisereg-harness --test firmware_host`.").unwrap();
+    writeln!(s, "//!").unwrap();
+    writeln!(
+        s,
+        "//! Rows 0..{SUBSET_ROWS} of {}; every column standardised with the mean and",
+        rows.len()
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "//! population standard deviation of all rows (in f64), then rounded to f32."
+    )
+    .unwrap();
+    writeln!(s).unwrap();
+    writeln!(s, "/// Number of samples.").unwrap();
+    writeln!(s, "pub const SAMPLES: usize = {SUBSET_ROWS};").unwrap();
+    writeln!(
+        s,
+        "/// Features per sample: {}.",
+        header[..FEATURES].join(", ")
+    )
+    .unwrap();
+    writeln!(s, "pub const FEATURES: usize = {FEATURES};").unwrap();
+    writeln!(s, "/// Standardised features, one row per sample.").unwrap();
+    writeln!(s, "pub static X: [[f32; FEATURES]; SAMPLES] = [").unwrap();
+    for r in &rows[..SUBSET_ROWS] {
+        let cells: Vec<String> = (0..FEATURES)
+            .map(|c| format!("{:?}", standard(r, c)))
+            .collect();
+        writeln!(s, "    [{}],", cells.join(", ")).unwrap();
+    }
+    writeln!(s, "];").unwrap();
+    writeln!(s, "/// Standardised targets ({}).", header[FEATURES]).unwrap();
+    writeln!(s, "pub static Y: [f32; SAMPLES] = [").unwrap();
+    for chunk in rows[..SUBSET_ROWS].chunks(8) {
+        let cells: Vec<String> = chunk
+            .iter()
+            .map(|r| format!("{:?}", standard(r, FEATURES)))
+            .collect();
+        writeln!(s, "    {},", cells.join(", ")).unwrap();
+    }
+    writeln!(s, "];").unwrap();
+    s
+}
+
+#[test]
+fn diabetes_subset_matches_generator() {
+    let csv = std::fs::read_to_string(repo_path("data/diabetes.csv")).expect("read the CSV");
+    let generated = generate_diabetes_subset(&csv);
+    let path = repo_path("firmware/workload/src/diabetes_subset.rs");
+    if std::env::var_os("NOISEREG_REGENERATE").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &generated).expect("write the constants");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).expect("read the checked-in constants");
+    assert!(
+        generated == checked_in,
+        "{} is stale; regenerate with NOISEREG_REGENERATE=1",
+        path.display()
+    );
+}
+
+#[test]
+fn diabetes_subset_is_standardised_and_round_trips() {
+    assert_eq!((SAMPLES, FEATURES), (SUBSET_ROWS, 10));
+    // Row 0 of the CSV: age 59 (mean 48.518, sd 13.094) standardises to ≈ 0.8008.
+    assert!((X[0][0] - 0.800_500).abs() < 1e-3, "{}", X[0][0]);
+    for v in X.iter().flatten().chain(Y.iter()) {
+        assert!(v.is_finite() && v.abs() < 6.0);
+        let printed = format!("{v:?}");
+        assert_eq!(printed.parse::<f32>().unwrap().to_bits(), v.to_bits());
+    }
+}
+
+#[test]
+fn fnv1a_matches_published_vectors() {
+    assert_eq!(Fnv1a::new().finish(), 0x811c_9dc5);
+    let mut h = Fnv1a::new();
+    h.write_u8(b'a');
+    assert_eq!(h.finish(), 0xe40c_292c);
+    let mut h = Fnv1a::new();
+    for b in b"foobar" {
+        h.write_u8(*b);
+    }
+    assert_eq!(h.finish(), 0xbf9c_f968);
+}
+
+#[test]
+fn fnv1a_hashes_f32_as_little_endian_bits() {
+    let mut a = Fnv1a::new();
+    a.write_f32s(&[1.0, -0.0]);
+    let mut b = Fnv1a::new();
+    for byte in [0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x80] {
+        b.write_u8(byte);
+    }
+    assert_eq!(a.finish(), b.finish());
+    let mut zero = Fnv1a::new();
+    zero.write_f32s(&[1.0, 0.0]);
+    assert_ne!(zero.finish(), a.finish(), "-0.0 and 0.0 must hash apart");
+}
+
+#[test]
+fn fixed6_prints_six_rounded_decimals() {
+    let cases = [
+        (0.0, "0.000000"),
+        (1.5, "1.500000"),
+        (-0.25, "-0.250000"),
+        (0.999_999_9, "1.000000"),
+        (123.456_79, "123.456787"),
+        (f32::NAN, "NaN"),
+        (f32::NEG_INFINITY, "-inf"),
+        (2e9, "big"),
+    ];
+    for (x, want) in cases {
+        assert_eq!(Fixed6(x).to_string(), want, "{x:?}");
+    }
+}
+
+#[test]
+fn workload_is_deterministic() {
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn report_check_rejects_non_finite_and_no_progress() {
+    let good = Report {
+        steps: 1,
+        loss_before: 1.0,
+        loss_after: 0.5,
+        loss_perturbed: 0.6,
+        checksum: 0,
+    };
+    assert_eq!(good.check(), Ok(()));
+    assert!(
+        Report {
+            loss_perturbed: f32::NAN,
+            ..good
+        }
+        .check()
+        .is_err()
+    );
+    assert!(
+        Report {
+            loss_after: 1.0,
+            ..good
+        }
+        .check()
+        .is_err()
+    );
+}
+
+/// The host's report; `firmware/run.sh` takes the `result:` lines of this
+/// test's output (`-- --exact workload_report --nocapture`) as the reference.
+#[test]
+fn workload_report() {
+    let report = run();
+    let mut lines = String::new();
+    report.write_to(&mut lines).unwrap();
+    print!("{lines}");
+    assert_eq!(report.check(), Ok(()), "{lines}");
+}

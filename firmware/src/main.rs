@@ -1,0 +1,61 @@
+//! noisereg on a microcontroller: runs the shared workload (training a small
+//! network with weight noise, see `workload/`) on a Cortex-M under QEMU, prints
+//! the same `result:` lines as the host test plus the peak stack use, and
+//! exits through semihosting with success only if the run's checks pass.
+//!
+//! Panics (panic-semihosting with `exit`) and hard faults exit with failure,
+//! so QEMU never hangs on an error.
+#![no_std]
+#![no_main]
+
+mod stack;
+
+use core::fmt::Write;
+
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_semihosting::{debug, hio};
+use noisereg_firmware_workload::run;
+use panic_semihosting as _;
+
+/// The board this image is linked for (set by `build.rs`).
+const BOARD: &str = env!("NOISEREG_BOARD");
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    let report = run();
+    let peak = stack::high_water();
+
+    let verdict = report.check();
+    if let Ok(mut out) = hio::hstdout() {
+        let _ = writeln!(out, "board: {BOARD}");
+        let _ = report.write_to(&mut out);
+        let _ = writeln!(
+            out,
+            "measure: stack_peak_bytes={peak} stack_region_bytes={}",
+            stack::size()
+        );
+        let _ = match verdict {
+            Ok(()) => writeln!(out, "verdict: ok"),
+            Err(why) => writeln!(out, "verdict: FAILED: {why}"),
+        };
+    }
+    debug::exit(match verdict {
+        Ok(()) => debug::EXIT_SUCCESS,
+        Err(_) => debug::EXIT_FAILURE,
+    });
+    loop {}
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    if let Ok(mut out) = hio::hstdout() {
+        let _ = writeln!(
+            out,
+            "verdict: FAILED: hard fault at pc={:#010x}",
+            frame.pc()
+        );
+    }
+    debug::exit(debug::EXIT_FAILURE);
+    loop {}
+}
