@@ -7,6 +7,7 @@
 # Usage: bash firmware/run.sh      (from anywhere; needs qemu-system-arm)
 # Env:   NOISEREG_FW_TIMEOUT  seconds per QEMU run (default 60)
 set -euo pipefail
+shopt -s inherit_errexit
 
 fw=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$fw")
@@ -58,7 +59,8 @@ size_of() {
 build() {
   local target=$1
   shift
-  (cd "$fw" && CARGO_TARGET_DIR="$fw_target" cargo build --release --locked -q --target "$target" "$@") >&2
+  (cd "$fw" && CARGO_TARGET_DIR="$fw_target" cargo build --release --locked -q --target "$target" "$@") >&2 ||
+    fail "firmware build for $target $*"
   echo "$fw_target/$target/release/noisereg-firmware"
 }
 
@@ -77,14 +79,14 @@ summary=()
 status=0
 
 step "M4F without training (to measure what the training adds)"
-elf=$(build thumbv7em-none-eabihf --no-default-features)
+elf=$(build thumbv7em-none-eabihf --no-default-features) || exit 1
 read -r base_text base_data _ < <(size_of "$elf")
 run "$elf" cortex-m4 mps2-an386 "$logs/base.log" || fail "mps2-an386 without training exited with failure"
 
 for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi cortex-m0 microbit"; do
   read -r target cpu machine <<<"$board"
   step "$machine ($cpu, $target)"
-  elf=$(build "$target")
+  elf=$(build "$target") || exit 1
   log="$logs/$machine.log"
   rc=0
   run "$elf" "$cpu" "$machine" "$log" || rc=$?

@@ -163,9 +163,9 @@ fn fixed6_prints_six_rounded_decimals() {
         (1.5, "1.500000"),
         (-0.25, "-0.250000"),
         (0.999_999_9, "1.000000"),
-        (123.456_79, "123.456787"),
-        (f32::NAN, "NaN"),
-        (f32::NEG_INFINITY, "-inf"),
+        (123.456_789, "123.456789"),
+        (f64::NAN, "NaN"),
+        (f64::NEG_INFINITY, "-inf"),
         (2e9, "big"),
     ];
     for (x, want) in cases {
@@ -176,6 +176,7 @@ fn fixed6_prints_six_rounded_decimals() {
 #[test]
 fn workload_is_deterministic() {
     assert_eq!(run(), run());
+    assert!(run().is_ok());
 }
 
 #[test]
@@ -185,12 +186,13 @@ fn report_check_rejects_non_finite_and_no_progress() {
         loss_before: 1.0,
         loss_after: 0.5,
         loss_perturbed: 0.6,
+        loss_perturbed_se: 0.01,
         checksum: 0,
     };
     assert_eq!(good.check(), Ok(()));
     assert!(
         Report {
-            loss_perturbed: f32::NAN,
+            loss_perturbed: f64::NAN,
             ..good
         }
         .check()
@@ -210,7 +212,7 @@ fn report_check_rejects_non_finite_and_no_progress() {
 /// test's output (`-- --exact workload_report --nocapture`) as the reference.
 #[test]
 fn workload_report() {
-    let report = run();
+    let report = run().expect("the workload runs");
     let mut lines = String::new();
     report.write_to(&mut lines).unwrap();
     print!("{lines}");

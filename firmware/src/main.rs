@@ -26,10 +26,16 @@ fn main() -> ! {
     let report = run();
     let peak = stack::high_water();
 
-    let verdict = report.check();
+    let verdict = match &report {
+        Ok(report) => report.check(),
+        Err(_) => Err("the core returned an error"),
+    };
     if let Ok(mut out) = hio::hstdout() {
         let _ = writeln!(out, "board: {BOARD}");
-        let _ = report.write_to(&mut out);
+        let _ = match &report {
+            Ok(report) => report.write_to(&mut out),
+            Err(e) => writeln!(out, "error: {e}"),
+        };
         let _ = writeln!(
             out,
             "measure: stack_peak_bytes={peak} stack_region_bytes={}",
