@@ -1,1 +1,816 @@
-//! Placeholder, filled by its issue.
+//! Fixed-size networks against an f64 reference: forward, loss gradients, the
+//! factorised penalty, its R-operator gradient `H_f v` and the exact Hessian
+//! trace, checked by central finite differences in f64 on random networks of
+//! every activation, 1–3 hidden layers, scalar and vector outputs. Plus the
+//! Perturbation hook contract and non-finite inputs.
+
+use noisereg::{
+    ActivationKind, Clean, Dense, HalfSquaredError, Init, Loss, Mlp1, Mlp2, Mlp3, Network, NoiseOn,
+    Parameters, Perturbation, Relu, SoftmaxCrossEntropy, Tanh,
+};
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const KINDS: [ActivationKind; 5] = [
+    ActivationKind::Identity,
+    ActivationKind::Tanh,
+    ActivationKind::Sigmoid,
+    ActivationKind::Relu,
+    ActivationKind::Softplus,
+];
+
+// ---------------------------------------------------------------- helpers
+
+/// Uniform in [-1, 1).
+fn uniform(rng: &mut impl Rng) -> f32 {
+    (rng.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
+}
+
+/// `|a − b| ≤ rtol·|b| + atol·max|b|` elementwise; prints the first mismatch.
+fn assert_close(what: &str, a: &[f64], b: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-2);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= rtol * y.abs() + atol * scale,
+            "{what}: element {i}: got {x}, want {y} (scale {scale})"
+        );
+    }
+}
+
+/// Per-network access the tests need: activation kinds per layer.
+trait Acts {
+    fn set_hidden(&mut self, k: ActivationKind);
+    fn set_output(&mut self, k: ActivationKind);
+    fn kinds(&self) -> Vec<ActivationKind>;
+}
+
+impl<const I: usize, const O: usize> Acts for Dense<I, O, ActivationKind> {
+    fn set_hidden(&mut self, _: ActivationKind) {}
+    fn set_output(&mut self, k: ActivationKind) {
+        self.act = k;
+    }
+    fn kinds(&self) -> Vec<ActivationKind> {
+        vec![self.act]
+    }
+}
+
+impl<const I: usize, const H: usize, N: Acts> Acts for (Dense<I, H, ActivationKind>, N) {
+    fn set_hidden(&mut self, k: ActivationKind) {
+        self.0.act = k;
+        self.1.set_hidden(k);
+    }
+    fn set_output(&mut self, k: ActivationKind) {
+        self.1.set_output(k);
+    }
+    fn kinds(&self) -> Vec<ActivationKind> {
+        let mut v = vec![self.0.act];
+        v.extend(self.1.kinds());
+        v
+    }
+}
+
+// ------------------------------------------------------ the f64 reference
+
+fn f64_f(k: ActivationKind, x: f64) -> f64 {
+    match k {
+        ActivationKind::Identity => x,
+        ActivationKind::Tanh => x.tanh(),
+        ActivationKind::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        ActivationKind::Relu => x.max(0.0),
+        ActivationKind::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+    }
+}
+
+fn f64_df(k: ActivationKind, x: f64) -> f64 {
+    match k {
+        ActivationKind::Identity => 1.0,
+        ActivationKind::Tanh => 1.0 - x.tanh().powi(2),
+        ActivationKind::Sigmoid | ActivationKind::Softplus => {
+            let s = 1.0 / (1.0 + (-x).exp());
+            if k == ActivationKind::Sigmoid { s * (1.0 - s) } else { s }
+        }
+        ActivationKind::Relu => f64::from(u8::from(x > 0.0)),
+    }
+}
+
+/// A run-time-sized f64 MLP: `(w row-major, b, n_in, activation)` per layer.
+#[derive(Clone, Debug)]
+struct Ref {
+    layers: Vec<(Vec<f64>, Vec<f64>, usize, ActivationKind)>,
+}
+
+impl Ref {
+    fn of<const I: usize, const O: usize, N: Network<I, O> + Acts>(net: &N) -> Self {
+        let kinds = net.kinds();
+        let layers = kinds
+            .iter()
+            .enumerate()
+            .map(|(l, &k)| {
+                let w: Vec<f64> = net.slice(2 * l).iter().map(|&v| v as f64).collect();
+                let b: Vec<f64> = net.slice(2 * l + 1).iter().map(|&v| v as f64).collect();
+                let n_in = w.len() / b.len();
+                (w, b, n_in, k)
+            })
+            .collect();
+        Ref { layers }
+    }
+
+    /// All parameters in `Parameters` order.
+    fn params(&self) -> Vec<f64> {
+        self.layers.iter().flat_map(|(w, b, ..)| w.iter().chain(b).copied()).collect()
+    }
+
+    fn set_params(&mut self, p: &[f64]) {
+        let mut i = 0;
+        for (w, b, ..) in &mut self.layers {
+            for v in w.iter_mut().chain(b.iter_mut()) {
+                *v = p[i];
+                i += 1;
+            }
+        }
+    }
+
+    /// Which flat parameters count for `on`, and each one's layer.
+    fn noisy(&self, on: NoiseOn) -> Vec<(bool, usize)> {
+        let mut v = Vec::new();
+        for (l, (w, b, ..)) in self.layers.iter().enumerate() {
+            v.extend(w.iter().map(|_| (true, l)));
+            v.extend(b.iter().map(|_| (on == NoiseOn::WeightsAndBiases, l)));
+        }
+        v
+    }
+
+    /// Inputs and pre-activations of every layer, and the output.
+    fn forward(&self, x: &[f64]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+        let (mut xs, mut zs) = (Vec::new(), Vec::new());
+        let mut a = x.to_vec();
+        for (w, b, n_in, k) in &self.layers {
+            let z: Vec<f64> = b
+                .iter()
+                .enumerate()
+                .map(|(o, bo)| (0..*n_in).map(|i| w[o * n_in + i] * a[i]).sum::<f64>() + bo)
+                .collect();
+            xs.push(a);
+            a = z.iter().map(|&v| f64_f(*k, v)).collect();
+            zs.push(z);
+        }
+        (xs, zs, a)
+    }
+
+    fn out(&self, x: &[f64]) -> Vec<f64> {
+        self.forward(x).2
+    }
+
+    /// `δ_l = ∂f_k/∂z_l` for every layer by f64 back-propagation.
+    fn deltas(&self, x: &[f64], k: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let (xs, zs, y) = self.forward(x);
+        let mut g: Vec<f64> = (0..y.len()).map(|j| f64::from(u8::from(j == k))).collect();
+        let mut ds = vec![Vec::new(); self.layers.len()];
+        for (l, (w, _, n_in, act)) in self.layers.iter().enumerate().rev() {
+            let d: Vec<f64> = g.iter().zip(&zs[l]).map(|(g, z)| g * f64_df(*act, *z)).collect();
+            g = (0..*n_in).map(|i| d.iter().enumerate().map(|(o, d)| d * w[o * n_in + i]).sum()).collect();
+            ds[l] = d;
+        }
+        (xs, ds)
+    }
+
+    /// `∇_θ f_k` in `Parameters` order, with every weight gradient formed as
+    /// the explicit outer product `δ xᵀ`.
+    fn grad_f(&self, x: &[f64], k: usize) -> Vec<f64> {
+        let (xs, ds) = self.deltas(x, k);
+        let mut g = Vec::new();
+        for (l, d) in ds.iter().enumerate() {
+            for dv in d {
+                g.extend(xs[l].iter().map(|a| dv * a));
+            }
+            g.extend(d.iter().copied());
+        }
+        g
+    }
+
+    /// `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` from the explicit gradient.
+    fn penalty(&self, x: &[f64], eta: &[f64], on: NoiseOn) -> f64 {
+        let noisy = self.noisy(on);
+        let k_out = self.layers.last().unwrap().1.len();
+        (0..k_out)
+            .map(|k| {
+                let g = self.grad_f(x, k);
+                g.iter().zip(&noisy).filter(|(_, n)| n.0).map(|(v, n)| eta[n.1] * v * v).sum::<f64>()
+            })
+            .sum()
+    }
+}
+
+/// Central difference of `f` over every flat parameter of `r`.
+fn fd_grad(r: &Ref, f: impl Fn(&Ref) -> f64, h: f64) -> Vec<f64> {
+    let p0 = r.params();
+    let mut q = r.clone();
+    (0..p0.len())
+        .map(|i| {
+            let mut p = p0.clone();
+            p[i] = p0[i] + h;
+            q.set_params(&p);
+            let up = f(&q);
+            p[i] = p0[i] - h;
+            q.set_params(&p);
+            (up - f(&q)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn flat<const I: usize, const O: usize, N: Network<I, O>>(net: &N) -> Vec<f64> {
+    (0..N::SLICES).flat_map(|i| net.slice(i).iter().map(|&v| v as f64).collect::<Vec<_>>()).collect()
+}
+
+// ---------------------------------------------------- random test networks
+
+/// A random network: Glorot weights, small random biases, the given hidden
+/// activation and output activation.
+fn random_net<const I: usize, const O: usize, N: Network<I, O> + Acts>(
+    seed: u64,
+    hidden: ActivationKind,
+    output: ActivationKind,
+) -> N {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut net = N::zeroed();
+    net.set_hidden(hidden);
+    net.set_output(output);
+    net.init(Init::Glorot, &mut rng);
+    for i in (1..N::SLICES).step_by(2) {
+        for b in net.slice_mut(i) {
+            *b = 0.3 * uniform(&mut rng);
+        }
+    }
+    // Scale weights up a little so the nonlinearities are exercised.
+    for i in (0..N::SLICES).step_by(2) {
+        for w in net.slice_mut(i) {
+            *w *= 1.5;
+        }
+    }
+    net
+}
+
+/// A random input whose pre-activations are all at least 0.05 away from
+/// ReLU's kink.
+fn random_input<const I: usize>(rng: &mut impl Rng, r: &Ref) -> [f32; I] {
+    loop {
+        let x: [f32; I] = core::array::from_fn(|_| uniform(rng));
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        if r.forward(&x64).1.iter().flatten().all(|z| z.abs() > 0.05) {
+            return x;
+        }
+    }
+}
+
+fn x64<const I: usize>(x: &[f32; I]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// Every check on one network shape, for every hidden activation.
+fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64, output: ActivationKind) {
+    for (ki, &hidden) in KINDS.iter().enumerate() {
+        let net: N = random_net(seed + ki as u64, hidden, output);
+        let r = Ref::of(&net);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xabc ^ ki as u64);
+        let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.01 * (l as f32 + 1.0)).collect();
+        let eta64: Vec<f64> = eta.iter().map(|&v| v as f64).collect();
+        let tag = format!("{}-layer {hidden:?}/{output:?}", N::DEPTH);
+        let mut cache = N::new_cache();
+        for s in 0..2 {
+            let x: [f32; I] = random_input(&mut rng, &r);
+            let xr = x64(&x);
+            let t: [f32; O] = core::array::from_fn(|_| uniform(&mut rng));
+
+            // Forward.
+            let mut y = [0.0; O];
+            net.forward(&x, &mut y);
+            let y64: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+            assert_close(&format!("{tag} forward"), &y64, &r.out(&xr), 1e-5, 1e-5);
+            let mut y2 = [0.0; O];
+            net.forward_with(&x, &mut Clean, &mut cache, &mut y2);
+            assert_eq!(y, y2, "{tag}: forward and forward_with differ");
+
+            // Loss gradient (half squared error), one sample.
+            let mut grad = N::zeroed();
+            let mut dy = [0.0; O];
+            HalfSquaredError.value_grad(&y, &t, &mut dy).unwrap();
+            net.backward_with(&cache, &dy, &mut Clean, &mut grad);
+            let t64: Vec<f64> = t.iter().map(|&v| v as f64).collect();
+            let loss = |q: &Ref| 0.5 * q.out(&xr).iter().zip(&t64).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            let fd = fd_grad(&r, loss, 1e-6);
+            assert_close(&format!("{tag} loss gradient"), &flat(&grad), &fd, 1e-3, 2e-4);
+
+            for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+                // Penalty: factorised (f32) vs explicit outer products (f64) and
+                // vs finite-difference gradients of f.
+                let p = net.penalty(&x, &eta, on, &mut cache).unwrap();
+                let want = r.penalty(&xr, &eta64, on);
+                assert_close(&format!("{tag} {on:?} penalty"), &[p as f64], &[want], 1e-4, 0.0);
+                if s == 0 {
+                    let noisy = r.noisy(on);
+                    let fd_pen: f64 = (0..O)
+                        .map(|k| {
+                            let g = fd_grad(&r, |q| q.out(&xr)[k], 1e-6);
+                            g.iter().zip(&noisy).filter(|(_, n)| n.0).map(|(v, n)| eta64[n.1] * v * v).sum::<f64>()
+                        })
+                        .sum();
+                    assert_close(&format!("{tag} {on:?} penalty vs fd"), &[p as f64], &[fd_pen], 1e-4, 0.0);
+                }
+
+                // H_f v = ∇ ½ penalty vs central differences of the f64 penalty.
+                let mut hv = N::zeroed();
+                let p2 = net.penalty_grad(&x, &eta, on, &mut cache, &mut hv).unwrap();
+                assert_eq!(p, p2, "{tag}: penalty and penalty_grad's penalty differ");
+                let fd = fd_grad(&r, |q| 0.5 * q.penalty(&xr, &eta64, on), 1e-6);
+                assert_close(&format!("{tag} {on:?} H_f v"), &flat(&hv), &fd, 2e-3, 5e-4);
+
+                // Fused loss + penalty gradient.
+                let mut lg = N::zeroed();
+                let v = net
+                    .loss_penalty_grad(&HalfSquaredError, &x, &t, &eta, on, &mut cache, &mut lg)
+                    .unwrap();
+                let obj = |q: &Ref| loss(q) + 0.5 * q.penalty(&xr, &eta64, on);
+                let fd = fd_grad(&r, obj, 1e-6);
+                assert_close(&format!("{tag} {on:?} loss+penalty gradient"), &flat(&lg), &fd, 2e-3, 5e-4);
+                assert_close(&format!("{tag} loss value"), &[v.loss as f64], &[loss(&r)], 1e-5, 1e-7);
+
+                // Exact trace vs second differences.
+                let mut tr = [0.0; O];
+                net.hessian_trace(&x, &eta, on, &mut cache, &mut tr).unwrap();
+                let noisy = r.noisy(on);
+                let p0 = r.params();
+                let h = 1e-4;
+                let want: Vec<f64> = (0..O)
+                    .map(|k| {
+                        let f0 = r.out(&xr)[k];
+                        let mut q = r.clone();
+                        let mut sum = 0.0;
+                        for (i, n) in noisy.iter().enumerate().filter(|(_, n)| n.0) {
+                            let mut pp = p0.clone();
+                            pp[i] += h;
+                            q.set_params(&pp);
+                            let up = q.out(&xr)[k];
+                            pp[i] = p0[i] - h;
+                            q.set_params(&pp);
+                            sum += eta64[n.1] * (up - 2.0 * f0 + q.out(&xr)[k]) / (h * h);
+                        }
+                        sum
+                    })
+                    .collect();
+                let tr64: Vec<f64> = tr.iter().map(|&v| v as f64).collect();
+                assert_close(&format!("{tag} {on:?} trace"), &tr64, &want, 1e-3, 1e-4);
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------- the tests
+
+type K = ActivationKind;
+
+#[test]
+fn network_one_hidden_layer_matches_f64_reference_and_finite_differences() {
+    check_all::<3, 1, Mlp1<3, 5, 1, K, K>>(11, K::Identity);
+    check_all::<2, 3, Mlp1<2, 4, 3, K, K>>(12, K::Identity);
+}
+
+#[test]
+fn network_two_hidden_layers_match_f64_reference_and_finite_differences() {
+    check_all::<3, 1, Mlp2<3, 4, 5, 1, K, K>>(21, K::Identity);
+    check_all::<3, 2, Mlp2<3, 4, 3, 2, K, K>>(22, K::Sigmoid);
+}
+
+#[test]
+fn network_three_hidden_layers_match_f64_reference_and_finite_differences() {
+    check_all::<2, 1, Mlp3<2, 3, 4, 3, 1, K, K>>(31, K::Identity);
+    check_all::<2, 2, Mlp3<2, 4, 3, 3, 2, K, K>>(32, K::Tanh);
+}
+
+#[test]
+fn network_single_layer_matches_f64_reference_and_finite_differences() {
+    check_all::<4, 1, Dense<4, 1, K>>(41, K::Tanh);
+    check_all::<3, 2, Dense<3, 2, K>>(42, K::Softplus);
+}
+
+#[test]
+fn penalty_term_equals_explicit_outer_product_norm() {
+    // T9: ‖δ aᵀ‖²_F = ‖δ‖²‖a‖², against the materialised outer product.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let a: [f32; 7] = core::array::from_fn(|_| uniform(&mut rng));
+    let d: [f32; 5] = core::array::from_fn(|_| uniform(&mut rng));
+    let w = [0.0f32; 35];
+    let layer = noisereg::DenseRef::new(&w, &[0.0; 5], 7, Tanh).unwrap();
+    let t = layer.penalty_term(&a, &d, 1.0, NoiseOn::Weights).unwrap() as f64;
+    let outer: f64 = d.iter().flat_map(|dv| a.iter().map(move |av| (*dv as f64 * *av as f64).powi(2))).sum();
+    assert_close("outer product", &[t], &[outer], 1e-6, 0.0);
+    let tb = layer.penalty_term(&a, &d, 0.5, NoiseOn::WeightsAndBiases).unwrap() as f64;
+    let dd: f64 = d.iter().map(|v| (*v as f64).powi(2)).sum();
+    assert_close("outer product + bias", &[tb], &[0.5 * (outer + dd)], 1e-6, 0.0);
+}
+
+#[test]
+fn batch_gradients_are_means_of_sample_gradients() {
+    type N = Mlp2<3, 4, 4, 2, K, K>;
+    let net: N = random_net(51, K::Tanh, K::Identity);
+    let r = Ref::of(&net);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(52);
+    let xs: Vec<[f32; 3]> = (0..5).map(|_| random_input(&mut rng, &r)).collect();
+    let labels: Vec<usize> = (0..5).map(|i| i % 2).collect();
+    let ts: Vec<[f32; 2]> = (0..5).map(|_| [uniform(&mut rng), uniform(&mut rng)]).collect();
+    let eta = [0.02, 0.01, 0.03];
+
+    // Cross-entropy mean gradient vs finite differences of the f64 mean loss.
+    let mut grad = N::zeroed();
+    let l = net.loss_grad_batch(&SoftmaxCrossEntropy, &xs, &labels, &mut Clean, &mut grad).unwrap();
+    let ce = |q: &Ref| {
+        xs.iter()
+            .zip(&labels)
+            .map(|(x, &c)| {
+                let y = q.out(&x64(x));
+                let m = y.iter().cloned().fold(f64::MIN, f64::max);
+                m + y.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - y[c]
+            })
+            .sum::<f64>()
+            / xs.len() as f64
+    };
+    assert_close("cross-entropy loss", &[l as f64], &[ce(&r)], 1e-5, 0.0);
+    assert_close("cross-entropy gradient", &flat(&grad), &fd_grad(&r, ce, 1e-6), 1e-3, 2e-4);
+
+    // Loss + penalty over the batch.
+    let v = net
+        .loss_penalty_grad_batch(&HalfSquaredError, &xs, &ts, &eta, NoiseOn::WeightsAndBiases, &mut grad)
+        .unwrap();
+    let eta64 = eta.map(|v| v as f64);
+    let obj = |q: &Ref| {
+        xs.iter()
+            .zip(&ts)
+            .map(|(x, t)| {
+                let xr = x64(x);
+                let y = q.out(&xr);
+                0.5 * y.iter().zip(t).map(|(a, b)| (a - *b as f64).powi(2)).sum::<f64>()
+                    + 0.5 * q.penalty(&xr, &eta64, NoiseOn::WeightsAndBiases)
+            })
+            .sum::<f64>()
+            / xs.len() as f64
+    };
+    assert_close("objective", &[v.objective() as f64], &[obj(&r)], 1e-5, 0.0);
+    assert_close("loss+penalty batch gradient", &flat(&grad), &fd_grad(&r, obj, 1e-6), 2e-3, 5e-4);
+
+    // Per-sample penalties.
+    let mut out = [0.0; 5];
+    net.penalty_batch(&xs, &eta, NoiseOn::Weights, &mut out).unwrap();
+    let mut cache = N::new_cache();
+    for (o, x) in out.iter().zip(&xs) {
+        assert_eq!(*o, net.penalty(x, &eta, NoiseOn::Weights, &mut cache).unwrap());
+    }
+}
+
+#[test]
+fn batch_and_penalty_functions_reject_bad_lengths() {
+    type N = Mlp1<2, 3, 1, Tanh>;
+    let net = N::zeroed();
+    let mut grad = N::zeroed();
+    let mut cache = N::new_cache();
+    let xs = [[0.0; 2]; 3];
+    fn e<T>(left: usize, right: usize) -> Result<T, noisereg::Error> {
+        Err(noisereg::Error::LengthMismatch { left, right })
+    }
+    assert_eq!(net.loss_grad_batch(&HalfSquaredError, &xs, &[[0.0]; 2], &mut Clean, &mut grad), e(3, 2));
+    assert!(net.loss_grad_batch(&HalfSquaredError, &xs[..0], &[[0.0f32; 1]; 0], &mut Clean, &mut grad).is_err());
+    assert_eq!(net.penalty(&[0.0; 2], &[0.1], NoiseOn::Weights, &mut cache), e(1, 2));
+    assert_eq!(net.penalty_grad(&[0.0; 2], &[0.1; 3], NoiseOn::Weights, &mut cache, &mut grad), e(3, 2));
+    assert_eq!(net.penalty_batch(&xs, &[0.1; 2], NoiseOn::Weights, &mut [0.0; 2]), e(2, 3));
+    let mut tr = [0.0];
+    assert_eq!(net.hessian_trace(&[0.0; 2], &[], NoiseOn::Weights, &mut cache, &mut tr), e(0, 2));
+    type C = Mlp1<2, 3, 2, Tanh>;
+    let mut g2 = C::zeroed();
+    assert!(C::zeroed().loss_grad_batch(&SoftmaxCrossEntropy, &xs[..1], &[2usize], &mut Clean, &mut g2).is_err());
+}
+
+#[test]
+fn zero_sized_activation_types_agree_with_activation_kind_bit_for_bit() {
+    type Z = Mlp2<3, 6, 5, 2, Tanh>;
+    type N = Mlp2<3, 6, 5, 2, K, K>;
+    let kn: N = random_net(61, K::Tanh, K::Identity);
+    let mut zn = Z::zeroed();
+    for i in 0..Z::SLICES {
+        zn.slice_mut(i).copy_from_slice(kn.slice(i));
+    }
+    let x = [0.3, -0.7, 0.2];
+    let eta = [0.1, 0.2, 0.3];
+    let (mut gz, mut gk) = (Z::zeroed(), N::zeroed());
+    let (mut cz, mut ck) = (Z::new_cache(), N::new_cache());
+    let pz = zn.loss_penalty_grad(&HalfSquaredError, &x, &[0.5, 0.1], &eta, NoiseOn::Weights, &mut cz, &mut gz);
+    let pk = kn.loss_penalty_grad(&HalfSquaredError, &x, &[0.5, 0.1], &eta, NoiseOn::Weights, &mut ck, &mut gk);
+    assert_eq!(pz, pk);
+    assert_eq!(flat(&gz), flat(&gk));
+}
+
+// ------------------------------------------------- the Perturbation contract
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Call {
+    Begin(usize),
+    Row(usize),
+    Bias(usize),
+    Pre(usize),
+    PreBack(usize),
+}
+
+/// Records every call; perturbs nothing (copies the clean values).
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<Call>,
+    layer: usize,
+}
+
+impl Perturbation for Recorder {
+    fn perturbs_weights(&self) -> bool {
+        true
+    }
+    fn begin_layer(&mut self, layer: usize) {
+        self.layer = layer;
+        self.calls.push(Call::Begin(layer));
+    }
+    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
+        self.calls.push(Call::Row(self.layer));
+        out.copy_from_slice(clean);
+    }
+    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
+        self.calls.push(Call::Bias(self.layer));
+        out.copy_from_slice(clean);
+    }
+    fn pre_activation(&mut self, layer: usize, _: &[f32], _: &mut [f32]) {
+        self.calls.push(Call::Pre(layer));
+    }
+    fn pre_activation_backward(&mut self, layer: usize, _: &[f32], _: &[f32], _: &mut [f32]) {
+        self.calls.push(Call::PreBack(layer));
+    }
+}
+
+#[test]
+fn perturbation_hooks_are_called_in_contract_order() {
+    type N = Mlp2<3, 4, 2, 1, Tanh>;
+    let net = N::zeroed();
+    let mut p = Recorder::default();
+    let (mut cache, mut y, mut grad) = (N::new_cache(), [0.0], N::zeroed());
+    net.forward_with(&[1.0, 2.0, 3.0], &mut p, &mut cache, &mut y);
+    let outs = [4, 2, 1];
+    let mut want = Vec::new();
+    for (l, &n) in outs.iter().enumerate() {
+        want.push(Call::Begin(l));
+        want.extend(std::iter::repeat_n(Call::Row(l), n));
+        want.push(Call::Bias(l));
+        want.push(Call::Pre(l));
+    }
+    assert_eq!(p.calls, want, "forward");
+    p.calls.clear();
+    net.backward_with(&cache, &[1.0], &mut p, &mut grad);
+    let mut want = Vec::new();
+    for (l, &n) in outs.iter().enumerate().rev() {
+        want.push(Call::Begin(l));
+        if l > 0 {
+            want.extend(std::iter::repeat_n(Call::Row(l), n));
+            want.push(Call::PreBack(l));
+        }
+    }
+    assert_eq!(p.calls, want, "backward");
+}
+
+/// Adds a fixed offset to every weight and bias, and optionally `s·x₀` to
+/// every pre-activation of layer 0 (with its backward term).
+struct Shift {
+    dw: f32,
+    db: f32,
+    s: f32,
+}
+
+impl Perturbation for Shift {
+    fn perturbs_weights(&self) -> bool {
+        true
+    }
+    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(clean) {
+            *o = c + self.dw;
+        }
+    }
+    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
+        for (o, c) in out.iter_mut().zip(clean) {
+            *o = c + self.db;
+        }
+    }
+    fn pre_activation(&mut self, layer: usize, x: &[f32], z: &mut [f32]) {
+        if layer == 1 {
+            z.iter_mut().for_each(|v| *v += self.s * x[0]);
+        }
+    }
+    fn pre_activation_backward(&mut self, layer: usize, _: &[f32], delta: &[f32], g: &mut [f32]) {
+        if layer == 1 {
+            g[0] += self.s * delta.iter().sum::<f32>();
+        }
+    }
+}
+
+#[test]
+fn perturbed_passes_equal_passes_of_a_changed_network() {
+    type N = Mlp2<3, 5, 4, 2, K, K>;
+    let net: N = random_net(71, K::Softplus, K::Identity);
+    let x = [0.4, -0.1, 0.8];
+    let dy = [0.7, -0.3];
+    // Weight and bias offsets only: bit-identical to the shifted network.
+    let mut shifted = net.clone();
+    for i in 0..N::SLICES {
+        let d = if i % 2 == 0 { 0.125 } else { -0.25 };
+        shifted.slice_mut(i).iter_mut().for_each(|v| *v += d);
+    }
+    let mut p = Shift { dw: 0.125, db: -0.25, s: 0.0 };
+    let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
+    let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
+    let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
+    net.forward_with(&x, &mut p, &mut c1, &mut y1);
+    shifted.forward_with(&x, &mut Clean, &mut c2, &mut y2);
+    assert_eq!(y1, y2);
+    net.backward_with(&c1, &dy, &mut p, &mut g1);
+    shifted.backward_with(&c2, &dy, &mut Clean, &mut g2);
+    assert_eq!(flat(&g1), flat(&g2));
+
+    // A pre-activation hook adding s·x₀ to layer 1 equals adding s to column 0
+    // of layer 1's weights (up to rounding), including the first layer's gradient.
+    let mut p = Shift { dw: 0.0, db: 0.0, s: 0.375 };
+    let mut changed = net.clone();
+    changed.slice_mut(2).chunks_mut(5).for_each(|row| row[0] += 0.375);
+    let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
+    net.forward_with(&x, &mut p, &mut c1, &mut y1);
+    changed.forward_with(&x, &mut Clean, &mut c2, &mut y2);
+    assert_close("hooked forward", &y1.map(f64::from), &y2.map(f64::from), 1e-6, 1e-6);
+    net.backward_with(&c1, &dy, &mut p, &mut g1);
+    changed.backward_with(&c2, &dy, &mut Clean, &mut g2);
+    // Layer 1's weight gradient is the same δ xᵀ; all others must agree too.
+    assert_close("hooked backward", &flat(&g1), &flat(&g2), 1e-5, 1e-6);
+}
+
+#[test]
+fn clean_and_identity_perturbation_give_identical_bits() {
+    type N = Mlp3<4, 8, 8, 8, 1, K, K>;
+    let net: N = random_net(81, K::Relu, K::Identity);
+    let x = [0.1, 0.2, -0.3, 0.9];
+    let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
+    let (mut y1, mut y2) = ([0.0], [0.0]);
+    let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
+    net.forward_with(&x, &mut Clean, &mut c1, &mut y1);
+    net.forward_with(&x, &mut Recorder::default(), &mut c2, &mut y2);
+    assert_eq!(y1, y2);
+    net.backward_with(&c1, &[1.0], &mut Clean, &mut g1);
+    net.backward_with(&c2, &[1.0], &mut Recorder::default(), &mut g2);
+    assert_eq!(flat(&g1), flat(&g2));
+}
+
+// -------------------------------------------------------- robustness
+
+#[test]
+fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
+    fn run<N: Network<3, 2> + Acts>(net: &N, x: &[f32; 3]) -> Vec<f32> {
+        let mut out = Vec::new();
+        let mut cache = N::new_cache();
+        let mut y = [0.0; 2];
+        net.forward(x, &mut y);
+        out.extend(y);
+        let mut grad = N::zeroed();
+        let l = net.loss_grad_batch(&SoftmaxCrossEntropy, &[*x], &[1usize], &mut Clean, &mut grad);
+        out.push(l.unwrap());
+        let eta = vec![0.1; N::DEPTH];
+        out.push(net.penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache).unwrap());
+        let v = net
+            .loss_penalty_grad(&HalfSquaredError, x, &[0.0, 1.0], &eta, NoiseOn::Weights, &mut cache, &mut grad)
+            .unwrap();
+        out.push(v.objective());
+        let mut tr = [0.0; 2];
+        net.hessian_trace(x, &eta, NoiseOn::Weights, &mut cache, &mut tr).unwrap();
+        out.extend(tr);
+        out
+    }
+    type N = Mlp2<3, 4, 4, 2, K, K>;
+    for &k in &KINDS {
+        let net: N = random_net(91, k, K::Identity);
+        let out = run(&net, &[f32::NAN, 0.0, 1.0]);
+        assert!(out.iter().all(|v| v.is_nan()), "{k:?}: {out:?}");
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::MAX] {
+            let _ = run(&net, &[bad, -bad, 0.5]);
+        }
+        let mut broken = net.clone();
+        broken.1.0.w[2][1] = f32::NAN;
+        let out = run(&broken, &[0.1, 0.2, 0.3]);
+        assert!(out.iter().take(2).all(|v| v.is_nan()), "{k:?}: NaN weight: {out:?}");
+    }
+}
+
+#[test]
+fn init_is_seeded_and_scaled() {
+    type N = Mlp1<16, 32, 1, Relu>;
+    let (mut a, mut b) = (N::zeroed(), N::zeroed());
+    a.init(Init::He, &mut Xoshiro256PlusPlus::seed_from_u64(5));
+    b.init(Init::He, &mut Xoshiro256PlusPlus::seed_from_u64(5));
+    assert_eq!(a, b);
+    let w = a.0.w.as_flattened();
+    let var = w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
+    // He: variance 2/16; 512 draws give a relative standard error of ~6%.
+    assert!((var / (2.0 / 16.0) - 1.0).abs() < 0.25, "variance {var}");
+    assert_eq!(a.0.b, [0.0; 32]);
+}
+
+// ---------------------------------------------------------------- stack
+
+/// The biggest tested network (the benchmark's).
+type Biggest = Mlp2<16, 32, 32, 1, Tanh>;
+
+/// Every pass on `Biggest`, its data (network, cache, gradient) on the stack.
+fn all_passes() {
+    let net = std::hint::black_box(Biggest::zeroed());
+    let mut cache = Biggest::new_cache();
+    let mut grad = Biggest::zeroed();
+    let x = std::hint::black_box([0.5f32; 16]);
+    let eta = [0.1; 3];
+    let mut y = [0.0];
+    net.forward_with(&x, &mut Clean, &mut cache, &mut y);
+    net.backward_with(&cache, &[1.0], &mut Clean, &mut grad);
+    let _ = net.loss_penalty_grad(&HalfSquaredError, &x, &[0.0], &eta, NoiseOn::Weights, &mut cache, &mut grad);
+    let mut tr = [0.0];
+    let _ = net.hessian_trace(&x, &eta, NoiseOn::Weights, &mut cache, &mut tr);
+    std::hint::black_box((&grad, &tr));
+}
+
+/// Recurses `depth` frames deep, then runs `f`; returns the address of this
+/// frame's padding (to measure the frame size).
+#[inline(never)]
+fn burn(depth: usize, f: &dyn Fn(), addr: &mut Vec<usize>) {
+    let pad = std::hint::black_box([depth as u8; 256]);
+    addr.push(&pad as *const _ as usize);
+    if depth == 0 {
+        f();
+    } else {
+        burn(depth - 1, f, addr);
+    }
+    std::hint::black_box(&pad);
+}
+
+const PROBE_STACK: usize = 256 * 1024;
+
+#[test]
+#[ignore = "run by stack_bytes_of_the_biggest_network in a child process"]
+fn stack_probe() {
+    let depth: usize = std::env::var("NOISEREG_STACK_DEPTH").map_or(0, |v| v.parse().unwrap());
+    let passes = std::env::var("NOISEREG_STACK_PASSES").is_ok();
+    std::thread::Builder::new()
+        .stack_size(PROBE_STACK)
+        .spawn(move || {
+            let mut addr = Vec::with_capacity(depth + 1);
+            burn(depth, if passes { &all_passes } else { &|| () }, &mut addr);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Method: in a child process (a stack overflow aborts it), a thread with a
+/// fixed stack recurses through `burn` frames of known size and then runs
+/// every pass; the deepest recursion that still fits, with and without the
+/// passes, differ by the stack the passes need (to one frame, ~300 B).
+#[test]
+fn stack_bytes_of_the_biggest_network() {
+    let exe = std::env::current_exe().unwrap();
+    let fits = |depth: usize, passes: bool| {
+        let mut c = std::process::Command::new(&exe);
+        c.args(["--ignored", "--exact", "stack_probe", "--test-threads=1"])
+            .env("NOISEREG_STACK_DEPTH", depth.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if passes {
+            c.env("NOISEREG_STACK_PASSES", "1");
+        }
+        c.status().unwrap().success()
+    };
+    let max_depth = |passes: bool| {
+        let (mut lo, mut hi) = (0usize, PROBE_STACK / 256);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if fits(mid, passes) { lo = mid } else { hi = mid }
+        }
+        lo
+    };
+    let mut addr = Vec::new();
+    burn(2, &|| (), &mut addr);
+    let frame = addr[0].abs_diff(addr[1]);
+    let (d0, d1) = (max_depth(false), max_depth(true));
+    let needed = (d0 - d1) * frame;
+    println!(
+        "Mlp2<16, 32, 32, 1, Tanh>: every pass needs {needed} B of stack (frame {frame} B); \
+         of which network {} B, cache {} B, gradient {} B",
+        size_of::<Biggest>(),
+        size_of::<<Biggest as Network<16, 1>>::Cache>(),
+        size_of::<Biggest>()
+    );
+    let data = 2 * size_of::<Biggest>() + size_of::<<Biggest as Network<16, 1>>::Cache>();
+    assert!(needed >= data, "the passes at least hold their data: {needed} < {data}");
+    assert!(needed < 96 * 1024, "stack need grew: {needed} B");
+}
