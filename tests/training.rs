@@ -1,1 +1,704 @@
-//! Placeholder, filled by its issue.
+//! The training loop: noisy gradients against finite differences in f64,
+//! bit-identity at η = 0, determinism, all-or-nothing steps, validation,
+//! schedules, optimisers, per-batch noise, the ring buffer and memory.
+
+use noisereg::{
+    Adam, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise, Loss, Mlp1,
+    Momentum, Network, NoiseKind, NoiseOn, Optimizer, Parameters, Perturbation, Redraw, SampleRing,
+    ScheduleShape, Sgd, SmoothedCrossEntropy, Tanh, Trainer, WeightNoise, WeightNoiseConfig,
+};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+type Net = Mlp1<2, 3, 1, Tanh>;
+
+fn net(seed: u64) -> Net {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut n = Net::zeroed();
+    n.init(noisereg::Init::Glorot, &mut rng);
+    n.0.b = [0.1, -0.2, 0.05];
+    n.1.b = [0.3];
+    n
+}
+
+fn data(n: usize) -> (Vec<[f32; 2]>, Vec<[f32; 1]>) {
+    let xs: Vec<[f32; 2]> = (0..n)
+        .map(|i| {
+            let t = i as f32 * 0.37;
+            [t.sin(), (1.3 * t).cos()]
+        })
+        .collect();
+    let ys = xs.iter().map(|x| [x[0] * x[1] + 0.5 * x[0]]).collect();
+    (xs, ys)
+}
+
+fn flat<P: Parameters>(p: &P) -> Vec<f32> {
+    (0..P::SLICES).flat_map(|i| p.slice(i).to_vec()).collect()
+}
+
+fn bits<P: Parameters>(p: &P) -> Vec<u32> {
+    flat(p).iter().map(|v| v.to_bits()).collect()
+}
+
+fn set_flat(p: &mut Net, v: &[f64]) {
+    let mut k = 0;
+    for i in 0..Net::SLICES {
+        for e in p.slice_mut(i) {
+            *e = v[k] as f32;
+            k += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- f64 reference
+
+/// How the f64 reference perturbs the 2→3→1 tanh network.
+enum Mode<'a> {
+    /// Parameters used as given (θ̃ already applied).
+    AsIs,
+    /// `θ ⊙ m`, multipliers per parameter.
+    Times(&'a [f64]),
+    /// Pre-activation noise `s·√(‖a‖² + c)·ξ_l` per layer.
+    Local { s: f64, c: f64, xi: [&'a [f64]; 2] },
+}
+
+/// ½(f − y)² of the reference network in f64; params in `Parameters` order.
+fn loss64(p: &[f64], x: [f64; 2], y: f64, mode: &Mode) -> f64 {
+    let q: Vec<f64> = match mode {
+        Mode::Times(m) => p.iter().zip(m.iter()).map(|(a, b)| a * b).collect(),
+        _ => p.to_vec(),
+    };
+    let (w1, b1, w2, b2) = (&q[0..6], &q[6..9], &q[9..12], q[12]);
+    let mut h = [0.0; 3];
+    for o in 0..3 {
+        let mut z = w1[2 * o] * x[0] + w1[2 * o + 1] * x[1] + b1[o];
+        if let Mode::Local { s, c, xi } = mode {
+            z += s * (x[0] * x[0] + x[1] * x[1] + c).sqrt() * xi[0][o];
+        }
+        h[o] = z.tanh();
+    }
+    let mut f = w2.iter().zip(&h).map(|(a, b)| a * b).sum::<f64>() + b2;
+    if let Mode::Local { s, c, xi } = mode {
+        f += s * (h.iter().map(|v| v * v).sum::<f64>() + c).sqrt() * xi[1][0];
+    }
+    0.5 * (f - y) * (f - y)
+}
+
+fn finite_differences(p: &[f64], x: [f64; 2], y: f64, mode: &Mode) -> Vec<f64> {
+    let h = 1e-6;
+    (0..p.len())
+        .map(|i| {
+            let (mut a, mut b) = (p.to_vec(), p.to_vec());
+            a[i] += h;
+            b[i] -= h;
+            (loss64(&a, x, y, mode) - loss64(&b, x, y, mode)) / (2.0 * h)
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_grad_close(got: &[f32], want: &[f64]) {
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 2e-5 + 2e-4 * w.abs();
+        assert!(
+            (f64::from(g) - w).abs() <= tol,
+            "component {i}: got {g}, finite differences {w}"
+        );
+    }
+}
+
+/// Gradient the library computes for one sample through `noise`.
+fn noisy_grad(n: &Net, noise: &mut WeightNoise, x: [f32; 2], y: f32) -> Net {
+    let (mut cache, mut out, mut g) = (Net::new_cache(), [0.0], Net::zeroed());
+    n.forward_with(&x, noise, &mut cache, &mut out);
+    n.backward_with(&cache, &[out[0] - y], noise, &mut g);
+    noise.scale_gradient(&mut g);
+    g
+}
+
+#[test]
+fn additive_noise_gradient_matches_finite_differences_at_perturbed_weights() {
+    let n = net(1);
+    let (x, y) = ([0.7f32, -0.4], 0.3f32);
+    for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
+            .unwrap()
+            .on(on);
+        let mut noise = WeightNoise::new(&cfg, 11);
+        noise.next_draw();
+        let g = noisy_grad(&n, &mut noise, x, y);
+        let mut tilde = Net::zeroed();
+        noise.perturb_parameters(&n, &mut tilde);
+        assert_ne!(bits(&tilde), bits(&n));
+        let p: Vec<f64> = flat(&tilde).iter().map(|&v| f64::from(v)).collect();
+        let fd = finite_differences(&p, [0.7, -0.4], 0.3, &Mode::AsIs);
+        assert_grad_close(&flat(&g), &fd);
+    }
+}
+
+#[test]
+fn multiplicative_noise_gradient_matches_finite_differences_wrt_clean_weights() {
+    let n = net(2);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.04)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    let mut noise = WeightNoise::new(&cfg, 12);
+    let g = noisy_grad(&n, &mut noise, [0.7, -0.4], 0.3);
+    // Multipliers 1 + ε: the same draw applied to a network of ones.
+    let mut ones = Net::zeroed();
+    set_flat(&mut ones, &[1.0; 13]);
+    let mut m = Net::zeroed();
+    noise.perturb_parameters(&ones, &mut m);
+    let m: Vec<f64> = flat(&m).iter().map(|&v| f64::from(v)).collect();
+    assert!(m.iter().all(|&v| v != 1.0));
+    let p: Vec<f64> = flat(&n).iter().map(|&v| f64::from(v)).collect();
+    let fd = finite_differences(&p, [0.7, -0.4], 0.3, &Mode::Times(&m));
+    assert_grad_close(&flat(&g), &fd);
+}
+
+#[test]
+fn local_reparam_gradient_matches_finite_differences() {
+    let n = net(3);
+    for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+        let eta = 0.09f32;
+        let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, eta)
+            .unwrap()
+            .on(on);
+        let mut noise = WeightNoise::new(&cfg, 13);
+        let g = noisy_grad(&n, &mut noise, [0.7, -0.4], 0.3);
+        // Recover ξ: with ‖a‖² + c = 1 the pre-activation moves by √η·ξ.
+        let c = if on == NoiseOn::Weights { 0.0 } else { 1.0 };
+        let unit = if c == 0.0 { 1.0 } else { 0.0 };
+        let s = f64::from(eta.sqrt());
+        let mut xi0 = [0.0f32; 3];
+        noise.begin_layer(0);
+        noise.pre_activation(0, &[unit, 0.0], &mut xi0);
+        let mut xi1 = [0.0f32; 1];
+        noise.begin_layer(1);
+        noise.pre_activation(1, &[unit, 0.0, 0.0], &mut xi1);
+        let xi0: Vec<f64> = xi0.iter().map(|&v| f64::from(v) / s).collect();
+        let xi1: Vec<f64> = xi1.iter().map(|&v| f64::from(v) / s).collect();
+        let p: Vec<f64> = flat(&n).iter().map(|&v| f64::from(v)).collect();
+        let mode = Mode::Local {
+            s,
+            c,
+            xi: [&xi0, &xi1],
+        };
+        let fd = finite_differences(&p, [0.7, -0.4], 0.3, &mode);
+        assert_grad_close(&flat(&g), &fd);
+    }
+}
+
+#[test]
+fn smoothed_cross_entropy_gradient_matches_finite_differences() {
+    let loss = SmoothedCrossEntropy::new(0.2).unwrap();
+    let y = [0.3f32, -1.2, 0.8];
+    let mut dy = [0.0; 3];
+    let v = loss.value_grad(&y, &2, &mut dy).unwrap();
+    let q = [0.2 / 3.0, 0.2 / 3.0, 0.8 + 0.2 / 3.0];
+    let l64 = |y: &[f64; 3]| {
+        let m = y.iter().cloned().fold(f64::MIN, f64::max);
+        let lse = m + y.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        lse - y.iter().zip(&q).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let y64 = y.map(f64::from);
+    assert!((f64::from(v) - l64(&y64)).abs() < 1e-6);
+    for j in 0..3 {
+        let (mut a, mut b) = (y64, y64);
+        a[j] += 1e-6;
+        b[j] -= 1e-6;
+        let fd = (l64(&a) - l64(&b)) / 2e-6;
+        assert!(
+            (f64::from(dy[j]) - fd).abs() < 1e-6,
+            "{j}: {} vs {fd}",
+            dy[j]
+        );
+    }
+}
+
+// ---------------------------------------------------------------- bit-identity, determinism
+
+type T0<O> = Trainer<2, 1, Net, O>;
+
+fn run<O: Optimizer<Net>>(mut t: T0<O>, steps: usize) -> Net {
+    let (xs, ys) = data(40);
+    for s in 0..steps {
+        let i = (s * 8) % 40;
+        t.step(&HalfSquaredError, &xs[i..i + 8], &ys[i..i + 8])
+            .unwrap();
+    }
+    t.into_network()
+}
+
+fn adam(n: &Net) -> Adam<Net> {
+    Adam::with_defaults(0.01, n).unwrap()
+}
+
+#[test]
+fn trainer_with_zero_eta_is_bit_identical_to_plain_training() {
+    let n = net(4);
+    let plain = bits(&run(T0::new(n.clone(), adam(&n), 1), 30));
+    for kind in [
+        NoiseKind::Additive,
+        NoiseKind::Multiplicative,
+        NoiseKind::LocalReparam,
+    ] {
+        let cfg = WeightNoiseConfig::new(kind, 0.0)
+            .unwrap()
+            .on(NoiseOn::WeightsAndBiases);
+        let t = T0::new(n.clone(), adam(&n), 1)
+            .with_weight_noise(&cfg)
+            .unwrap();
+        assert_eq!(bits(&run(t, 30)), plain, "{kind:?}");
+        let t = T0::new(n.clone(), adam(&n), 1).with_penalty(&cfg).unwrap();
+        assert_eq!(bits(&run(t, 30)), plain, "penalty");
+    }
+    let t = T0::new(n.clone(), adam(&n), 1)
+        .with_input_noise(0.0)
+        .unwrap()
+        .with_label_noise(0.0)
+        .unwrap();
+    assert_eq!(bits(&run(t, 30)), plain, "input/label");
+    // And a positive η really changes the result (the test can fail).
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 1e-6).unwrap();
+    let t = T0::new(n.clone(), adam(&n), 1)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    assert_ne!(bits(&run(t, 30)), plain);
+}
+
+#[test]
+fn perturbation_at_zero_eta_gives_clean_passes_bit_for_bit() {
+    let n = net(5);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.0).unwrap();
+    let mut noise = WeightNoise::new(&cfg, 5);
+    let (mut c1, mut c2) = (Net::new_cache(), Net::new_cache());
+    let (mut y1, mut y2) = ([0.0], [0.0]);
+    let (mut g1, mut g2) = (Net::zeroed(), Net::zeroed());
+    n.forward_with(&[0.3, 0.9], &mut Clean, &mut c1, &mut y1);
+    n.forward_with(&[0.3, 0.9], &mut noise, &mut c2, &mut y2);
+    n.backward_with(&c1, &[1.0], &mut Clean, &mut g1);
+    n.backward_with(&c2, &[1.0], &mut noise, &mut g2);
+    assert_eq!(y1[0].to_bits(), y2[0].to_bits());
+    assert_eq!(bits(&g1), bits(&g2));
+}
+
+fn noisy_trainer(seed: u64) -> T0<Adam<Net>> {
+    let n = net(6);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    T0::new(n.clone(), adam(&n), seed)
+        .with_weight_noise(&cfg)
+        .unwrap()
+        .with_input_noise(0.05)
+        .unwrap()
+        .with_label_noise(0.05)
+        .unwrap()
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights_after_many_steps() {
+    let a = bits(&run(noisy_trainer(77), 100));
+    let b = bits(&run(noisy_trainer(77), 100));
+    let c = bits(&run(noisy_trainer(78), 100));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn clean_weights_are_never_written_with_noise() {
+    // A step with zero gradient (learning rate tiny, targets = outputs) under
+    // strong noise must not move the weights by the noise.
+    let n = net(7);
+    let (xs, _) = data(8);
+    let ys: Vec<[f32; 1]> = xs
+        .iter()
+        .map(|x| {
+            let mut y = [0.0];
+            n.forward(x, &mut y);
+            y
+        })
+        .collect();
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.5).unwrap();
+    let mut t = T0::new(n.clone(), Sgd::new(1e-30).unwrap(), 7)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    t.step(&HalfSquaredError, &xs, &ys).unwrap();
+    for (a, b) in flat(t.network()).iter().zip(flat(&n)) {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-30), "{a} vs {b}");
+    }
+}
+
+// ---------------------------------------------------------------- all or nothing
+
+fn snapshot(t: &T0<Adam<Net>>) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    (
+        bits(t.network()),
+        bits(t.optimizer().first_moment()),
+        bits(t.optimizer().second_moment()),
+    )
+}
+
+#[test]
+fn bad_input_or_non_finite_update_changes_nothing() {
+    let (xs, ys) = data(8);
+    let mut t = noisy_trainer(9);
+    for _ in 0..3 {
+        t.step(&HalfSquaredError, &xs, &ys).unwrap();
+    }
+    let before = snapshot(&t);
+    let twin = t.clone();
+    let mut bad_x = xs.clone();
+    bad_x[3][1] = f32::NAN;
+    assert_eq!(
+        t.step(&HalfSquaredError, &bad_x, &ys),
+        Err(Error::NonFinite { what: "input" })
+    );
+    let mut bad_y = ys.clone();
+    bad_y[5][0] = f32::INFINITY;
+    assert_eq!(
+        t.step(&HalfSquaredError, &xs, &bad_y),
+        Err(Error::NonFinite { what: "target" })
+    );
+    // Targets so large that g² overflows: Adam's state would become infinite.
+    let huge: Vec<[f32; 1]> = ys.iter().map(|_| [3e38]).collect();
+    assert!(matches!(
+        t.step(&HalfSquaredError, &xs, &huge),
+        Err(Error::NonFinite { .. })
+    ));
+    assert_eq!(
+        t.step(&HalfSquaredError, &xs[..0], &ys[..0]),
+        Err(Error::InvalidParameter {
+            name: "batch",
+            requirement: "at least one sample"
+        })
+    );
+    assert!(matches!(
+        t.step(&HalfSquaredError, &xs, &ys[..3]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert_eq!(snapshot(&t), before);
+    assert_eq!(t.steps(), 3);
+    // The noise generators were rolled back too: the next step is the one
+    // the untouched twin takes.
+    let mut twin = twin;
+    t.step(&HalfSquaredError, &xs, &ys).unwrap();
+    twin.step(&HalfSquaredError, &xs, &ys).unwrap();
+    assert_eq!(snapshot(&t), snapshot(&twin));
+}
+
+#[test]
+fn sgd_step_to_infinite_weights_is_refused() {
+    let n = net(10);
+    let mut t = T0::new(n.clone(), Sgd::new(1e30).unwrap(), 1);
+    let (xs, ys) = data(4);
+    let big: Vec<[f32; 1]> = ys.iter().map(|_| [1e20]).collect();
+    assert_eq!(
+        t.step(&HalfSquaredError, &xs, &big),
+        Err(Error::NonFinite {
+            what: "updated weights"
+        })
+    );
+    assert_eq!(bits(t.network()), bits(&n));
+}
+
+#[test]
+fn invalid_settings_are_rejected_naming_the_setting() {
+    let name = |e: Error| match e {
+        Error::InvalidParameter { name, .. } => name,
+        other => panic!("{other:?}"),
+    };
+    let n = net(0);
+    assert_eq!(
+        name(WeightNoiseConfig::new(NoiseKind::Additive, -0.1).unwrap_err()),
+        "eta"
+    );
+    assert_eq!(
+        name(WeightNoiseConfig::new(NoiseKind::Additive, f32::NAN).unwrap_err()),
+        "eta"
+    );
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.1).unwrap();
+    assert_eq!(
+        name(cfg.with_layer_eta(&[0.1, f32::INFINITY]).unwrap_err()),
+        "eta"
+    );
+    assert_eq!(name(cfg.with_layer_eta(&[0.1; 9]).unwrap_err()), "layers");
+    assert_eq!(name(Sgd::new(0.0).unwrap_err()), "learning_rate");
+    assert_eq!(name(Sgd::new(-1.0).unwrap_err()), "learning_rate");
+    assert_eq!(name(Momentum::new(0.1, 1.0, &n).unwrap_err()), "momentum");
+    assert_eq!(
+        name(Adam::new(0.1, 1.0, 0.9, 1e-8, &n).unwrap_err()),
+        "beta1"
+    );
+    assert_eq!(
+        name(Adam::new(0.1, 0.9, -0.1, 1e-8, &n).unwrap_err()),
+        "beta2"
+    );
+    assert_eq!(
+        name(Adam::new(0.1, 0.9, 0.9, 0.0, &n).unwrap_err()),
+        "epsilon"
+    );
+    assert_eq!(
+        name(Adam::new(f32::NAN, 0.9, 0.9, 1e-8, &n).unwrap_err()),
+        "learning_rate"
+    );
+    assert_eq!(
+        name(InputNoise::new(f32::INFINITY, 0).unwrap_err()),
+        "input_std"
+    );
+    assert_eq!(
+        name(LabelNoise::gaussian(-1.0, 0).unwrap_err()),
+        "label_std"
+    );
+    assert_eq!(
+        name(SmoothedCrossEntropy::new(1.0).unwrap_err()),
+        "label_smoothing"
+    );
+    assert_eq!(
+        name(EtaSchedule::new(0, ScheduleShape::Linear, 0, 0.0, 1.0).unwrap_err()),
+        "ramp"
+    );
+    assert_eq!(
+        name(EtaSchedule::new(0, ScheduleShape::Linear, 5, -1.0, 1.0).unwrap_err()),
+        "from"
+    );
+    let t = || T0::new(n.clone(), Sgd::new(0.1).unwrap(), 0);
+    let three = cfg.with_layer_eta(&[0.1, 0.1, 0.1]).unwrap();
+    assert_eq!(
+        t().with_weight_noise(&three).unwrap_err(),
+        Error::LengthMismatch { left: 3, right: 2 }
+    );
+    let local = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.1)
+        .unwrap()
+        .redraw(Redraw::PerBatch);
+    assert_eq!(name(t().with_weight_noise(&local).unwrap_err()), "redraw");
+    assert_eq!(name(t().with_input_noise(-0.5).unwrap_err()), "input_std");
+}
+
+// ---------------------------------------------------------------- modes
+
+#[test]
+fn per_batch_noise_with_scratch_matches_regeneration() {
+    let n = net(11);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.02)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases)
+        .redraw(Redraw::PerBatch);
+    let a = run(
+        T0::new(n.clone(), adam(&n), 5)
+            .with_weight_noise(&cfg)
+            .unwrap(),
+        20,
+    );
+    let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::new(n.clone(), adam(&n), 5)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    let (xs, ys) = data(40);
+    let mut t1 = t1;
+    for s in 0..20 {
+        let i = (s * 8) % 40;
+        t1.step(&HalfSquaredError, &xs[i..i + 8], &ys[i..i + 8])
+            .unwrap();
+    }
+    for (x, y) in flat(&a).iter().zip(flat(t1.network())) {
+        assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn per_batch_noise_uses_one_draw_for_the_whole_batch() {
+    // Two identical samples in one batch: with one draw they see the same
+    // weights, so the batch gradient equals the single-sample gradient.
+    let n = net(12);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
+        .unwrap()
+        .redraw(Redraw::PerBatch);
+    let mk = || {
+        T0::new(n.clone(), Sgd::new(0.1).unwrap(), 3)
+            .with_weight_noise(&cfg)
+            .unwrap()
+    };
+    let (mut one, mut two) = (mk(), mk());
+    one.step(&HalfSquaredError, &[[0.2, 0.4]], &[[1.0]])
+        .unwrap();
+    two.step(&HalfSquaredError, &[[0.2, 0.4]; 2], &[[1.0]; 2])
+        .unwrap();
+    assert_eq!(bits(one.gradient()), bits(two.gradient()));
+    // Per sample, the two copies see different weights.
+    let per = cfg.redraw(Redraw::PerSample);
+    let mut t = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 3)
+        .with_weight_noise(&per)
+        .unwrap();
+    t.step(&HalfSquaredError, &[[0.2, 0.4]; 2], &[[1.0]; 2])
+        .unwrap();
+    assert_ne!(bits(one.gradient()), bits(t.gradient()));
+}
+
+#[test]
+fn multiplicative_per_sample_batches_need_scratch_and_average_sample_gradients() {
+    let n = net(13);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.05).unwrap();
+    let (xs, ys) = data(4);
+    let mut t0 = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 8)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    assert_eq!(
+        t0.step(&HalfSquaredError, &xs, &ys)
+            .map_err(|e| matches!(e, Error::InvalidParameter { name: "batch", .. })),
+        Err(true)
+    );
+    let mut t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::new(n.clone(), Sgd::new(0.1).unwrap(), 8)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    t1.step(&HalfSquaredError, &xs, &ys).unwrap();
+    // Reference: one-sample steps (batch of 1 is allowed without scratch),
+    // same draws in the same order, gradients averaged.
+    let mut mean = vec![0.0f32; 13];
+    // A learning rate so small the weights stay put while draws advance.
+    let mut t = T0::new(n.clone(), Sgd::new(1e-30).unwrap(), 8)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    for (x, y) in xs.iter().zip(&ys) {
+        t.step(&HalfSquaredError, &[*x], &[*y]).unwrap();
+        assert_eq!(bits(t.network()), bits(&n));
+        for (m, g) in mean.iter_mut().zip(flat(t.gradient())) {
+            *m += g / 4.0;
+        }
+    }
+    for (a, b) in flat(t1.gradient()).iter().zip(&mean) {
+        assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn warm_up_and_ramp_schedules_control_eta() {
+    let s = EtaSchedule::new(10, ScheduleShape::Linear, 10, 0.0, 1.0).unwrap();
+    assert_eq!(
+        [0, 9, 10, 15, 20, 99].map(|k| s.factor(k)),
+        [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+    );
+    let c = EtaSchedule::new(0, ScheduleShape::Cosine, 4, 1.0, 0.0).unwrap();
+    let f = [0, 1, 2, 3, 4].map(|k| c.factor(k));
+    assert!((f[0] - 1.0).abs() < 1e-7 && (f[2] - 0.5).abs() < 1e-6 && f[4] == 0.0);
+    assert!(f.windows(2).all(|w| w[1] < w[0]));
+    // Warm-up: the first 5 steps are plain training, then noise starts.
+    let n = net(14);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
+        .unwrap()
+        .schedule(EtaSchedule::warm_up(5));
+    let plain5 = bits(&run(T0::new(n.clone(), adam(&n), 2), 5));
+    let warm5 = run(
+        T0::new(n.clone(), adam(&n), 2)
+            .with_weight_noise(&cfg)
+            .unwrap(),
+        5,
+    );
+    assert_eq!(bits(&warm5), plain5);
+    let plain6 = bits(&run(T0::new(n.clone(), adam(&n), 2), 6));
+    let warm6 = run(
+        T0::new(n.clone(), adam(&n), 2)
+            .with_weight_noise(&cfg)
+            .unwrap(),
+        6,
+    );
+    assert_ne!(bits(&warm6), plain6);
+}
+
+#[test]
+fn ring_buffer_batches_equal_slice_batches() {
+    let n = net(15);
+    let (xs, ys) = data(16);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let mut a = T0::new(n.clone(), adam(&n), 4)
+        .with_weight_noise(&cfg)
+        .unwrap();
+    let mut b = a.clone();
+    let mut ring: SampleRing<2, [f32; 1], 8> = SampleRing::new();
+    for (k, (x, y)) in xs.iter().zip(&ys).enumerate() {
+        ring.push(*x, *y).unwrap();
+        if ring.is_full() {
+            let la = a.step_ring(&HalfSquaredError, &ring).unwrap();
+            let lb = b
+                .step(&HalfSquaredError, &xs[k - 7..=k], &ys[k - 7..=k])
+                .unwrap();
+            assert_eq!(la.to_bits(), lb.to_bits());
+            ring.clear();
+        }
+    }
+    assert_eq!(a.steps(), 2);
+    assert_eq!(bits(a.network()), bits(b.network()));
+}
+
+#[test]
+fn explicit_penalty_step_uses_the_networks_penalty_gradient() {
+    let n = net(16);
+    let (xs, ys) = data(8);
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    let mut t = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 1)
+        .with_penalty(&cfg)
+        .unwrap();
+    t.step(&HalfSquaredError, &xs, &ys).unwrap();
+    let mut want = Net::zeroed();
+    n.loss_penalty_grad_batch(
+        &HalfSquaredError,
+        &xs,
+        &ys,
+        &[0.03, 0.03],
+        NoiseOn::WeightsAndBiases,
+        &mut want,
+    )
+    .unwrap();
+    assert_eq!(bits(t.gradient()), bits(&want));
+}
+
+// ---------------------------------------------------------------- optimisers
+
+#[test]
+fn optimizers_follow_their_update_rules() {
+    let mut p = Dense::<1, 1>::zeroed();
+    p.w = [[1.0]];
+    let mut g = Dense::<1, 1>::zeroed();
+    g.w = [[0.5]];
+    g.b = [-2.0];
+    let mut m = Momentum::new(0.1, 0.9, &p).unwrap();
+    let mut q = p;
+    m.step(&mut q, &g).unwrap();
+    m.step(&mut q, &g).unwrap();
+    // v1 = g, v2 = 0.9g + g = 1.9g; w = 1 − 0.1(0.5 + 0.95)
+    assert!((q.w[0][0] - (1.0 - 0.1 * (0.5 + 0.95))).abs() < 1e-7);
+    let mut a = Adam::new(0.1, 0.9, 0.99, 1e-8, &p).unwrap();
+    let mut r = p;
+    let (mut m1, mut v1) = (0.0f64, 0.0f64);
+    let mut w = 1.0f64;
+    for t in 1..=5 {
+        a.step(&mut r, &g).unwrap();
+        m1 = 0.9 * m1 + 0.1 * 0.5;
+        v1 = 0.99 * v1 + 0.01 * 0.25;
+        let (mh, vh) = (m1 / (1.0 - 0.9f64.powi(t)), v1 / (1.0 - 0.99f64.powi(t)));
+        w -= 0.1 * mh / (vh.sqrt() + 1e-8);
+    }
+    assert!(
+        (f64::from(r.w[0][0]) - w).abs() < 1e-5,
+        "{} vs {w}",
+        r.w[0][0]
+    );
+}
+
+// ---------------------------------------------------------------- memory
+
+#[test]
+fn weight_noise_state_is_a_few_rng_states() {
+    // Documented in WeightNoise and Trainer: nothing weight-sized.
+    assert_eq!(size_of::<WeightNoise>(), 176);
+    assert_eq!(size_of::<InputNoise>(), 56);
+    assert_eq!(size_of::<LabelNoise>(), 56);
+    assert_eq!(size_of::<Xoshiro128PlusPlus>(), 16);
+    type Big = noisereg::Mlp2<16, 32, 32, 1, Tanh>;
+    let plain = size_of::<Trainer<16, 1, Big, Sgd>>();
+    let _ = plain;
+    // The trainer's only weight-noise state is the WeightNoise itself.
+    assert!(size_of::<WeightNoise>() < 4 * size_of::<Xoshiro128PlusPlus>() + 128);
+}

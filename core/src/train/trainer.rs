@@ -39,7 +39,7 @@ fn sub_seed(seed: u64, which: u64) -> u64 {
 ///
 /// The trainer holds the network, a gradient of the same type, `S` scratch
 /// networks, the optimiser, one forward cache and the noise state
-/// ([`WeightNoise`]: 136 bytes; input and label noise: 48 bytes each). `S = 0`
+/// ([`WeightNoise`]: 176 bytes; input and label noise: 56 bytes each). `S = 0`
 /// (the default) is enough for every mode except two that need one scratch
 /// network (`S = 1`): [`Redraw::PerBatch`] runs faster with the noisy weights
 /// materialised once per batch (without scratch it regenerates them per
@@ -378,13 +378,15 @@ struct PenaltyTerm {
 
 impl PenaltyTerm {
     fn new(config: Option<(&WeightNoiseConfig, f32)>) -> Self {
-        let eta = config.filter(|(_, f)| *f > 0.0).map(|(c, f)| {
+        let eta = config.map(|(c, f)| {
             let mut eta = *c.etas();
             for e in eta.iter_mut() {
                 *e *= f;
             }
             (eta, c.noise_on())
         });
+        // All η zero: plain training, bit for bit.
+        let eta = eta.filter(|(e, _)| e.iter().any(|&v| v > 0.0));
         Self { eta }
     }
 

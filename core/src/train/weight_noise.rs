@@ -12,10 +12,12 @@ use crate::perturbation::Perturbation;
 ///
 /// # Memory
 ///
-/// The whole state is `size_of::<WeightNoise>()` bytes (136 on 64-bit and
-/// 32-bit targets alike: the config's per-layer η, one xoshiro128++ state,
-/// the Box–Muller spare, seed and draw counter). Nothing grows with the
-/// network: each layer's noise is regenerated from a generator reseeded in
+/// The whole state is `size_of::<WeightNoise>()` = 176 bytes (on 64-bit and
+/// 32-bit ARM alike, `u64` being 8-aligned on both): the 72-byte config, a
+/// working copy of the per-layer η (32), one xoshiro128++ state (16), the
+/// Box–Muller spare (12), seed and draw counter (16) and the current layer’s
+/// scale, sign and flags. The generator and the spare are the only state that
+/// a draw touches; nothing grows with the network: each layer's noise is regenerated from a generator reseeded in
 /// [`begin_layer`](Perturbation::begin_layer).
 ///
 /// # Examples
