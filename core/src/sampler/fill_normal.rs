@@ -86,21 +86,35 @@ fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
         let (z0, z1) = box_muller_pair::<f32x8>(a, b);
         (map(z0), map(z1))
     };
-    let (groups, tail) = out.as_chunks_mut::<GROUP>();
-    for g in groups {
-        let (z0, z1) = group(&mut s);
-        let (lo, hi) = g.split_at_mut(LANES);
-        lo.copy_from_slice(z0.as_array());
-        hi.copy_from_slice(z1.as_array());
+    // Two groups per iteration: their dependency chains (÷, √) interleave.
+    let (pairs, rest) = out.as_chunks_mut::<{ 2 * GROUP }>();
+    for g in pairs {
+        let (a0, b0) = (step(&mut s), step(&mut s));
+        let (a1, b1) = (step(&mut s), step(&mut s));
+        let (z0, z1) = box_muller_pair::<f32x8>(a0, b0);
+        let (z2, z3) = box_muller_pair::<f32x8>(a1, b1);
+        let (lo, hi) = g.split_at_mut(GROUP);
+        store(lo, map(z0), map(z1));
+        store(hi, map(z2), map(z3));
     }
-    if !tail.is_empty() {
+    for g in rest.chunks_mut(GROUP) {
         let (z0, z1) = group(&mut s);
-        let all = z0.as_array().iter().chain(z1.as_array());
-        for (o, z) in tail.iter_mut().zip(all) {
-            *o = *z;
-        }
+        store(g, z0, z1);
     }
     rng.put_state(s);
+}
+
+/// Writes one group (or the first `g.len() < 16` values of it): the
+/// cosine half, then the sine half.
+#[inline(always)]
+fn store(g: &mut [f32], z0: f32x8, z1: f32x8) {
+    let (lo, hi) = g.split_at_mut(LANES.min(g.len()));
+    for (o, z) in lo.iter_mut().zip(z0.as_array()) {
+        *o = *z;
+    }
+    for (o, z) in hi.iter_mut().zip(z1.as_array()) {
+        *o = *z;
+    }
 }
 
 /// Scalar twin of [`fill_normal`]: the same stream and formulas, one value at

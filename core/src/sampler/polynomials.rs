@@ -187,8 +187,6 @@ const C0: f32 = -1.233_700_542_49;
 const C1: f32 = 2.536_692_259_83e-1;
 const C2: f32 = -2.086_016_511_4e-2;
 const C3: f32 = 9.037_665_421_81e-4;
-/// One quadrant in units of the 24-bit angle grid: y = r·2⁻²² (exact).
-const QUADRANT_INV: f32 = 1.0 / 4_194_304.0;
 
 /// `−2·ln u1` for `u1 = ((a >> 8) + 1)·2⁻²⁴ ∈ [2⁻²⁴, 1]`, always in `[0, 33.28]`.
 ///
@@ -214,31 +212,48 @@ pub(crate) fn minus_two_ln_uniform<L: Lanes>(a: L::Bits) -> L {
     (k * L::splat(NEG_TWO_LN_2_HI) - two_f) + (s * (two_f + q) + k * L::splat(NEG_TWO_LN_2_LO))
 }
 
-/// `(sin θ, cos θ)` for `θ = 2π·u2`, `u2 = (b >> 8)·2⁻²⁴ ∈ [0, 1)`.
+/// Bits of 1.0 with the lowest mantissa bit set: `y` below is never 0.
+const HALF_STEP_ONE_BITS: u32 = 0x3f80_0001;
+/// Bits 1..=22 of a word: the angle inside its quarter turn.
+const RESIDUAL_MASK: u32 = 0x007f_fffe;
+
+/// `(cos φ, sin φ)` and the angle's remaining bits, for [`box_muller_pair`].
 ///
-/// `θ = q·π/2 + φ` with `q` the nearest quadrant and `|φ| ≤ π/4`, both read
-/// straight from the bits: adding 2²⁹ (half a quadrant) puts `q` in the top
-/// two bits, and the 22 bits below `b`'s top two, sign-extended, are `φ` in
-/// units of 2π/2²⁴ (`y = φ/(π/2)` after an exact scaling by 2⁻²²). Then `sin`/`cos` of `φ` are swapped (odd `q`) and negated.
+/// The angle `θ = 2π·(i + ½)/2²⁴` takes a 24-bit index `i` from bits 1..=22,
+/// 30 and 31 of `b` (a bijection, so `θ` is uniform on that grid): bits
+/// 1..=22 give `φ = (π/2)·y` with `y = (j + ½)·2⁻²² − ½ ∈ (−½, ½)`, exact,
+/// built by putting `j` in a mantissa; `(cos θ, sin θ)` is `(cos φ, sin φ)`,
+/// swapped when bit 30 is set (`θ = π/2 − φ`), negated when bit 31 is set
+/// (`θ + π`). Returned: the pair after the swap, and bit 31 as a sign mask.
 #[inline(always)]
-pub(crate) fn sin_cos_turn<L: Lanes>(b: L::Bits) -> (L, L) {
-    let y = L::from_signed(L::sar::<10>(L::shl::<2>(b))) * L::splat(QUADRANT_INV);
+fn quarter_turn<L: Lanes>(b: L::Bits) -> (L, L, L::Bits) {
+    let one_plus = L::from_bits(L::xor(
+        L::and(b, L::bits_splat(RESIDUAL_MASK)),
+        L::bits_splat(HALF_STEP_ONE_BITS),
+    ));
+    let y = one_plus - L::splat(1.5);
     let z = y * y;
     let sin = y * (((L::splat(S3) * z + L::splat(S2)) * z + L::splat(S1)) * z + L::splat(S0));
     let cos = (((L::splat(C3) * z + L::splat(C2)) * z + L::splat(C1)) * z + L::splat(C0)) * z
         + L::splat(1.0);
-
-    let v = L::wrapping_add(b, L::bits_splat(1 << 29));
-    let v1 = L::shl::<1>(v);
-    let sign = L::bits_splat(0x8000_0000);
-    let sin_sign = L::and(v, sign); // q ∈ {2, 3}
-    let cos_sign = L::and(L::xor(v, v1), sign); // q ∈ {1, 2}
-    let swap = L::sar::<31>(v1); // q odd
+    let swap = L::sar::<31>(L::shl::<1>(b));
     let (sb, cb) = (L::to_bits(sin), L::to_bits(cos));
     let d = L::and(L::xor(sb, cb), swap);
+    let sign = L::and(b, L::bits_splat(0x8000_0000));
     (
-        L::from_bits(L::xor(L::xor(sb, d), sin_sign)),
-        L::from_bits(L::xor(L::xor(cb, d), cos_sign)),
+        L::from_bits(L::xor(cb, d)),
+        L::from_bits(L::xor(sb, d)),
+        sign,
+    )
+}
+
+/// `(cos θ, sin θ)` for the angle `θ` that [`quarter_turn`] reads from `b`.
+#[cfg(test)]
+fn unit_vector<L: Lanes>(b: L::Bits) -> (L, L) {
+    let (c, s, sign) = quarter_turn::<L>(b);
+    (
+        L::from_bits(L::xor(L::to_bits(c), sign)),
+        L::from_bits(L::xor(L::to_bits(s), sign)),
     )
 }
 
@@ -246,8 +261,9 @@ pub(crate) fn sin_cos_turn<L: Lanes>(b: L::Bits) -> (L, L) {
 #[inline(always)]
 pub(crate) fn box_muller_pair<L: Lanes>(a: L::Bits, b: L::Bits) -> (L, L) {
     let r = minus_two_ln_uniform::<L>(a).sqrt();
-    let (sin, cos) = sin_cos_turn::<L>(b);
-    (r * cos, r * sin)
+    let (c, s, sign) = quarter_turn::<L>(b);
+    let r = L::from_bits(L::xor(L::to_bits(r), sign));
+    (r * c, r * s)
 }
 
 #[cfg(test)]
@@ -266,18 +282,26 @@ mod tests {
         ((a >> 8) + 1) as f64 / 16_777_216.0
     }
 
-    /// `(sin, cos)` of `2π·(b >> 8)·2⁻²⁴` in f64, reduced exactly in integers.
-    fn sin_cos_reference(b: u32) -> (f64, f64) {
-        let u = b >> 8;
-        let q = ((u + (1 << 21)) >> 22) & 3;
-        let r = u as i64 - ((u as i64 + (1 << 21)) >> 22 << 22);
-        let (s, c) = libm::sincos(core::f64::consts::TAU * r as f64 / 16_777_216.0);
-        match q {
-            0 => (s, c),
-            1 => (c, -s),
-            2 => (-s, -c),
-            _ => (-c, s),
+    /// The word whose angle index (see `quarter_turn`) is `i < 2²⁴`.
+    fn word_of_index(i: u32) -> u32 {
+        ((i & 0x3f_ffff) << 1) | ((i >> 22) << 30)
+    }
+
+    /// `(cos θ, sin θ)` in f64 from the documented angle of `b`.
+    fn unit_vector_reference(b: u32) -> (f64, f64) {
+        use core::f64::consts::{FRAC_PI_2, PI};
+        let j = f64::from((b >> 1) & 0x3f_ffff);
+        let phi = FRAC_PI_2 * ((j + 0.5) / 4_194_304.0 - 0.5);
+        let mut theta = if b & (1 << 30) != 0 {
+            FRAC_PI_2 - phi
+        } else {
+            phi
+        };
+        if b & (1 << 31) != 0 {
+            theta += PI;
         }
+        let (s, c) = libm::sincos(theta);
+        (c, s)
     }
 
     #[test]
@@ -289,16 +313,27 @@ mod tests {
     }
 
     #[test]
-    fn sin_cos_turn_quadrant_points() {
-        for (q, (s, c)) in [
-            (0u32, (0.0, 1.0)),
-            (1, (1.0, 0.0)),
-            (2, (0.0, -1.0)),
-            (3, (-1.0, 0.0)),
+    fn unit_vector_folds_quarter_turns() {
+        // Bits 1..=22 all set: y just below ½, φ just below π/4.
+        let c = libm::cosf(core::f32::consts::FRAC_PI_4);
+        for (bits, (x, y)) in [
+            (0u32, (1.0, 1.0)),
+            (1, (1.0, 1.0)),
+            (2, (-1.0, -1.0)),
+            (3, (-1.0, -1.0)),
         ] {
-            let (sin, cos) = sin_cos_turn::<f32>(q << 30);
-            assert_eq!((sin, cos), (s, c), "quadrant {q}");
+            let (cos, sin) = unit_vector::<f32>((bits << 30) | RESIDUAL_MASK);
+            assert!(
+                (cos - x * c).abs() < 1e-6 && (sin - y * c).abs() < 1e-6,
+                "{bits}: {cos} {sin}"
+            );
         }
+        // Bits 1..=22 clear: φ just above −π/4.
+        let (cos, sin) = unit_vector::<f32>(1 << 30);
+        assert!(
+            (cos + c).abs() < 1e-6 && (sin - c).abs() < 1e-6,
+            "{cos} {sin}"
+        );
     }
 
     /// Every one of the 2²⁴ values of `u1` (release only: ~0.2 s).
@@ -327,21 +362,21 @@ mod tests {
         assert!(worst_r < 1.05, "{worst_r}");
     }
 
-    /// Every one of the 2²⁴ angles (release only: ~0.3 s). Errors are
+    /// Every one of the 2²⁴ angles (release only: ~0.4 s). Errors are
     /// measured in ulps of the exact value's binade, and absolutely.
     #[test]
     #[cfg_attr(debug_assertions, ignore)]
-    fn sin_cos_turn_max_error_is_under_1_7_ulp() {
-        let (mut ws, mut wc, mut abs) = (0.0f64, 0.0f64, 0.0f64);
-        for x in 0..1u32 << 24 {
-            let b = x << 8;
-            let (s, c) = sin_cos_turn::<f32>(b);
-            let (ts, tc) = sin_cos_reference(b);
-            ws = ws.max(ulps(s, ts));
+    fn unit_vector_max_error_is_under_1_7_ulp() {
+        let (mut wc, mut ws, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+        for i in 0..1u32 << 24 {
+            let b = word_of_index(i);
+            let (c, s) = unit_vector::<f32>(b);
+            let (tc, ts) = unit_vector_reference(b);
             wc = wc.max(ulps(c, tc));
-            abs = abs.max((s as f64 - ts).abs()).max((c as f64 - tc).abs());
+            ws = ws.max(ulps(s, ts));
+            abs = abs.max((c as f64 - tc).abs()).max((s as f64 - ts).abs());
         }
-        std::println!("max error: sin {ws:.3} ulp, cos {wc:.3} ulp, absolute {abs:.3e}");
+        std::println!("max error: cos {wc:.3} ulp, sin {ws:.3} ulp, absolute {abs:.3e}");
         assert!(ws < 1.7 && wc < 1.7, "sin {ws} cos {wc}");
         assert!(abs < 9e-8, "{abs}");
     }
