@@ -27,8 +27,16 @@ fn sq_norm_f64(x: &[f32]) -> f64 {
 }
 
 fn dot_f64(x: &[f32], y: &[f32]) -> (f64, f64) {
-    let exact = x.iter().zip(y).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-    let magnitude = x.iter().zip(y).map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs()).sum();
+    let exact = x
+        .iter()
+        .zip(y)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum();
+    let magnitude = x
+        .iter()
+        .zip(y)
+        .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
+        .sum();
     (exact, magnitude)
 }
 
@@ -86,7 +94,10 @@ fn reductions_match_f64_at_a_million_elements() {
     let simd = (f64::from(sq_norm(&x)) - exact).abs() / exact;
     let scalar = (f64::from(sq_norm_scalar(&x)) - exact).abs() / exact;
     // Measured 2.6e-6 against 3.6e-4 for the sequential loop.
-    assert!(simd <= 1e-5 && simd * 10.0 < scalar, "simd {simd:e}, scalar {scalar:e}");
+    assert!(
+        simd <= 1e-5 && simd * 10.0 < scalar,
+        "simd {simd:e}, scalar {scalar:e}"
+    );
 }
 
 #[test]
@@ -127,7 +138,10 @@ fn reductions_handle_edge_values() {
 fn mismatched_lengths_are_errors_and_leave_outputs_untouched() {
     let x = random_vec(6, 33);
     for (nx, ny) in [(33, 32), (0, 1), (8, 16), (17, 9)] {
-        let expected = Err(Error::LengthMismatch { left: nx, right: ny });
+        let expected = Err(Error::LengthMismatch {
+            left: nx,
+            right: ny,
+        });
         assert_eq!(dot(&x[..nx], &x[..ny]), expected);
         assert_eq!(dot_scalar(&x[..nx], &x[..ny]), expected);
         let mut y = x[..ny].to_vec();
