@@ -4,11 +4,13 @@ use rand_core::Rng;
 
 /// Scalar Box–Muller sampler of `N(mean, std²)` over any [`Rng`].
 ///
-/// Each pair of `u32` draws `(a, b)` gives two normals `r·cos θ`, `r·sin θ`
-/// with `u1 = ((a >> 8) + 1)·2⁻²⁴` and `u2 = (b >> 8)·2⁻²⁴`; the second is
-/// cached and returned by the next call, so the sampler is stateful (it is
+/// Each pair of consecutive `u32` draws `(a, b)` gives two normals
+/// `r·cos θ`, `r·sin θ` with `r = √(−2 ln u1)`, `u1 = ((a >> 8) + 1)·2⁻²⁴` and
+/// the angle `θ` read from 24 bits of `b` (see [`fill_normal`](crate::fill_normal));
+/// the second is cached and returned by the next call, so the sampler is stateful (it is
 /// not an immutable `rand` `Distribution`; [`fill_normal`](crate::fill_normal)
-/// is the stateless batch form). It uses the same `f32` polynomials as the
+/// is the stateless batch form; its docs give the algorithm and error bounds).
+/// It uses the same `f32` polynomials as the
 /// batch fill, no `libm` transcendental and no fused multiply-add, so it gives
 /// the same bits on every target.
 ///

@@ -19,6 +19,21 @@ const GROUP: usize = 2 * LANES;
 /// therefore equals the first `n` values of a longer fill from the same state;
 /// two calls continue the stream only when the first length is a multiple of 16.
 ///
+/// # Algorithm and accuracy
+///
+/// Box & Muller (1958): `r = √(−2 ln u1)`, `(z0, z1) = (r·cos θ, r·sin θ)`.
+/// `ln` is an exponent split plus a short `atanh` polynomial on the mantissa;
+/// `cos`/`sin` are short polynomials on `|φ| ≤ π/4`, folded by two angle bits.
+/// Maximum errors over all 2²⁴ possible inputs (tested exhaustively): `r`
+/// 1.03 ulp, `cos θ`/`sin θ` 1.71 ulp. No fused multiply-add anywhere.
+///
+/// # Uniforms
+///
+/// Lane `k` of block `a` gives `u1 = ((a >> 8) + 1)·2⁻²⁴`; lane `k` of block
+/// `b` gives the angle `θ = φ` for `φ = (π/2)·((j + ½)·2⁻²² − ½)`,
+/// `j = (b >> 1) & 0x3f_ffff`, replaced by `π/2 − φ` when bit 30 of `b` is set
+/// and increased by `π` when bit 31 is set. Bits 0 and 23..=29 are unused.
+///
 /// Bit-identical to [`fill_normal_scalar`] on every target (see the module
 /// docs for FMA builds). `|z| ≤ 5.77`: see [`BoxMuller`](crate::BoxMuller).
 ///

@@ -3,28 +3,41 @@
 //! # Algorithm
 //!
 //! Box & Muller (1958), "A note on the generation of random normal
-//! deviates", Ann. Math. Statist. 29(2): from `u1 ∈ (0, 1]` and `u2 ∈ [0, 1)`,
-//! `r = √(−2 ln u1)` and `θ = 2π·u2` give two independent standard normals
-//! `r·cos θ` and `r·sin θ`. Each uniform takes the top 24 bits of a `u32`
-//! word `x`: `u1 = ((x >> 8) + 1)·2⁻²⁴` (so `ln u1` is finite) and
-//! `u2 = (x >> 8)·2⁻²⁴`.
+//! deviates", Ann. Math. Statist. 29(2): from `u1 ∈ (0, 1]` and a uniform
+//! angle `θ`, `r = √(−2 ln u1)` gives two independent standard normals
+//! `r·cos θ` and `r·sin θ`. Each pair takes two `u32` words `a`, `b`:
+//! `u1 = ((a >> 8) + 1)·2⁻²⁴` (so `ln u1` is finite), and
+//! `θ = 2π·(i + ½)/2²⁴` with a 24-bit index `i` read from bits 1..=22, 30 and
+//! 31 of `b` (a bijection; the exact map is documented on [`fill_normal`]).
 //!
 //! The inputs are bounded, so no general-purpose argument reduction is
-//! needed: `ln u1` is the exponent of the exactly converted integer plus
-//! `4·atanh(s)`, `s = (m − 1)/(m + 1)`, on the mantissa `m ∈ [√2/2, √2)`
-//! (`|s| ≤ 0.172`, a degree-7 odd polynomial); `sin`/`cos` of `2π·u2` take
-//! the nearest quadrant from `u2`'s top bits and evaluate degree-7/8
-//! polynomials on `|φ| ≤ π/4`. Maximum errors over every input that can
-//! occur (all 2²⁴ values, checked exhaustively by the tests against `libm` in
-//! `f64`): `−2 ln u1` 1.0 ulp, `r` 0.8 ulp, `sin θ`/`cos θ` 1.3 ulp (absolute
-//! ≤ 6·10⁻⁸). One implementation, generic over `f32` and `f32x8`, serves
-//! [`BoxMuller`] and [`fill_normal`], so equal words give equal bits.
+//! needed. `ln u1`: the integer `(a >> 8) + 1` converts to `f32` exactly,
+//! its exponent gives `k` and its mantissa `m ∈ [√2/2, √2)`, and
+//! `−2 ln m = −2f + s·(2f + w·Q(w))` with `f = m − 1` (exact),
+//! `s = f/(2 + f)`, `w = s²` and `Q` of degree 2 (a minimax fit of `atanh`).
+//! `cos θ`, `sin θ`: bits 1..=22 become `y ∈ (−½, ½)` exactly through a
+//! mantissa, `cos(πy/2)` and `sin(πy/2)` are degree-8 and degree-7
+//! polynomials, and bits 30 and 31 swap the pair (`θ ↦ π/2 − θ`) and negate
+//! it (`θ ↦ θ + π`): no branch, no table, no `libm` call. The coefficients
+//! are minimax fits printed by `coefficients.py` in this folder.
+//!
+//! Maximum errors over every input that can occur (all 2²⁴ values of each,
+//! checked exhaustively by the release tests against `libm` in `f64`):
+//!
+//! | quantity | max error |
+//! |---|---|
+//! | `−2 ln u1` | 0.96 ulp |
+//! | `r = √(−2 ln u1)` | 1.03 ulp |
+//! | `cos θ`, `sin θ` | 1.71 ulp (absolute 8.7·10⁻⁸) |
+//!
+//! One implementation, generic over `f32` and `f32x8`, serves [`BoxMuller`]
+//! and [`fill_normal`], so equal words give equal bits in both.
 //!
 //! # Tails
 //!
 //! With 24-bit uniforms `r ≤ √(48 ln 2) ≈ 5.77`: values beyond 5.77 standard
 //! deviations never occur (their probability under `N(0, 1)` is ≈ 8·10⁻⁹),
-//! and `r` takes at most 2²⁴ distinct values.
+//! and `r` takes at most 2²⁴ distinct values (the angle another 2²⁴).
 //!
 //! # Uniform source
 //!
@@ -42,6 +55,10 @@
 //! Cortex-M4F and Cortex-M0 (where `wide`'s `f32x8` is eight scalars). The
 //! mean/std scaling `mean + std·z` is likewise unfused. Should a future
 //! change introduce `mul_add`, FMA builds would differ in the last bits.
+//! `wide` has no SIMD back end on Cortex-M, so there `f32x8` is eight scalar
+//! lanes (the fill still works, at scalar speed); [`BoxMuller`] is the
+//! natural choice on a device. Square roots use the hardware instruction
+//! under SSE/AVX and `libm::sqrtf` elsewhere (correctly rounded either way).
 
 mod box_muller;
 mod fill_normal;
