@@ -116,6 +116,20 @@ for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi co
   fi
 done
 
+for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi cortex-m0 microbit"; do
+  read -r target cpu machine <<<"$board"
+  for fault in panic hard-fault; do
+    step "$machine: a $fault must exit with failure"
+    elf=$(build "$target" --features "selftest-$fault") || exit 1
+    rc=0
+    run "$elf" "$cpu" "$machine" "$logs/$fault.log" || rc=$?
+    if [ "$rc" -ne 1 ]; then
+      echo "firmware: $machine with a $fault exited with $rc, not 1 (124 = hung until timeout)" >&2
+      status=1
+    fi
+  done
+done
+
 step "sizes (release, opt-level s, LTO; bytes)"
 [ -n "$size_tool" ] || echo "(no llvm-size or arm-none-eabi-size: sizes are 0)"
 echo "| board      | core      | flash B  | RAM B    | stack B   | RAM+stack | training adds B |"

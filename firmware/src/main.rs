@@ -22,6 +22,12 @@ const BOARD: &str = env!("NOISEREG_BOARD");
 
 #[entry]
 fn main() -> ! {
+    if cfg!(feature = "selftest-panic") {
+        panic!("self-test: panic");
+    }
+    if cfg!(feature = "selftest-hard-fault") {
+        cortex_m::asm::udf();
+    }
     stack::paint();
     let report = run();
     let peak = stack::high_water();
@@ -46,11 +52,19 @@ fn main() -> ! {
             Err(why) => writeln!(out, "verdict: FAILED: {why}"),
         };
     }
-    debug::exit(match verdict {
+    exit(match verdict {
         Ok(()) => debug::EXIT_SUCCESS,
         Err(_) => debug::EXIT_FAILURE,
-    });
-    loop {}
+    })
+}
+
+/// Ends the QEMU run with `status` (QEMU's exit code 0 or 1).
+fn exit(status: debug::ExitStatus) -> ! {
+    debug::exit(status);
+    // Only reached without a debugger or emulator listening.
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[exception]
@@ -62,6 +76,5 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
             frame.pc()
         );
     }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    exit(debug::EXIT_FAILURE)
 }

@@ -26,8 +26,8 @@ pub use fnv1a::Fnv1a;
 pub use report::Report;
 
 use noisereg::{
-    Error, HalfSquaredError, Init, Mlp1, Network, NoiseKind, Parameters, Tanh, WeightNoiseConfig,
-    clean_loss, perturbed_loss,
+    Error, HalfSquaredError, Init, Mlp1, Network, NoiseKind, NoisyLoss, Parameters, Tanh,
+    WeightNoiseConfig, clean_loss, perturbed_loss,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -77,16 +77,7 @@ pub fn run() -> Result<Report, Error> {
     #[cfg(feature = "train")]
     let net = train(net, &noise, targets)?;
 
-    let loss_after = clean_loss(&net, &HalfSquaredError, &X, targets)?;
-    let perturbed = perturbed_loss(
-        &net,
-        &HalfSquaredError,
-        &X,
-        targets,
-        &noise,
-        EVAL_PAIRS,
-        SEED + 2,
-    )?;
+    let (loss_after, perturbed) = evaluate(&net, &noise, targets)?;
     let mut hash = Fnv1a::new();
     for i in 0..Net::SLICES {
         hash.write_f32s(net.slice(i));
@@ -101,9 +92,35 @@ pub fn run() -> Result<Report, Error> {
     })
 }
 
+/// Clean loss and loss under weight noise of `net`.
+#[inline(never)]
+fn evaluate(
+    net: &Net,
+    noise: &WeightNoiseConfig,
+    targets: &[[f32; 1]],
+) -> Result<(f32, NoisyLoss), Error> {
+    let clean = clean_loss(net, &HalfSquaredError, &X, targets)?;
+    let perturbed = perturbed_loss(
+        net,
+        &HalfSquaredError,
+        &X,
+        targets,
+        noise,
+        EVAL_PAIRS,
+        SEED + 2,
+    )?;
+    Ok((clean, perturbed))
+}
+
 /// [`STEPS`] Adam steps on mini-batches of [`BATCH`] consecutive samples
 /// with additive weight noise redrawn for every sample.
+///
+/// Not inlined, like [`evaluate`], so their stack frames are siblings
+/// instead of adding up in one frame; this frame holds the trainer (2,240
+/// bytes), and the by-value builder (`new(..).with_weight_noise(..)?`) leaves
+/// about two more copies of it in the frame.
 #[cfg(feature = "train")]
+#[inline(never)]
 fn train(net: Net, noise: &WeightNoiseConfig, targets: &[[f32; 1]]) -> Result<Net, Error> {
     use noisereg::{Adam, Trainer};
     let adam = Adam::with_defaults(LEARNING_RATE, &net)?;
