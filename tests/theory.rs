@@ -97,7 +97,7 @@ fn t1_linear_weight_noise_adds_eta_s_plus_one_and_keeps_gradient() {
     // Expected gradient of ½(f̃−y)² w.r.t. w, taken at θ̃ by backward_with:
     // (f̃ − y)·x, unchanged in expectation. Plain draws (no pairs) so the
     // SE is honest.
-    for j in 0..2 {
+    for (j, &xj) in X.iter().enumerate() {
         let r = mc(20_000, |p| {
             noise.set_draw_index(p);
             noise.set_negated(false);
@@ -106,7 +106,7 @@ fn t1_linear_weight_noise_adds_eta_s_plus_one_and_keeps_gradient() {
             net.backward_with(&cache, &[out[0] - y as f32], &mut noise, &mut g);
             f64::from(g.w[0][j])
         });
-        assert_within_4se("T1 gradient", r, (f - y) * f64::from(X[j]));
+        assert_within_4se("T1 gradient", r, (f - y) * f64::from(xj));
     }
 }
 

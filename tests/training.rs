@@ -237,7 +237,7 @@ fn adam(n: &Net) -> Adam<Net> {
 #[test]
 fn trainer_with_zero_eta_is_bit_identical_to_plain_training() {
     let n = net(4);
-    let plain = bits(&run(T0::new(n.clone(), adam(&n), 1), 30));
+    let plain = bits(&run(T0::new(n, adam(&n), 1), 30));
     for kind in [
         NoiseKind::Additive,
         NoiseKind::Multiplicative,
@@ -246,14 +246,12 @@ fn trainer_with_zero_eta_is_bit_identical_to_plain_training() {
         let cfg = WeightNoiseConfig::new(kind, 0.0)
             .unwrap()
             .on(NoiseOn::WeightsAndBiases);
-        let t = T0::new(n.clone(), adam(&n), 1)
-            .with_weight_noise(&cfg)
-            .unwrap();
+        let t = T0::new(n, adam(&n), 1).with_weight_noise(&cfg).unwrap();
         assert_eq!(bits(&run(t, 30)), plain, "{kind:?}");
-        let t = T0::new(n.clone(), adam(&n), 1).with_penalty(&cfg).unwrap();
+        let t = T0::new(n, adam(&n), 1).with_penalty(&cfg).unwrap();
         assert_eq!(bits(&run(t, 30)), plain, "penalty");
     }
-    let t = T0::new(n.clone(), adam(&n), 1)
+    let t = T0::new(n, adam(&n), 1)
         .with_input_noise(0.0)
         .unwrap()
         .with_label_noise(0.0)
@@ -261,9 +259,7 @@ fn trainer_with_zero_eta_is_bit_identical_to_plain_training() {
     assert_eq!(bits(&run(t, 30)), plain, "input/label");
     // And a positive η really changes the result (the test can fail).
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 1e-6).unwrap();
-    let t = T0::new(n.clone(), adam(&n), 1)
-        .with_weight_noise(&cfg)
-        .unwrap();
+    let t = T0::new(n, adam(&n), 1).with_weight_noise(&cfg).unwrap();
     assert_ne!(bits(&run(t, 30)), plain);
 }
 
@@ -288,7 +284,7 @@ fn noisy_trainer(seed: u64) -> T0<Adam<Net>> {
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
         .unwrap()
         .on(NoiseOn::WeightsAndBiases);
-    T0::new(n.clone(), adam(&n), seed)
+    T0::new(n, adam(&n), seed)
         .with_weight_noise(&cfg)
         .unwrap()
         .with_input_noise(0.05)
@@ -321,7 +317,7 @@ fn clean_weights_are_never_written_with_noise() {
         })
         .collect();
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.5).unwrap();
-    let mut t = T0::new(n.clone(), Sgd::new(1e-30).unwrap(), 7)
+    let mut t = T0::new(n, Sgd::new(1e-30).unwrap(), 7)
         .with_weight_noise(&cfg)
         .unwrap();
     t.step(&HalfSquaredError, &xs, &ys).unwrap();
@@ -391,7 +387,7 @@ fn bad_input_or_non_finite_update_changes_nothing() {
 #[test]
 fn sgd_step_to_infinite_weights_is_refused() {
     let n = net(10);
-    let mut t = T0::new(n.clone(), Sgd::new(1e30).unwrap(), 1);
+    let mut t = T0::new(n, Sgd::new(1e30).unwrap(), 1);
     let (xs, ys) = data(4);
     let big: Vec<[f32; 1]> = ys.iter().map(|_| [1e20]).collect();
     assert_eq!(
@@ -463,7 +459,7 @@ fn invalid_settings_are_rejected_naming_the_setting() {
         name(EtaSchedule::new(0, ScheduleShape::Linear, 5, -1.0, 1.0).unwrap_err()),
         "from"
     );
-    let t = || T0::new(n.clone(), Sgd::new(0.1).unwrap(), 0);
+    let t = || T0::new(n, Sgd::new(0.1).unwrap(), 0);
     let three = cfg.with_layer_eta(&[0.1, 0.1, 0.1]).unwrap();
     assert_eq!(
         t().with_weight_noise(&three).unwrap_err(),
@@ -485,13 +481,8 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
         .unwrap()
         .on(NoiseOn::WeightsAndBiases)
         .redraw(Redraw::PerBatch);
-    let a = run(
-        T0::new(n.clone(), adam(&n), 5)
-            .with_weight_noise(&cfg)
-            .unwrap(),
-        20,
-    );
-    let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::new(n.clone(), adam(&n), 5)
+    let a = run(T0::new(n, adam(&n), 5).with_weight_noise(&cfg).unwrap(), 20);
+    let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::new(n, adam(&n), 5)
         .with_weight_noise(&cfg)
         .unwrap();
     let (xs, ys) = data(40);
@@ -515,7 +506,7 @@ fn per_batch_noise_uses_one_draw_for_the_whole_batch() {
         .unwrap()
         .redraw(Redraw::PerBatch);
     let mk = || {
-        T0::new(n.clone(), Sgd::new(0.1).unwrap(), 3)
+        T0::new(n, Sgd::new(0.1).unwrap(), 3)
             .with_weight_noise(&cfg)
             .unwrap()
     };
@@ -527,7 +518,7 @@ fn per_batch_noise_uses_one_draw_for_the_whole_batch() {
     assert_eq!(bits(one.gradient()), bits(two.gradient()));
     // Per sample, the two copies see different weights.
     let per = cfg.redraw(Redraw::PerSample);
-    let mut t = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 3)
+    let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 3)
         .with_weight_noise(&per)
         .unwrap();
     t.step(&HalfSquaredError, &[[0.2, 0.4]; 2], &[[1.0]; 2])
@@ -540,7 +531,7 @@ fn multiplicative_per_sample_batches_need_scratch_and_average_sample_gradients()
     let n = net(13);
     let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.05).unwrap();
     let (xs, ys) = data(4);
-    let mut t0 = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 8)
+    let mut t0 = T0::new(n, Sgd::new(0.1).unwrap(), 8)
         .with_weight_noise(&cfg)
         .unwrap();
     assert_eq!(
@@ -548,7 +539,7 @@ fn multiplicative_per_sample_batches_need_scratch_and_average_sample_gradients()
             .map_err(|e| matches!(e, Error::InvalidParameter { name: "batch", .. })),
         Err(true)
     );
-    let mut t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::new(n.clone(), Sgd::new(0.1).unwrap(), 8)
+    let mut t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::new(n, Sgd::new(0.1).unwrap(), 8)
         .with_weight_noise(&cfg)
         .unwrap();
     t1.step(&HalfSquaredError, &xs, &ys).unwrap();
@@ -556,7 +547,7 @@ fn multiplicative_per_sample_batches_need_scratch_and_average_sample_gradients()
     // same draws in the same order, gradients averaged.
     let mut mean = vec![0.0f32; 13];
     // A learning rate so small the weights stay put while draws advance.
-    let mut t = T0::new(n.clone(), Sgd::new(1e-30).unwrap(), 8)
+    let mut t = T0::new(n, Sgd::new(1e-30).unwrap(), 8)
         .with_weight_noise(&cfg)
         .unwrap();
     for (x, y) in xs.iter().zip(&ys) {
@@ -587,21 +578,11 @@ fn warm_up_and_ramp_schedules_control_eta() {
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
         .unwrap()
         .schedule(EtaSchedule::warm_up(5));
-    let plain5 = bits(&run(T0::new(n.clone(), adam(&n), 2), 5));
-    let warm5 = run(
-        T0::new(n.clone(), adam(&n), 2)
-            .with_weight_noise(&cfg)
-            .unwrap(),
-        5,
-    );
+    let plain5 = bits(&run(T0::new(n, adam(&n), 2), 5));
+    let warm5 = run(T0::new(n, adam(&n), 2).with_weight_noise(&cfg).unwrap(), 5);
     assert_eq!(bits(&warm5), plain5);
-    let plain6 = bits(&run(T0::new(n.clone(), adam(&n), 2), 6));
-    let warm6 = run(
-        T0::new(n.clone(), adam(&n), 2)
-            .with_weight_noise(&cfg)
-            .unwrap(),
-        6,
-    );
+    let plain6 = bits(&run(T0::new(n, adam(&n), 2), 6));
+    let warm6 = run(T0::new(n, adam(&n), 2).with_weight_noise(&cfg).unwrap(), 6);
     assert_ne!(bits(&warm6), plain6);
 }
 
@@ -610,9 +591,7 @@ fn ring_buffer_batches_equal_slice_batches() {
     let n = net(15);
     let (xs, ys) = data(16);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
-    let mut a = T0::new(n.clone(), adam(&n), 4)
-        .with_weight_noise(&cfg)
-        .unwrap();
+    let mut a = T0::new(n, adam(&n), 4).with_weight_noise(&cfg).unwrap();
     let mut b = a.clone();
     let mut ring: SampleRing<2, [f32; 1], 8> = SampleRing::new();
     for (k, (x, y)) in xs.iter().zip(&ys).enumerate() {
@@ -637,7 +616,7 @@ fn explicit_penalty_step_uses_the_networks_penalty_gradient() {
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)
         .unwrap()
         .on(NoiseOn::WeightsAndBiases);
-    let mut t = T0::new(n.clone(), Sgd::new(0.1).unwrap(), 1)
+    let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 1)
         .with_penalty(&cfg)
         .unwrap();
     t.step(&HalfSquaredError, &xs, &ys).unwrap();
