@@ -82,22 +82,57 @@ fn check_tails(name: &str, z: &[f32]) {
     }
 }
 
+fn check_normal(name: &str, z: &[f32]) {
+    check_ks(name, z);
+    check_moments(name, z);
+    check_tails(name, z);
+}
+
+/// Each coordinate of the pairs `(z0[i], z1[i])` alone is N(0, 1), and the two
+/// are uncorrelated, also in their squares (E[z0·z1] = 0, E[z0²·z1²] = 1).
+fn check_pairs(name: &str, z0: &[f32], z1: &[f32]) {
+    check_normal(&format!("{name} first of pair"), z0);
+    check_normal(&format!("{name} second of pair"), z1);
+    let n = z0.len() as f64;
+    let (mut p, mut q) = (0.0f64, 0.0f64);
+    for (&a, &b) in z0.iter().zip(z1) {
+        let ab = f64::from(a) * f64::from(b);
+        p += ab;
+        q += ab * ab;
+    }
+    assert!(
+        (p / n).abs() < 5.0 / n.sqrt(),
+        "{name}: E[z0 z1] = {}",
+        p / n
+    );
+    // Var(z0²z1²) = E[z0⁴]E[z1⁴] − 1 = 8.
+    assert!(
+        (q / n - 1.0).abs() < 5.0 * (8.0 / n).sqrt(),
+        "{name}: E[z0² z1²] = {}",
+        q / n
+    );
+}
+
 #[test]
 #[cfg_attr(debug_assertions, ignore)]
 fn fill_normal_passes_ks_moments_and_tails() {
     let z = simd_samples(0x5eed_0001, N);
-    check_ks("fill_normal", &z);
-    check_moments("fill_normal", &z);
-    check_tails("fill_normal", &z);
+    check_normal("fill_normal", &z);
+    // out[16j + k] = r·cos θ and out[16j + 8 + k] = r·sin θ of one pair.
+    let (z0, z1): (Vec<f32>, Vec<f32>) = z
+        .chunks(16)
+        .flat_map(|g| g[..8].iter().zip(&g[8..]))
+        .unzip();
+    check_pairs("fill_normal", &z0, &z1);
 }
 
 #[test]
 #[cfg_attr(debug_assertions, ignore)]
 fn box_muller_passes_ks_moments_and_tails() {
     let z = scalar_samples(0x5eed_0002, N);
-    check_ks("BoxMuller", &z);
-    check_moments("BoxMuller", &z);
-    check_tails("BoxMuller", &z);
+    check_normal("BoxMuller", &z);
+    let (z0, z1): (Vec<f32>, Vec<f32>) = z.chunks(2).map(|p| (p[0], p[1])).unzip();
+    check_pairs("BoxMuller", &z0, &z1);
 }
 
 #[test]
