@@ -88,7 +88,11 @@ fn f64_df(k: ActivationKind, x: f64) -> f64 {
         ActivationKind::Tanh => 1.0 - x.tanh().powi(2),
         ActivationKind::Sigmoid | ActivationKind::Softplus => {
             let s = 1.0 / (1.0 + (-x).exp());
-            if k == ActivationKind::Sigmoid { s * (1.0 - s) } else { s }
+            if k == ActivationKind::Sigmoid {
+                s * (1.0 - s)
+            } else {
+                s
+            }
         }
         ActivationKind::Relu => f64::from(u8::from(x > 0.0)),
     }
@@ -118,7 +122,10 @@ impl Ref {
 
     /// All parameters in `Parameters` order.
     fn params(&self) -> Vec<f64> {
-        self.layers.iter().flat_map(|(w, b, ..)| w.iter().chain(b).copied()).collect()
+        self.layers
+            .iter()
+            .flat_map(|(w, b, ..)| w.iter().chain(b).copied())
+            .collect()
     }
 
     fn set_params(&mut self, p: &[f64]) {
@@ -168,8 +175,14 @@ impl Ref {
         let mut g: Vec<f64> = (0..y.len()).map(|j| f64::from(u8::from(j == k))).collect();
         let mut ds = vec![Vec::new(); self.layers.len()];
         for (l, (w, _, n_in, act)) in self.layers.iter().enumerate().rev() {
-            let d: Vec<f64> = g.iter().zip(&zs[l]).map(|(g, z)| g * f64_df(*act, *z)).collect();
-            g = (0..*n_in).map(|i| d.iter().enumerate().map(|(o, d)| d * w[o * n_in + i]).sum()).collect();
+            let d: Vec<f64> = g
+                .iter()
+                .zip(&zs[l])
+                .map(|(g, z)| g * f64_df(*act, *z))
+                .collect();
+            g = (0..*n_in)
+                .map(|i| d.iter().enumerate().map(|(o, d)| d * w[o * n_in + i]).sum())
+                .collect();
             ds[l] = d;
         }
         (xs, ds)
@@ -196,7 +209,11 @@ impl Ref {
         (0..k_out)
             .map(|k| {
                 let g = self.grad_f(x, k);
-                g.iter().zip(&noisy).filter(|(_, n)| n.0).map(|(v, n)| eta[n.1] * v * v).sum::<f64>()
+                g.iter()
+                    .zip(&noisy)
+                    .filter(|(_, n)| n.0)
+                    .map(|(v, n)| eta[n.1] * v * v)
+                    .sum::<f64>()
             })
             .sum()
     }
@@ -220,7 +237,9 @@ fn fd_grad(r: &Ref, f: impl Fn(&Ref) -> f64, h: f64) -> Vec<f64> {
 }
 
 fn flat<const I: usize, const O: usize, N: Network<I, O>>(net: &N) -> Vec<f64> {
-    (0..N::SLICES).flat_map(|i| net.slice(i).iter().map(|&v| v as f64).collect::<Vec<_>>()).collect()
+    (0..N::SLICES)
+        .flat_map(|i| net.slice(i).iter().map(|&v| v as f64).collect::<Vec<_>>())
+        .collect()
 }
 
 // ---------------------------------------------------- random test networks
@@ -268,7 +287,10 @@ fn x64<const I: usize>(x: &[f32; I]) -> Vec<f64> {
 }
 
 /// Every check on one network shape, for every hidden activation.
-fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64, output: ActivationKind) {
+fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(
+    seed: u64,
+    output: ActivationKind,
+) {
     for (ki, &hidden) in KINDS.iter().enumerate() {
         let net: N = random_net(seed + ki as u64, hidden, output);
         let r = Ref::of(&net);
@@ -297,25 +319,54 @@ fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64,
             HalfSquaredError.value_grad(&y, &t, &mut dy).unwrap();
             net.backward_with(&cache, &dy, &mut Clean, &mut grad);
             let t64: Vec<f64> = t.iter().map(|&v| v as f64).collect();
-            let loss = |q: &Ref| 0.5 * q.out(&xr).iter().zip(&t64).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            let loss = |q: &Ref| {
+                0.5 * q
+                    .out(&xr)
+                    .iter()
+                    .zip(&t64)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+            };
             let fd = fd_grad(&r, loss, 1e-6);
-            assert_close(&format!("{tag} loss gradient"), &flat(&grad), &fd, 1e-3, 2e-4);
+            assert_close(
+                &format!("{tag} loss gradient"),
+                &flat(&grad),
+                &fd,
+                1e-3,
+                2e-4,
+            );
 
             for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
                 // Penalty: factorised (f32) vs explicit outer products (f64) and
                 // vs finite-difference gradients of f.
                 let p = net.penalty(&x, &eta, on, &mut cache).unwrap();
                 let want = r.penalty(&xr, &eta64, on);
-                assert_close(&format!("{tag} {on:?} penalty"), &[p as f64], &[want], 1e-4, 0.0);
+                assert_close(
+                    &format!("{tag} {on:?} penalty"),
+                    &[p as f64],
+                    &[want],
+                    1e-4,
+                    1e-4,
+                );
                 if s == 0 {
                     let noisy = r.noisy(on);
                     let fd_pen: f64 = (0..O)
                         .map(|k| {
                             let g = fd_grad(&r, |q| q.out(&xr)[k], 1e-6);
-                            g.iter().zip(&noisy).filter(|(_, n)| n.0).map(|(v, n)| eta64[n.1] * v * v).sum::<f64>()
+                            g.iter()
+                                .zip(&noisy)
+                                .filter(|(_, n)| n.0)
+                                .map(|(v, n)| eta64[n.1] * v * v)
+                                .sum::<f64>()
                         })
                         .sum();
-                    assert_close(&format!("{tag} {on:?} penalty vs fd"), &[p as f64], &[fd_pen], 1e-4, 0.0);
+                    assert_close(
+                        &format!("{tag} {on:?} penalty vs fd"),
+                        &[p as f64],
+                        &[fd_pen],
+                        1e-4,
+                        1e-4,
+                    );
                 }
 
                 // H_f v = ∇ ½ penalty vs central differences of the f64 penalty.
@@ -332,12 +383,25 @@ fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64,
                     .unwrap();
                 let obj = |q: &Ref| loss(q) + 0.5 * q.penalty(&xr, &eta64, on);
                 let fd = fd_grad(&r, obj, 1e-6);
-                assert_close(&format!("{tag} {on:?} loss+penalty gradient"), &flat(&lg), &fd, 2e-3, 5e-4);
-                assert_close(&format!("{tag} loss value"), &[v.loss as f64], &[loss(&r)], 1e-5, 1e-7);
+                assert_close(
+                    &format!("{tag} {on:?} loss+penalty gradient"),
+                    &flat(&lg),
+                    &fd,
+                    2e-3,
+                    5e-4,
+                );
+                assert_close(
+                    &format!("{tag} loss value"),
+                    &[v.loss as f64],
+                    &[loss(&r)],
+                    1e-5,
+                    1e-7,
+                );
 
                 // Exact trace vs second differences.
                 let mut tr = [0.0; O];
-                net.hessian_trace(&x, &eta, on, &mut cache, &mut tr).unwrap();
+                net.hessian_trace(&x, &eta, on, &mut cache, &mut tr)
+                    .unwrap();
                 let noisy = r.noisy(on);
                 let p0 = r.params();
                 let h = 1e-4;
@@ -402,11 +466,22 @@ fn penalty_term_equals_explicit_outer_product_norm() {
     let w = [0.0f32; 35];
     let layer = noisereg::DenseRef::new(&w, &[0.0; 5], 7, Tanh).unwrap();
     let t = layer.penalty_term(&a, &d, 1.0, NoiseOn::Weights).unwrap() as f64;
-    let outer: f64 = d.iter().flat_map(|dv| a.iter().map(move |av| (*dv as f64 * *av as f64).powi(2))).sum();
+    let outer: f64 = d
+        .iter()
+        .flat_map(|dv| a.iter().map(move |av| (*dv as f64 * *av as f64).powi(2)))
+        .sum();
     assert_close("outer product", &[t], &[outer], 1e-6, 0.0);
-    let tb = layer.penalty_term(&a, &d, 0.5, NoiseOn::WeightsAndBiases).unwrap() as f64;
+    let tb = layer
+        .penalty_term(&a, &d, 0.5, NoiseOn::WeightsAndBiases)
+        .unwrap() as f64;
     let dd: f64 = d.iter().map(|v| (*v as f64).powi(2)).sum();
-    assert_close("outer product + bias", &[tb], &[0.5 * (outer + dd)], 1e-6, 0.0);
+    assert_close(
+        "outer product + bias",
+        &[tb],
+        &[0.5 * (outer + dd)],
+        1e-6,
+        0.0,
+    );
 }
 
 #[test]
@@ -417,12 +492,16 @@ fn batch_gradients_are_means_of_sample_gradients() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(52);
     let xs: Vec<[f32; 3]> = (0..5).map(|_| random_input(&mut rng, &r)).collect();
     let labels: Vec<usize> = (0..5).map(|i| i % 2).collect();
-    let ts: Vec<[f32; 2]> = (0..5).map(|_| [uniform(&mut rng), uniform(&mut rng)]).collect();
+    let ts: Vec<[f32; 2]> = (0..5)
+        .map(|_| [uniform(&mut rng), uniform(&mut rng)])
+        .collect();
     let eta = [0.02, 0.01, 0.03];
 
     // Cross-entropy mean gradient vs finite differences of the f64 mean loss.
     let mut grad = N::zeroed();
-    let l = net.loss_grad_batch(&SoftmaxCrossEntropy, &xs, &labels, &mut Clean, &mut grad).unwrap();
+    let l = net
+        .loss_grad_batch(&SoftmaxCrossEntropy, &xs, &labels, &mut Clean, &mut grad)
+        .unwrap();
     let ce = |q: &Ref| {
         xs.iter()
             .zip(&labels)
@@ -435,11 +514,24 @@ fn batch_gradients_are_means_of_sample_gradients() {
             / xs.len() as f64
     };
     assert_close("cross-entropy loss", &[l as f64], &[ce(&r)], 1e-5, 0.0);
-    assert_close("cross-entropy gradient", &flat(&grad), &fd_grad(&r, ce, 1e-6), 1e-3, 2e-4);
+    assert_close(
+        "cross-entropy gradient",
+        &flat(&grad),
+        &fd_grad(&r, ce, 1e-6),
+        1e-3,
+        2e-4,
+    );
 
     // Loss + penalty over the batch.
     let v = net
-        .loss_penalty_grad_batch(&HalfSquaredError, &xs, &ts, &eta, NoiseOn::WeightsAndBiases, &mut grad)
+        .loss_penalty_grad_batch(
+            &HalfSquaredError,
+            &xs,
+            &ts,
+            &eta,
+            NoiseOn::WeightsAndBiases,
+            &mut grad,
+        )
         .unwrap();
     let eta64 = eta.map(|v| v as f64);
     let obj = |q: &Ref| {
@@ -448,21 +540,35 @@ fn batch_gradients_are_means_of_sample_gradients() {
             .map(|(x, t)| {
                 let xr = x64(x);
                 let y = q.out(&xr);
-                0.5 * y.iter().zip(t).map(|(a, b)| (a - *b as f64).powi(2)).sum::<f64>()
+                0.5 * y
+                    .iter()
+                    .zip(t)
+                    .map(|(a, b)| (a - *b as f64).powi(2))
+                    .sum::<f64>()
                     + 0.5 * q.penalty(&xr, &eta64, NoiseOn::WeightsAndBiases)
             })
             .sum::<f64>()
             / xs.len() as f64
     };
     assert_close("objective", &[v.objective() as f64], &[obj(&r)], 1e-5, 0.0);
-    assert_close("loss+penalty batch gradient", &flat(&grad), &fd_grad(&r, obj, 1e-6), 2e-3, 5e-4);
+    assert_close(
+        "loss+penalty batch gradient",
+        &flat(&grad),
+        &fd_grad(&r, obj, 1e-6),
+        2e-3,
+        5e-4,
+    );
 
     // Per-sample penalties.
     let mut out = [0.0; 5];
-    net.penalty_batch(&xs, &eta, NoiseOn::Weights, &mut out).unwrap();
+    net.penalty_batch(&xs, &eta, NoiseOn::Weights, &mut out)
+        .unwrap();
     let mut cache = N::new_cache();
     for (o, x) in out.iter().zip(&xs) {
-        assert_eq!(*o, net.penalty(x, &eta, NoiseOn::Weights, &mut cache).unwrap());
+        assert_eq!(
+            *o,
+            net.penalty(x, &eta, NoiseOn::Weights, &mut cache).unwrap()
+        );
     }
 }
 
@@ -476,16 +582,56 @@ fn batch_and_penalty_functions_reject_bad_lengths() {
     fn e<T>(left: usize, right: usize) -> Result<T, noisereg::Error> {
         Err(noisereg::Error::LengthMismatch { left, right })
     }
-    assert_eq!(net.loss_grad_batch(&HalfSquaredError, &xs, &[[0.0]; 2], &mut Clean, &mut grad), e(3, 2));
-    assert!(net.loss_grad_batch(&HalfSquaredError, &xs[..0], &[[0.0f32; 1]; 0], &mut Clean, &mut grad).is_err());
-    assert_eq!(net.penalty(&[0.0; 2], &[0.1], NoiseOn::Weights, &mut cache), e(1, 2));
-    assert_eq!(net.penalty_grad(&[0.0; 2], &[0.1; 3], NoiseOn::Weights, &mut cache, &mut grad), e(3, 2));
-    assert_eq!(net.penalty_batch(&xs, &[0.1; 2], NoiseOn::Weights, &mut [0.0; 2]), e(2, 3));
+    assert_eq!(
+        net.loss_grad_batch(&HalfSquaredError, &xs, &[[0.0]; 2], &mut Clean, &mut grad),
+        e(3, 2)
+    );
+    assert!(
+        net.loss_grad_batch(
+            &HalfSquaredError,
+            &xs[..0],
+            &[[0.0f32; 1]; 0],
+            &mut Clean,
+            &mut grad
+        )
+        .is_err()
+    );
+    assert_eq!(
+        net.penalty(&[0.0; 2], &[0.1], NoiseOn::Weights, &mut cache),
+        e(1, 2)
+    );
+    assert_eq!(
+        net.penalty_grad(
+            &[0.0; 2],
+            &[0.1; 3],
+            NoiseOn::Weights,
+            &mut cache,
+            &mut grad
+        ),
+        e(3, 2)
+    );
+    assert_eq!(
+        net.penalty_batch(&xs, &[0.1; 2], NoiseOn::Weights, &mut [0.0; 2]),
+        e(2, 3)
+    );
     let mut tr = [0.0];
-    assert_eq!(net.hessian_trace(&[0.0; 2], &[], NoiseOn::Weights, &mut cache, &mut tr), e(0, 2));
+    assert_eq!(
+        net.hessian_trace(&[0.0; 2], &[], NoiseOn::Weights, &mut cache, &mut tr),
+        e(0, 2)
+    );
     type C = Mlp1<2, 3, 2, Tanh>;
     let mut g2 = C::zeroed();
-    assert!(C::zeroed().loss_grad_batch(&SoftmaxCrossEntropy, &xs[..1], &[2usize], &mut Clean, &mut g2).is_err());
+    assert!(
+        C::zeroed()
+            .loss_grad_batch(
+                &SoftmaxCrossEntropy,
+                &xs[..1],
+                &[2usize],
+                &mut Clean,
+                &mut g2
+            )
+            .is_err()
+    );
 }
 
 #[test]
@@ -501,8 +647,24 @@ fn zero_sized_activation_types_agree_with_activation_kind_bit_for_bit() {
     let eta = [0.1, 0.2, 0.3];
     let (mut gz, mut gk) = (Z::zeroed(), N::zeroed());
     let (mut cz, mut ck) = (Z::new_cache(), N::new_cache());
-    let pz = zn.loss_penalty_grad(&HalfSquaredError, &x, &[0.5, 0.1], &eta, NoiseOn::Weights, &mut cz, &mut gz);
-    let pk = kn.loss_penalty_grad(&HalfSquaredError, &x, &[0.5, 0.1], &eta, NoiseOn::Weights, &mut ck, &mut gk);
+    let pz = zn.loss_penalty_grad(
+        &HalfSquaredError,
+        &x,
+        &[0.5, 0.1],
+        &eta,
+        NoiseOn::Weights,
+        &mut cz,
+        &mut gz,
+    );
+    let pk = kn.loss_penalty_grad(
+        &HalfSquaredError,
+        &x,
+        &[0.5, 0.1],
+        &eta,
+        NoiseOn::Weights,
+        &mut ck,
+        &mut gk,
+    );
     assert_eq!(pz, pk);
     assert_eq!(flat(&gz), flat(&gk));
 }
@@ -624,7 +786,11 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         let d = if i % 2 == 0 { 0.125 } else { -0.25 };
         shifted.slice_mut(i).iter_mut().for_each(|v| *v += d);
     }
-    let mut p = Shift { dw: 0.125, db: -0.25, s: 0.0 };
+    let mut p = Shift {
+        dw: 0.125,
+        db: -0.25,
+        s: 0.0,
+    };
     let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
     let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
     let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
@@ -637,13 +803,26 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
 
     // A pre-activation hook adding s·x₀ to layer 1 equals adding s to column 0
     // of layer 1's weights (up to rounding), including the first layer's gradient.
-    let mut p = Shift { dw: 0.0, db: 0.0, s: 0.375 };
+    let mut p = Shift {
+        dw: 0.0,
+        db: 0.0,
+        s: 0.375,
+    };
     let mut changed = net.clone();
-    changed.slice_mut(2).chunks_mut(5).for_each(|row| row[0] += 0.375);
+    changed
+        .slice_mut(2)
+        .chunks_mut(5)
+        .for_each(|row| row[0] += 0.375);
     let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
     net.forward_with(&x, &mut p, &mut c1, &mut y1);
     changed.forward_with(&x, &mut Clean, &mut c2, &mut y2);
-    assert_close("hooked forward", &y1.map(f64::from), &y2.map(f64::from), 1e-6, 1e-6);
+    assert_close(
+        "hooked forward",
+        &y1.map(f64::from),
+        &y2.map(f64::from),
+        1e-6,
+        1e-6,
+    );
     net.backward_with(&c1, &dy, &mut p, &mut g1);
     changed.backward_with(&c2, &dy, &mut Clean, &mut g2);
     // Layer 1's weight gradient is the same δ xᵀ; all others must agree too.
@@ -677,16 +856,34 @@ fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
         net.forward(x, &mut y);
         out.extend(y);
         let mut grad = N::zeroed();
-        let l = net.loss_grad_batch(&SoftmaxCrossEntropy, &[*x], &[1usize], &mut Clean, &mut grad);
+        let l = net.loss_grad_batch(
+            &SoftmaxCrossEntropy,
+            &[*x],
+            &[1usize],
+            &mut Clean,
+            &mut grad,
+        );
         out.push(l.unwrap());
         let eta = vec![0.1; N::DEPTH];
-        out.push(net.penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache).unwrap());
+        out.push(
+            net.penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache)
+                .unwrap(),
+        );
         let v = net
-            .loss_penalty_grad(&HalfSquaredError, x, &[0.0, 1.0], &eta, NoiseOn::Weights, &mut cache, &mut grad)
+            .loss_penalty_grad(
+                &HalfSquaredError,
+                x,
+                &[0.0, 1.0],
+                &eta,
+                NoiseOn::Weights,
+                &mut cache,
+                &mut grad,
+            )
             .unwrap();
         out.push(v.objective());
         let mut tr = [0.0; 2];
-        net.hessian_trace(x, &eta, NoiseOn::Weights, &mut cache, &mut tr).unwrap();
+        net.hessian_trace(x, &eta, NoiseOn::Weights, &mut cache, &mut tr)
+            .unwrap();
         out.extend(tr);
         out
     }
@@ -701,7 +898,10 @@ fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
         let mut broken = net.clone();
         broken.1.0.w[2][1] = f32::NAN;
         let out = run(&broken, &[0.1, 0.2, 0.3]);
-        assert!(out.iter().take(2).all(|v| v.is_nan()), "{k:?}: NaN weight: {out:?}");
+        assert!(
+            out.iter().take(2).all(|v| v.is_nan()),
+            "{k:?}: NaN weight: {out:?}"
+        );
     }
 }
 
@@ -734,7 +934,15 @@ fn all_passes() {
     let mut y = [0.0];
     net.forward_with(&x, &mut Clean, &mut cache, &mut y);
     net.backward_with(&cache, &[1.0], &mut Clean, &mut grad);
-    let _ = net.loss_penalty_grad(&HalfSquaredError, &x, &[0.0], &eta, NoiseOn::Weights, &mut cache, &mut grad);
+    let _ = net.loss_penalty_grad(
+        &HalfSquaredError,
+        &x,
+        &[0.0],
+        &eta,
+        NoiseOn::Weights,
+        &mut cache,
+        &mut grad,
+    );
     let mut tr = [0.0];
     let _ = net.hessian_trace(&x, &eta, NoiseOn::Weights, &mut cache, &mut tr);
     std::hint::black_box((&grad, &tr));
@@ -794,7 +1002,11 @@ fn stack_bytes_of_the_biggest_network() {
         let (mut lo, mut hi) = (0usize, PROBE_STACK / 256);
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;
-            if fits(mid, passes) { lo = mid } else { hi = mid }
+            if fits(mid, passes) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         lo
     };
@@ -811,6 +1023,9 @@ fn stack_bytes_of_the_biggest_network() {
         size_of::<Biggest>()
     );
     let data = 2 * size_of::<Biggest>() + size_of::<<Biggest as Network<16, 1>>::Cache>();
-    assert!(needed >= data, "the passes at least hold their data: {needed} < {data}");
+    assert!(
+        needed >= data,
+        "the passes at least hold their data: {needed} < {data}"
+    );
     assert!(needed < 96 * 1024, "stack need grew: {needed} B");
 }

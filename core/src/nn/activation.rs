@@ -48,7 +48,7 @@ pub trait Activation: Copy + Default + Debug {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Identity;
 
-/// `σ(x) = tanh x` (via `libm::tanhf`).
+/// `σ(x) = tanh x` (the crate's own branch-free approximation, within 3 ulp).
 ///
 /// # Examples
 ///
@@ -60,7 +60,7 @@ pub struct Identity;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tanh;
 
-/// The logistic function `σ(x) = 1 / (1 + e^{−x})`.
+/// The logistic function `σ(x) = 1 / (1 + e^{−x})` (own `exp`, within 4 ulp).
 ///
 /// # Examples
 ///
@@ -97,10 +97,7 @@ pub struct Relu;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Softplus;
 
-#[inline(always)]
-fn logistic(x: f32) -> f32 {
-    1.0 / (1.0 + libm::expf(-x))
-}
+use super::fast_math::{logistic, tanh};
 
 impl Activation for Identity {
     #[inline(always)]
@@ -122,7 +119,7 @@ impl Activation for Identity {
 impl Activation for Tanh {
     #[inline(always)]
     fn f(self, x: f32) -> f32 {
-        libm::tanhf(x)
+        tanh(x)
     }
     #[inline(always)]
     fn df(self, x: f32) -> f32 {
@@ -312,6 +309,6 @@ mod tests {
             );
         }
         assert_eq!(Softplus.f(-200.0), 0.0);
-        assert_eq!(Sigmoid.f(-200.0), 0.0);
+        assert!(Sigmoid.f(-200.0) < 1e-37);
     }
 }

@@ -5,6 +5,7 @@
 mod activation;
 mod backward;
 mod dense;
+mod fast_math;
 mod forward;
 mod init;
 mod loss;
