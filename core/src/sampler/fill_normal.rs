@@ -10,7 +10,7 @@ const GROUP: usize = 2 * LANES;
 /// Fills `out` with standard normals `N(0, 1)`, vectorised (Box–Muller).
 ///
 /// Works in groups of 16: two blocks of [`XoshiroLanes`] (block `a` gives
-/// `u1` and block `b` gives `u2` for each lane `k`) become
+/// `u1` and block `b` the angle `θ` for each lane `k`) become
 /// `out[16j + k] = r_k·cos θ_k` and `out[16j + 8 + k] = r_k·sin θ_k`.
 /// A last partial group is computed in full and its first `out.len() % 16`
 /// values kept, so a call consumes exactly `2·⌈n/16⌉` blocks
@@ -34,8 +34,15 @@ const GROUP: usize = 2 * LANES;
 /// `j = (b >> 1) & 0x3f_ffff`, replaced by `π/2 − φ` when bit 30 of `b` is set
 /// and increased by `π` when bit 31 is set. Bits 0 and 23..=29 are unused.
 ///
-/// Bit-identical to [`fill_normal_scalar`] on every target (see the module
-/// docs for FMA builds). `|z| ≤ 5.77`: see [`BoxMuller`](crate::BoxMuller).
+/// Tails: `|z| ≤ √(48 ln 2) ≈ 5.77` (24-bit `u1`); the cut-off mass beyond is
+/// ≈ 8·10⁻⁹.
+///
+/// # Platform-specific behaviour
+///
+/// Only correctly rounded `+ − × ÷ √` and bit operations, never `mul_add`:
+/// the same bits as [`fill_normal_scalar`] and [`BoxMuller`](crate::BoxMuller)'s
+/// formulas on the default `x86_64` build, `x86-64-v3` (AVX2/FMA) builds and
+/// Cortex-M, where `wide`'s `f32x8` is eight scalar lanes.
 ///
 /// # Examples
 ///
@@ -88,7 +95,8 @@ pub fn fill_normal_with(
     Ok(())
 }
 
-/// The batch loop: state in registers, 16 normals per iteration.
+/// The batch loop: state in registers, 32 normals per iteration, then at
+/// most two groups of 16 (the last one possibly partial).
 #[inline(always)]
 fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
     if out.is_empty() {
