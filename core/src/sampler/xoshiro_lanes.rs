@@ -90,7 +90,8 @@ impl XoshiroLanes {
         out.to_array()
     }
 
-    /// The state as four vectors, for a hot loop that keeps it in registers.
+    /// The state as four vectors, for a hot loop that keeps it in registers;
+    /// discards the unread words of a partly read block.
     #[inline(always)]
     pub(crate) fn take_state(&mut self) -> [u32x8; 4] {
         self.used = LANES;
