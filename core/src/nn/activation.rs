@@ -48,7 +48,7 @@ pub trait Activation: Copy + Default + Debug {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Identity;
 
-/// `σ(x) = tanh x` (the crate's own branch-free approximation, within 3 ulp).
+/// `σ(x) = tanh x` (the crate's own branch-free rational approximation, within 6 ulp).
 ///
 /// # Examples
 ///

@@ -1,8 +1,9 @@
 //! Branch-free `exp` and `tanh` in plain `f32` arithmetic for the
 //! activations: they vectorise over a layer's outputs, where `libm`'s scalar
 //! routines cost more than the layer's matrix–vector product. Same bits on
-//! every target (no fused operations). Coefficients: Chebyshev fits made
-//! with mpmath (`chebyfit`, 40 digits) on the stated intervals.
+//! every target (no fused operations). Coefficients: fits made with mpmath
+//! (`chebyfit`, and a reweighted rational least-squares fit) on the stated
+//! intervals.
 
 /// `1.5·2²³`: adding and subtracting it rounds to the nearest integer.
 const ROUND: f32 = 12_582_912.0;
@@ -18,18 +19,22 @@ const EXP_Q: [f32; 5] = [
     0.166_665_77,
     0.5,
 ];
-/// `(tanh x − x)/x³` as a polynomial in `x²` on `|x| ≤ 0.625`, degree 5
-/// (fit error 1.6·10⁻⁹).
-const TANH_P: [f32; 6] = [
-    0.002_292_744_8,
-    -0.008_343_945,
-    0.021_768_918,
-    -0.053_959_26,
-    0.133_333_04,
-    -0.333_333_33,
+/// `tanh x ≈ x·P(x²)/Q(x²)` on `|x| ≤ 9` (beyond, `tanh` rounds to `±1`):
+/// a rational least-squares fit of the relative error, reweighted towards its
+/// maximum (Lawson), max relative error 1.6·10⁻⁸ before rounding. Highest
+/// degree first.
+const TANH_P: [f32; 7] = [
+    -7.484_968_2e-14,
+    4.859_984_4e-11,
+    -1.930_402_4e-8,
+    1.091_681_4e-5,
+    3.080_676_3e-3,
+    0.130_630_12,
+    0.999_999_99,
 ];
-/// Below this `|x|` tanh uses the odd polynomial, above it `1 − 2/(e^{2|x|}+1)`.
-const TANH_SPLIT: f32 = 0.625;
+const TANH_Q: [f32; 4] = [2.512_579e-4, 0.024_401_967, 0.463_963_33, 1.0];
+/// Inputs are clamped to `±TANH_CLAMP`.
+const TANH_CLAMP: f32 = 9.0;
 
 #[inline(always)]
 fn horner<const N: usize>(c: &[f32; N], x: f32) -> f32 {
@@ -61,16 +66,39 @@ pub(crate) fn exp(x: f32) -> f32 {
     er * f32::from_bits(biased << 23)
 }
 
-/// `tanh x` within 3 ulp; NaN propagates, `±∞` give `±1`.
+/// `tanh x` within 6 ulp (measured 5.5); NaN propagates, `±∞` give `±1`.
 #[inline(always)]
 pub(crate) fn tanh(x: f32) -> f32 {
-    let sign = x.to_bits() & 0x8000_0000;
-    let ax = f32::from_bits(x.to_bits() & 0x7fff_ffff);
-    let s = ax * ax;
-    let small = ax + ax * s * horner(&TANH_P, s);
-    let large = 1.0 - 2.0 / (exp(2.0 * ax) + 1.0);
-    let t = if ax < TANH_SPLIT { small } else { large };
-    f32::from_bits(t.to_bits() | sign)
+    // Comparisons written so that NaN falls through unchanged.
+    let x = if x > TANH_CLAMP {
+        TANH_CLAMP
+    } else if x < -TANH_CLAMP {
+        -TANH_CLAMP
+    } else {
+        x
+    };
+    let s = x * x;
+    // Estrin's scheme: a shallower dependency chain than Horner, so several
+    // vectors of a layer overlap in the pipeline.
+    let [p6, p5, p4, p3, p2, p1, p0] = TANH_P;
+    let [q3, q2, q1, q0] = TANH_Q;
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let p = ((p0 + p1 * s) + s2 * (p2 + p3 * s)) + s4 * ((p4 + p5 * s) + s2 * p6);
+    let q = (q0 + q1 * s) + s2 * (q2 + q3 * s);
+    let r = (x * p) / q;
+    // At the clamp the true value rounds to ±1 (it does from |x| ≈ 8.7 on),
+    // and rounding must not push the fit past ±1.
+    let r = if (x >= TANH_CLAMP) | (r > 1.0) {
+        1.0
+    } else {
+        r
+    };
+    if (x <= -TANH_CLAMP) | (r < -1.0) {
+        -1.0
+    } else {
+        r
+    }
 }
 
 /// The logistic function `1/(1 + e^{−x})`.
@@ -105,14 +133,19 @@ mod tests {
     }
 
     #[test]
-    fn tanh_is_within_three_ulp() {
+    fn tanh_is_within_six_ulp() {
         let e = max_ulp(tanh, libm::tanh, -10.0, 10.0);
         std::println!("tanh max error {e} ulp");
-        assert!(e <= 3.0, "tanh: {e} ulp");
+        assert!(e <= 6.0, "tanh: {e} ulp");
         let e = max_ulp(tanh, libm::tanh, -1e-3, 1e-3);
-        assert!(e <= 3.0, "tanh near 0: {e} ulp");
+        assert!(e <= 2.0, "tanh near 0: {e} ulp");
         assert_eq!((tanh(f32::INFINITY), tanh(f32::NEG_INFINITY)), (1.0, -1.0));
         assert!(tanh(f32::NAN).is_nan() && exp(f32::NAN).is_nan());
+        let mut x = 0.0f32;
+        while x < 20.0 {
+            assert!(tanh(x) <= 1.0 && tanh(-x) >= -1.0, "|tanh({x})| > 1");
+            x += 1e-3;
+        }
         assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
     }
 
