@@ -781,7 +781,7 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
     let x = [0.4, -0.1, 0.8];
     let dy = [0.7, -0.3];
     // Weight and bias offsets only: bit-identical to the shifted network.
-    let mut shifted = net.clone();
+    let mut shifted = net;
     for i in 0..N::SLICES {
         let d = if i % 2 == 0 { 0.125 } else { -0.25 };
         shifted.slice_mut(i).iter_mut().for_each(|v| *v += d);
@@ -808,7 +808,7 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         db: 0.0,
         s: 0.375,
     };
-    let mut changed = net.clone();
+    let mut changed = net;
     changed
         .slice_mut(2)
         .chunks_mut(5)
@@ -895,7 +895,7 @@ fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
         for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::MAX] {
             let _ = run(&net, &[bad, -bad, 0.5]);
         }
-        let mut broken = net.clone();
+        let mut broken = net;
         broken.1.0.w[2][1] = f32::NAN;
         let out = run(&broken, &[0.1, 0.2, 0.3]);
         assert!(

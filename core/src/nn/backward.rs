@@ -105,10 +105,10 @@ impl<A: Activation> DenseRef<'_, A> {
         for ((go, zo), ao) in g.iter_mut().zip(z).zip(a) {
             *go *= self.act.df_given(*zo, *ao);
         }
-        for ((gwo, d), gbo) in gw.chunks_exact_mut(self.n_in).zip(g.iter()).zip(gb) {
+        for (gwo, d) in gw.chunks_exact_mut(self.n_in).zip(g.iter()) {
             axpy_into(*d, x, gwo);
-            *gbo += *d;
         }
+        axpy_into(1.0, g, gb);
         if let Some(gx) = gx {
             if p.perturbs_weights() {
                 gx.fill(0.0);

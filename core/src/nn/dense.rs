@@ -187,7 +187,7 @@ impl<'a, A: Activation> DenseRef<'a, A> {
                 requirement: "at least one input and one output",
             });
         }
-        let want = inputs.checked_mul(b.len()).unwrap_or(usize::MAX);
+        let want = inputs.saturating_mul(b.len());
         crate::error::check_len(w.len(), want)?;
         Ok(Self {
             w,

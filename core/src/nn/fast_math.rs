@@ -9,7 +9,7 @@
 const ROUND: f32 = 12_582_912.0;
 const LOG2_E: f32 = core::f32::consts::LOG2_E;
 /// `ln 2` split so that `k·LN2_HI` is exact for `|k| < 512` (Cody–Waite).
-const LN2_HI: f32 = 0.693_145_751_953_125;
+const LN2_HI: f32 = 0.693_145_75;
 const LN2_LO: f32 = 1.428_606_8e-6;
 /// `(eʳ − 1 − r)/r²` on `|r| ≤ ln2/2`, degree 4 (fit error 6.5·10⁻⁸).
 const EXP_Q: [f32; 5] = [
@@ -24,7 +24,7 @@ const EXP_Q: [f32; 5] = [
 /// maximum (Lawson), max relative error 1.6·10⁻⁸ before rounding. Highest
 /// degree first.
 const TANH_P: [f32; 7] = [
-    -7.484_968_2e-14,
+    -7.484_968e-14,
     4.859_984_4e-11,
     -1.930_402_4e-8,
     1.091_681_4e-5,
@@ -45,14 +45,8 @@ fn horner<const N: usize>(c: &[f32; N], x: f32) -> f32 {
 /// 2 ulp; NaN propagates.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
-    // Comparisons written so that NaN falls through unchanged.
-    let x = if x > 87.0 {
-        87.0
-    } else if x < -87.0 {
-        -87.0
-    } else {
-        x
-    };
+    // `clamp` keeps NaN.
+    let x = x.clamp(-87.0, 87.0);
     let shifted = x * LOG2_E + ROUND;
     let k = shifted - ROUND;
     let r = (x - k * LN2_HI) - k * LN2_LO;
@@ -69,14 +63,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 /// `tanh x` within 6 ulp (measured 5.5); NaN propagates, `±∞` give `±1`.
 #[inline(always)]
 pub(crate) fn tanh(x: f32) -> f32 {
-    // Comparisons written so that NaN falls through unchanged.
-    let x = if x > TANH_CLAMP {
-        TANH_CLAMP
-    } else if x < -TANH_CLAMP {
-        -TANH_CLAMP
-    } else {
-        x
-    };
+    let x = x.clamp(-TANH_CLAMP, TANH_CLAMP); // keeps NaN
     let s = x * x;
     // Estrin's scheme: a shallower dependency chain than Horner, so several
     // vectors of a layer overlap in the pipeline.

@@ -1,6 +1,99 @@
 //! Fixed-size networks: dense layers with sizes as const generics, composed
 //! into MLPs of any depth, with forward and backward passes, losses, the
 //! weight-noise penalty `Σ_k ‖∇_θ f_k‖²`, its gradient and the Hessian trace.
+//!
+//! # Contract changes
+//!
+//! Against `notes/nn-contract.md` (all additions; every name there is kept):
+//! - [`Network`] has more required methods: the `*_from(first, …)` building
+//!   blocks the pair composition recurses through, and `init`. Use the
+//!   provided methods (`forward_with`, `backward_with`, `penalty`, …).
+//! - `backward_with` skips the first layer's input gradient, so for layer 0
+//!   it calls only `begin_layer(0)`: no `weight_row`, no
+//!   `pre_activation_backward` (nothing needs `∂ℓ/∂x`). Layers are visited
+//!   from the output down. Every other layer asks for all rows, ascending.
+//! - The penalty, its gradient and the trace run on the clean weights (no
+//!   [`Perturbation`](crate::Perturbation) argument).
+//! - [`Activation`] also has `df_given`/`d2f_given` (derivative from `σ(x)`);
+//!   [`Tanh`] and [`Sigmoid`] use the crate's own branch-free approximations
+//!   (within 6 and 4 ulp), which vectorise; `libm` is used for softplus.
+//!
+//! # The penalty
+//!
+//! Training with weight noise `ε ~ N(0, η)` (η a variance) on the half
+//! squared error is, to first order, training on `ℓ + (η/2)·‖∇_W f(x)‖²`.
+//! For a dense layer `z = W a + b` with `δ_k = ∂f_k/∂z`, the gradient with
+//! respect to `W` is the outer product `δ_k aᵀ`, whose squared norm is
+//! `‖δ_k‖²·‖a‖²`; so [`Network::penalty`] computes
+//! `Σ_k Σ_l η_l (‖a_{l−1}‖² + b)·‖δ_{l,k}‖²` (`b = 1` when biases get noise,
+//! [`NoiseOn`]) with one backward pass of vectors per output and no
+//! per-sample gradient. [`Network::loss_penalty_grad_batch`] adds the gradient
+//! of `½ Σ_l η_l ‖∇_{θ_l} f‖²`, a Hessian–vector product `H_f (η ⊙ ∇f)`, by
+//! Pearlmutter's R-operator (one more forward and backward sweep) with the
+//! loss gradient folded into the same sweep. [`Network::hessian_trace`] gives
+//! the exact `tr ∇²_θ f` for the second-order noisy cost.
+//!
+//! ```
+//! use noisereg::{HalfSquaredError, Init, Mlp1, Network, NoiseOn, Parameters, Tanh};
+//! use rand_core::SeedableRng;
+//!
+//! type Net = Mlp1<2, 8, 1, Tanh>; // 2 → 8 (tanh) → 1 (linear)
+//! let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(1);
+//! let mut net = Net::zeroed();
+//! net.init(Init::Glorot, &mut rng);
+//! let eta = [0.01, 0.01]; // noise variance per layer
+//!
+//! // Per sample: Σ_l η_l ‖∇_{W_l} f(x)‖², what weight noise adds (halved) to the cost.
+//! let mut cache = Net::new_cache();
+//! let p = net.penalty(&[0.5, -1.0], &eta, NoiseOn::Weights, &mut cache).unwrap();
+//! assert!(p > 0.0);
+//!
+//! // Train on ½(y − f)² + ½ Σ_l η_l ‖∇_{W_l} f‖² instead of drawing noise.
+//! let (xs, ys) = ([[0.5, -1.0], [1.0, 0.25]], [[0.3], [-0.2]]);
+//! let mut grad = Net::zeroed();
+//! let on = NoiseOn::Weights;
+//! let before = net.loss_penalty_grad_batch(&HalfSquaredError, &xs, &ys, &eta, on, &mut grad).unwrap();
+//! for i in 0..Net::SLICES {
+//!     noisereg::axpy(-0.1, grad.slice(i), net.slice_mut(i)).unwrap();
+//! }
+//! let after = net.loss_penalty_grad_batch(&HalfSquaredError, &xs, &ys, &eta, on, &mut grad).unwrap();
+//! assert!(after.objective() < before.objective());
+//! ```
+//!
+//! # Run-time-sized networks
+//!
+//! [`DenseRef`] is a layer over borrowed slices with every pass as a method.
+//! A network whose sizes are chosen at run time gets the same bits as the
+//! const-generic one by running the same loops: forward, layers `0..L`
+//! (`DenseRef::forward`, output of one layer the input of the next);
+//! backward, layers `L−1..=0` (`backward` with `gx` for all but layer 0);
+//! penalty for output `k`, seed `g = e_k`, layers `L−1..=0`: `delta`,
+//! `penalty_term` (summed in that order, from 0.0), `input_grad`; R-operator:
+//! `r_forward` for `0..L` (`rx = None` at layer 0), then `r_backward` for
+//! `L−1..=0` with `R{g} = 0` at the output; trace: `hessian_backward` from
+//! the output with `∂²f/∂y² = 0`, each layer's term
+//! `η_l (‖x‖² + b)·tr` summed from the output down.
+//!
+//! # Platform-specific behaviour
+//!
+//! The row kernels use 4-lane vectors (SSE2, NEON, scalar elsewhere) or 8
+//! lanes when AVX is enabled, and `mul_add`, which is fused when FMA is
+//! enabled: results are identical across the default `x86_64` build and
+//! Cortex-M, and differ in the last bits with `-C target-cpu=x86-64-v3`.
+//!
+//! # Stack
+//!
+//! Measured on the host (release, `tests/networks.rs`,
+//! `stack_bytes_of_the_biggest_network`: a child process recurses through
+//! frames of known size on a fixed-size thread stack, with and without the
+//! passes, and bisects the deepest recursion that still fits) for the
+//! biggest tested network, `Mlp2<16, 32, 32, 1, Tanh>` (1633 parameters):
+//! about 24.5 KB for every pass together with the network (6.5 KB), a
+//! gradient (6.5 KB) and a cache (1.9 KB) on the stack. The Hessian trace
+//! dominates the passes: it keeps one `H×H` matrix per hidden width (here
+//! 2 × 4 KB); forward, backward and the penalty gradient need only
+//! vectors. Code generation for Cortex-M differs, so treat these as
+//! estimates there.
 
 mod activation;
 mod backward;

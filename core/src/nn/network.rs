@@ -118,7 +118,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// R-backward through every layer from the output with `R{g} = rg` at the
     /// output, adding `H_{f_k} v + c·∇_θ f_k` into `grad`
-    /// ([`DenseRef::r_backward`]); `rx` as given to
+    /// ([`DenseRef::r_backward`](crate::DenseRef::r_backward)); `rx` as given to
     /// [`r_forward_from`](Self::r_forward_from).
     #[allow(clippy::too_many_arguments)]
     fn r_backward_from(
@@ -134,7 +134,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     );
 
     /// Propagates `g = ∂f_k/∂y` and `hess = ∂²f_k/∂y²` backwards
-    /// ([`DenseRef::hessian_backward`]) and returns
+    /// ([`DenseRef::hessian_backward`](crate::DenseRef::hessian_backward)) and returns
     /// `Σ_l η_l (‖x_l‖² + b)·tr ∂²f_k/∂z_l²`, summed from the output layer
     /// down; `below` receives `∂f_k/∂x` and `∂²f_k/∂x²`. Needs a forward pass
     /// in `cache`.
