@@ -1029,3 +1029,185 @@ fn stack_bytes_of_the_biggest_network() {
     );
     assert!(needed < 96 * 1024, "stack need grew: {needed} B");
 }
+
+// ------------------------------------------- run-time-sized replication
+
+/// A network sized at run time, looping over `DenseRef`s exactly as the
+/// module docs describe, must give the const-generic network's bits.
+#[test]
+fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
+    use noisereg::DenseRef;
+    type N = Mlp2<3, 5, 4, 2, K, K>;
+    let net: N = random_net(101, K::Softplus, K::Sigmoid);
+    let kinds = net.kinds();
+    let depth = kinds.len();
+    let sizes: Vec<(usize, usize)> = (0..depth)
+        .map(|l| {
+            let o = net.slice(2 * l + 1).len();
+            (net.slice(2 * l).len() / o, o)
+        })
+        .collect();
+    let layer = |l: usize| {
+        DenseRef::new(net.slice(2 * l), net.slice(2 * l + 1), sizes[l].0, kinds[l]).unwrap()
+    };
+    let x = [0.3f32, -0.8, 0.5];
+    let dy = [0.25f32, -0.5];
+    let eta = [0.02f32, 0.05, 0.01];
+    let on = NoiseOn::WeightsAndBiases;
+
+    // Forward, layers 0..L.
+    let mut xs: Vec<Vec<f32>> = vec![x.to_vec()];
+    let (mut zs, mut acts) = (Vec::new(), Vec::new());
+    for l in 0..depth {
+        let (n_in, n_out) = sizes[l];
+        let (mut z, mut a, mut row) = (vec![0.0; n_out], vec![0.0; n_out], vec![0.0; n_in]);
+        layer(l)
+            .forward(l, &xs[l], &mut Clean, &mut row, &mut z, &mut a)
+            .unwrap();
+        zs.push(z);
+        acts.push(a.clone());
+        xs.push(a);
+    }
+    let mut y = [0.0; 2];
+    let mut cache = N::new_cache();
+    net.forward_with(&x, &mut Clean, &mut cache, &mut y);
+    assert_eq!(xs[depth], y);
+
+    // Backward, layers L-1..=0.
+    let mut grad: Vec<Vec<f32>> = (0..2 * depth)
+        .map(|i| vec![0.0; net.slice(i).len()])
+        .collect();
+    let mut g = dy.to_vec();
+    for l in (0..depth).rev() {
+        let (n_in, _) = sizes[l];
+        let mut gx = vec![0.0; n_in];
+        let (gw, gb) = grad.split_at_mut(2 * l + 1);
+        layer(l)
+            .backward(
+                l,
+                &xs[l],
+                &zs[l],
+                &acts[l],
+                &mut g,
+                &mut Clean,
+                &mut vec![0.0; n_in],
+                &mut gw[2 * l],
+                &mut gb[0],
+                (l > 0).then_some(gx.as_mut_slice()),
+            )
+            .unwrap();
+        g = gx;
+    }
+    let mut cgrad = N::zeroed();
+    net.backward_with(&cache, &dy, &mut Clean, &mut cgrad);
+    for (i, gi) in grad.iter().enumerate() {
+        assert_eq!(cgrad.slice(i), gi.as_slice(), "backward slice {i}");
+    }
+
+    // Penalty and its gradient (loss seed dy folded in), per output k.
+    let mut grad: Vec<Vec<f32>> = (0..2 * depth)
+        .map(|i| vec![0.0; net.slice(i).len()])
+        .collect();
+    let mut total = 0.0f32;
+    for (k, &c) in dy.iter().enumerate() {
+        let mut gs = vec![Vec::new(); depth];
+        let mut ds = vec![Vec::new(); depth];
+        let mut g: Vec<f32> = (0..2).map(|j| if j == k { 1.0 } else { 0.0 }).collect();
+        let mut sum = 0.0f32;
+        for l in (0..depth).rev() {
+            let v = layer(l);
+            let mut d = vec![0.0; sizes[l].1];
+            v.delta(&zs[l], &acts[l], &g, &mut d).unwrap();
+            sum += v.penalty_term(&xs[l], &d, eta[l], on).unwrap();
+            let mut gx = vec![0.0; sizes[l].0];
+            v.input_grad(&d, &mut gx).unwrap();
+            gs[l] = std::mem::replace(&mut g, gx);
+            ds[l] = d;
+        }
+        total += sum;
+        let (mut rzs, mut ras) = (Vec::new(), Vec::<Vec<f32>>::new());
+        for l in 0..depth {
+            let (mut rz, mut ra) = (vec![0.0; sizes[l].1], vec![0.0; sizes[l].1]);
+            let rx = if l == 0 {
+                None
+            } else {
+                Some(ras[l - 1].as_slice())
+            };
+            layer(l)
+                .r_forward(
+                    &xs[l], &zs[l], &acts[l], &ds[l], rx, eta[l], on, &mut rz, &mut ra,
+                )
+                .unwrap();
+            rzs.push(rz);
+            ras.push(ra);
+        }
+        let mut rg = vec![0.0; 2];
+        for l in (0..depth).rev() {
+            let rx = if l == 0 {
+                None
+            } else {
+                Some(ras[l - 1].as_slice())
+            };
+            let mut rgx = vec![0.0; sizes[l].0];
+            let (gw, gb) = grad.split_at_mut(2 * l + 1);
+            layer(l)
+                .r_backward(
+                    &xs[l],
+                    &zs[l],
+                    &acts[l],
+                    &gs[l],
+                    &ds[l],
+                    &rzs[l],
+                    rx,
+                    &mut rg,
+                    c,
+                    eta[l],
+                    &mut gw[2 * l],
+                    &mut gb[0],
+                    (l > 0).then_some(rgx.as_mut_slice()),
+                )
+                .unwrap();
+            rg = rgx;
+        }
+    }
+    let mut cgrad = N::zeroed();
+    let p = net
+        .penalty_grad_from_cache(&mut cache, &dy, &eta, on, &mut cgrad)
+        .unwrap();
+    assert_eq!(p, total);
+    for (i, gi) in grad.iter().enumerate() {
+        assert_eq!(cgrad.slice(i), gi.as_slice(), "penalty gradient slice {i}");
+    }
+
+    // Trace for output 1.
+    let mut g: Vec<f32> = vec![0.0, 1.0];
+    let mut hess = vec![0.0f32; 4];
+    let mut tr = 0.0f32;
+    for l in (0..depth).rev() {
+        let v = layer(l);
+        let (n_in, n_out) = sizes[l];
+        let mut hx = vec![0.0; n_in * n_in];
+        let t = v
+            .hessian_backward(
+                &zs[l],
+                &acts[l],
+                &g,
+                &mut hess,
+                &mut vec![0.0; n_out],
+                Some(&mut hx),
+            )
+            .unwrap();
+        let sq: f32 = noisereg::sq_norm(&xs[l]);
+        tr += eta[l] * ((sq + on.bias_term()) * t);
+        let mut d = vec![0.0; n_out];
+        v.delta(&zs[l], &acts[l], &g, &mut d).unwrap();
+        let mut gx = vec![0.0; n_in];
+        v.input_grad(&d, &mut gx).unwrap();
+        g = gx;
+        hess = hx;
+    }
+    let mut ctr = [0.0; 2];
+    net.hessian_trace(&x, &eta, on, &mut cache, &mut ctr)
+        .unwrap();
+    assert_eq!(ctr[1], tr);
+}

@@ -88,7 +88,7 @@
 //! frames of known size on a fixed-size thread stack, with and without the
 //! passes, and bisects the deepest recursion that still fits) for the
 //! biggest tested network, `Mlp2<16, 32, 32, 1, Tanh>` (1633 parameters):
-//! about 24.5 KB for every pass together with the network (6.5 KB), a
+//! about 25 KB for every pass together with the network (6.5 KB), a
 //! gradient (6.5 KB) and a cache (1.9 KB) on the stack. The Hessian trace
 //! dominates the passes: it keeps one `H×H` matrix per hidden width (here
 //! 2 × 4 KB); forward, backward and the penalty gradient need only
