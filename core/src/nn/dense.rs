@@ -21,6 +21,13 @@ use crate::parameters::Parameters;
 /// layer.forward(&[0.5, 0.5], &mut y);
 /// assert_eq!(y, [0.0]);
 /// ```
+///
+/// A layer without inputs or outputs does not compile:
+///
+/// ```compile_fail,E0080
+/// use noisereg::{Dense, Network};
+/// let _layer = Dense::<0, 3>::zeroed();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dense<const IN: usize, const OUT: usize, A: Activation = Identity> {
     /// Weights, `OUT` rows of `IN`.
