@@ -671,13 +671,14 @@ fn optimizers_follow_their_update_rules() {
 #[test]
 fn weight_noise_state_is_a_few_rng_states() {
     // Documented in WeightNoise and Trainer: nothing weight-sized.
-    assert_eq!(size_of::<WeightNoise>(), 176);
+    assert_eq!(size_of::<WeightNoise>(), 352);
     assert_eq!(size_of::<InputNoise>(), 56);
     assert_eq!(size_of::<LabelNoise>(), 56);
     assert_eq!(size_of::<Xoshiro128PlusPlus>(), 16);
     type Big = noisereg::Mlp2<16, 32, 32, 1, Tanh>;
     let plain = size_of::<Trainer<16, 1, Big, Sgd>>();
     let _ = plain;
-    // The trainer's only weight-noise state is the WeightNoise itself.
-    assert!(size_of::<WeightNoise>() < 4 * size_of::<Xoshiro128PlusPlus>() + 128);
+    // The trainer's only weight-noise state is the WeightNoise itself: eight
+    // xoshiro128++ lanes, one spare group of 16 normals, settings and counters.
+    assert!(size_of::<WeightNoise>() <= 8 * size_of::<Xoshiro128PlusPlus>() + 16 * 4 + 160);
 }

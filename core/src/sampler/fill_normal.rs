@@ -5,7 +5,7 @@ use crate::error::Error;
 use wide::{f32x8, u32x8};
 
 /// Normals produced by one pair of blocks (16 uniforms).
-const GROUP: usize = 2 * LANES;
+pub(crate) const GROUP: usize = 2 * LANES;
 
 /// Fills `out` with standard normals `N(0, 1)`, vectorised (Box–Muller).
 ///
@@ -103,6 +103,22 @@ fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
         return;
     }
     let mut s = rng.take_state();
+    fill_state(&mut s, out, map);
+    rng.put_state(s);
+}
+
+/// [`fill_normal`] on a bare lane state (for streams that keep it compact).
+#[inline]
+pub(crate) fn fill_normal_state(s: &mut [u32x8; 4], out: &mut [f32]) {
+    fill_state(s, out, |z| z);
+}
+
+/// The loop of [`fill`] on a lane state held by the caller.
+#[inline(always)]
+fn fill_state(state: &mut [u32x8; 4], out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
+    // A local copy stays in registers through the loop.
+    let mut st = *state;
+    let s = &mut st;
     let group = |s: &mut [u32x8; 4]| {
         let a = step(s);
         let b = step(s);
@@ -112,8 +128,8 @@ fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
     // Two groups per iteration: their dependency chains (÷, √) interleave.
     let (pairs, rest) = out.as_chunks_mut::<{ 2 * GROUP }>();
     for g in pairs {
-        let (a0, b0) = (step(&mut s), step(&mut s));
-        let (a1, b1) = (step(&mut s), step(&mut s));
+        let (a0, b0) = (step(s), step(s));
+        let (a1, b1) = (step(s), step(s));
         let (z0, z1) = box_muller_pair::<f32x8>(a0, b0);
         let (z2, z3) = box_muller_pair::<f32x8>(a1, b1);
         let (lo, hi) = g.split_at_mut(GROUP);
@@ -121,10 +137,10 @@ fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
         store(hi, map(z2), map(z3));
     }
     for g in rest.chunks_mut(GROUP) {
-        let (z0, z1) = group(&mut s);
+        let (z0, z1) = group(s);
         store(g, z0, z1);
     }
-    rng.put_state(s);
+    *state = st;
 }
 
 /// Writes one group (or the first `g.len() < 16` values of it): the

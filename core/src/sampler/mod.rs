@@ -43,7 +43,10 @@
 //!
 //! [`fill_normal`] draws from [`XoshiroLanes`], eight xoshiro128++ streams in
 //! the lanes of a `u32x8`, each bit-identical to a jumped rand_xoshiro
-//! generator. [`BoxMuller`] takes any [`rand_core::Rng`].
+//! generator ([`SeedableRng`](rand_core::SeedableRng), seven jumps: microseconds),
+//! or, for streams restarted often such as per-layer weight noise, seeded
+//! from a key by SplitMix64 ([`XoshiroLanes::keyed`], nanoseconds).
+//! [`BoxMuller`] takes any [`rand_core::Rng`].
 //!
 //! # Platform-specific behaviour
 //!
@@ -68,3 +71,6 @@ mod xoshiro_lanes;
 pub use box_muller::BoxMuller;
 pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
 pub use xoshiro_lanes::XoshiroLanes;
+pub(crate) use fill_normal::{GROUP, fill_normal_state};
+pub(crate) use polynomials::{cos_half_pi, sin_half_pi};
+pub(crate) use xoshiro_lanes::{LANES, keyed_state};

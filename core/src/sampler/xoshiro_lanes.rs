@@ -68,6 +68,47 @@ impl XoshiroLanes {
         }
     }
 
+    /// Eight lanes keyed by `(seed, key)`, built with 17 SplitMix64 mixes
+    /// instead of seven `jump()`s: cheap enough to restart a stream per
+    /// layer and per sample.
+    ///
+    /// With SplitMix64 (Steele, Lea & Flood 2014; rand_xoshiro's
+    /// `SplitMix64`), let `x = seed ^ SplitMix64::seed_from_u64(key).next_u64()`;
+    /// then lane `k` (0 ≤ k < 8) starts as
+    /// `Xoshiro128PlusPlus::from_seed(bytes)` where `bytes` are the
+    /// little-endian outputs number `2k + 1` and `2k + 2` of
+    /// `SplitMix64::seed_from_u64(x)` (so lane 0 is
+    /// `Xoshiro128PlusPlus::seed_from_u64(x)`). No lane state is ever zero.
+    ///
+    /// The lanes are independent streams in practice (distinct, well-mixed
+    /// 128-bit starting points; the chance that two of the `2⁶⁴` keys' lanes
+    /// overlap within a run is negligible), but, unlike
+    /// [`seed_from_u64`](rand_core::SeedableRng::seed_from_u64), they are not
+    /// jumps of one rand_xoshiro generator. Distinct keys with one seed give
+    /// distinct `x`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::XoshiroLanes;
+    /// use rand_core::{Rng, SeedableRng};
+    /// use rand_xoshiro::{SplitMix64, Xoshiro128PlusPlus};
+    ///
+    /// let mut lanes = XoshiroLanes::keyed(7, 3);
+    /// let x = 7 ^ SplitMix64::seed_from_u64(3).next_u64();
+    /// let mut lane0 = Xoshiro128PlusPlus::seed_from_u64(x);
+    /// assert_eq!(lanes.next_block()[0], lane0.next_u32());
+    /// assert_ne!(XoshiroLanes::keyed(7, 4), XoshiroLanes::keyed(7, 3));
+    /// ```
+    #[inline]
+    pub fn keyed(seed: u64, key: u64) -> Self {
+        Self {
+            s: keyed_state(seed, key).map(u32x8::new),
+            block: [0; LANES],
+            used: LANES,
+        }
+    }
+
     /// Steps every lane once and returns the outputs, lane `k` at index `k`.
     ///
     /// # Examples
@@ -103,6 +144,39 @@ impl XoshiroLanes {
     pub(crate) fn put_state(&mut self, s: [u32x8; 4]) {
         self.s = s;
     }
+}
+
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's finaliser: a bijection on `u64` that mixes every bit.
+#[inline(always)]
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The state of [`XoshiroLanes::keyed`], word `j` of lane `k` at `[j][k]`.
+#[inline]
+pub(crate) fn keyed_state(seed: u64, key: u64) -> [[u32; LANES]; 4] {
+    let x = seed ^ mix64(key.wrapping_add(GOLDEN_GAMMA));
+    let mut s = [[0u32; LANES]; 4];
+    let mut i = x;
+    for k in 0..LANES {
+        i = i.wrapping_add(GOLDEN_GAMMA);
+        let lo = mix64(i);
+        i = i.wrapping_add(GOLDEN_GAMMA);
+        let hi = mix64(i);
+        // Little-endian bytes of `lo`, `hi` read as four `u32`.
+        let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
+        for (row, w) in s.iter_mut().zip(words) {
+            if let Some(slot) = row.get_mut(k) {
+                *slot = w;
+            }
+        }
+    }
+    s
 }
 
 /// One xoshiro128++ step of every lane (Blackman & Vigna), returning the outputs.
@@ -181,6 +255,52 @@ mod tests {
                 }
                 reference.jump();
             }
+        }
+    }
+
+    #[test]
+    fn keyed_lanes_equal_xoshiro_started_from_the_documented_state() {
+        use rand_xoshiro::SplitMix64;
+        for (seed, key) in [(0u64, 0u64), (1, 2), (u64::MAX, 0x1234_5678_9abc)] {
+            let mut lanes = XoshiroLanes::keyed(seed, key);
+            let blocks: [[u32; LANES]; 50] = core::array::from_fn(|_| lanes.next_block());
+            let x = seed ^ SplitMix64::seed_from_u64(key).next_u64();
+            let mut mix = SplitMix64::seed_from_u64(x);
+            for k in 0..LANES {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&mix.next_u64().to_le_bytes());
+                bytes[8..].copy_from_slice(&mix.next_u64().to_le_bytes());
+                let mut g = Xoshiro128PlusPlus::from_seed(bytes);
+                if k == 0 {
+                    assert_eq!(g, Xoshiro128PlusPlus::seed_from_u64(x));
+                }
+                for (i, block) in blocks.iter().enumerate() {
+                    assert_eq!(block[k], g.next_u32(), "({seed}, {key}) lane {k} step {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keyed_lanes_same_key_same_bits_other_key_other_stream() {
+        let mut a = XoshiroLanes::keyed(5, 9);
+        let mut b = XoshiroLanes::keyed(5, 9);
+        let block_a: [[u32; LANES]; 4] = core::array::from_fn(|_| a.next_block());
+        let block_b: [[u32; LANES]; 4] = core::array::from_fn(|_| b.next_block());
+        assert_eq!(block_a, block_b);
+        // Other keys (and other seeds) share no first word with it in any lane.
+        for (seed, key) in [(5u64, 8u64), (5, 10), (5, 9 + 16), (4, 9), (6, 9)] {
+            let mut c = XoshiroLanes::keyed(seed, key);
+            let block_c: [[u32; LANES]; 4] = core::array::from_fn(|_| c.next_block());
+            for k in 0..LANES {
+                for j in 0..LANES {
+                    assert_ne!(block_a[0][k], block_c[0][j], "({seed}, {key})");
+                }
+            }
+        }
+        // The eight lanes of one key differ from each other too.
+        for k in 1..LANES {
+            assert_ne!(block_a[0][k], block_a[0][0]);
         }
     }
 

@@ -7,10 +7,13 @@ use crate::perturbation::Perturbation;
 /// Additive Gaussian weight noise, drawn row by row and regenerated in the
 /// backward pass from a restarted generator.
 ///
-/// Each layer's noise comes from its own xoshiro128++ stream, seeded in
-/// [`begin_layer`](Perturbation::begin_layer) from `(seed, draw, layer)`, so
-/// the backward pass sees exactly the forward pass's ε and nothing the size
-/// of the weights is stored. When a layer's η is 0 the clean values are
+/// Each layer's noise comes from its own stream: [`fill_normal`](crate::fill_normal)
+/// over [`XoshiroLanes::keyed`](crate::XoshiroLanes::keyed)`(seed, 16·draw + layer)`,
+/// restarted in [`begin_layer`](Perturbation::begin_layer). The layer's
+/// weights, row-major, then (if noisy) its biases take that stream's values
+/// in order, so the backward pass sees exactly the forward pass's ε and
+/// nothing the size of the weights is stored (rows are drawn through a
+/// 32-value stack buffer). When a layer's η is 0 the clean values are
 /// copied and no number is drawn, so η = 0 reproduces the clean network bit
 /// for bit.
 ///
@@ -43,6 +46,7 @@ impl AdditiveNoise {
         }
     }
 
+    /// `out = clean + std·z` over the common length, drawing that many normals.
     #[inline]
     fn perturb(&mut self, clean: &[f32], out: &mut [f32]) {
         let s = self.core.std;
@@ -50,9 +54,14 @@ impl AdditiveNoise {
             out.copy_from_slice_checked(clean);
             return;
         }
-        for (o, &c) in out.iter_mut().zip(clean) {
-            *o = c + s * self.core.stream.next();
-        }
+        let n = clean.len().min(out.len());
+        self.core.stream.for_each_chunk(n, |at, z| {
+            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
+            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
+            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
+                *o = c + s * z;
+            }
+        });
     }
 }
 

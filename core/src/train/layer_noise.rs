@@ -1,14 +1,14 @@
 //! State shared by the weight-noise perturbations: per-layer η, the current
 //! layer's standard deviation and the counter-keyed stream.
 
-use super::noise_stream::NoiseStream;
+use super::lane_stream::LaneStream;
 use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
 use crate::nn::NoiseOn;
 
 /// Per-layer η, schedule factor, sign (antithetic draws) and the stream.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LayerNoise {
-    pub(crate) stream: NoiseStream,
+    pub(crate) stream: LaneStream,
     eta: [f32; MAX_LAYERS],
     factor: f32,
     sign: f32,
@@ -20,7 +20,7 @@ pub(crate) struct LayerNoise {
 impl LayerNoise {
     pub(crate) fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         Self {
-            stream: NoiseStream::new(seed),
+            stream: LaneStream::new(seed),
             eta: *config.etas(),
             factor: 1.0,
             sign: 1.0,
@@ -46,7 +46,8 @@ impl LayerNoise {
         self.eta = *eta;
     }
 
-    /// Restarts layer `layer`'s stream and sets its standard deviation.
+    /// Restarts layer `layer`'s stream (lazily: nothing is computed until a
+    /// value is drawn) and sets its standard deviation.
     #[inline]
     pub(crate) fn begin_layer(&mut self, layer: usize) {
         let eta = self.eta.get(layer).copied().unwrap_or(0.0) * self.factor;

@@ -77,9 +77,12 @@ impl Perturbation for LocalReparamNoise {
             return;
         }
         let scale = s * libm::sqrtf(self.spread(a_in));
-        for zi in z.iter_mut() {
-            *zi += scale * self.core.stream.next();
-        }
+        self.core.stream.for_each_chunk(z.len(), |at, xi| {
+            let z = z.get_mut(at..at + xi.len()).unwrap_or(&mut []);
+            for (z, &xi) in z.iter_mut().zip(xi) {
+                *z += scale * xi;
+            }
+        });
     }
 
     #[inline]
@@ -99,9 +102,12 @@ impl Perturbation for LocalReparamNoise {
             return;
         }
         let mut t = 0.0;
-        for &d in delta {
-            t += d * self.core.stream.next();
-        }
+        self.core.stream.for_each_chunk(delta.len(), |at, xi| {
+            let d = delta.get(at..at + xi.len()).unwrap_or(&[]);
+            for (&d, &xi) in d.iter().zip(xi) {
+                t += d * xi;
+            }
+        });
         let k = s * t / root;
         for (g, &a) in g_a.iter_mut().zip(a_in) {
             *g += k * a;

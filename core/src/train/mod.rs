@@ -7,6 +7,7 @@ mod eta_schedule;
 mod evaluation;
 mod input_noise;
 mod label_noise;
+mod lane_stream;
 mod layer_noise;
 mod local_reparam_noise;
 mod momentum;

@@ -48,9 +48,26 @@ impl MultiplicativeNoise {
             out.copy_from_slice_checked(clean);
             return;
         }
-        for (o, &c) in out.iter_mut().zip(clean) {
-            *o = c * (1.0 + s * self.core.stream.next());
-        }
+        let n = clean.len().min(out.len());
+        self.core.stream.for_each_chunk(n, |at, z| {
+            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
+            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
+            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
+                *o = c * (1.0 + s * z);
+            }
+        });
+    }
+
+    /// `g ← g·(1 + std·z)` over `g`, drawing `g.len()` normals.
+    #[inline]
+    fn scale(&mut self, g: &mut [f32]) {
+        let s = self.core.std;
+        self.core.stream.for_each_chunk(g.len(), |at, z| {
+            let g = g.get_mut(at..at + z.len()).unwrap_or(&mut []);
+            for (g, &z) in g.iter_mut().zip(z) {
+                *g *= 1.0 + s * z;
+            }
+        });
     }
 
     /// Multiplies a gradient taken at `w̃` by `(1 + ε)` element by element,
@@ -84,13 +101,9 @@ impl MultiplicativeNoise {
             if s == 0.0 {
                 continue;
             }
-            for g in grad.slice_mut(2 * layer) {
-                *g *= 1.0 + s * self.core.stream.next();
-            }
+            self.scale(grad.slice_mut(2 * layer));
             if self.core.biases {
-                for g in grad.slice_mut(2 * layer + 1) {
-                    *g *= 1.0 + s * self.core.stream.next();
-                }
+                self.scale(grad.slice_mut(2 * layer + 1));
             }
         }
     }

@@ -39,7 +39,7 @@ fn sub_seed(seed: u64, which: u64) -> u64 {
 ///
 /// The trainer holds the network, a gradient of the same type, `S` scratch
 /// networks, the optimiser, one forward cache and the noise state
-/// ([`WeightNoise`]: 176 bytes; input and label noise: 56 bytes each). `S = 0`
+/// ([`WeightNoise`]: 352 bytes; input and label noise: 56 bytes each). `S = 0`
 /// (the default) is enough for every mode except two that need one scratch
 /// network (`S = 1`): [`Redraw::PerBatch`] runs faster with the noisy weights
 /// materialised once per batch (without scratch it regenerates them per
@@ -114,6 +114,31 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     /// than [`MAX_LAYERS`](crate::MAX_LAYERS) or `redraw` for local
     /// reparameterisation with [`Redraw::PerBatch`].
     pub fn with_weight_noise(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
+        self.set_weight_noise(config)?;
+        Ok(self)
+    }
+
+    /// Adds (or replaces) weight noise in place: as
+    /// [`with_weight_noise`](Self::with_weight_noise) without moving the
+    /// trainer, which matters on a small stack (each by-value builder call
+    /// may leave a copy of the whole trainer in the caller's frame).
+    ///
+    /// # Errors
+    ///
+    /// As [`with_weight_noise`](Self::with_weight_noise); the trainer is
+    /// unchanged on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseKind, Sgd, Trainer, WeightNoiseConfig};
+    /// let mut t: Trainer<1, 1, Dense<1, 1>, Sgd> =
+    ///     Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// t.set_weight_noise(&WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap())?;
+    /// assert!(t.weight_noise().is_some());
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    pub fn set_weight_noise(&mut self, config: &WeightNoiseConfig) -> Result<(), Error> {
         config.check_depth(N::DEPTH)?;
         if config.kind() == NoiseKind::LocalReparam && config.redraw_policy() == Redraw::PerBatch {
             return Err(Error::InvalidParameter {
@@ -122,7 +147,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
             });
         }
         self.weight_noise = Some(WeightNoise::new(config, sub_seed(self.seed, 1)));
-        Ok(self)
+        Ok(())
     }
 
     /// Adds the explicit penalty `½ Σ_l η_l ‖∇_{θ_l} f‖²` (summed over outputs)

@@ -12,13 +12,14 @@ use crate::perturbation::Perturbation;
 ///
 /// # Memory
 ///
-/// The whole state is `size_of::<WeightNoise>()` = 176 bytes (on 64-bit and
+/// The whole state is `size_of::<WeightNoise>()` = 352 bytes (on 64-bit and
 /// 32-bit ARM alike, `u64` being 8-aligned on both): the 72-byte config, a
-/// working copy of the per-layer η (32), one xoshiro128++ state (16), the
-/// Box–Muller spare (12), seed and draw counter (16) and the current layer’s
-/// scale, sign and flags. The generator and the spare are the only state that
-/// a draw touches; nothing grows with the network: each layer's noise is regenerated from a generator reseeded in
-/// [`begin_layer`](Perturbation::begin_layer).
+/// working copy of the per-layer η (32), the eight xoshiro128++ lane states
+/// of the current layer's stream (128), one spare group of 16 normals (64),
+/// seed, draw counter and stream key (24), the current layer's scale, sign
+/// and flags, and the variant tag. Drawing a row also uses a 128-byte stack
+/// buffer. Nothing grows with the network: each layer's noise is regenerated
+/// from a stream restarted in [`begin_layer`](Perturbation::begin_layer).
 ///
 /// # Examples
 ///

@@ -116,16 +116,16 @@ fn evaluate(
 /// with additive weight noise redrawn for every sample.
 ///
 /// Not inlined, like [`evaluate`], so their stack frames are siblings
-/// instead of adding up in one frame; this frame holds the trainer (2,240
-/// bytes), and the by-value builder (`new(..).with_weight_noise(..)?`) leaves
-/// about two more copies of it in the frame.
+/// instead of adding up in one frame; this frame holds the trainer. The
+/// noise is added in place (`set_weight_noise`), not with the by-value
+/// builder, which would leave more copies of the trainer in the frame.
 #[cfg(feature = "train")]
 #[inline(never)]
 fn train(net: Net, noise: &WeightNoiseConfig, targets: &[[f32; 1]]) -> Result<Net, Error> {
     use noisereg::{Adam, Trainer};
     let adam = Adam::with_defaults(LEARNING_RATE, &net)?;
-    let mut trainer: Trainer<FEATURES, 1, Net, _> =
-        Trainer::new(net, adam, SEED + 1).with_weight_noise(noise)?;
+    let mut trainer: Trainer<FEATURES, 1, Net, _> = Trainer::new(net, adam, SEED + 1);
+    trainer.set_weight_noise(noise)?;
     let batches = X.chunks_exact(BATCH).zip(targets.chunks_exact(BATCH));
     for (xs, ts) in batches.cycle().take(STEPS as usize) {
         trainer.step(&HalfSquaredError, xs, ts)?;
