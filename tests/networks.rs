@@ -237,7 +237,7 @@ fn fd_grad(r: &Ref, f: impl Fn(&Ref) -> f64, h: f64) -> Vec<f64> {
 }
 
 fn flat<const I: usize, const O: usize, N: Network<I, O>>(net: &N) -> Vec<f64> {
-    (0..N::SLICES)
+    (0..(2 * N::DEPTH))
         .flat_map(|i| net.slice(i).iter().map(|&v| v as f64).collect::<Vec<_>>())
         .collect()
 }
@@ -256,13 +256,13 @@ fn random_net<const I: usize, const O: usize, N: Network<I, O> + Acts>(
     net.set_hidden(hidden);
     net.set_output(output);
     net.init(Init::Glorot, &mut rng);
-    for i in (1..N::SLICES).step_by(2) {
+    for i in (1..(2 * N::DEPTH)).step_by(2) {
         for b in net.slice_mut(i) {
             *b = 0.3 * uniform(&mut rng);
         }
     }
     // Scale weights up a little so the nonlinearities are exercised.
-    for i in (0..N::SLICES).step_by(2) {
+    for i in (0..(2 * N::DEPTH)).step_by(2) {
         for w in net.slice_mut(i) {
             *w *= 1.5;
         }
@@ -640,7 +640,7 @@ fn zero_sized_activation_types_agree_with_activation_kind_bit_for_bit() {
     type N = Mlp2<3, 6, 5, 2, K, K>;
     let kn: N = random_net(61, K::Tanh, K::Identity);
     let mut zn = Z::zeroed();
-    for i in 0..Z::SLICES {
+    for i in 0..(2 * Z::DEPTH) {
         zn.slice_mut(i).copy_from_slice(kn.slice(i));
     }
     let x = [0.3, -0.7, 0.2];
@@ -782,7 +782,7 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
     let dy = [0.7, -0.3];
     // Weight and bias offsets only: bit-identical to the shifted network.
     let mut shifted = net;
-    for i in 0..N::SLICES {
+    for i in 0..(2 * N::DEPTH) {
         let d = if i % 2 == 0 { 0.125 } else { -0.25 };
         shifted.slice_mut(i).iter_mut().for_each(|v| *v += d);
     }

@@ -33,7 +33,7 @@ fn data(n: usize) -> (Vec<[f32; 2]>, Vec<[f32; 1]>) {
 }
 
 fn flat<P: Parameters>(p: &P) -> Vec<f32> {
-    (0..P::SLICES).flat_map(|i| p.slice(i).to_vec()).collect()
+    (0..p.slice_count()).flat_map(|i| p.slice(i).to_vec()).collect()
 }
 
 fn bits<P: Parameters>(p: &P) -> Vec<u32> {
@@ -42,7 +42,7 @@ fn bits<P: Parameters>(p: &P) -> Vec<u32> {
 
 fn set_flat(p: &mut Net, v: &[f64]) {
     let mut k = 0;
-    for i in 0..Net::SLICES {
+    for i in 0..p.slice_count() {
         for e in p.slice_mut(i) {
             *e = v[k] as f32;
             k += 1;

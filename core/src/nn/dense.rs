@@ -68,8 +68,9 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
 }
 
 impl<const IN: usize, const OUT: usize, A: Activation> Parameters for Dense<IN, OUT, A> {
-    const SLICES: usize = 2;
-    const LEN: usize = IN * OUT + OUT;
+    fn slice_count(&self) -> usize {
+        2
+    }
 
     fn slice(&self, i: usize) -> &[f32] {
         match i {

@@ -53,7 +53,7 @@
 //! let mut grad = Net::zeroed();
 //! let on = NoiseOn::Weights;
 //! let before = net.loss_penalty_grad_batch(&HalfSquaredError, &xs, &ys, &eta, on, &mut grad).unwrap();
-//! for i in 0..Net::SLICES {
+//! for i in 0..(2 * Net::DEPTH) {
 //!     noisereg::axpy(-0.1, grad.slice(i), net.slice_mut(i)).unwrap();
 //! }
 //! let after = net.loss_penalty_grad_batch(&HalfSquaredError, &xs, &ys, &eta, on, &mut grad).unwrap();

@@ -57,6 +57,8 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     type Cache: Clone + Debug;
     /// Number of dense layers.
     const DEPTH: usize;
+    /// Number of parameters (weights and biases of every layer).
+    const PARAMS: usize;
 
     /// All parameters zero, activations at their default.
     fn zeroed() -> Self;
@@ -220,7 +222,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// ```
     #[inline]
     fn fill_zero(&mut self) {
-        for i in 0..Self::SLICES {
+        for i in 0..self.slice_count() {
             self.slice_mut(i).fill(0.0);
         }
     }
@@ -577,7 +579,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// ```
     #[inline]
     fn scale_all(&mut self, a: f32) {
-        for i in 0..Self::SLICES {
+        for i in 0..self.slice_count() {
             crate::kernels::scale(a, self.slice_mut(i));
         }
     }
@@ -613,6 +615,7 @@ pub(crate) fn nonempty(n: usize) -> Result<f32, Error> {
 impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dense<IN, OUT, A> {
     type Cache = DenseCache<IN, OUT>;
     const DEPTH: usize = 1;
+    const PARAMS: usize = IN * OUT + OUT;
 
     fn zeroed() -> Self {
         let () = Self::NONEMPTY;
@@ -785,8 +788,9 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
 impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
     for (Dense<IN, H, A>, N)
 {
-    const SLICES: usize = 2 + N::SLICES;
-    const LEN: usize = IN * H + H + N::LEN;
+    fn slice_count(&self) -> usize {
+        2 + self.1.slice_count()
+    }
 
     fn slice(&self, i: usize) -> &[f32] {
         if i < 2 {
@@ -810,6 +814,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
 {
     type Cache = (DenseCache<IN, H>, N::Cache);
     const DEPTH: usize = 1 + N::DEPTH;
+    const PARAMS: usize = IN * H + H + N::PARAMS;
 
     fn zeroed() -> Self {
         (Dense::zeroed(), N::zeroed())

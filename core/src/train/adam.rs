@@ -115,7 +115,7 @@ impl<P> Adam<P> {
 impl<P: Parameters> Optimizer<P> for Adam<P> {
     fn check(&self, params: &P, grad: &P) -> Result<(), Error> {
         let (k, _, _) = self.consts();
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             let pm = params.slice(i).iter().zip(self.m.slice(i));
             for (((&p, &m), &v), &g) in pm.zip(self.v.slice(i)).zip(grad.slice(i)) {
                 let (p, m, v) = update(k, p, m, v, g);
@@ -129,7 +129,7 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
 
     fn apply(&mut self, params: &mut P, grad: &P) {
         let (k, b1t, b2t) = self.consts();
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             let pm = params.slice_mut(i).iter_mut().zip(self.m.slice_mut(i));
             for (((p, m), v), &g) in pm.zip(self.v.slice_mut(i)).zip(grad.slice(i)) {
                 (*p, *m, *v) = update(k, *p, *m, *v, g);

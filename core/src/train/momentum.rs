@@ -61,7 +61,7 @@ fn update(lr: f32, mu: f32, p: f32, v: f32, g: f32) -> (f32, f32) {
 
 impl<P: Parameters> Optimizer<P> for Momentum<P> {
     fn check(&self, params: &P, grad: &P) -> Result<(), Error> {
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             let it = params.slice(i).iter().zip(self.velocity.slice(i));
             for ((&p, &v), &g) in it.zip(grad.slice(i)) {
                 let (p, v) = update(self.lr, self.mu, p, v, g);
@@ -74,7 +74,7 @@ impl<P: Parameters> Optimizer<P> for Momentum<P> {
 
     fn apply(&mut self, params: &mut P, grad: &P) {
         let (lr, mu) = (self.lr, self.mu);
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             let it = params.slice_mut(i).iter_mut();
             for ((p, v), &g) in it.zip(self.velocity.slice_mut(i)).zip(grad.slice(i)) {
                 (*p, *v) = update(lr, mu, *p, *v, g);

@@ -95,7 +95,7 @@ impl MultiplicativeNoise {
         if !self.core.active() {
             return;
         }
-        for layer in 0..P::SLICES / 2 {
+        for layer in 0..grad.slice_count() / 2 {
             self.core.begin_layer(layer);
             let s = self.core.std;
             if s == 0.0 {

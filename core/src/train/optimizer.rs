@@ -42,7 +42,7 @@ pub trait Optimizer<P: Parameters> {
 /// A copy of `like` with every parameter set to 0 (optimiser state, gradients).
 pub(crate) fn zeroed_like<P: Parameters + Clone>(like: &P) -> P {
     let mut z = like.clone();
-    for i in 0..P::SLICES {
+    for i in 0..z.slice_count() {
         z.slice_mut(i).fill(0.0);
     }
     z

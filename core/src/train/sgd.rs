@@ -43,7 +43,7 @@ impl Sgd {
 
 impl<P: Parameters> Optimizer<P> for Sgd {
     fn check(&self, params: &P, grad: &P) -> Result<(), Error> {
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             for (&p, &g) in params.slice(i).iter().zip(grad.slice(i)) {
                 finite(self.update(p, g), "updated weights")?;
             }
@@ -52,7 +52,7 @@ impl<P: Parameters> Optimizer<P> for Sgd {
     }
 
     fn apply(&mut self, params: &mut P, grad: &P) {
-        for i in 0..P::SLICES {
+        for i in 0..params.slice_count() {
             for (p, &g) in params.slice_mut(i).iter_mut().zip(grad.slice(i)) {
                 *p = self.update(*p, g);
             }

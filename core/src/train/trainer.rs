@@ -480,7 +480,7 @@ where
 
 /// `acc += g`, slice by slice.
 fn add_into<P: Parameters>(acc: &mut P, g: &P) {
-    for i in 0..P::SLICES {
+    for i in 0..acc.slice_count() {
         for (a, &b) in acc.slice_mut(i).iter_mut().zip(g.slice(i)) {
             *a += b;
         }

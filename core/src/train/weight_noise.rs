@@ -155,7 +155,7 @@ impl WeightNoise {
     pub fn perturb_parameters<P: Parameters>(&mut self, clean: &P, noisy: &mut P) {
         let biases = self.core().biases;
         let weights = self.perturbs_weights();
-        for layer in 0..P::SLICES / 2 {
+        for layer in 0..clean.slice_count() / 2 {
             self.begin_layer(layer);
             for i in [2 * layer, 2 * layer + 1] {
                 let (c, n) = (clean.slice(i), noisy.slice_mut(i));

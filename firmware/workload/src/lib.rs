@@ -79,7 +79,7 @@ pub fn run() -> Result<Report, Error> {
 
     let (loss_after, perturbed) = evaluate(&net, &noise, targets)?;
     let mut hash = Fnv1a::new();
-    for i in 0..Net::SLICES {
+    for i in 0..net.slice_count() {
         hash.write_f32s(net.slice(i));
     }
     Ok(Report {
