@@ -122,9 +122,18 @@ fn fill_state(state: &mut [u32x8; 4], out: &mut [f32], map: impl Fn(f32x8) -> f3
     let group = |s: &mut [u32x8; 4]| {
         let a = step(s);
         let b = step(s);
-        let (z0, z1) = box_muller_pair::<f32x8>(a, b);
+        let (z0, z1) = group_kernel(a, b);
         (map(z0), map(z1))
     };
+    if !SIMD {
+        // Eight scalar lanes: one group at a time, one copy of the kernel.
+        for g in out.chunks_mut(GROUP) {
+            let (z0, z1) = group(s);
+            store(g, z0, z1);
+        }
+        *state = st;
+        return;
+    }
     // Two groups per iteration: their dependency chains (÷, √) interleave.
     let (pairs, rest) = out.as_chunks_mut::<{ 2 * GROUP }>();
     for g in pairs {
@@ -141,6 +150,36 @@ fn fill_state(state: &mut [u32x8; 4], out: &mut [f32], map: impl Fn(f32x8) -> f3
         store(g, z0, z1);
     }
     *state = st;
+}
+
+/// Whether `wide` has a SIMD back end here (as in `Lanes::sqrt`); without
+/// one `f32x8` is eight scalars and unrolling only costs flash.
+const SIMD: bool = cfg!(any(
+    target_feature = "sse",
+    target_feature = "simd128",
+    all(target_feature = "neon", target_arch = "aarch64")
+));
+
+/// One group's Box–Muller pair: vectorised with SIMD, otherwise the scalar
+/// kernel lane by lane (the same bits; see the polynomials' tests), kept out
+/// of line so a device's flash holds one copy.
+#[inline(always)]
+fn group_kernel(a: u32x8, b: u32x8) -> (f32x8, f32x8) {
+    if SIMD {
+        box_muller_pair::<f32x8>(a, b)
+    } else {
+        group_scalar(a.to_array(), b.to_array())
+    }
+}
+
+/// [`box_muller_pair`] of each lane, scalar.
+#[inline(never)]
+fn group_scalar(a: [u32; LANES], b: [u32; LANES]) -> (f32x8, f32x8) {
+    let (mut z0, mut z1) = ([0.0f32; LANES], [0.0f32; LANES]);
+    for (((z0, z1), &a), &b) in z0.iter_mut().zip(z1.iter_mut()).zip(&a).zip(&b) {
+        (*z0, *z1) = box_muller_pair::<f32>(a, b);
+    }
+    (f32x8::new(z0), f32x8::new(z1))
 }
 
 /// Writes one group (or the first `g.len() < 16` values of it): the
@@ -203,6 +242,24 @@ mod tests {
                 assert_eq!(buf[offset..offset + n], want[offset..offset + n], "n = {n}");
                 assert_eq!(a, b, "n = {n}: same state after the fill");
             }
+        }
+    }
+
+    #[test]
+    fn group_scalar_equals_simd_group_bit_for_bit() {
+        let mut rng = XoshiroLanes::seed_from_u64(13);
+        for _ in 0..1000 {
+            let (a, b) = (rng.next_block(), rng.next_block());
+            let (s0, s1) = group_scalar(a, b);
+            let (v0, v1) = box_muller_pair::<f32x8>(u32x8::new(a), u32x8::new(b));
+            assert_eq!(
+                s0.to_array().map(f32::to_bits),
+                v0.to_array().map(f32::to_bits)
+            );
+            assert_eq!(
+                s1.to_array().map(f32::to_bits),
+                v1.to_array().map(f32::to_bits)
+            );
         }
     }
 

@@ -69,8 +69,8 @@ mod polynomials;
 mod xoshiro_lanes;
 
 pub use box_muller::BoxMuller;
-pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
-pub use xoshiro_lanes::XoshiroLanes;
 pub(crate) use fill_normal::{GROUP, fill_normal_state};
+pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
 pub(crate) use polynomials::{cos_half_pi, sin_half_pi};
+pub use xoshiro_lanes::XoshiroLanes;
 pub(crate) use xoshiro_lanes::{LANES, keyed_state};

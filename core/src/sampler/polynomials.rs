@@ -398,8 +398,14 @@ mod tests {
         for i in -1000..=1000 {
             let y = i as f32 / 2000.0;
             let phi = core::f64::consts::FRAC_PI_2 * f64::from(y);
-            assert!((f64::from(sin_half_pi::<f32>(y)) - libm::sin(phi)).abs() < 1.2e-7, "{y}");
-            assert!((f64::from(cos_half_pi::<f32>(y)) - libm::cos(phi)).abs() < 1.2e-7, "{y}");
+            assert!(
+                (f64::from(sin_half_pi::<f32>(y)) - libm::sin(phi)).abs() < 1.2e-7,
+                "{y}"
+            );
+            assert!(
+                (f64::from(cos_half_pi::<f32>(y)) - libm::cos(phi)).abs() < 1.2e-7,
+                "{y}"
+            );
         }
     }
 

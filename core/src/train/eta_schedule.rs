@@ -1,8 +1,8 @@
 //! η schedules: a warm-up start step, then a constant, linear or cosine ramp.
 
 use super::validate::finite_non_negative;
-use crate::sampler::{cos_half_pi, sin_half_pi};
 use crate::error::Error;
+use crate::sampler::{cos_half_pi, sin_half_pi};
 
 /// The shape of the ramp of an [`EtaSchedule`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -10,12 +10,17 @@ const STREAMS_PER_DRAW: u64 = 16;
 /// Normals buffered on the stack per [`LaneStream::for_each_chunk`] call.
 const CHUNK: usize = 32;
 
+/// Normals drawn ahead for short requests: two groups, so their latency
+/// chains overlap in the fill.
+const SPARE: usize = 2 * GROUP;
+
 /// A source of standard normals where stream `id` of draw `draw` is
 /// [`fill_normal`](crate::fill_normal) over
 /// [`XoshiroLanes::keyed`](crate::XoshiroLanes::keyed)`(seed, 16·draw + id)`.
 ///
 /// The values come out in the fill's order whatever the sizes of the
-/// requests (a partly used group of 16 is kept for the next request), so a
+/// requests (normals drawn ahead, up to two groups of 16, are kept for the
+/// next request), so a
 /// layer's `k`-th normal is the same whether it is asked for row by row or
 /// for the whole weight slice at once. Restarting a stream reproduces its
 /// numbers exactly, so a backward pass regenerates the forward pass's noise
@@ -29,8 +34,8 @@ pub(crate) struct LaneStream {
     key: u64,
     /// Lane states, word `j` of lane `k` at `[j][k]` (kept unaligned: 128 bytes).
     state: [[u32; LANES]; 4],
-    /// The last group drawn, of which `spare[used..]` is still unread.
-    spare: [f32; GROUP],
+    /// The last groups drawn, of which `spare[used..]` is still unread.
+    spare: [f32; SPARE],
     used: u8,
     /// The state still has to be built from `key`.
     pending: bool,
@@ -43,8 +48,8 @@ impl LaneStream {
             draw: 0,
             key: 0,
             state: [[0; LANES]; 4],
-            spare: [0.0; GROUP],
-            used: GROUP as u8,
+            spare: [0.0; SPARE],
+            used: SPARE as u8,
             pending: true,
         }
     }
@@ -70,7 +75,7 @@ impl LaneStream {
     pub(crate) fn restart(&mut self, id: u64) {
         self.key = self.draw.wrapping_mul(STREAMS_PER_DRAW).wrapping_add(id);
         self.pending = true;
-        self.used = GROUP as u8;
+        self.used = SPARE as u8;
     }
 
     /// Writes the next `out.len()` normals of the current stream into `out`.
@@ -137,7 +142,12 @@ mod tests {
         stream.advance();
         stream.advance();
         let want = reference(3, 2 * STREAMS_PER_DRAW + 5, 200);
-        for sizes in [&[200usize][..], &[1, 15, 16, 17, 0, 31, 32, 33, 39], &[10; 20], &[7; 28]] {
+        for sizes in [
+            &[200usize][..],
+            &[1, 15, 16, 17, 0, 31, 32, 33, 39],
+            &[10; 20],
+            &[7; 28],
+        ] {
             stream.restart(5);
             let mut got = [0.0f32; 200];
             let mut at = 0;
@@ -162,7 +172,7 @@ mod tests {
     #[test]
     fn lane_stream_ids_and_draws_are_distinct_streams() {
         let mut stream = LaneStream::new(8);
-        let mut first = |s: &mut LaneStream| {
+        let first = |s: &mut LaneStream| {
             let mut z = [0.0f32; 4];
             s.fill(&mut z);
             z

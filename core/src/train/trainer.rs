@@ -39,7 +39,7 @@ fn sub_seed(seed: u64, which: u64) -> u64 {
 ///
 /// The trainer holds the network, a gradient of the same type, `S` scratch
 /// networks, the optimiser, one forward cache and the noise state
-/// ([`WeightNoise`]: 352 bytes; input and label noise: 56 bytes each). `S = 0`
+/// ([`WeightNoise`]: 416 bytes; input and label noise: 56 bytes each). `S = 0`
 /// (the default) is enough for every mode except two that need one scratch
 /// network (`S = 1`): [`Redraw::PerBatch`] runs faster with the noisy weights
 /// materialised once per batch (without scratch it regenerates them per
