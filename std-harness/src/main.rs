@@ -1,37 +1,39 @@
 //! `noisereg`: the command line of the noisereg workspace.
+//!
+//! Commands: `demo` (the whole story on built-in data), `train`, `verify`,
+//! `robustness` and `sample`; see `noisereg --help`. Bad input ends with a
+//! one-line `error: …` and exit status 2, and no output file is left behind.
 
-use clap::{Parser, Subcommand};
-use noisereg::{BoxMuller, sq_norm};
-use rand_core::SeedableRng;
-use rand_xoshiro::Xoshiro128PlusPlus;
+mod atomic_write;
+mod checkpoint;
+mod cli;
+mod dataset;
+mod demo;
+mod dyn_mlp;
+mod failure;
+mod model_file;
+mod optim;
+mod plots;
+mod robustness;
+mod sample;
+mod train_cmd;
+mod trainer;
+mod verify;
 
-#[derive(Parser)]
-#[command(version, about = "Noise-injection regularisation for tiny networks")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show the core at work (a placeholder until the demo issue lands):
-    /// draws weight noise at a few variances and prints its measured variance.
-    Demo,
-}
+use clap::Parser;
+use cli::{Cli, Command};
 
 fn main() {
-    match Cli::parse().command {
-        Command::Demo => demo(),
-    }
-}
-
-fn demo() {
-    const N: usize = 100_000;
-    println!("eta (variance)   measured E[eps^2]");
-    for eta in [1e-4f32, 1e-3, 1e-2] {
-        let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
-        let mut normal = BoxMuller::new(0.0, eta.sqrt()).expect("valid settings");
-        let eps: Vec<f32> = (0..N).map(|_| normal.sample(&mut rng)).collect();
-        println!("{eta:<16e} {:.4e}", sq_norm(&eps) / N as f32);
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Demo(a) => demo::demo(a),
+        Command::Train(a) => train_cmd::train(a),
+        Command::Verify(a) => verify::verify(a),
+        Command::Robustness(a) => robustness::robustness(a),
+        Command::Sample(a) => sample::sample(a),
+    };
+    if let Err(f) = result {
+        eprintln!("error: {f}");
+        std::process::exit(f.code);
     }
 }

@@ -1,0 +1,343 @@
+//! Command-line definitions (clap derive) and value checks.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Noise-injection regularisation for tiny networks: train, verify the
+/// weight-noise penalty, measure robustness.
+#[derive(Debug, Parser)]
+#[command(name = "noisereg", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one network three ways on the built-in diabetes data and show
+    /// what weight noise does (no arguments needed).
+    Demo(DemoArgs),
+    /// Train a network on a CSV file.
+    Train(Box<TrainArgs>),
+    /// Check the weight-noise expansion on a model: Monte Carlo vs formulas.
+    Verify(VerifyArgs),
+    /// Loss under weight perturbation for one or more models.
+    Robustness(RobustnessArgs),
+    /// Print normal samples (for outside statistical testing).
+    Sample(SampleArgs),
+}
+
+/// A finite number `>= 0`.
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    let v: f32 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err("must be a finite number >= 0".into())
+    }
+}
+
+/// A finite number `> 0`.
+pub fn positive(s: &str) -> Result<f32, String> {
+    let v = non_negative(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err("must be a finite number > 0".into())
+    }
+}
+
+/// A finite number.
+pub fn finite(s: &str) -> Result<f32, String> {
+    let v: f32 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err("must be finite".into())
+    }
+}
+
+/// A number in `[0, 1)`.
+pub fn unit_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be in [0, 1)".into())
+    }
+}
+
+/// A label smoothing in `[0, 1)`.
+pub fn smoothing(s: &str) -> Result<f32, String> {
+    unit_fraction(s).map(|v| v as f32)
+}
+
+/// Hidden activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActivationArg {
+    /// tanh.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// max(0, x) (not smooth: the expansion's error is O(√η) at kinks).
+    Relu,
+    /// log(1 + eˣ).
+    Softplus,
+}
+
+/// Loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// Half squared error (regression).
+    Mse,
+    /// Softmax cross-entropy (classification; the target holds class labels 0, 1, …).
+    Ce,
+}
+
+/// Which parameters get noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoiseOnArg {
+    /// Weights only.
+    Weights,
+    /// Weights and biases.
+    All,
+}
+
+/// Optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Plain SGD.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// Adam (β₁ 0.9, β₂ 0.999).
+    Adam,
+}
+
+/// `noisereg demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for report.json and the SVG plots.
+    #[arg(long, value_name = "DIR", default_value = "noisereg-demo")]
+    pub out: PathBuf,
+    /// Print the report as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Smaller budget (for tests).
+    #[arg(long, hide = true)]
+    pub quick: bool,
+}
+
+/// `noisereg train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// CSV file with a header row.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: PathBuf,
+    /// Target column; every other column is a feature.
+    #[arg(long, value_name = "COLUMN")]
+    pub target: String,
+    /// Hidden widths, comma separated.
+    #[arg(long, value_name = "W,W", value_delimiter = ',', default_value = "16",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub hidden: Vec<u32>,
+    /// Hidden activation.
+    #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
+    pub activation: ActivationArg,
+    /// Loss.
+    #[arg(long, value_enum, default_value_t = LossArg::Mse)]
+    pub loss: LossArg,
+    /// Weight-noise variance η (ε ~ N(0, η)); 0 for none.
+    #[arg(long, value_name = "ETA", value_parser = non_negative, default_value = "0")]
+    pub weight_noise: f32,
+    /// Which parameters get weight noise (and count in the penalty).
+    #[arg(long, value_enum, default_value_t = NoiseOnArg::Weights)]
+    pub noise_on: NoiseOnArg,
+    /// Multiplicative weight noise w(1 + ε) instead of additive.
+    #[arg(long, conflicts_with = "local_reparam")]
+    pub multiplicative: bool,
+    /// Additive weight noise drawn through the pre-activations (local reparameterisation).
+    #[arg(long)]
+    pub local_reparam: bool,
+    /// Input-noise standard deviation σ.
+    #[arg(long, value_name = "SIGMA", value_parser = non_negative, default_value = "0")]
+    pub input_noise: f32,
+    /// Label-noise standard deviation σ (mse only).
+    #[arg(long, value_name = "SIGMA", value_parser = non_negative, default_value = "0")]
+    pub label_noise: f32,
+    /// Label smoothing ε in [0, 1) (ce only).
+    #[arg(long, value_name = "EPS", value_parser = smoothing, default_value = "0")]
+    pub label_smoothing: f32,
+    /// Explicit penalty ½·η·‖∇_W f‖² instead of (or with) drawn noise.
+    #[arg(long, value_name = "ETA", value_parser = non_negative, default_value = "0")]
+    pub penalty: f32,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    pub optimizer: OptimizerArg,
+    /// Learning rate.
+    #[arg(long, value_name = "LR", value_parser = positive, default_value = "0.01")]
+    pub lr: f32,
+    /// Passes over the training set.
+    #[arg(long, value_name = "N", default_value = "100",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Mini-batch size.
+    #[arg(long, value_name = "B", default_value = "16",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Seed for initialisation, split, shuffling and noise.
+    #[arg(long, value_name = "S", default_value = "0")]
+    pub seed: u64,
+    /// Fraction of rows held out as a test set.
+    #[arg(long, value_name = "F", value_parser = unit_fraction, default_value = "0.2")]
+    pub test_fraction: f64,
+    /// Where to write the model (JSON); MODEL.metrics.json gets per-epoch losses.
+    #[arg(long, value_name = "MODEL.json")]
+    pub out: PathBuf,
+    /// Write a checkpoint to this file during training.
+    #[arg(long, value_name = "FILE", requires = "checkpoint_every")]
+    pub checkpoint: Option<PathBuf>,
+    /// Steps between checkpoints.
+    #[arg(long, value_name = "STEPS", requires = "checkpoint",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Continue from a checkpoint written by the same command.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Sleep this many microseconds after each step (for tests).
+    #[arg(long, hide = true, default_value = "0")]
+    pub step_delay_us: u64,
+}
+
+/// `noisereg verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Model written by `noisereg train`.
+    #[arg(long, value_name = "MODEL.json")]
+    pub model: PathBuf,
+    /// CSV data.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: PathBuf,
+    /// Target column.
+    #[arg(long, value_name = "COLUMN")]
+    pub target: String,
+    /// Noise variances η, comma separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, value_parser = non_negative)]
+    pub eta: Vec<f32>,
+    /// Monte Carlo draws per η (antithetic pairs: half as many).
+    #[arg(long, value_name = "N", default_value = "2000",
+          value_parser = clap::value_parser!(u32).range(4..))]
+    pub draws: u32,
+    /// Seed of the noise.
+    #[arg(long, value_name = "S", default_value = "0")]
+    pub seed: u64,
+    /// Parameters that get noise (default: as stored in the model).
+    #[arg(long, value_enum)]
+    pub noise_on: Option<NoiseOnArg>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `noisereg robustness`.
+#[derive(Debug, Args)]
+pub struct RobustnessArgs {
+    /// Models (repeat the flag for several).
+    #[arg(long, value_name = "MODEL.json", required = true)]
+    pub model: Vec<PathBuf>,
+    /// CSV data.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: PathBuf,
+    /// Target column.
+    #[arg(long, value_name = "COLUMN")]
+    pub target: String,
+    /// Noise variances η, comma separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, value_parser = non_negative)]
+    pub eta: Vec<f32>,
+    /// Monte Carlo draws per η.
+    #[arg(long, value_name = "N", default_value = "1000",
+          value_parser = clap::value_parser!(u32).range(4..))]
+    pub draws: u32,
+    /// Seed of the noise.
+    #[arg(long, value_name = "S", default_value = "0")]
+    pub seed: u64,
+    /// Write an SVG plot of loss against η.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sampling method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Vectorised fill (`fill_normal`).
+    Simd,
+    /// Scalar twin (`fill_normal_scalar`, same bits).
+    Scalar,
+}
+
+/// Output format of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One number per line.
+    Text,
+    /// Raw little-endian f32.
+    F32le,
+}
+
+/// `noisereg sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Number of samples.
+    #[arg(long, value_name = "N")]
+    pub n: u64,
+    /// Seed.
+    #[arg(long, value_name = "S", default_value = "0")]
+    pub seed: u64,
+    /// Sampler.
+    #[arg(long, value_enum, default_value_t = MethodArg::Simd)]
+    pub method: MethodArg,
+    /// Mean.
+    #[arg(long, value_name = "M", default_value = "0", value_parser = finite, allow_hyphen_values = true)]
+    pub mean: f32,
+    /// Standard deviation.
+    #[arg(long, value_name = "S", default_value = "1", value_parser = non_negative)]
+    pub std: f32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+/// Exits with a clap-style usage error (status 2).
+pub fn usage_error(kind: clap::error::ErrorKind, msg: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory;
+    Cli::command().error(kind, msg).exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_checks_reject_negative_and_non_finite() {
+        assert!(non_negative("-1").is_err());
+        assert!(non_negative("nan").is_err());
+        assert!(non_negative("inf").is_err());
+        assert_eq!(non_negative("1e-3"), Ok(1e-3));
+        assert!(positive("0").is_err());
+        assert!(unit_fraction("1").is_err());
+    }
+}

@@ -1,0 +1,443 @@
+//! `noisereg train`: data preparation, the epoch loop with checkpoints, and
+//! the model and metrics files. The demo trains through the same functions.
+
+use crate::atomic_write::write_json;
+use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, data_hash};
+use crate::cli::{ActivationArg, LossArg, NoiseOnArg, OptimizerArg, TrainArgs};
+use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, split};
+use crate::dyn_mlp::DynMlp;
+use crate::failure::{Failure, Outcome};
+use crate::model_file::{MODEL_FORMAT, ModelFile, Settings, activation_from_name, layers_of};
+use crate::optim::{AdamState, MomentumState, Opt, from_bits, to_bits};
+use crate::trainer::{AnyLoss, DynTrainer, MAX_INPUT_NOISE_WIDTH, Tgt, clean_loss};
+use noisereg::{ActivationKind, Init, NoiseKind, NoiseOn, Sgd, WeightNoiseConfig};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Standardised training and test data.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Feature names.
+    pub features: Vec<String>,
+    /// Target name.
+    pub target: String,
+    /// Training inputs.
+    pub x_train: Vec<Vec<f32>>,
+    /// Training targets.
+    pub t_train: Vec<Tgt>,
+    /// Test inputs.
+    pub x_test: Vec<Vec<f32>>,
+    /// Test targets.
+    pub t_test: Vec<Tgt>,
+    /// Feature statistics (training set).
+    pub feature_scaling: Standardizer,
+    /// Target statistics (mse).
+    pub target_scaling: Option<Standardizer>,
+    /// Classes (ce).
+    pub classes: Option<usize>,
+    /// Hash of the standardised training data.
+    pub hash: String,
+}
+
+impl Prepared {
+    /// Network outputs.
+    pub fn outputs(&self) -> usize {
+        self.classes.unwrap_or(1)
+    }
+}
+
+/// Targets of `d` in model units (standardised for mse).
+pub fn targets(d: &Dataset, scaling: Option<&Standardizer>) -> Vec<Tgt> {
+    d.y.iter()
+        .map(|&v| match scaling {
+            Some(s) => Tgt::Real(s.apply(&[v])[0]),
+            None => Tgt::Class(v as usize),
+        })
+        .collect()
+}
+
+/// Splits and standardises `d` (statistics from the training rows).
+///
+/// # Errors
+///
+/// An input [`Failure`] for a classification target with fewer than 2 classes.
+pub fn prepare(d: &Dataset, loss: &str, test_fraction: f64, seed: u64, name: &str) -> Outcome<Prepared> {
+    let (tr, te) = split(d.rows(), test_fraction, seed);
+    let (train, test) = (d.subset(&tr), d.subset(&te));
+    let fs = Standardizer::fit(&train.x);
+    let (ts, classes) = if loss == "ce" {
+        let k = d.classes();
+        if k < 2 {
+            return Err(Failure::input(format!(
+                "{name}: column `{}` has one class only; ce needs at least 2",
+                d.target
+            )));
+        }
+        (None, Some(k))
+    } else {
+        (Some(Standardizer::fit_column(&train.y)), None)
+    };
+    let x_train: Vec<Vec<f32>> = train.x.iter().map(|r| fs.apply(r)).collect();
+    let x_test: Vec<Vec<f32>> = test.x.iter().map(|r| fs.apply(r)).collect();
+    let t_train = targets(&train, ts.as_ref());
+    let t_test = targets(&test, ts.as_ref());
+    let tv: Vec<f32> = t_train
+        .iter()
+        .map(|t| match t {
+            Tgt::Real(v) => *v,
+            Tgt::Class(c) => *c as f32,
+        })
+        .collect();
+    Ok(Prepared {
+        features: d.features.clone(),
+        target: d.target.clone(),
+        hash: data_hash(&x_train, &tv),
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        feature_scaling: fs,
+        target_scaling: ts,
+        classes,
+    })
+}
+
+/// The loss a settings record names.
+pub fn loss_of(s: &Settings) -> AnyLoss {
+    if s.loss == "ce" {
+        AnyLoss::Ce(s.label_smoothing)
+    } else {
+        AnyLoss::Mse
+    }
+}
+
+/// `NoiseOn` from its name.
+pub fn noise_on_of(name: &str) -> NoiseOn {
+    if name == "all" {
+        NoiseOn::WeightsAndBiases
+    } else {
+        NoiseOn::Weights
+    }
+}
+
+/// `NoiseKind` from its name.
+pub fn noise_kind_of(name: &str) -> NoiseKind {
+    match name {
+        "multiplicative" => NoiseKind::Multiplicative,
+        "local-reparam" => NoiseKind::LocalReparam,
+        _ => NoiseKind::Additive,
+    }
+}
+
+/// The initialised network and trainer a settings record describes.
+///
+/// # Errors
+///
+/// A runtime [`Failure`] if the core rejects a setting.
+pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<DynTrainer> {
+    let bad = |e: noisereg::Error| Failure::input(format!("invalid settings: {e}"));
+    let act = activation_from_name(&s.activation).unwrap_or(ActivationKind::Tanh);
+    let mut net = DynMlp::mlp(inputs, &s.hidden, outputs, act).map_err(bad)?;
+    let init = match act {
+        ActivationKind::Relu | ActivationKind::Softplus => Init::He,
+        _ => Init::Glorot,
+    };
+    net.init(init, &mut Xoshiro128PlusPlus::seed_from_u64(s.seed));
+    let opt = match s.optimizer.as_str() {
+        "sgd" => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
+        "momentum" => Opt::Momentum(MomentumState::new(s.lr, 0.9, &net).map_err(bad)?),
+        _ => Opt::Adam(AdamState::with_defaults(s.lr, &net).map_err(bad)?),
+    };
+    let on = noise_on_of(&s.noise_on);
+    let mut t = DynTrainer::new(net, opt);
+    if s.weight_noise > 0.0 {
+        let cfg = WeightNoiseConfig::new(noise_kind_of(&s.noise_kind), s.weight_noise)
+            .map_err(bad)?
+            .on(on);
+        t = t.with_weight_noise(&cfg, s.seed).map_err(bad)?;
+    }
+    t = t.with_penalty(s.penalty, on);
+    t = t.with_input_noise(s.input_noise, s.seed).map_err(bad)?;
+    t = t.with_label_noise(s.label_noise, s.seed).map_err(bad)?;
+    Ok(t)
+}
+
+/// How to run: checkpoints, resume, progress.
+#[derive(Debug, Default)]
+pub struct RunPlan {
+    /// Checkpoint file and interval in steps.
+    pub checkpoint: Option<(PathBuf, u64)>,
+    /// State to continue from.
+    pub resume: Option<Checkpoint>,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Sleep after each step (tests).
+    pub step_delay_us: u64,
+}
+
+/// Seed of epoch `e`'s shuffle.
+fn epoch_seed(seed: u64, e: usize) -> u64 {
+    seed.wrapping_add(0x00c0_ffee)
+        ^ (e as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Trains as `s` says; returns the network and per-epoch metrics.
+///
+/// # Errors
+///
+/// An input [`Failure`] if the checkpoint does not belong to this run; a
+/// runtime one if training diverges or a checkpoint cannot be written.
+pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<EpochMetrics>)> {
+    let loss = loss_of(s);
+    let mut t = build_trainer(s, p.features.len(), p.outputs())?;
+    let n = p.x_train.len();
+    let b = s.batch.max(1);
+    let batches = n.div_ceil(b);
+    let (mut epoch, mut batch, mut sum, mut metrics) = (0usize, 0usize, 0.0f64, Vec::new());
+    if let Some(c) = &plan.resume {
+        if c.settings != *s || c.data_hash != p.hash {
+            return Err(Failure::input(
+                "the checkpoint belongs to a different run (settings or data differ)",
+            ));
+        }
+        let bad = |e: noisereg::Error| Failure::input(format!("checkpoint does not fit: {e}"));
+        from_bits(t.network_mut(), &c.weights).map_err(bad)?;
+        t.optimizer_mut().restore(&c.optimizer).map_err(bad)?;
+        t.restore(c.step, c.noise);
+        (epoch, batch) = (c.epoch, c.batch);
+        sum = f64::from_bits(c.epoch_loss_sum_bits);
+        metrics = c.metrics.clone();
+    }
+    let bar = if plan.progress {
+        let bar = indicatif::ProgressBar::new((s.epochs * batches) as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  epoch {prefix}  loss {msg}  ETA {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_position(t.steps());
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    while epoch < s.epochs {
+        let perm = permutation(n, epoch_seed(s.seed, epoch));
+        while batch < batches {
+            let idx = &perm[batch * b..((batch + 1) * b).min(n)];
+            let l = t.step(&loss, &p.x_train, &p.t_train, idx).map_err(|e| {
+                Failure::runtime(format!(
+                    "training stopped at step {} (epoch {}): {e}; try a smaller --lr",
+                    t.steps() + 1,
+                    epoch + 1
+                ))
+            })?;
+            sum += f64::from(l);
+            batch += 1;
+            bar.inc(1);
+            if let Some((path, every)) = &plan.checkpoint
+                && t.steps() % every == 0
+            {
+                Checkpoint {
+                    format: CHECKPOINT_FORMAT.into(),
+                    settings: s.clone(),
+                    data_hash: p.hash.clone(),
+                    step: t.steps(),
+                    epoch,
+                    batch,
+                    epoch_loss_sum_bits: sum.to_bits(),
+                    weights: to_bits(t.network()),
+                    optimizer: t.optimizer().snapshot(),
+                    noise: t.counters(),
+                    metrics: metrics.clone(),
+                }
+                .save(path)?;
+            }
+            if plan.step_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(plan.step_delay_us));
+            }
+        }
+        let net = t.network();
+        let lossf = |xs: &[Vec<f32>], ts: &[Tgt]| {
+            clean_loss(net, &loss, xs, ts).map_err(|e| Failure::runtime(format!("evaluation failed: {e}")))
+        };
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            train_objective: sum / batches as f64,
+            train_loss: lossf(&p.x_train, &p.t_train)?,
+            test_loss: if p.x_test.is_empty() {
+                None
+            } else {
+                Some(lossf(&p.x_test, &p.t_test)?)
+            },
+        };
+        bar.set_prefix(format!("{}", epoch + 1));
+        bar.set_message(format!("{:.4}", m.train_objective));
+        metrics.push(m);
+        epoch += 1;
+        batch = 0;
+        sum = 0.0;
+    }
+    bar.finish_and_clear();
+    Ok((t.network().clone(), metrics))
+}
+
+/// The model file of a trained network.
+pub fn model_file(s: &Settings, p: &Prepared, net: &DynMlp) -> ModelFile {
+    ModelFile {
+        format: MODEL_FORMAT.into(),
+        features: p.features.clone(),
+        target: p.target.clone(),
+        feature_scaling: p.feature_scaling.clone(),
+        target_scaling: p.target_scaling.clone(),
+        classes: p.classes,
+        settings: s.clone(),
+        layers: layers_of(net),
+    }
+}
+
+/// `MODEL.metrics.json` next to `MODEL.json`.
+pub fn metrics_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    out.with_file_name(format!("{stem}.metrics.json"))
+}
+
+/// The settings of a `train` command line.
+pub fn settings_of(a: &TrainArgs) -> Settings {
+    Settings {
+        hidden: a.hidden.iter().map(|&h| h as usize).collect(),
+        activation: match a.activation {
+            ActivationArg::Tanh => "tanh",
+            ActivationArg::Sigmoid => "sigmoid",
+            ActivationArg::Relu => "relu",
+            ActivationArg::Softplus => "softplus",
+        }
+        .into(),
+        loss: match a.loss {
+            LossArg::Mse => "mse",
+            LossArg::Ce => "ce",
+        }
+        .into(),
+        weight_noise: a.weight_noise,
+        noise_on: match a.noise_on {
+            NoiseOnArg::Weights => "weights",
+            NoiseOnArg::All => "all",
+        }
+        .into(),
+        noise_kind: if a.multiplicative {
+            "multiplicative"
+        } else if a.local_reparam {
+            "local-reparam"
+        } else {
+            "additive"
+        }
+        .into(),
+        input_noise: a.input_noise,
+        label_noise: a.label_noise,
+        label_smoothing: a.label_smoothing,
+        penalty: a.penalty,
+        optimizer: match a.optimizer {
+            OptimizerArg::Sgd => "sgd",
+            OptimizerArg::Momentum => "momentum",
+            OptimizerArg::Adam => "adam",
+        }
+        .into(),
+        lr: a.lr,
+        epochs: a.epochs as usize,
+        batch: a.batch as usize,
+        seed: a.seed,
+        test_fraction: a.test_fraction,
+    }
+}
+
+/// Checks combinations clap cannot express; exits with a usage error.
+fn check_settings(a: &TrainArgs) {
+    use clap::error::ErrorKind;
+    if a.loss == LossArg::Ce && a.label_noise > 0.0 {
+        crate::cli::usage_error(
+            ErrorKind::ArgumentConflict,
+            "--label-noise is Gaussian noise on regression targets; with --loss ce use --label-smoothing",
+        );
+    }
+    if a.loss == LossArg::Mse && a.label_smoothing > 0.0 {
+        crate::cli::usage_error(ErrorKind::ArgumentConflict, "--label-smoothing needs --loss ce");
+    }
+    if (a.multiplicative || a.local_reparam) && a.weight_noise == 0.0 {
+        crate::cli::usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--multiplicative and --local-reparam need --weight-noise ETA > 0",
+        );
+    }
+    if a.hidden.len() + 1 > noisereg::MAX_LAYERS {
+        crate::cli::usage_error(
+            ErrorKind::ValueValidation,
+            format!("--hidden: at most {} hidden layers", noisereg::MAX_LAYERS - 1),
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct TrainSummary<'a> {
+    model: String,
+    metrics: String,
+    steps: usize,
+    final_epoch: Option<&'a EpochMetrics>,
+}
+
+/// Runs `noisereg train`.
+///
+/// # Errors
+///
+/// Input failures for bad data or checkpoints; runtime failures otherwise.
+pub fn train(a: &TrainArgs) -> Outcome {
+    check_settings(a);
+    let s = settings_of(a);
+    let kind = if a.loss == LossArg::Ce { TargetKind::Class } else { TargetKind::Real };
+    let d = load_csv(&a.data, &a.target, kind)?;
+    let name = a.data.display().to_string();
+    if a.input_noise > 0.0 && d.features.len() > MAX_INPUT_NOISE_WIDTH {
+        return Err(Failure::input(format!(
+            "{name}: --input-noise supports at most {MAX_INPUT_NOISE_WIDTH} features"
+        )));
+    }
+    let p = prepare(&d, &s.loss, s.test_fraction, s.seed, &name)?;
+    let resume = a.resume.as_deref().map(Checkpoint::load).transpose()?;
+    let plan = RunPlan {
+        checkpoint: a.checkpoint.clone().zip(a.checkpoint_every),
+        resume,
+        progress: std::io::stderr().is_terminal(),
+        step_delay_us: a.step_delay_us,
+    };
+    let (net, metrics) = run(&s, &p, plan)?;
+    let model = model_file(&s, &p, &net);
+    let mpath = metrics_path(&a.out);
+    write_json(&mpath, &serde_json::json!({ "epochs": metrics }))?;
+    write_json(&a.out, &model)?;
+    let last = metrics.last();
+    if a.json {
+        let summary = TrainSummary {
+            model: a.out.display().to_string(),
+            metrics: mpath.display().to_string(),
+            steps: s.epochs * p.x_train.len().div_ceil(s.batch),
+            final_epoch: last,
+        };
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    } else {
+        if let Some(m) = last {
+            let test = m.test_loss.map_or("-".to_string(), |v| format!("{v:.5}"));
+            println!(
+                "epoch {}: train loss {:.5}, test loss {test} ({})",
+                m.epoch,
+                m.train_loss,
+                if s.loss == "ce" { "cross-entropy" } else { "½ squared error, standardised target" }
+            );
+        }
+        println!("wrote {} and {}", a.out.display(), mpath.display());
+    }
+    Ok(())
+}
