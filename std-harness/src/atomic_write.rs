@@ -12,7 +12,8 @@ use std::path::Path;
 /// A runtime [`Failure`] naming `path` if any step fails; the temporary file
 /// is removed then and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Outcome {
-    let fail = |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", path.display()));
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => Path::new(".").to_path_buf(),

@@ -72,10 +72,17 @@ impl Checkpoint {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::input(format!("cannot read {name}: {e}")))?;
         let c: Checkpoint = serde_json::from_str(&text).map_err(|e| {
-            Failure::input(format!("{name}:{}:{}: not a noisereg checkpoint", e.line(), e.column()))
+            Failure::input(format!(
+                "{name}:{}:{}: not a noisereg checkpoint",
+                e.line(),
+                e.column()
+            ))
         })?;
         if c.format != CHECKPOINT_FORMAT {
-            return Err(Failure::input(format!("{name}: unknown checkpoint format `{}`", c.format)));
+            return Err(Failure::input(format!(
+                "{name}: unknown checkpoint format `{}`",
+                c.format
+            )));
         }
         Ok(c)
     }

@@ -31,7 +31,10 @@ pub enum Command {
 
 /// A finite number `>= 0`.
 pub fn non_negative(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -51,7 +54,10 @@ pub fn positive(s: &str) -> Result<f32, String> {
 
 /// A finite number.
 pub fn finite(s: &str) -> Result<f32, String> {
-    let v: f32 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
     if v.is_finite() {
         Ok(v)
     } else {
@@ -61,7 +67,10 @@ pub fn finite(s: &str) -> Result<f32, String> {
 
 /// A number in `[0, 1)`.
 pub fn unit_fraction(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..1.0).contains(&v) {
         Ok(v)
     } else {
@@ -150,7 +159,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = LossArg::Mse)]
     pub loss: LossArg,
     /// Weight-noise variance η (ε ~ N(0, η)); 0 for none.
-    #[arg(long, value_name = "ETA", value_parser = non_negative, default_value = "0")]
+    #[arg(long, value_name = "ETA", allow_hyphen_values = true, value_parser = non_negative, default_value = "0")]
     pub weight_noise: f32,
     /// Which parameters get weight noise (and count in the penalty).
     #[arg(long, value_enum, default_value_t = NoiseOnArg::Weights)]
@@ -162,22 +171,22 @@ pub struct TrainArgs {
     #[arg(long)]
     pub local_reparam: bool,
     /// Input-noise standard deviation σ.
-    #[arg(long, value_name = "SIGMA", value_parser = non_negative, default_value = "0")]
+    #[arg(long, value_name = "SIGMA", allow_hyphen_values = true, value_parser = non_negative, default_value = "0")]
     pub input_noise: f32,
     /// Label-noise standard deviation σ (mse only).
-    #[arg(long, value_name = "SIGMA", value_parser = non_negative, default_value = "0")]
+    #[arg(long, value_name = "SIGMA", allow_hyphen_values = true, value_parser = non_negative, default_value = "0")]
     pub label_noise: f32,
     /// Label smoothing ε in [0, 1) (ce only).
-    #[arg(long, value_name = "EPS", value_parser = smoothing, default_value = "0")]
+    #[arg(long, value_name = "EPS", allow_hyphen_values = true, value_parser = smoothing, default_value = "0")]
     pub label_smoothing: f32,
     /// Explicit penalty ½·η·‖∇_W f‖² instead of (or with) drawn noise.
-    #[arg(long, value_name = "ETA", value_parser = non_negative, default_value = "0")]
+    #[arg(long, value_name = "ETA", allow_hyphen_values = true, value_parser = non_negative, default_value = "0")]
     pub penalty: f32,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
     pub optimizer: OptimizerArg,
     /// Learning rate.
-    #[arg(long, value_name = "LR", value_parser = positive, default_value = "0.01")]
+    #[arg(long, value_name = "LR", allow_hyphen_values = true, value_parser = positive, default_value = "0.01")]
     pub lr: f32,
     /// Passes over the training set.
     #[arg(long, value_name = "N", default_value = "100",
@@ -191,7 +200,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "S", default_value = "0")]
     pub seed: u64,
     /// Fraction of rows held out as a test set.
-    #[arg(long, value_name = "F", value_parser = unit_fraction, default_value = "0.2")]
+    #[arg(long, value_name = "F", allow_hyphen_values = true, value_parser = unit_fraction, default_value = "0.2")]
     pub test_fraction: f64,
     /// Where to write the model (JSON); MODEL.metrics.json gets per-epoch losses.
     #[arg(long, value_name = "MODEL.json")]
@@ -227,7 +236,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "COLUMN")]
     pub target: String,
     /// Noise variances η, comma separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, value_parser = non_negative)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, allow_hyphen_values = true, value_parser = non_negative)]
     pub eta: Vec<f32>,
     /// Monte Carlo draws per η (antithetic pairs: half as many).
     #[arg(long, value_name = "N", default_value = "2000",
@@ -257,7 +266,7 @@ pub struct RobustnessArgs {
     #[arg(long, value_name = "COLUMN")]
     pub target: String,
     /// Noise variances η, comma separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, value_parser = non_negative)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, allow_hyphen_values = true, value_parser = non_negative)]
     pub eta: Vec<f32>,
     /// Monte Carlo draws per η.
     #[arg(long, value_name = "N", default_value = "1000",
@@ -308,7 +317,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "M", default_value = "0", value_parser = finite, allow_hyphen_values = true)]
     pub mean: f32,
     /// Standard deviation.
-    #[arg(long, value_name = "S", default_value = "1", value_parser = non_negative)]
+    #[arg(long, value_name = "S", default_value = "1", allow_hyphen_values = true, value_parser = non_negative)]
     pub std: f32,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]

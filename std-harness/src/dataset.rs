@@ -297,7 +297,12 @@ mod tests {
         let e = parse("a,b\n1,2\n").unwrap_err();
         assert!(e.message.starts_with("d.csv:1: no column named `y`"));
         assert_eq!(e.code, 2);
-        let e = parse_csv("a,y\n1,2\n3,1.5\n".as_bytes(), "d.csv", "y", TargetKind::Class);
+        let e = parse_csv(
+            "a,y\n1,2\n3,1.5\n".as_bytes(),
+            "d.csv",
+            "y",
+            TargetKind::Class,
+        );
         assert!(e.unwrap_err().message.starts_with("d.csv:3:2:"));
     }
 

@@ -112,7 +112,8 @@ fn fail(e: noisereg::Error) -> Failure {
 
 fn seed_check(name: &str, net: &DynMlp, p: &Prepared, pairs: u32) -> Outcome<SeedCheck> {
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, CHECK_ETA).map_err(fail)?;
-    let mc = perturbed_loss(net, &AnyLoss::Mse, &p.x_train, &p.t_train, &cfg, pairs, 7).map_err(fail)?;
+    let mc =
+        perturbed_loss(net, &AnyLoss::Mse, &p.x_train, &p.t_train, &cfg, pairs, 7).map_err(fail)?;
     let e = expansion(net, &p.x_train, &reals(&p.t_train), NoiseOn::Weights).map_err(fail)?;
     let eta = f64::from(CHECK_ETA);
     let (s, x) = (e.seed_excess(eta), e.exact_excess(eta));
@@ -136,8 +137,17 @@ fn seed_check(name: &str, net: &DynMlp, p: &Prepared, pairs: u32) -> Outcome<See
 /// Runtime failures if training or writing fails.
 pub fn demo(a: &DemoArgs) -> Outcome {
     let start = Instant::now();
-    let (epochs, pairs, check_pairs) = if a.quick { (5, 20, 50) } else { (200, 1000, 20_000) };
-    let d = parse_csv(DIABETES.as_bytes(), "diabetes.csv", "target", TargetKind::Real)?;
+    let (epochs, pairs, check_pairs) = if a.quick {
+        (5, 20, 50)
+    } else {
+        (200, 1000, 20_000)
+    };
+    let d = parse_csv(
+        DIABETES.as_bytes(),
+        "diabetes.csv",
+        "target",
+        TargetKind::Real,
+    )?;
     let base = settings(epochs);
     let p = prepare(&d, "mse", base.test_fraction, base.seed, "diabetes.csv")?;
     std::fs::create_dir_all(&a.out)
@@ -148,15 +158,27 @@ pub fn demo(a: &DemoArgs) -> Outcome {
         ("plain".into(), base.clone()),
         (
             format!("weight noise η={TRAIN_ETA}"),
-            Settings { weight_noise: TRAIN_ETA, ..base.clone() },
+            Settings {
+                weight_noise: TRAIN_ETA,
+                ..base.clone()
+            },
         ),
         (
             format!("penalty η={TRAIN_ETA}"),
-            Settings { penalty: TRAIN_ETA, ..base.clone() },
+            Settings {
+                penalty: TRAIN_ETA,
+                ..base.clone()
+            },
         ),
     ];
     for eta in SWEEP_ETAS {
-        runs.push((format!("sweep {eta}"), Settings { weight_noise: eta, ..base.clone() }));
+        runs.push((
+            format!("sweep {eta}"),
+            Settings {
+                weight_noise: eta,
+                ..base.clone()
+            },
+        ));
     }
     let trained: Vec<Outcome<(DynMlp, Vec<EpochMetrics>)>> = runs
         .par_iter()
@@ -177,7 +199,11 @@ pub fn demo(a: &DemoArgs) -> Outcome {
                 let cfg = WeightNoiseConfig::new(NoiseKind::Additive, eta).map_err(fail)?;
                 let r = perturbed_loss(net, &AnyLoss::Mse, &p.x_test, &p.t_test, &cfg, pairs, 11)
                     .map_err(fail)?;
-                Ok(Perturbation { eta, increase: r.excess(), std_error: r.std_error })
+                Ok(Perturbation {
+                    eta,
+                    increase: r.excess(),
+                    std_error: r.std_error,
+                })
             })
             .collect::<Outcome<Vec<_>>>()?;
         methods.push(MethodReport {
@@ -228,10 +254,17 @@ pub fn demo(a: &DemoArgs) -> Outcome {
     write_plots(a, &report)?;
     write_json(&a.out.join("report.json"), &report)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print_report(&report);
-        println!("\nwrote {0}/report.json, {0}/loss_curves.svg, {0}/perturbation.svg, {0}/eta_sweep.svg ({1:.1} s)", a.out.display(), start.elapsed().as_secs_f64());
+        println!(
+            "\nwrote {0}/report.json, {0}/loss_curves.svg, {0}/perturbation.svg, {0}/eta_sweep.svg ({1:.1} s)",
+            a.out.display(),
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -239,16 +272,32 @@ pub fn demo(a: &DemoArgs) -> Outcome {
 fn print_report(r: &Report) {
     println!(
         "noisereg demo: {}, {} train / {} test rows, network {}, Adam lr {}, {} epochs, batch {}, seed {}",
-        r.data, r.rows_train, r.rows_test, r.network, r.settings.lr, r.settings.epochs, r.settings.batch, r.settings.seed
+        r.data,
+        r.rows_train,
+        r.rows_test,
+        r.network,
+        r.settings.lr,
+        r.settings.epochs,
+        r.settings.batch,
+        r.settings.seed
     );
-    println!("loss: {}; weight noise ε ~ N(0, η) on the weights (η is a variance)\n", r.loss);
-    print!("{:<22} {:>10} {:>10} {:>12}", "method", "train", "test", "E‖∇_W f‖²");
+    println!(
+        "loss: {}; weight noise ε ~ N(0, η) on the weights (η is a variance)\n",
+        r.loss
+    );
+    print!(
+        "{:<22} {:>10} {:>10} {:>12}",
+        "method", "train", "test", "E‖∇_W f‖²"
+    );
     for eta in PERTURB_ETAS {
         print!(" {:>20}", format!("Δtest @η={eta}"));
     }
     println!();
     for m in &r.methods {
-        print!("{:<22} {:>10.4} {:>10.4} {:>12.4}", m.method, m.train_loss, m.test_loss, m.mean_grad_sq);
+        print!(
+            "{:<22} {:>10.4} {:>10.4} {:>12.4}",
+            m.method, m.train_loss, m.test_loss, m.mean_grad_sq
+        );
         for q in &m.perturbation {
             print!(" {:>20}", format!("{:.4} ± {:.4}", q.increase, q.std_error));
         }
@@ -269,9 +318,15 @@ fn print_report(r: &Report) {
         );
     }
     println!("\nη sweep (weight-noise training):");
-    println!("{:>8} {:>10} {:>10} {:>12}", "η", "train", "test", "E‖∇_W f‖²");
+    println!(
+        "{:>8} {:>10} {:>10} {:>12}",
+        "η", "train", "test", "E‖∇_W f‖²"
+    );
     for s in &r.eta_sweep {
-        println!("{:>8} {:>10.4} {:>10.4} {:>12.4}", s.eta, s.train_loss, s.test_loss, s.mean_grad_sq);
+        println!(
+            "{:>8} {:>10.4} {:>10.4} {:>12.4}",
+            s.eta, s.train_loss, s.test_loss, s.mean_grad_sq
+        );
     }
 }
 
@@ -280,7 +335,11 @@ fn write_plots(a: &DemoArgs, r: &Report) -> Outcome {
     for m in &r.methods {
         curves.push(Series {
             label: format!("{} train", m.method),
-            points: m.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect(),
+            points: m
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, e.train_loss))
+                .collect(),
             errors: vec![],
         });
         curves.push(Series {
@@ -293,13 +352,24 @@ fn write_plots(a: &DemoArgs, r: &Report) -> Outcome {
             errors: vec![],
         });
     }
-    line_chart(&a.out.join("loss_curves.svg"), "Loss curves (clean loss)", "epoch", "½ squared error", &curves, false)?;
+    line_chart(
+        &a.out.join("loss_curves.svg"),
+        "Loss curves (clean loss)",
+        "epoch",
+        "½ squared error",
+        &curves,
+        false,
+    )?;
     let pert: Vec<Series> = r
         .methods
         .iter()
         .map(|m| Series {
             label: m.method.clone(),
-            points: m.perturbation.iter().map(|q| (f64::from(q.eta), q.increase)).collect(),
+            points: m
+                .perturbation
+                .iter()
+                .map(|q| (f64::from(q.eta), q.increase))
+                .collect(),
             errors: m.perturbation.iter().map(|q| q.std_error).collect(),
         })
         .collect();
@@ -315,14 +385,27 @@ fn write_plots(a: &DemoArgs, r: &Report) -> Outcome {
     let sweep = vec![
         Series {
             label: "train".into(),
-            points: pos.iter().map(|s| (f64::from(s.eta), s.train_loss)).collect(),
+            points: pos
+                .iter()
+                .map(|s| (f64::from(s.eta), s.train_loss))
+                .collect(),
             errors: vec![],
         },
         Series {
             label: "test".into(),
-            points: pos.iter().map(|s| (f64::from(s.eta), s.test_loss)).collect(),
+            points: pos
+                .iter()
+                .map(|s| (f64::from(s.eta), s.test_loss))
+                .collect(),
             errors: vec![],
         },
     ];
-    line_chart(&a.out.join("eta_sweep.svg"), "Training with weight noise: loss against η", "eta (variance)", "clean loss", &sweep, true)
+    line_chart(
+        &a.out.join("eta_sweep.svg"),
+        "Training with weight noise: loss against η",
+        "eta (variance)",
+        "clean loss",
+        &sweep,
+        true,
+    )
 }

@@ -636,15 +636,7 @@ mod tests {
                 .loss_penalty_grad(&HalfSquaredError, &x, &dy, &eta, on, &mut c1, &mut g1)
                 .unwrap();
             let l2 = dynn
-                .loss_penalty_grad(
-                    &HalfSquaredError,
-                    &x,
-                    &dy[..],
-                    &eta,
-                    on,
-                    &mut c2,
-                    &mut g2,
-                )
+                .loss_penalty_grad(&HalfSquaredError, &x, &dy[..], &eta, on, &mut c2, &mut g2)
                 .unwrap();
             assert_eq!(v1.loss.to_bits(), l2.to_bits());
             assert_same_params(&g1, &g2);
@@ -692,6 +684,9 @@ mod tests {
         let mut y = [0.0];
         assert!(d.forward(&[1.0], &mut y).is_err());
         let mut c = d.new_cache();
-        assert!(d.penalty(&[1.0, 2.0], &[0.1], NoiseOn::Weights, &mut c).is_err());
+        assert!(
+            d.penalty(&[1.0, 2.0], &[0.1], NoiseOn::Weights, &mut c)
+                .is_err()
+        );
     }
 }

@@ -168,26 +168,40 @@ impl ModelFile {
         let mut acts = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
             if layer.inputs != sizes[l] {
-                return Err(format!("layer {l} has {} inputs, expected {}", layer.inputs, sizes[l]));
+                return Err(format!(
+                    "layer {l} has {} inputs, expected {}",
+                    layer.inputs, sizes[l]
+                ));
             }
             sizes.push(layer.outputs);
             acts.push(
-                activation_from_name(&layer.activation)
-                    .ok_or_else(|| format!("layer {l}: unknown activation `{}`", layer.activation))?,
+                activation_from_name(&layer.activation).ok_or_else(|| {
+                    format!("layer {l}: unknown activation `{}`", layer.activation)
+                })?,
             );
         }
         let mut net = DynMlp::zeroed(&sizes, &acts).map_err(|e| e.to_string())?;
         for (l, layer) in self.layers.iter().enumerate() {
-            if layer.weights.len() != layer.inputs * layer.outputs || layer.bias.len() != layer.outputs {
-                return Err(format!("layer {l}: parameter counts do not match its sizes"));
+            if layer.weights.len() != layer.inputs * layer.outputs
+                || layer.bias.len() != layer.outputs
+            {
+                return Err(format!(
+                    "layer {l}: parameter counts do not match its sizes"
+                ));
             }
-            if !layer.weights.iter().chain(&layer.bias).all(|v| v.is_finite()) {
+            if !layer
+                .weights
+                .iter()
+                .chain(&layer.bias)
+                .all(|v| v.is_finite())
+            {
                 return Err(format!("layer {l}: non-finite parameter"));
             }
             net.slice_mut(2 * l).copy_from_slice(&layer.weights);
             net.slice_mut(2 * l + 1).copy_from_slice(&layer.bias);
         }
-        if self.feature_scaling.mean.len() != sizes[0] || self.feature_scaling.std.len() != sizes[0] {
+        if self.feature_scaling.mean.len() != sizes[0] || self.feature_scaling.std.len() != sizes[0]
+        {
             return Err("feature scaling does not match the input width".into());
         }
         if self.features.len() != sizes[0] {
@@ -213,7 +227,16 @@ mod tests {
             .map(|_| f32::from_bits(rng.next_u32()))
             .filter(|x| x.is_finite())
             .collect();
-        v.extend([0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, -f32::MAX, 1e-45, 0.1, 1.0 / 3.0]);
+        v.extend([
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            -f32::MAX,
+            1e-45,
+            0.1,
+            1.0 / 3.0,
+        ]);
         let s = serde_json::to_string(&v).unwrap();
         let back: Vec<f32> = serde_json::from_str(&s).unwrap();
         for (a, b) in v.iter().zip(&back) {

@@ -274,7 +274,9 @@ impl Opt {
         };
         match (self, s.kind.as_str()) {
             (Opt::Sgd(_), "sgd") => Ok(()),
-            (Opt::Momentum(m), "momentum") => from_bits(&mut m.velocity, s.first.as_ref().ok_or(bad)?),
+            (Opt::Momentum(m), "momentum") => {
+                from_bits(&mut m.velocity, s.first.as_ref().ok_or(bad)?)
+            }
             (Opt::Adam(a), "adam") => {
                 from_bits(&mut a.m, s.first.as_ref().ok_or(bad)?)?;
                 from_bits(&mut a.v, s.second.as_ref().ok_or(bad)?)?;
@@ -377,6 +379,9 @@ mod tests {
             b.step(&mut q, &g).unwrap();
         }
         assert_eq!(to_bits(&p), to_bits(&q));
-        assert!(b.restore(&Opt::Sgd(Sgd::new(0.1).unwrap()).snapshot()).is_err());
+        assert!(
+            b.restore(&Opt::Sgd(Sgd::new(0.1).unwrap()).snapshot())
+                .is_err()
+        );
     }
 }

@@ -48,7 +48,9 @@ pub fn line_chart(
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = vals
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -68,13 +70,10 @@ fn draw(
     root.fill(&WHITE)?;
     let xs = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| {
-        s.points
-            .iter()
-            .enumerate()
-            .flat_map(move |(i, p)| {
-                let e = s.errors.get(i).copied().unwrap_or(0.0);
-                [p.1 - e, p.1 + e]
-            })
+        s.points.iter().enumerate().flat_map(move |(i, p)| {
+            let e = s.errors.get(i).copied().unwrap_or(0.0);
+            [p.1 - e, p.1 + e]
+        })
     });
     let (y0, y1) = range(ys);
     let mut chart = ChartBuilder::on(&root);
@@ -86,16 +85,22 @@ fn draw(
     macro_rules! body {
         ($chart:expr) => {{
             let mut c = $chart;
-            c.configure_mesh()
-                .x_desc(x_label)
-                .y_desc(y_label)
-                .draw()?;
+            c.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
             for (k, s) in series.iter().enumerate() {
                 let colour = COLOURS[k % COLOURS.len()];
-                c.draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
-                c.draw_series(s.points.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))?;
+                c.draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.stroke_width(2),
+                ))?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+                c.draw_series(
+                    s.points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x, y), 3, colour.filled())),
+                )?;
                 for (&(x, y), &e) in s.points.iter().zip(&s.errors) {
                     c.draw_series(std::iter::once(PathElement::new(
                         vec![(x, y - e), (x, y + e)],
@@ -113,7 +118,11 @@ fn draw(
         let (lo, hi) = xs()
             .filter(|v| *v > 0.0)
             .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
-        let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (1e-4, 1.0) };
+        let (lo, hi) = if lo.is_finite() {
+            (lo / 1.5, hi * 1.5)
+        } else {
+            (1e-4, 1.0)
+        };
         body!(chart.build_cartesian_2d((lo..hi).log_scale(), y0..y1)?);
     } else {
         let (x0, x1) = range(xs());

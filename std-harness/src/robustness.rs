@@ -32,7 +32,10 @@ pub struct RobustnessRow {
 pub fn robustness(a: &RobustnessArgs) -> Outcome {
     let mut models = Vec::new();
     for m in &a.model {
-        models.push((m.display().to_string(), load_model_on_data(m, &a.data, &a.target)?));
+        models.push((
+            m.display().to_string(),
+            load_model_on_data(m, &a.data, &a.target)?,
+        ));
     }
     let mut rows = Vec::new();
     for (name, md) in &models {
@@ -60,19 +63,35 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
                 let mine: Vec<&RobustnessRow> = rows.iter().filter(|r| &r.model == name).collect();
                 Series {
                     label: name.clone(),
-                    points: mine.iter().map(|r| (f64::from(r.eta), r.noisy_loss)).collect(),
+                    points: mine
+                        .iter()
+                        .map(|r| (f64::from(r.eta), r.noisy_loss))
+                        .collect(),
                     errors: mine.iter().map(|r| r.std_error).collect(),
                 }
             })
             .collect();
         let log = a.eta.iter().all(|&e| e > 0.0);
-        line_chart(path, "Loss under weight perturbation", "eta (variance)", "mean loss", &series, log)?;
+        line_chart(
+            path,
+            "Loss under weight perturbation",
+            "eta (variance)",
+            "mean loss",
+            &series,
+            log,
+        )?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
         return Ok(());
     }
-    println!("{:<28} {:>10} {:>12} {:>24} {:>12}", "model", "eta", "clean loss", "noisy loss ± SE", "increase");
+    println!(
+        "{:<28} {:>10} {:>12} {:>24} {:>12}",
+        "model", "eta", "clean loss", "noisy loss ± SE", "increase"
+    );
     for r in &rows {
         println!(
             "{:<28} {:>10.3e} {:>12.6} {:>24} {:>12.6}",

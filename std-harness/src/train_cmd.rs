@@ -64,7 +64,13 @@ pub fn targets(d: &Dataset, scaling: Option<&Standardizer>) -> Vec<Tgt> {
 /// # Errors
 ///
 /// An input [`Failure`] for a classification target with fewer than 2 classes.
-pub fn prepare(d: &Dataset, loss: &str, test_fraction: f64, seed: u64, name: &str) -> Outcome<Prepared> {
+pub fn prepare(
+    d: &Dataset,
+    loss: &str,
+    test_fraction: f64,
+    seed: u64,
+    name: &str,
+) -> Outcome<Prepared> {
     let (tr, te) = split(d.rows(), test_fraction, seed);
     let (train, test) = (d.subset(&tr), d.subset(&te));
     let fs = Standardizer::fit(&train.x);
@@ -180,8 +186,7 @@ pub struct RunPlan {
 
 /// Seed of epoch `e`'s shuffle.
 fn epoch_seed(seed: u64, e: usize) -> u64 {
-    seed.wrapping_add(0x00c0_ffee)
-        ^ (e as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    seed.wrapping_add(0x00c0_ffee) ^ (e as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Trains as `s` says; returns the network and per-epoch metrics.
@@ -261,7 +266,8 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
         }
         let net = t.network();
         let lossf = |xs: &[Vec<f32>], ts: &[Tgt]| {
-            clean_loss(net, &loss, xs, ts).map_err(|e| Failure::runtime(format!("evaluation failed: {e}")))
+            clean_loss(net, &loss, xs, ts)
+                .map_err(|e| Failure::runtime(format!("evaluation failed: {e}")))
         };
         let m = EpochMetrics {
             epoch: epoch + 1,
@@ -365,7 +371,10 @@ fn check_settings(a: &TrainArgs) {
         );
     }
     if a.loss == LossArg::Mse && a.label_smoothing > 0.0 {
-        crate::cli::usage_error(ErrorKind::ArgumentConflict, "--label-smoothing needs --loss ce");
+        crate::cli::usage_error(
+            ErrorKind::ArgumentConflict,
+            "--label-smoothing needs --loss ce",
+        );
     }
     if (a.multiplicative || a.local_reparam) && a.weight_noise == 0.0 {
         crate::cli::usage_error(
@@ -376,7 +385,10 @@ fn check_settings(a: &TrainArgs) {
     if a.hidden.len() + 1 > noisereg::MAX_LAYERS {
         crate::cli::usage_error(
             ErrorKind::ValueValidation,
-            format!("--hidden: at most {} hidden layers", noisereg::MAX_LAYERS - 1),
+            format!(
+                "--hidden: at most {} hidden layers",
+                noisereg::MAX_LAYERS - 1
+            ),
         );
     }
 }
@@ -397,7 +409,11 @@ struct TrainSummary<'a> {
 pub fn train(a: &TrainArgs) -> Outcome {
     check_settings(a);
     let s = settings_of(a);
-    let kind = if a.loss == LossArg::Ce { TargetKind::Class } else { TargetKind::Real };
+    let kind = if a.loss == LossArg::Ce {
+        TargetKind::Class
+    } else {
+        TargetKind::Real
+    };
     let d = load_csv(&a.data, &a.target, kind)?;
     let name = a.data.display().to_string();
     if a.input_noise > 0.0 && d.features.len() > MAX_INPUT_NOISE_WIDTH {
@@ -426,7 +442,10 @@ pub fn train(a: &TrainArgs) -> Outcome {
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
         };
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     } else {
         if let Some(m) = last {
             let test = m.test_loss.map_or("-".to_string(), |v| format!("{v:.5}"));
@@ -434,7 +453,11 @@ pub fn train(a: &TrainArgs) -> Outcome {
                 "epoch {}: train loss {:.5}, test loss {test} ({})",
                 m.epoch,
                 m.train_loss,
-                if s.loss == "ce" { "cross-entropy" } else { "½ squared error, standardised target" }
+                if s.loss == "ce" {
+                    "cross-entropy"
+                } else {
+                    "½ squared error, standardised target"
+                }
             );
         }
         println!("wrote {} and {}", a.out.display(), mpath.display());

@@ -50,7 +50,9 @@ impl Loss<Tgt> for AnyLoss {
     fn value(&self, y: &[f32], t: &Tgt) -> Result<f32, Error> {
         match (self, t) {
             (AnyLoss::Mse, Tgt::Real(v)) => HalfSquaredError.value(y, &[*v][..]),
-            (AnyLoss::Ce(a), Tgt::Class(c)) if *a > 0.0 => SmoothedCrossEntropy::new(*a)?.value(y, c),
+            (AnyLoss::Ce(a), Tgt::Class(c)) if *a > 0.0 => {
+                SmoothedCrossEntropy::new(*a)?.value(y, c)
+            }
             (AnyLoss::Ce(_), Tgt::Class(c)) => SoftmaxCrossEntropy.value(y, c),
             _ => Err(Error::InvalidParameter {
                 name: "target",
@@ -221,7 +223,10 @@ impl DynTrainer {
     /// The noise positions.
     pub fn counters(&self) -> NoiseCounters {
         NoiseCounters {
-            weight: self.weight_noise.as_ref().map_or(0, WeightNoise::draw_index),
+            weight: self
+                .weight_noise
+                .as_ref()
+                .map_or(0, WeightNoise::draw_index),
             input: self.input_noise.draw_index(),
             label: self.label_noise.draw_index(),
         }

@@ -75,7 +75,12 @@ pub fn perturbed_loss(
             || {
                 let mut noise = WeightNoise::new(cfg, seed);
                 noise.set_eta(cfg.etas());
-                (noise, net.clone(), net.new_cache(), vec![0.0f32; net.outputs()])
+                (
+                    noise,
+                    net.clone(),
+                    net.new_cache(),
+                    vec![0.0f32; net.outputs()],
+                )
             },
             |(noise, noisy, cache, y), p| {
                 let mut pair = 0.0f64;
@@ -152,7 +157,12 @@ impl Expansion {
 /// # Errors
 ///
 /// Length mismatches.
-pub fn expansion(net: &DynMlp, xs: &[Vec<f32>], ys: &[f32], on: NoiseOn) -> Result<Expansion, Error> {
+pub fn expansion(
+    net: &DynMlp,
+    xs: &[Vec<f32>],
+    ys: &[f32],
+    on: NoiseOn,
+) -> Result<Expansion, Error> {
     let ones = vec![1.0f32; net.depth()];
     let mut cache = net.new_cache();
     let (mut y, mut tr) = (vec![0.0f32; net.outputs()], vec![0.0f32; net.outputs()]);
@@ -197,7 +207,11 @@ pub struct ModelOnData {
 pub fn load_model_on_data(model: &Path, data: &Path, target: &str) -> Outcome<ModelOnData> {
     let m = ModelFile::load(model)?;
     let net = m.network().map_err(Failure::input)?;
-    let kind = if m.settings.loss == "ce" { TargetKind::Class } else { TargetKind::Real };
+    let kind = if m.settings.loss == "ce" {
+        TargetKind::Class
+    } else {
+        TargetKind::Real
+    };
     let d = load_csv(data, target, kind)?;
     if d.features.len() != net.inputs() {
         return Err(Failure::input(format!(
@@ -219,7 +233,12 @@ pub fn load_model_on_data(model: &Path, data: &Path, target: &str) -> Outcome<Mo
     }
     let xs = d.x.iter().map(|r| m.feature_scaling.apply(r)).collect();
     let ts = targets(&d, m.target_scaling.as_ref());
-    Ok(ModelOnData { model: m, net, xs, ts })
+    Ok(ModelOnData {
+        model: m,
+        net,
+        xs,
+        ts,
+    })
 }
 
 /// The noise configuration for a model at variance `eta`.
@@ -274,7 +293,8 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     let mut rows = Vec::new();
     for &eta in &a.eta {
         let cfg = noise_config(&md.model, eta, on).map_err(fail)?;
-        let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, a.draws / 2, a.seed).map_err(fail)?;
+        let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, a.draws / 2, a.seed)
+            .map_err(fail)?;
         let formulas = exp.filter(|_| additive);
         rows.push(VerifyRow {
             eta,
@@ -305,12 +325,19 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         a.model.display(),
         a.data.display(),
         md.xs.len(),
-        if on == NoiseOn::Weights { "weights" } else { "weights and biases" },
+        if on == NoiseOn::Weights {
+            "weights"
+        } else {
+            "weights and biases"
+        },
         a.draws / 2
     );
     println!("clean loss J = {clean:.6}");
     if let Some(e) = exp {
-        println!("mean ‖∇_W f‖² = {:.6}   mean tr ∇²f = {:.6}", e.grad_sq, e.trace);
+        println!(
+            "mean ‖∇_W f‖² = {:.6}   mean tr ∇²f = {:.6}",
+            e.grad_sq, e.trace
+        );
     }
     println!(
         "{:>10}  {:>24}  {:>14}  {:>14}",
