@@ -2,21 +2,12 @@
 //! into MLPs of any depth, with forward and backward passes, losses, the
 //! weight-noise penalty `Σ_k ‖∇_θ f_k‖²`, its gradient and the Hessian trace.
 //!
-//! # Contract changes
-//!
-//! Against `notes/nn-contract.md` (all additions; every name there is kept):
-//! - [`Network`] has more required methods: the `*_from(first, …)` building
-//!   blocks the pair composition recurses through, and `init`. Use the
-//!   provided methods (`forward_with`, `backward_with`, `penalty`, …).
-//! - `backward_with` skips the first layer's input gradient, so for layer 0
-//!   it calls only `begin_layer(0)`: no `weight_row`, no
-//!   `pre_activation_backward` (nothing needs `∂ℓ/∂x`). Layers are visited
-//!   from the output down. Every other layer asks for all rows, ascending.
-//! - The penalty, its gradient and the trace run on the clean weights (no
-//!   [`Perturbation`](crate::Perturbation) argument).
-//! - [`Activation`] also has `df_given`/`d2f_given` (derivative from `σ(x)`);
-//!   [`Tanh`] and [`Sigmoid`] use the crate's own branch-free approximations
-//!   (within 6 and 4 ulp), which vectorise; `libm` is used for softplus.
+//! The passes call a [`Perturbation`](crate::Perturbation) hook so weight
+//! noise is drawn on the fly; the backward pass visits layers from the output
+//! down and skips the input gradient of layer 0 (it calls only
+//! `begin_layer(0)` there). The penalty, its gradient and the trace run on the
+//! clean weights. [`Tanh`] and [`Sigmoid`] use the crate's own branch-free
+//! approximations (within 6 and 4 ulp), which vectorise; softplus uses `libm`.
 //!
 //! # The penalty
 //!
@@ -81,35 +72,8 @@
 //! enabled: results are identical across the default `x86_64` build and
 //! Cortex-M, and differ in the last bits with `-C target-cpu=x86-64-v3`.
 //!
-//! # Performance
-//!
-//! `benches/mlp.rs`, batch of 1024, one thread, criterion medians of short
-//! runs (µs per batch / ns per sample; FLOP = 2 per multiply-add of the
-//! passes, tanh not counted; peak = 32 FLOP/cycle at 3.7 GHz). The nalgebra
-//! peer uses `SMatrix`, `ger`, `tr_mul` and std's `tanh`.
-//!
-//! | 16→32→32→1 tanh | default µs | ns/sample | % peak | x86-64-v3 µs | ns/sample | % peak |
-//! |---|---|---|---|---|---|---|
-//! | forward | 220 | 215 | 12 | 108 | 106 | 25 |
-//! | loss_grad | 432 | 422 | 17 | 267 | 260 | 27 |
-//! | penalty (0.76× / 0.71× loss_grad) | 330 | 322 | 14 | 189 | 185 | 25 |
-//! | penalty_grad (1.69× / 1.55×) | 729 | 712 | 18 | 412 | 403 | 31 |
-//! | nalgebra_loss_grad (3.8× / 6.1× slower) | 1639 | 1601 | 4 | 1633 | 1595 | 4 |
-//!
-//! | 10→16→1 tanh | default µs | ns/sample | % peak | x86-64-v3 µs | ns/sample | % peak |
-//! |---|---|---|---|---|---|---|
-//! | forward | 52 | 51 | 6 | 33 | 32 | 9 |
-//! | loss_grad | 111 | 108 | 6 | 80 | 78 | 8 |
-//! | penalty (0.64× / 0.63×) | 70 | 69 | 5 | 50 | 49 | 8 |
-//! | penalty_grad (1.41× / 1.27×) | 157 | 153 | 5 | 101 | 99 | 7 |
-//! | nalgebra_loss_grad (1.9–2.3× / 2.7× slower) | 210 | 205 | 3 | 214 | 209 | 3 |
-//!
-//! Much of the peer's time is std's scalar `tanh`; given this crate's tanh
-//! it takes ≈ 540 / 415 µs (16→32→32→1: still 1.25× / 1.6× slower) and
-//! ≈ 40 / 28 µs (10→16→1: then ≈ 2–2.8× *faster* than `loss_grad`).
-//! Tiny layers are bound by per-sample overhead and the row-major layout:
-//! rows of 10 leave scalar tails in the weight-gradient update, where
-//! nalgebra's column-major 16-row columns divide evenly into vectors.
+//! Throughput against a nalgebra peer is in the README's performance table
+//! (`benches/mlp.rs`).
 //!
 //! # Stack
 //!
