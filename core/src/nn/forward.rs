@@ -2,7 +2,7 @@
 
 use super::activation::Activation;
 use super::dense::DenseRef;
-use super::matvec::rows_dot;
+use super::matvec::{row_dot, rows_dot};
 use crate::error::Error;
 use crate::perturbation::Perturbation;
 
@@ -44,7 +44,7 @@ impl<A: Activation> DenseRef<'_, A> {
         if p.perturbs_weights() {
             for (zo, wo) in z.iter_mut().zip(self.w.chunks_exact(self.n_in)) {
                 p.weight_row(wo, row);
-                rows_dot(row, x, core::slice::from_mut(zo));
+                *zo = row_dot(row, x);
             }
             // `a` holds the perturbed bias until the activation overwrites it.
             p.bias(self.b, a);

@@ -65,12 +65,11 @@ fn row_acc(row: &[f32], x: &[f32], mask: Option<V>) -> V {
 }
 
 /// `out[o] = w_o · x` for the rows `w_o` of a row-major matrix with
-/// `x.len()` columns.
+/// `x.len()` columns: each row with the bits of [`row_dot`].
 ///
 /// Rows are taken `W` at a time: the `W` row accumulators are summed by one
-/// transpose instead of `W` horizontal reductions (each row: lanes summed
-/// left to right). The last `OUT mod W` rows (e.g. a scalar output), and all
-/// rows shorter than `W`, use the crate's dot kernel.
+/// transpose instead of `W` horizontal reductions. The last `OUT mod W` rows
+/// (e.g. a scalar output) go through [`row_dot`] one by one.
 #[inline(always)]
 pub(crate) fn rows_dot(w: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len().max(1);
@@ -86,13 +85,36 @@ pub(crate) fn rows_dot(w: &[f32], x: &[f32], out: &mut [f32]) {
             *ob = transposed_sum(acc).to_array();
         }
         for (o, row) in rest.iter_mut().zip(rows) {
-            *o = dot_unchecked(row, x);
+            *o = lane_sum(row_acc(row, x, mask));
         }
     } else {
         for (o, row) in out.iter_mut().zip(rows) {
             *o = dot_unchecked(row, x);
         }
     }
+}
+
+/// `row · x` (common prefix) with exactly the bits [`rows_dot`] gives this
+/// row wherever it stands in a matrix: [`row_acc`], then its lanes summed
+/// left to right, as [`transposed_sum`] does per row; rows shorter than `W`
+/// use the crate's dot kernel. Weight noise runs each perturbed row through
+/// this, so a row copied unchanged keeps the clean bits.
+#[inline(always)]
+pub(crate) fn row_dot(row: &[f32], x: &[f32]) -> f32 {
+    let n = x.len().min(row.len());
+    let (row, x) = (row.get(..n).unwrap_or(row), x.get(..n).unwrap_or(x));
+    if n >= W {
+        lane_sum(row_acc(row, x, tail_mask(n)))
+    } else {
+        dot_unchecked(row, x)
+    }
+}
+
+/// `((l0 + l1) + l2) + …`: one row's share of [`transposed_sum`].
+#[inline(always)]
+fn lane_sum(acc: V) -> f32 {
+    let l = acc.to_array();
+    l.iter().skip(1).fold(l[0], |s, &v| s + v)
 }
 
 /// The lane sums `((l0 + l1) + l2) + …` of `acc[0]`, …, `acc[W−1]`.

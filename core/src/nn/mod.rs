@@ -71,6 +71,9 @@
 //! lanes when AVX is enabled, and `mul_add`, which is fused when FMA is
 //! enabled: results are identical across the default `x86_64` build and
 //! Cortex-M, and differ in the last bits with `-C target-cpu=x86-64-v3`.
+//! On every target a perturbed row is summed in the clean kernel's order,
+//! so a [`Perturbation`](crate::Perturbation) that copies the clean weights
+//! gives the clean bits in every pass.
 //!
 //! Throughput against a nalgebra peer is in the README's performance table
 //! (`benches/mlp.rs`).
