@@ -424,7 +424,7 @@ fn label_noise_adds_a_constant_to_the_expected_loss() {
     let (xs, ys) = regression_data(13);
     let mut net = Dense::<3, 1>::zeroed();
     net.w = [[0.9, -1.8, 0.4]];
-    let clean = f64::from(clean_loss(&net, &HalfSquaredError, &xs, &ys).unwrap());
+    let clean = clean_loss(&net, &HalfSquaredError, &xs, &ys).unwrap();
     let std = 0.3f32;
     let mut noise = LabelNoise::gaussian(std, 1313).unwrap();
     let r = mc(4000, |_| {

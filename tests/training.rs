@@ -295,6 +295,125 @@ fn noisy_trainer(seed: u64) -> T0<Adam<Net>> {
         .unwrap()
 }
 
+/// `steps` steps of `t` on the batches `from..from + steps` of [`run`].
+fn run_from<O: Optimizer<Net>>(t: &mut T0<O>, from: usize, steps: usize) {
+    let (xs, ys) = data(40);
+    for s in from..from + steps {
+        let i = (s * 8) % 40;
+        t.step(&HalfSquaredError, &xs[i..i + 8], &ys[i..i + 8])
+            .unwrap();
+    }
+}
+
+#[test]
+fn saved_state_restored_into_fresh_trainer_continues_bit_identically() {
+    // Adam and momentum: weights, optimiser state, step and noise positions
+    // saved after 13 steps and put into a fresh trainer continue exactly.
+    let mut full = noisy_trainer(31);
+    run_from(&mut full, 0, 30);
+    let mut first = noisy_trainer(31);
+    run_from(&mut first, 0, 13);
+    let mut resumed = noisy_trainer(31);
+    *resumed.network_mut() = *first.network();
+    let o = first.optimizer();
+    let (b1, b2) = o.beta_powers();
+    let (m, v) = (*o.first_moment(), *o.second_moment());
+    resumed.optimizer_mut().restore(&m, &v, b1, b2).unwrap();
+    resumed.resume(first.steps(), first.noise_positions());
+    run_from(&mut resumed, 13, 17);
+    assert_eq!(bits(resumed.network()), bits(full.network()));
+    assert_eq!(resumed.optimizer(), full.optimizer());
+    assert_eq!(resumed.noise_positions(), full.noise_positions());
+    // Without the optimiser state it does not (the test can fail).
+    let mut cold = noisy_trainer(31);
+    *cold.network_mut() = *first.network();
+    cold.resume(first.steps(), first.noise_positions());
+    run_from(&mut cold, 13, 17);
+    assert_ne!(bits(cold.network()), bits(full.network()));
+
+    let n = net(6);
+    let mom = || T0::new(n, Momentum::new(0.01, 0.9, &n).unwrap(), 2);
+    let (mut full, mut first, mut resumed) = (mom(), mom(), mom());
+    run_from(&mut full, 0, 20);
+    run_from(&mut first, 0, 7);
+    *resumed.network_mut() = *first.network();
+    resumed
+        .optimizer_mut()
+        .restore(first.optimizer().velocity())
+        .unwrap();
+    resumed.resume(first.steps(), first.noise_positions());
+    run_from(&mut resumed, 7, 13);
+    assert_eq!(bits(resumed.network()), bits(full.network()));
+}
+
+#[test]
+fn optimizer_restore_rejects_bad_state_and_changes_nothing() {
+    let n = net(8);
+    let mut a = adam(&n);
+    let mut p = n;
+    a.step(&mut p, &n).unwrap();
+    let before = a.clone();
+    let (m, v) = (*a.first_moment(), *a.second_moment());
+    let (b1, b2) = a.beta_powers();
+    let mut nan = m;
+    nan.1.b = [f32::NAN];
+    assert!(matches!(
+        a.restore(&nan, &v, b1, b2),
+        Err(Error::NonFinite { .. })
+    ));
+    let mut neg = v;
+    neg.0.w[0][0] = -1.0;
+    assert!(matches!(
+        a.restore(&m, &neg, b1, b2),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(a.restore(&m, &v, 1.5, b2).is_err());
+    assert!(a.restore(&m, &v, b1, f32::NAN).is_err());
+    assert_eq!(a, before);
+    let mut mo = Momentum::new(0.1, 0.5, &n).unwrap();
+    let mut inf = n;
+    inf.0.b[1] = f32::INFINITY;
+    assert!(mo.restore(&inf).is_err());
+    assert_eq!(bits(mo.velocity()), bits(&Net::zeroed()));
+}
+
+#[test]
+fn noise_on_slices_equals_noise_on_arrays() {
+    let (mut a, mut b) = (
+        InputNoise::new(0.3, 9).unwrap(),
+        InputNoise::new(0.3, 9).unwrap(),
+    );
+    let (mut la, mut lb) = (
+        LabelNoise::gaussian(0.2, 4).unwrap(),
+        LabelNoise::gaussian(0.2, 4).unwrap(),
+    );
+    let x = [0.5f32, -1.0, 2.0, 0.25, 3.0];
+    for _ in 0..3 {
+        let (mut o1, mut o2) = ([0.0f32; 5], vec![0.0f32; 5]);
+        a.perturb(&x, &mut o1);
+        b.perturb_slice(&x, &mut o2).unwrap();
+        assert_eq!(
+            o1.map(f32::to_bits).to_vec(),
+            o2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        la.perturb(&x, &mut o1);
+        lb.perturb_slice(&x, &mut o2).unwrap();
+        assert_eq!(
+            o1.map(f32::to_bits).to_vec(),
+            o2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(a.draw_index(), b.draw_index());
+    assert_eq!(la.draw_index(), lb.draw_index());
+    let mut short = vec![0.0f32; 4];
+    assert!(matches!(
+        b.perturb_slice(&x, &mut short),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(lb.perturb_slice(&x, &mut short).is_err());
+    assert_eq!(a.draw_index(), b.draw_index());
+}
+
 #[test]
 fn same_seed_gives_bit_identical_weights_after_many_steps() {
     let a = bits(&run(noisy_trainer(77), 100));

@@ -8,7 +8,7 @@
 //! below check it).
 
 use noisereg::{
-    ActivationKind, Clean, DenseRef, Error, Init, Loss, NoiseOn, Parameters, Perturbation,
+    ActivationKind, Clean, DenseRef, Error, Init, Model, NoiseOn, Parameters, Perturbation,
 };
 use rand_core::Rng;
 
@@ -141,22 +141,6 @@ impl DynMlp {
     pub fn fill_zero(&mut self) {
         for p in &mut self.params {
             p.fill(0.0);
-        }
-    }
-
-    /// Multiplies every parameter by `a` (the core's `scale` kernel).
-    pub fn scale_all(&mut self, a: f32) {
-        for p in &mut self.params {
-            noisereg::scale(a, p);
-        }
-    }
-
-    /// `self += other`, slice by slice.
-    pub fn add_from(&mut self, other: &Self) {
-        for (a, b) in self.params.iter_mut().zip(&other.params) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += *y;
-            }
         }
     }
 
@@ -511,53 +495,94 @@ impl DynMlp {
         }
         Ok(())
     }
+}
 
-    /// Adds the loss gradient of one sample into `grad` (forward with `p`,
-    /// then backward with `p`); returns the loss.
-    ///
-    /// # Errors
-    ///
-    /// The loss's errors and length mismatches.
-    pub fn sample_grad<T: ?Sized, L: Loss<T>, P: Perturbation>(
-        &self,
-        loss: &L,
-        x: &[f32],
-        t: &T,
-        p: &mut P,
-        cache: &mut DynCache,
-        grad: &mut Self,
-    ) -> Result<f32, Error> {
-        let mut y = vec![0.0; self.outputs()];
-        let mut dy = vec![0.0; self.outputs()];
-        self.forward_with(x, p, cache, &mut y)?;
-        let l = loss.value_grad(&y, t, &mut dy)?;
-        self.backward_with(cache, &dy, p, grad)?;
-        Ok(l)
+/// The core's trainer and evaluation functions drive a `DynMlp` through
+/// this: run-time widths, `Vec<f32>` inputs and outputs.
+impl Model<Vec<f32>, Vec<f32>> for DynMlp {
+    type Workspace = DynCache;
+
+    fn depth(&self) -> usize {
+        DynMlp::depth(self)
     }
 
-    /// Loss and penalty gradient of one clean sample, fused (the core
-    /// trainer's `loss_and_add`); adds into `grad`, returns the loss.
-    ///
-    /// # Errors
-    ///
-    /// The loss's errors and length mismatches.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss_penalty_grad<T: ?Sized, L: Loss<T>>(
+    fn zeros_like(&self) -> Self {
+        DynMlp::zeros_like(self)
+    }
+
+    fn workspace(&self) -> DynCache {
+        self.new_cache()
+    }
+
+    fn output_buffer(&self) -> Vec<f32> {
+        vec![0.0; self.outputs()]
+    }
+
+    fn predict(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
+        self.forward(x, y)
+    }
+
+    fn forward_traced<P: Perturbation>(
         &self,
-        loss: &L,
-        x: &[f32],
-        t: &T,
+        x: &Vec<f32>,
+        p: &mut P,
+        ws: &mut DynCache,
+        y: &mut Vec<f32>,
+    ) -> Result<(), Error> {
+        self.forward_with(x, p, ws, y)
+    }
+
+    fn backward_traced<P: Perturbation>(
+        &self,
+        ws: &DynCache,
+        dy: &Vec<f32>,
+        p: &mut P,
+        grad: &mut Self,
+    ) -> Result<(), Error> {
+        self.backward_with(ws, dy, p, grad)
+    }
+
+    fn penalty_at(
+        &self,
+        x: &Vec<f32>,
         eta: &[f32],
         on: NoiseOn,
-        cache: &mut DynCache,
+        ws: &mut DynCache,
+    ) -> Result<f32, Error> {
+        self.penalty(x, eta, on, ws)
+    }
+
+    fn penalty_grad_at(
+        &self,
+        x: &Vec<f32>,
+        eta: &[f32],
+        on: NoiseOn,
+        ws: &mut DynCache,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        let mut y = vec![0.0; self.outputs()];
-        let mut dy = vec![0.0; self.outputs()];
-        self.forward_with(x, &mut Clean, cache, &mut y)?;
-        let l = loss.value_grad(&y, t, &mut dy)?;
-        self.penalty_grad_from_cache(cache, &dy, eta, on, grad)?;
-        Ok(l)
+        self.penalty_grad(x, eta, on, ws, grad)
+    }
+
+    fn penalty_grad_traced(
+        &self,
+        ws: &mut DynCache,
+        dy: &Vec<f32>,
+        eta: &[f32],
+        on: NoiseOn,
+        grad: &mut Self,
+    ) -> Result<f32, Error> {
+        self.penalty_grad_from_cache(ws, dy, eta, on, grad)
+    }
+
+    fn hessian_trace_at(
+        &self,
+        x: &Vec<f32>,
+        eta: &[f32],
+        on: NoiseOn,
+        ws: &mut DynCache,
+        traces: &mut Vec<f32>,
+    ) -> Result<(), Error> {
+        self.hessian_trace(x, eta, on, ws, traces)
     }
 }
 
@@ -577,7 +602,7 @@ fn check(left: usize, right: usize) -> Result<(), Error> {
 mod tests {
     use super::*;
     use noisereg::{
-        HalfSquaredError, Mlp1, Mlp2, Network, NoiseKind, Sigmoid, Tanh, WeightNoise,
+        HalfSquaredError, Loss, Mlp1, Mlp2, Network, NoiseKind, Sigmoid, Tanh, WeightNoise,
         WeightNoiseConfig,
     };
     use rand_core::SeedableRng;
@@ -635,8 +660,10 @@ mod tests {
             let v1 = net
                 .loss_penalty_grad(&HalfSquaredError, &x, &dy, &eta, on, &mut c1, &mut g1)
                 .unwrap();
-            let l2 = dynn
-                .loss_penalty_grad(&HalfSquaredError, &x, &dy[..], &eta, on, &mut c2, &mut g2)
+            let mut dy2 = vec![0.0; OUT];
+            dynn.forward_with(&x, &mut Clean, &mut c2, &mut y2).unwrap();
+            let l2 = HalfSquaredError.value_grad(&y2, &dy[..], &mut dy2).unwrap();
+            dynn.penalty_grad_from_cache(&mut c2, &dy2, &eta, on, &mut g2)
                 .unwrap();
             assert_eq!(v1.loss.to_bits(), l2.to_bits());
             assert_same_params(&g1, &g2);

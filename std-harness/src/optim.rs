@@ -1,14 +1,9 @@
-//! Optimisers for the run-time network with a state that can be saved and
-//! restored exactly (for checkpoints).
-//!
-//! SGD is the core's [`noisereg::Sgd`]. The core's `Momentum` and `Adam` keep
-//! their state private (they can be read but not set), so a resumed run could
-//! not continue them; [`MomentumState`] and [`AdamState`] are twins with the
-//! same update formula, checked bit for bit against the core's optimisers in
-//! the tests below. (Should move into the core: state accessors/constructors.)
+//! The optimiser of a run (the core's SGD, momentum or Adam) and its state
+//! saved as bit patterns for checkpoints (`Momentum::restore`,
+//! `Adam::restore` put it back).
 
 use crate::dyn_mlp::DynMlp;
-use noisereg::{Error, Optimizer, Parameters, Sgd};
+use noisereg::{Adam, Error, Momentum, Optimizer, Parameters, Sgd};
 use serde::{Deserialize, Serialize};
 
 /// A parameter-shaped buffer stored as `f32` bit patterns (exact in JSON).
@@ -48,179 +43,15 @@ pub fn from_bits(p: &mut DynMlp, b: &Bits) -> Result<(), Error> {
     Ok(())
 }
 
-fn finite(v: f32, what: &'static str) -> Result<(), Error> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::NonFinite { what })
-    }
-}
-
-/// SGD with momentum, `v ← μv + g`, `θ ← θ − lr·v` (the core's formula).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MomentumState {
-    lr: f32,
-    mu: f32,
-    velocity: DynMlp,
-}
-
-impl MomentumState {
-    /// Validates the settings with the core's `Momentum::new`.
-    ///
-    /// # Errors
-    ///
-    /// As `noisereg::Momentum::new`.
-    pub fn new(lr: f32, mu: f32, like: &DynMlp) -> Result<Self, Error> {
-        noisereg::Momentum::new(lr, mu, like)?;
-        Ok(Self {
-            lr,
-            mu,
-            velocity: like.zeros_like(),
-        })
-    }
-
-    #[inline(always)]
-    fn update(&self, p: f32, v: f32, g: f32) -> (f32, f32) {
-        let v = self.mu * v + g;
-        (p - self.lr * v, v)
-    }
-}
-
-impl Optimizer<DynMlp> for MomentumState {
-    fn check(&self, params: &DynMlp, grad: &DynMlp) -> Result<(), Error> {
-        for i in 0..params.slice_count() {
-            let it = params.slice(i).iter().zip(self.velocity.slice(i));
-            for ((&p, &v), &g) in it.zip(grad.slice(i)) {
-                let (p, v) = self.update(p, v, g);
-                finite(v, "optimiser state")?;
-                finite(p, "updated weights")?;
-            }
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, params: &mut DynMlp, grad: &DynMlp) {
-        let mut vel = std::mem::replace(&mut self.velocity, params.zeros_like());
-        for i in 0..params.slice_count() {
-            let it = params.slice_mut(i).iter_mut().zip(vel.slice_mut(i));
-            for ((p, v), &g) in it.zip(grad.slice(i)) {
-                (*p, *v) = self.update(*p, *v, g);
-            }
-        }
-        self.velocity = vel;
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-}
-
-/// Adam with the core's formula and bias correction by running products.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdamState {
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    beta1_t: f32,
-    beta2_t: f32,
-    m: DynMlp,
-    v: DynMlp,
-}
-
-#[derive(Clone, Copy)]
-struct AdamConsts {
-    b1: f32,
-    b2: f32,
-    c1: f32,
-    c2: f32,
-    eps: f32,
-}
-
-#[inline(always)]
-fn adam_update(k: AdamConsts, p: f32, m: f32, v: f32, g: f32) -> (f32, f32, f32) {
-    let m = k.b1 * m + (1.0 - k.b1) * g;
-    let v = k.b2 * v + (1.0 - k.b2) * (g * g);
-    let p = p - k.c1 * m / ((k.c2 * v).sqrt() + k.eps);
-    (p, m, v)
-}
-
-impl AdamState {
-    /// Adam with the usual betas `0.9`, `0.999` and `ε = 1e-8`, validated by
-    /// the core's `Adam::with_defaults`.
-    ///
-    /// # Errors
-    ///
-    /// As `noisereg::Adam::new`.
-    pub fn with_defaults(lr: f32, like: &DynMlp) -> Result<Self, Error> {
-        noisereg::Adam::with_defaults(lr, like)?;
-        Ok(Self {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            beta1_t: 1.0,
-            beta2_t: 1.0,
-            m: like.zeros_like(),
-            v: like.zeros_like(),
-        })
-    }
-
-    fn consts(&self) -> (AdamConsts, f32, f32) {
-        let b1t = self.beta1_t * self.beta1;
-        let b2t = self.beta2_t * self.beta2;
-        let k = AdamConsts {
-            b1: self.beta1,
-            b2: self.beta2,
-            c1: self.lr / (1.0 - b1t),
-            c2: 1.0 / (1.0 - b2t),
-            eps: self.eps,
-        };
-        (k, b1t, b2t)
-    }
-}
-
-impl Optimizer<DynMlp> for AdamState {
-    fn check(&self, params: &DynMlp, grad: &DynMlp) -> Result<(), Error> {
-        let (k, _, _) = self.consts();
-        for i in 0..params.slice_count() {
-            let pm = params.slice(i).iter().zip(self.m.slice(i));
-            for (((&p, &m), &v), &g) in pm.zip(self.v.slice(i)).zip(grad.slice(i)) {
-                let (p, m, v) = adam_update(k, p, m, v, g);
-                finite(m, "optimiser state")?;
-                finite(v, "optimiser state")?;
-                finite(p, "updated weights")?;
-            }
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, params: &mut DynMlp, grad: &DynMlp) {
-        let (k, b1t, b2t) = self.consts();
-        for i in 0..params.slice_count() {
-            let pm = params.slice_mut(i).iter_mut().zip(self.m.slice_mut(i));
-            for (((p, m), v), &g) in pm.zip(self.v.slice_mut(i)).zip(grad.slice(i)) {
-                (*p, *m, *v) = adam_update(k, *p, *m, *v, g);
-            }
-        }
-        self.beta1_t = b1t;
-        self.beta2_t = b2t;
-    }
-
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-}
-
 /// The optimiser of a training run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opt {
     /// The core's SGD.
     Sgd(Sgd),
     /// Momentum (μ = 0.9).
-    Momentum(MomentumState),
+    Momentum(Momentum<DynMlp>),
     /// Adam.
-    Adam(AdamState),
+    Adam(Adam<DynMlp>),
 }
 
 /// Saved optimiser state (bit patterns).
@@ -248,15 +79,18 @@ impl Opt {
             },
             Opt::Momentum(m) => OptSnapshot {
                 kind: "momentum".into(),
-                first: Some(to_bits(&m.velocity)),
+                first: Some(to_bits(m.velocity())),
                 second: None,
                 beta_t: None,
             },
             Opt::Adam(a) => OptSnapshot {
                 kind: "adam".into(),
-                first: Some(to_bits(&a.m)),
-                second: Some(to_bits(&a.v)),
-                beta_t: Some((a.beta1_t.to_bits(), a.beta2_t.to_bits())),
+                first: Some(to_bits(a.first_moment())),
+                second: Some(to_bits(a.second_moment())),
+                beta_t: Some({
+                    let (b1, b2) = a.beta_powers();
+                    (b1.to_bits(), b2.to_bits())
+                }),
             },
         }
     }
@@ -266,7 +100,8 @@ impl Opt {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] if the kinds differ, [`Error::LengthMismatch`]
-    /// if the shapes do.
+    /// if the shapes do, and the core's checks of the values (finite, β
+    /// powers in `[0, 1]`, second moment `≥ 0`); nothing changes on error.
     pub fn restore(&mut self, s: &OptSnapshot) -> Result<(), Error> {
         let bad = Error::InvalidParameter {
             name: "checkpoint optimiser",
@@ -275,15 +110,16 @@ impl Opt {
         match (self, s.kind.as_str()) {
             (Opt::Sgd(_), "sgd") => Ok(()),
             (Opt::Momentum(m), "momentum") => {
-                from_bits(&mut m.velocity, s.first.as_ref().ok_or(bad)?)
+                let mut v = m.velocity().clone();
+                from_bits(&mut v, s.first.as_ref().ok_or(bad)?)?;
+                m.restore(&v)
             }
             (Opt::Adam(a), "adam") => {
-                from_bits(&mut a.m, s.first.as_ref().ok_or(bad)?)?;
-                from_bits(&mut a.v, s.second.as_ref().ok_or(bad)?)?;
+                let (mut m, mut v) = (a.first_moment().clone(), a.second_moment().clone());
+                from_bits(&mut m, s.first.as_ref().ok_or(bad)?)?;
+                from_bits(&mut v, s.second.as_ref().ok_or(bad)?)?;
                 let (b1, b2) = s.beta_t.ok_or(bad)?;
-                a.beta1_t = f32::from_bits(b1);
-                a.beta2_t = f32::from_bits(b2);
-                Ok(())
+                a.restore(&m, &v, f32::from_bits(b1), f32::from_bits(b2))
             }
             _ => Err(bad),
         }
@@ -310,8 +146,8 @@ impl Optimizer<DynMlp> for Opt {
     fn learning_rate(&self) -> f32 {
         match self {
             Opt::Sgd(o) => Optimizer::<DynMlp>::learning_rate(o),
-            Opt::Momentum(o) => o.lr,
-            Opt::Adam(o) => o.lr,
+            Opt::Momentum(o) => o.learning_rate(),
+            Opt::Adam(o) => o.learning_rate(),
         }
     }
 }
@@ -335,53 +171,42 @@ mod tests {
     }
 
     #[test]
-    fn twins_match_core_optimisers_bit_for_bit() {
-        let mut rng = Xoshiro128PlusPlus::seed_from_u64(21);
-        let mut net = DynMlp::mlp(3, &[4], 2, ActivationKind::Tanh).unwrap();
-        net.init(Init::Glorot, &mut rng);
-        let (mut p1, mut p2, mut p3, mut p4) = (net.clone(), net.clone(), net.clone(), net.clone());
-        let mut core_adam = noisereg::Adam::with_defaults(0.01, &net).unwrap();
-        let mut twin_adam = AdamState::with_defaults(0.01, &net).unwrap();
-        let mut core_mom = noisereg::Momentum::new(0.01, 0.9, &net).unwrap();
-        let mut twin_mom = MomentumState::new(0.01, 0.9, &net).unwrap();
-        for _ in 0..200 {
-            let g = random_like(&net, &mut rng);
-            core_adam.step(&mut p1, &g).unwrap();
-            twin_adam.step(&mut p2, &g).unwrap();
-            core_mom.step(&mut p3, &g).unwrap();
-            twin_mom.step(&mut p4, &g).unwrap();
-            assert_eq!(to_bits(&p1), to_bits(&p2));
-            assert_eq!(to_bits(&p3), to_bits(&p4));
-        }
-        assert_eq!(to_bits(core_adam.first_moment()), to_bits(&twin_adam.m));
-        assert_eq!(to_bits(core_adam.second_moment()), to_bits(&twin_adam.v));
-        assert_eq!(to_bits(core_mom.velocity()), to_bits(&twin_mom.velocity));
-    }
-
-    #[test]
     fn snapshot_restore_continues_identically() {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
         let mut net = DynMlp::mlp(2, &[3], 1, ActivationKind::Relu).unwrap();
         net.init(Init::He, &mut rng);
-        let mut a = Opt::Adam(AdamState::with_defaults(0.05, &net).unwrap());
-        let mut p = net.clone();
-        for _ in 0..7 {
-            let g = random_like(&net, &mut rng);
-            a.step(&mut p, &g).unwrap();
+        let adam = || Opt::Adam(Adam::with_defaults(0.05, &net).unwrap());
+        let momentum = || Opt::Momentum(Momentum::new(0.05, 0.9, &net).unwrap());
+        for fresh in [&adam as &dyn Fn() -> Opt, &momentum] {
+            let mut a = fresh();
+            let mut p = net.clone();
+            for _ in 0..7 {
+                let g = random_like(&net, &mut rng);
+                a.step(&mut p, &g).unwrap();
+            }
+            let snap = a.snapshot();
+            let mut b = fresh();
+            b.restore(&snap).unwrap();
+            assert_eq!(a, b);
+            let mut q = p.clone();
+            for _ in 0..7 {
+                let g = random_like(&net, &mut rng);
+                a.step(&mut p, &g).unwrap();
+                b.step(&mut q, &g).unwrap();
+            }
+            assert_eq!(to_bits(&p), to_bits(&q));
+            assert_eq!(a.snapshot(), b.snapshot());
+            assert!(
+                b.restore(&Opt::Sgd(Sgd::new(0.1).unwrap()).snapshot())
+                    .is_err()
+            );
+            // A corrupt state is rejected and leaves the optimiser as it was.
+            let mut bad = b.snapshot();
+            if let Some(f) = bad.first.as_mut() {
+                f[0][0] = f32::NAN.to_bits();
+            }
+            assert!(b.restore(&bad).is_err());
+            assert_eq!(a, b);
         }
-        let snap = a.snapshot();
-        let mut b = Opt::Adam(AdamState::with_defaults(0.05, &net).unwrap());
-        b.restore(&snap).unwrap();
-        let mut q = p.clone();
-        for _ in 0..7 {
-            let g = random_like(&net, &mut rng);
-            a.step(&mut p, &g).unwrap();
-            b.step(&mut q, &g).unwrap();
-        }
-        assert_eq!(to_bits(&p), to_bits(&q));
-        assert!(
-            b.restore(&Opt::Sgd(Sgd::new(0.1).unwrap()).snapshot())
-                .is_err()
-        );
     }
 }

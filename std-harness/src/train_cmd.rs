@@ -8,9 +8,11 @@ use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, s
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
 use crate::model_file::{MODEL_FORMAT, ModelFile, Settings, activation_from_name, layers_of};
-use crate::optim::{AdamState, MomentumState, Opt, from_bits, to_bits};
-use crate::trainer::{AnyLoss, DynTrainer, MAX_INPUT_NOISE_WIDTH, Tgt, clean_loss};
-use noisereg::{ActivationKind, Init, NoiseKind, NoiseOn, Sgd, WeightNoiseConfig};
+use crate::optim::{Opt, from_bits, to_bits};
+use crate::trainer::{AnyLoss, DynTrainer, Tgt};
+use noisereg::{
+    ActivationKind, Adam, Init, Momentum, NoiseKind, NoiseOn, Sgd, WeightNoiseConfig, clean_loss,
+};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use serde::Serialize;
@@ -154,20 +156,25 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     net.init(init, &mut Xoshiro128PlusPlus::seed_from_u64(s.seed));
     let opt = match s.optimizer.as_str() {
         "sgd" => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
-        "momentum" => Opt::Momentum(MomentumState::new(s.lr, 0.9, &net).map_err(bad)?),
-        _ => Opt::Adam(AdamState::with_defaults(s.lr, &net).map_err(bad)?),
+        "momentum" => Opt::Momentum(Momentum::new(s.lr, 0.9, &net).map_err(bad)?),
+        _ => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
     };
     let on = noise_on_of(&s.noise_on);
-    let mut t = DynTrainer::new(net, opt);
+    let mut t = DynTrainer::new(net, opt, s.seed);
     if s.weight_noise > 0.0 {
         let cfg = WeightNoiseConfig::new(noise_kind_of(&s.noise_kind), s.weight_noise)
             .map_err(bad)?
             .on(on);
-        t = t.with_weight_noise(&cfg, s.seed).map_err(bad)?;
+        t.set_weight_noise(&cfg).map_err(bad)?;
     }
-    t = t.with_penalty(s.penalty, on);
-    t = t.with_input_noise(s.input_noise, s.seed).map_err(bad)?;
-    t = t.with_label_noise(s.label_noise, s.seed).map_err(bad)?;
+    if s.penalty > 0.0 {
+        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.penalty)
+            .map_err(bad)?
+            .on(on);
+        t = t.with_penalty(&cfg).map_err(bad)?;
+    }
+    t = t.with_input_noise(s.input_noise).map_err(bad)?;
+    t = t.with_label_noise(s.label_noise).map_err(bad)?;
     Ok(t)
 }
 
@@ -211,7 +218,7 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
         let bad = |e: noisereg::Error| Failure::input(format!("checkpoint does not fit: {e}"));
         from_bits(t.network_mut(), &c.weights).map_err(bad)?;
         t.optimizer_mut().restore(&c.optimizer).map_err(bad)?;
-        t.restore(c.step, c.noise);
+        t.resume(c.step, c.noise.into());
         (epoch, batch) = (c.epoch, c.batch);
         sum = f64::from_bits(c.epoch_loss_sum_bits);
         metrics = c.metrics.clone();
@@ -232,7 +239,8 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
         let perm = permutation(n, epoch_seed(s.seed, epoch));
         while batch < batches {
             let idx = &perm[batch * b..((batch + 1) * b).min(n)];
-            let l = t.step(&loss, &p.x_train, &p.t_train, idx).map_err(|e| {
+            let samples = idx.iter().map(|&i| (&p.x_train[i], &p.t_train[i]));
+            let l = t.step_samples(&loss, samples).map_err(|e| {
                 Failure::runtime(format!(
                     "training stopped at step {} (epoch {}): {e}; try a smaller --lr",
                     t.steps() + 1,
@@ -255,7 +263,7 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
                     epoch_loss_sum_bits: sum.to_bits(),
                     weights: to_bits(t.network()),
                     optimizer: t.optimizer().snapshot(),
-                    noise: t.counters(),
+                    noise: t.noise_positions().into(),
                     metrics: metrics.clone(),
                 }
                 .save(path)?;
@@ -416,11 +424,6 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let d = load_csv(&a.data, &a.target, kind)?;
     let name = a.data.display().to_string();
-    if a.input_noise > 0.0 && d.features.len() > MAX_INPUT_NOISE_WIDTH {
-        return Err(Failure::input(format!(
-            "{name}: --input-noise supports at most {MAX_INPUT_NOISE_WIDTH} features"
-        )));
-    }
     let p = prepare(&d, &s.loss, s.test_fraction, s.seed, &name)?;
     let resume = a.resume.as_deref().map(Checkpoint::load).transpose()?;
     let plan = RunPlan {

@@ -1,17 +1,14 @@
-//! The training step for [`DynMlp`], following the core's `Trainer` step by
-//! step (weight, input and label noise, explicit penalty, all or nothing),
-//! with state that a checkpoint can hold: the noise generators are
-//! counter-keyed, so their draw indices are their whole state.
-//!
-//! The core's `Trainer` is generic over const-generic networks; this is its
-//! run-time-sized twin (should move into the core once the trainer takes any
-//! [`Parameters`] network).
+//! The training step for [`DynMlp`]: the core's [`ModelTrainer`] over the
+//! run-time network (weight, input and label noise, explicit penalty, all or
+//! nothing), plus the harness's target and loss types. The noise generators
+//! are counter-keyed, so their draw indices are their whole state
+//! ([`NoiseCounters`], for checkpoints).
 
-use crate::dyn_mlp::{DynCache, DynMlp};
+use crate::dyn_mlp::DynMlp;
 use crate::optim::Opt;
 use noisereg::{
-    Clean, Error, HalfSquaredError, InputNoise, LabelNoise, Loss, NoiseOn, Optimizer,
-    SmoothedCrossEntropy, SoftmaxCrossEntropy, WeightNoise, WeightNoiseConfig,
+    Error, HalfSquaredError, LabelNoise, Loss, ModelTrainer, NoisePositions, SmoothedCrossEntropy,
+    SoftmaxCrossEntropy, Target,
 };
 
 /// A training target.
@@ -62,53 +59,32 @@ impl Loss<Tgt> for AnyLoss {
     }
 }
 
-/// Mean loss over a data set at the clean weights (accumulated in `f64`).
-///
-/// # Errors
-///
-/// The loss's errors.
-pub fn clean_loss(net: &DynMlp, loss: &AnyLoss, xs: &[Vec<f32>], ts: &[Tgt]) -> Result<f64, Error> {
-    let mut y = vec![0.0; net.outputs()];
-    let mut total = 0.0f64;
-    for (x, t) in xs.iter().zip(ts) {
-        net.forward(x, &mut y)?;
-        total += f64::from(loss.value(&y, t)?);
+/// The core's trainer over a [`DynMlp`] (one scratch network: multiplicative
+/// noise with batches larger than 1).
+pub type DynTrainer = ModelTrainer<Vec<f32>, Vec<f32>, DynMlp, Opt, 1>;
+
+impl Target for Tgt {
+    fn is_finite_target(&self) -> bool {
+        match self {
+            Tgt::Real(v) => v.is_finite(),
+            Tgt::Class(_) => true,
+        }
     }
-    Ok(total / xs.len().max(1) as f64)
-}
 
-/// The core trainer's derivation of sub-seeds (weight noise 1, input 2, label 3).
-fn sub_seed(seed: u64, which: u64) -> u64 {
-    seed ^ which.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// Widths the input noise is drawn at: the core's `InputNoise` takes arrays,
-/// and a fill of `n` values is the first `n` of a longer one (tested), so
-/// data are padded to the next of these.
-const PAD: [usize; 7] = [8, 16, 32, 64, 128, 256, 512];
-
-/// Largest number of features input noise supports.
-pub const MAX_INPUT_NOISE_WIDTH: usize = 512;
-
-fn padded_input_noise(noise: &mut InputNoise, x: &[f32], out: &mut [f32]) {
-    macro_rules! go {
-        ($($n:literal),*) => {
-            match PAD.iter().copied().find(|&p| p >= x.len()) {
-                $(Some($n) => {
-                    let mut a = [0.0f32; $n];
-                    a[..x.len()].copy_from_slice(x);
-                    let mut b = [0.0f32; $n];
-                    noise.perturb(&a, &mut b);
-                    out.copy_from_slice(&b[..x.len()]);
-                })*
-                _ => out.copy_from_slice(x),
+    fn with_label_noise(&self, noise: &mut LabelNoise) -> Self {
+        match *self {
+            Tgt::Real(v) => {
+                let mut o = [0.0f32; 1];
+                noise.perturb(&[v], &mut o);
+                Tgt::Real(o[0])
             }
-        };
+            c => c,
+        }
     }
-    go!(8, 16, 32, 64, 128, 256, 512);
 }
 
-/// Positions of the noise generators (their whole state).
+/// Positions of the noise generators (their whole state), as saved in a
+/// checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoiseCounters {
     /// Weight-noise draw index.
@@ -119,255 +95,23 @@ pub struct NoiseCounters {
     pub label: u64,
 }
 
-/// Trains a [`DynMlp`] like the core's `Trainer` (per-sample redraw).
-#[derive(Debug, Clone)]
-pub struct DynTrainer {
-    net: DynMlp,
-    grad: DynMlp,
-    scratch: DynMlp,
-    opt: Opt,
-    cache: DynCache,
-    weight_noise: Option<WeightNoise>,
-    penalty: Option<(Vec<f32>, NoiseOn)>,
-    input_noise: InputNoise,
-    label_noise: LabelNoise,
-    step: u64,
+impl From<NoisePositions> for NoiseCounters {
+    fn from(p: NoisePositions) -> Self {
+        Self {
+            weight: p.weight,
+            input: p.input,
+            label: p.label,
+        }
+    }
 }
 
-impl DynTrainer {
-    /// A trainer without noise.
-    pub fn new(net: DynMlp, opt: Opt) -> Self {
+impl From<NoiseCounters> for NoisePositions {
+    fn from(c: NoiseCounters) -> Self {
         Self {
-            grad: net.zeros_like(),
-            scratch: net.zeros_like(),
-            cache: net.new_cache(),
-            net,
-            opt,
-            weight_noise: None,
-            penalty: None,
-            input_noise: InputNoise::off(),
-            label_noise: LabelNoise::none(),
-            step: 0,
+            weight: c.weight,
+            input: c.input,
+            label: c.label,
         }
-    }
-
-    /// Adds weight noise (the core's [`WeightNoise`], seeded as the core trainer does).
-    ///
-    /// # Errors
-    ///
-    /// As the core's `Trainer::set_weight_noise` for the depth.
-    pub fn with_weight_noise(mut self, cfg: &WeightNoiseConfig, seed: u64) -> Result<Self, Error> {
-        if self.net.depth() > noisereg::MAX_LAYERS {
-            return Err(Error::InvalidParameter {
-                name: "layers",
-                requirement: "network depth <= MAX_LAYERS",
-            });
-        }
-        self.weight_noise = Some(WeightNoise::new(cfg, sub_seed(seed, 1)));
-        Ok(self)
-    }
-
-    /// Adds the explicit penalty `½ Σ_l η ‖∇_{θ_l} f‖²`.
-    pub fn with_penalty(mut self, eta: f32, on: NoiseOn) -> Self {
-        if eta > 0.0 {
-            self.penalty = Some((vec![eta; self.net.depth()], on));
-        }
-        self
-    }
-
-    /// Adds input noise of standard deviation `std`.
-    ///
-    /// # Errors
-    ///
-    /// As `InputNoise::new`.
-    pub fn with_input_noise(mut self, std: f32, seed: u64) -> Result<Self, Error> {
-        self.input_noise = InputNoise::new(std, sub_seed(seed, 2))?;
-        Ok(self)
-    }
-
-    /// Adds Gaussian label noise (regression).
-    ///
-    /// # Errors
-    ///
-    /// As `LabelNoise::gaussian`.
-    pub fn with_label_noise(mut self, std: f32, seed: u64) -> Result<Self, Error> {
-        self.label_noise = LabelNoise::gaussian(std, sub_seed(seed, 3))?;
-        Ok(self)
-    }
-
-    /// The network.
-    pub fn network(&self) -> &DynMlp {
-        &self.net
-    }
-
-    /// Mutable network (to restore a checkpoint).
-    pub fn network_mut(&mut self) -> &mut DynMlp {
-        &mut self.net
-    }
-
-    /// The optimiser.
-    pub fn optimizer(&self) -> &Opt {
-        &self.opt
-    }
-
-    /// Mutable optimiser (to restore a checkpoint).
-    pub fn optimizer_mut(&mut self) -> &mut Opt {
-        &mut self.opt
-    }
-
-    /// Successful steps so far.
-    pub fn steps(&self) -> u64 {
-        self.step
-    }
-
-    /// The noise positions.
-    pub fn counters(&self) -> NoiseCounters {
-        NoiseCounters {
-            weight: self
-                .weight_noise
-                .as_ref()
-                .map_or(0, WeightNoise::draw_index),
-            input: self.input_noise.draw_index(),
-            label: self.label_noise.draw_index(),
-        }
-    }
-
-    /// Restores step count and noise positions.
-    pub fn restore(&mut self, step: u64, c: NoiseCounters) {
-        self.step = step;
-        if let Some(w) = self.weight_noise.as_mut() {
-            w.set_draw_index(c.weight);
-        }
-        self.input_noise.set_draw_index(c.input);
-        self.label_noise.set_draw_index(c.label);
-    }
-
-    /// One optimiser step on the samples `batch` (indices into `xs`, `ts`);
-    /// returns the mean training loss. Nothing changes on error.
-    ///
-    /// # Errors
-    ///
-    /// As the core's `Trainer::step`.
-    pub fn step(
-        &mut self,
-        loss: &AnyLoss,
-        xs: &[Vec<f32>],
-        ts: &[Tgt],
-        batch: &[usize],
-    ) -> Result<f32, Error> {
-        if batch.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "batch",
-                requirement: "at least one sample",
-            });
-        }
-        for &i in batch {
-            if !xs[i].iter().all(|v| v.is_finite()) {
-                return Err(Error::NonFinite { what: "input" });
-            }
-            if let Tgt::Real(v) = ts[i]
-                && !v.is_finite()
-            {
-                return Err(Error::NonFinite { what: "target" });
-            }
-        }
-        let saved = self.counters();
-        let result = self.accumulate(loss, xs, ts, batch);
-        let result = result.and_then(|l| self.opt.check(&self.net, &self.grad).map(|()| l));
-        match result {
-            Ok(l) => {
-                self.opt.apply(&mut self.net, &self.grad);
-                self.step += 1;
-                Ok(l)
-            }
-            Err(e) => {
-                let step = self.step;
-                self.restore(step, saved);
-                Err(e)
-            }
-        }
-    }
-
-    fn accumulate(
-        &mut self,
-        loss: &AnyLoss,
-        xs: &[Vec<f32>],
-        ts: &[Tgt],
-        batch: &[usize],
-    ) -> Result<f32, Error> {
-        let Self {
-            net,
-            grad,
-            scratch,
-            cache,
-            weight_noise,
-            penalty,
-            input_noise,
-            label_noise,
-            step,
-            ..
-        } = self;
-        if let Some(w) = weight_noise.as_mut() {
-            w.set_step(*step);
-        }
-        let noise = weight_noise.as_mut().filter(|w| w.is_active());
-        grad.fill_zero();
-        let n = batch.len();
-        let mut total = 0.0f32;
-        let mut x_noisy = vec![0.0; net.inputs()];
-        let mut sample = |i: usize, x_noisy: &mut Vec<f32>| -> Tgt {
-            padded_input_noise(input_noise, &xs[i], x_noisy);
-            match ts[i] {
-                Tgt::Real(v) => {
-                    let mut o = [0.0f32; 1];
-                    label_noise.perturb(&[v], &mut o);
-                    Tgt::Real(o[0])
-                }
-                c => c,
-            }
-        };
-        let pen_add = |net: &DynMlp, x: &[f32], cache: &mut DynCache, grad: &mut DynMlp| {
-            if let Some((eta, on)) = penalty.as_ref() {
-                net.penalty_grad(x, eta, *on, cache, grad)?;
-            }
-            Ok::<(), Error>(())
-        };
-        match noise {
-            None => {
-                for &i in batch {
-                    let t = sample(i, &mut x_noisy);
-                    total += match penalty.as_ref() {
-                        Some((eta, on)) => {
-                            net.loss_penalty_grad(loss, &x_noisy, &t, eta, *on, cache, grad)?
-                        }
-                        None => net.sample_grad(loss, &x_noisy, &t, &mut Clean, cache, grad)?,
-                    };
-                }
-            }
-            Some(noise) if noise.needs_gradient_scaling() && n > 1 => {
-                for &i in batch {
-                    noise.next_draw();
-                    let t = sample(i, &mut x_noisy);
-                    scratch.fill_zero();
-                    total += net.sample_grad(loss, &x_noisy, &t, noise, cache, scratch)?;
-                    noise.scale_gradient(scratch);
-                    grad.add_from(scratch);
-                    pen_add(net, &x_noisy, cache, grad)?;
-                }
-            }
-            Some(noise) => {
-                for &i in batch {
-                    noise.next_draw();
-                    let t = sample(i, &mut x_noisy);
-                    total += net.sample_grad(loss, &x_noisy, &t, noise, cache, grad)?;
-                    noise.scale_gradient(grad);
-                    pen_add(net, &x_noisy, cache, grad)?;
-                }
-            }
-        }
-        let inv = 1.0 / n as f32;
-        grad.scale_all(inv);
-        Ok(total * inv)
     }
 }
 
@@ -376,25 +120,14 @@ mod tests {
     use super::*;
     use crate::optim::Opt;
     use noisereg::{
-        ActivationKind, Init, Mlp1, Network, NoiseKind, Parameters, Sgd, Tanh, Trainer,
+        ActivationKind, Init, Mlp1, Network, NoiseKind, NoiseOn, Parameters, Sgd, Tanh, Trainer,
+        WeightNoiseConfig,
     };
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro128PlusPlus;
 
-    #[test]
-    fn input_noise_of_n_values_is_the_prefix_of_a_longer_draw() {
-        let mut a = InputNoise::new(0.5, 3).unwrap();
-        let mut b = a.clone();
-        let x10 = [0.25f32; 10];
-        let mut o10 = [0.0; 10];
-        a.perturb(&x10, &mut o10);
-        let mut o = vec![0.0; 10];
-        padded_input_noise(&mut b, &x10, &mut o);
-        assert_eq!(o10.to_vec(), o);
-        assert_eq!(a.draw_index(), b.draw_index());
-    }
-
-    /// The run-time trainer against the core's `Trainer` on the same data.
+    /// The core trainer over a `DynMlp` against the core's `Trainer` over the
+    /// same const-generic network, on the same data.
     fn compare(noise: Option<WeightNoiseConfig>, penalty: f32, input: f32, label: f32) {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(12);
         let mut net = Mlp1::<3, 6, 1, Tanh>::zeroed();
@@ -403,20 +136,22 @@ mod tests {
         d.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(12));
         let seed = 77;
         let mut core: Trainer<3, 1, _, _, 1> = Trainer::new(net, Sgd::new(0.05).unwrap(), seed);
-        let mut dynt = DynTrainer::new(d, Opt::Sgd(Sgd::new(0.05).unwrap()));
+        let mut dynt = DynTrainer::new(d, Opt::Sgd(Sgd::new(0.05).unwrap()), seed);
         if let Some(cfg) = noise {
             core = core.with_weight_noise(&cfg).unwrap();
-            dynt = dynt.with_weight_noise(&cfg, seed).unwrap();
+            dynt = dynt.with_weight_noise(&cfg).unwrap();
         }
         if penalty > 0.0 {
-            let cfg = WeightNoiseConfig::new(NoiseKind::Additive, penalty).unwrap();
+            let cfg = WeightNoiseConfig::new(NoiseKind::Additive, penalty)
+                .unwrap()
+                .on(NoiseOn::Weights);
             core = core.with_penalty(&cfg).unwrap();
-            dynt = dynt.with_penalty(penalty, NoiseOn::Weights);
+            dynt = dynt.with_penalty(&cfg).unwrap();
         }
         core = core.with_input_noise(input).unwrap();
-        dynt = dynt.with_input_noise(input, seed).unwrap();
+        dynt = dynt.with_input_noise(input).unwrap();
         core = core.with_label_noise(label).unwrap();
-        dynt = dynt.with_label_noise(label, seed).unwrap();
+        dynt = dynt.with_label_noise(label).unwrap();
         let xs: Vec<[f32; 3]> = (0..8)
             .map(|i| [i as f32 * 0.1, 1.0 - i as f32 * 0.2, 0.3])
             .collect();
@@ -428,7 +163,8 @@ mod tests {
             let bx: Vec<[f32; 3]> = idx.iter().map(|&i| xs[i]).collect();
             let by: Vec<[f32; 1]> = idx.iter().map(|&i| ys[i]).collect();
             let l1 = core.step(&HalfSquaredError, &bx, &by).unwrap();
-            let l2 = dynt.step(&AnyLoss::Mse, &xv, &tv, &idx).unwrap();
+            let batch = idx.iter().map(|&i| (&xv[i], &tv[i]));
+            let l2 = dynt.step_samples(&AnyLoss::Mse, batch).unwrap();
             assert_eq!(l1.to_bits(), l2.to_bits(), "loss at step {s}");
         }
         let a = core.network();

@@ -13,44 +13,22 @@ use crate::failure::{Failure, Outcome};
 use crate::model_file::ModelFile;
 use crate::train_cmd::{loss_of, noise_kind_of, noise_on_of, targets};
 use crate::trainer::{AnyLoss, Tgt};
-use noisereg::{Clean, Error, Loss, NoiseKind, NoiseOn, WeightNoise, WeightNoiseConfig};
+use noisereg::{
+    AntitheticPairs, Error, NoiseKind, NoiseOn, NoisyLoss, WeightNoiseConfig, clean_loss,
+    noisy_cost_expansion,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
 
-/// A Monte Carlo estimate of `E_ε J(θ + ε)` with antithetic pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct NoisyLoss {
-    /// Clean cost `J(θ)`.
-    pub clean: f64,
-    /// Mean of the noisy cost.
-    pub mean: f64,
-    /// Standard error of the mean (from the pair means).
-    pub std_error: f64,
-    /// Antithetic pairs.
-    pub pairs: u32,
-}
-
-impl NoisyLoss {
-    /// `E J(θ + ε) − J(θ)`.
-    pub fn excess(&self) -> f64 {
-        self.mean - self.clean
-    }
-}
-
-/// Mean loss at the clean weights, in `f64`.
-fn clean_cost(net: &DynMlp, loss: &AnyLoss, xs: &[Vec<f32>], ts: &[Tgt]) -> Result<f64, Error> {
-    crate::trainer::clean_loss(net, loss, xs, ts)
-}
-
-/// The core's `perturbed_loss` for a [`DynMlp`], in parallel over pairs:
-/// additive and multiplicative noise perturb the whole network once per draw
-/// (`WeightNoise::perturb_parameters`), local reparameterisation draws per
-/// sample (draw `p·n + i`).
+/// The core's `perturbed_loss` for a [`DynMlp`], in parallel over pairs
+/// (the core's [`AntitheticPairs`]): pair `p` always uses draw `p` and the
+/// pair means are combined in pair order, so the result is the core's,
+/// bit for bit, whatever the number of threads.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for fewer than 2 pairs or no data; the loss's errors.
+/// As the core's `perturbed_loss`.
 pub fn perturbed_loss(
     net: &DynMlp,
     loss: &AnyLoss,
@@ -60,70 +38,17 @@ pub fn perturbed_loss(
     pairs: u32,
     seed: u64,
 ) -> Result<NoisyLoss, Error> {
-    if pairs < 2 || xs.is_empty() {
-        return Err(Error::InvalidParameter {
-            name: "pairs",
-            requirement: ">= 2, with data",
-        });
-    }
-    let clean = clean_cost(net, loss, xs, ts)?;
-    let n = xs.len() as f64;
-    let per_sample = cfg.kind() == NoiseKind::LocalReparam;
+    let clean = clean_loss(net, loss, xs, ts)?;
+    AntitheticPairs::new(net, loss, xs, ts, cfg, seed)?;
     let values: Vec<Result<f64, Error>> = (0..u64::from(pairs))
         .into_par_iter()
         .map_init(
-            || {
-                let mut noise = WeightNoise::new(cfg, seed);
-                noise.set_eta(cfg.etas());
-                (
-                    noise,
-                    net.clone(),
-                    net.new_cache(),
-                    vec![0.0f32; net.outputs()],
-                )
-            },
-            |(noise, noisy, cache, y), p| {
-                let mut pair = 0.0f64;
-                for negated in [false, true] {
-                    noise.set_negated(negated);
-                    let mut total = 0.0f64;
-                    if per_sample {
-                        for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
-                            noise.set_draw_index(
-                                p.wrapping_mul(xs.len() as u64).wrapping_add(i as u64),
-                            );
-                            net.forward_with(x, noise, cache, y)?;
-                            total += f64::from(loss.value(y, t)?);
-                        }
-                    } else {
-                        noise.set_draw_index(p);
-                        noise.perturb_parameters(net, noisy);
-                        for (x, t) in xs.iter().zip(ts) {
-                            noisy.forward(x, y)?;
-                            total += f64::from(loss.value(y, t)?);
-                        }
-                    }
-                    pair += 0.5 * total / n;
-                }
-                Ok(pair)
-            },
+            || AntitheticPairs::new(net, loss, xs, ts, cfg, seed),
+            |pairs, p| pairs.as_mut().map_err(|e| *e)?.pair_mean(p),
         )
         .collect();
-    let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
-    for v in values {
-        let v = v?;
-        sum += v;
-        sum_sq += v * v;
-    }
-    let m = f64::from(pairs);
-    let mean = sum / m;
-    let var = ((sum_sq - m * mean * mean) / (m - 1.0)).max(0.0);
-    Ok(NoisyLoss {
-        clean,
-        mean,
-        std_error: (var / m).sqrt(),
-        pairs,
-    })
+    let means = values.into_iter().collect::<Result<Vec<f64>, Error>>()?;
+    NoisyLoss::from_pair_means(clean, means)
 }
 
 /// Data means behind the second-order formulas (η = 1 on every layer).
@@ -152,37 +77,25 @@ impl Expansion {
 }
 
 /// The means of the noisy-cost expansion for the ½-squared-error loss with
-/// noise on `on` (the core's `noisy_cost_expansion`, with η factored out).
+/// noise on `on`: the core's `noisy_cost_expansion` at η = 1 (η factored out).
 ///
 /// # Errors
 ///
-/// Length mismatches.
+/// As the core's `noisy_cost_expansion`.
 pub fn expansion(
     net: &DynMlp,
     xs: &[Vec<f32>],
     ys: &[f32],
     on: NoiseOn,
 ) -> Result<Expansion, Error> {
-    let ones = vec![1.0f32; net.depth()];
-    let mut cache = net.new_cache();
-    let (mut y, mut tr) = (vec![0.0f32; net.outputs()], vec![0.0f32; net.outputs()]);
-    let (mut j, mut pen, mut trace, mut curv) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    for (x, &t) in xs.iter().zip(ys) {
-        net.forward_with(x, &mut Clean, &mut cache, &mut y)?;
-        j += f64::from(noisereg::HalfSquaredError.value(&y, &[t][..])?);
-        pen += f64::from(net.penalty(x, &ones, on, &mut cache)?);
-        net.hessian_trace(x, &ones, on, &mut cache, &mut tr)?;
-        for (&yk, &trk) in y.iter().zip(&tr) {
-            trace += f64::from(trk);
-            curv += (f64::from(t) - f64::from(yk)) * f64::from(trk);
-        }
-    }
-    let n = xs.len().max(1) as f64;
+    let ys: Vec<Vec<f32>> = ys.iter().map(|&y| vec![y]).collect();
+    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.on(on);
+    let e = noisy_cost_expansion(net, xs, &ys, &ones)?;
     Ok(Expansion {
-        clean: j / n,
-        grad_sq: pen / n,
-        trace: trace / n,
-        residual_trace: curv / n,
+        clean: e.clean,
+        grad_sq: e.grad_sq,
+        trace: e.trace,
+        residual_trace: e.residual_trace,
     })
 }
 
@@ -304,7 +217,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             exact_formula: formulas.map(|e| e.exact_excess(f64::from(eta))),
         });
     }
-    let clean = crate::trainer::clean_loss(&md.net, &loss, &md.xs, &md.ts).map_err(fail)?;
+    let clean = clean_loss(&md.net, &loss, &md.xs, &md.ts).map_err(fail)?;
     if a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),

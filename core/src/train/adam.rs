@@ -1,6 +1,6 @@
 //! Adam (Kingma & Ba 2015).
 
-use super::optimizer::{Optimizer, finite, zeroed_like};
+use super::optimizer::{Optimizer, check_state, copy_checked, finite, zeroed_like};
 use super::validate::{finite_positive, unit_half_open};
 use crate::error::Error;
 use crate::parameters::Parameters;
@@ -98,6 +98,11 @@ impl<P> Adam<P> {
         &self.v
     }
 
+    /// The bias-correction powers `(β₁ᵗ, β₂ᵗ)` after `t` steps.
+    pub fn beta_powers(&self) -> (f32, f32) {
+        (self.beta1_t, self.beta2_t)
+    }
+
     fn consts(&self) -> (StepConsts, f32, f32) {
         let b1t = self.beta1_t * self.beta1;
         let b2t = self.beta2_t * self.beta2;
@@ -109,6 +114,58 @@ impl<P> Adam<P> {
             eps: self.eps,
         };
         (k, b1t, b2t)
+    }
+}
+
+impl<P: Parameters> Adam<P> {
+    /// Restores the state saved from [`first_moment`](Self::first_moment),
+    /// [`second_moment`](Self::second_moment) and
+    /// [`beta_powers`](Self::beta_powers) (e.g. from a checkpoint), so that
+    /// training continues bit for bit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if a moment has another shape,
+    /// [`Error::NonFinite`] naming `optimiser state` for a non-finite value,
+    /// [`Error::InvalidParameter`] naming `beta powers` unless both are in
+    /// `[0, 1]`, or `second moment` for a negative entry; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Adam, Dense, Network, Optimizer};
+    /// let mut p = Dense::<1, 1>::zeroed();
+    /// let g = Dense::<1, 1> { w: [[1.0]], b: [2.0], act: Default::default() };
+    /// let mut a = Adam::with_defaults(0.1, &p).unwrap();
+    /// a.step(&mut p, &g).unwrap();
+    /// let mut b = Adam::with_defaults(0.1, &p).unwrap();
+    /// let (b1, b2) = a.beta_powers();
+    /// b.restore(a.first_moment(), a.second_moment(), b1, b2).unwrap();
+    /// assert_eq!(a, b);
+    /// assert!(b.restore(a.first_moment(), a.second_moment(), 2.0, b2).is_err());
+    /// ```
+    pub fn restore(&mut self, m: &P, v: &P, beta1_t: f32, beta2_t: f32) -> Result<(), Error> {
+        if !((0.0..=1.0).contains(&beta1_t) && (0.0..=1.0).contains(&beta2_t)) {
+            return Err(Error::InvalidParameter {
+                name: "beta powers",
+                requirement: "in [0, 1]",
+            });
+        }
+        check_state(&self.m, m)?;
+        check_state(&self.v, v)?;
+        for i in 0..v.slice_count() {
+            if v.slice(i).iter().any(|&x| x < 0.0) {
+                return Err(Error::InvalidParameter {
+                    name: "second moment",
+                    requirement: ">= 0",
+                });
+            }
+        }
+        copy_checked(&mut self.m, m);
+        copy_checked(&mut self.v, v);
+        self.beta1_t = beta1_t;
+        self.beta2_t = beta2_t;
+        Ok(())
     }
 }
 

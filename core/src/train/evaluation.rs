@@ -1,10 +1,11 @@
 //! Evaluation: clean loss, loss under weight perturbation with its Monte
 //! Carlo standard error, flatness, and the second-order noisy-cost formulas.
 
+use super::model::{Buffer, Model};
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
 use crate::error::{Error, check_len};
-use crate::nn::{HalfSquaredError, Loss, Network, NoiseOn};
+use crate::nn::{HalfSquaredError, Loss, NoiseOn};
 use crate::perturbation::Clean;
 
 fn nonempty(n: usize) -> Result<f64, Error> {
@@ -22,9 +23,9 @@ fn nonempty(n: usize) -> Result<f64, Error> {
 ///
 /// # Errors
 ///
-/// [`Error::LengthMismatch`] if `xs` and `targets` differ in length,
-/// [`Error::InvalidParameter`] naming `data` if they are empty, and the
-/// loss's errors.
+/// [`Error::LengthMismatch`] if `xs` and `targets` differ in length (or an
+/// input does not fit the model), [`Error::InvalidParameter`] naming `data`
+/// if they are empty, and the loss's errors.
 ///
 /// # Examples
 ///
@@ -33,25 +34,21 @@ fn nonempty(n: usize) -> Result<f64, Error> {
 /// let net = Dense::<1, 1>::zeroed();
 /// assert_eq!(clean_loss(&net, &HalfSquaredError, &[[1.0], [2.0]], &[[1.0], [3.0]]), Ok(2.5));
 /// ```
-pub fn clean_loss<const IN: usize, const OUT: usize, N, T, L>(
-    net: &N,
-    loss: &L,
-    xs: &[[f32; IN]],
-    targets: &[T],
-) -> Result<f32, Error>
+pub fn clean_loss<X, Y, N, T, L>(net: &N, loss: &L, xs: &[X], targets: &[T]) -> Result<f64, Error>
 where
-    N: Network<IN, OUT>,
+    Y: Buffer,
+    N: Model<X, Y>,
     L: Loss<T>,
 {
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;
-    let mut y = [0.0; OUT];
+    let mut y = net.output_buffer();
     let mut total = 0.0f64;
     for (x, t) in xs.iter().zip(targets) {
-        net.forward(x, &mut y);
-        total += f64::from(loss.value(&y, t)?);
+        net.predict(x, &mut y)?;
+        total += f64::from(loss.value(y.as_ref(), t)?);
     }
-    Ok((total / n) as f32)
+    Ok(total / n)
 }
 
 /// A Monte Carlo estimate of the cost under weight noise, `E_ε J(θ + ε)`.
@@ -75,14 +72,201 @@ impl NoisyLoss {
     }
 }
 
+impl NoisyLoss {
+    /// The estimate from the clean cost and the means of the antithetic
+    /// pairs (in pair order), as [`perturbed_loss`] computes it; lets a
+    /// caller evaluate the pairs ([`AntitheticPairs`]) in parallel.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `pairs` for fewer than 2 means.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::NoisyLoss;
+    /// let r = NoisyLoss::from_pair_means(1.0, [1.5, 2.5]).unwrap();
+    /// assert_eq!((r.excess(), r.std_error, r.pairs), (1.0, 0.5, 2));
+    /// assert!(NoisyLoss::from_pair_means(1.0, [1.5]).is_err());
+    /// ```
+    pub fn from_pair_means(
+        clean: f64,
+        means: impl IntoIterator<Item = f64>,
+    ) -> Result<Self, Error> {
+        let mut stats = PairStats::default();
+        let mut pairs = 0u32;
+        for v in means {
+            stats.add(v);
+            pairs = pairs.saturating_add(1);
+        }
+        stats.finish(clean, pairs)
+    }
+}
+
+/// Running sums of the pair means.
+#[derive(Default)]
+struct PairStats {
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl PairStats {
+    #[inline]
+    fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.sum_sq += v * v;
+    }
+
+    /// The estimate from `pairs` added means.
+    fn finish(self, clean: f64, pairs: u32) -> Result<NoisyLoss, Error> {
+        check_pairs(pairs)?;
+        let m = f64::from(pairs);
+        let mean = self.sum / m;
+        let var = ((self.sum_sq - m * mean * mean) / (m - 1.0)).max(0.0);
+        Ok(NoisyLoss {
+            clean,
+            mean,
+            std_error: libm::sqrt(var / m),
+            pairs,
+        })
+    }
+}
+
+fn check_pairs(pairs: u32) -> Result<(), Error> {
+    if pairs < 2 {
+        return Err(Error::InvalidParameter {
+            name: "pairs",
+            requirement: ">= 2",
+        });
+    }
+    Ok(())
+}
+
+/// The antithetic pairs of [`perturbed_loss`], evaluated one at a time by
+/// index: pair `p` is the same whichever order (or thread) evaluates it.
+///
+/// Holds one perturbed copy of the network, a workspace and an output buffer.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{clean_loss, perturbed_loss, AntitheticPairs, Dense, HalfSquaredError};
+/// use noisereg::{Network, NoiseKind, NoisyLoss, WeightNoiseConfig};
+/// let net = Dense::<2, 1>::zeroed();
+/// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+/// let (xs, ys) = ([[1.0, 2.0]], [[0.5]]);
+/// let mut pairs = AntitheticPairs::new(&net, &HalfSquaredError, &xs, &ys, &cfg, 1).unwrap();
+/// let a = pairs.pair_mean(5).unwrap();
+/// pairs.pair_mean(0).unwrap();
+/// assert_eq!(pairs.pair_mean(5), Ok(a));
+/// // In any order, the pairs combine to `perturbed_loss`.
+/// let clean = clean_loss(&net, &HalfSquaredError, &xs, &ys).unwrap();
+/// let means: Vec<f64> = (0..4).rev().map(|p| pairs.pair_mean(p).unwrap()).rev().collect();
+/// let r = perturbed_loss(&net, &HalfSquaredError, &xs, &ys, &cfg, 4, 1);
+/// assert_eq!(NoisyLoss::from_pair_means(clean, means), r);
+/// ```
+#[derive(Debug)]
+pub struct AntitheticPairs<'a, X, Y, N: Model<X, Y>, T, L> {
+    net: &'a N,
+    loss: &'a L,
+    xs: &'a [X],
+    targets: &'a [T],
+    n: f64,
+    noise: WeightNoise,
+    per_sample: bool,
+    noisy: N,
+    ws: N::Workspace,
+    y: Y,
+}
+
+impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, N, T, L> {
+    /// Pairs of `config`'s noise (schedule ignored) drawn from `seed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length or
+    /// per-layer η do not match the depth, [`Error::InvalidParameter`]
+    /// naming `data` if they are empty or `layers` for a network deeper than
+    /// [`MAX_LAYERS`].
+    pub fn new(
+        net: &'a N,
+        loss: &'a L,
+        xs: &'a [X],
+        targets: &'a [T],
+        config: &WeightNoiseConfig,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        config.check_depth(net.depth())?;
+        check_len(xs.len(), targets.len())?;
+        let n = nonempty(xs.len())?;
+        let mut noise = WeightNoise::new(config, seed);
+        let eta: [f32; MAX_LAYERS] = *config.etas();
+        noise.set_eta(&eta);
+        Ok(Self {
+            net,
+            loss,
+            xs,
+            targets,
+            n,
+            noise,
+            per_sample: config.kind() == NoiseKind::LocalReparam,
+            noisy: net.clone(),
+            ws: net.workspace(),
+            y: net.output_buffer(),
+        })
+    }
+
+    /// `½ (J(θ + ε_p) + J(θ − ε_p))` for draw `p`.
+    ///
+    /// # Errors
+    ///
+    /// The loss's errors, and length mismatches of a run-time-sized model.
+    pub fn pair_mean(&mut self, p: u64) -> Result<f64, Error> {
+        let Self {
+            net,
+            loss,
+            xs,
+            targets,
+            n,
+            noise,
+            per_sample,
+            noisy,
+            ws,
+            y,
+        } = self;
+        let mut pair = 0.0f64;
+        for negated in [false, true] {
+            noise.set_negated(negated);
+            let mut total = 0.0f64;
+            if *per_sample {
+                for (i, (x, t)) in xs.iter().zip(targets.iter()).enumerate() {
+                    noise.set_draw_index(p.wrapping_mul(xs.len() as u64).wrapping_add(i as u64));
+                    net.forward_traced(x, noise, ws, y)?;
+                    total += f64::from(loss.value(y.as_ref(), t)?);
+                }
+            } else {
+                noise.set_draw_index(p);
+                noise.perturb_parameters(*net, noisy);
+                for (x, t) in xs.iter().zip(targets.iter()) {
+                    noisy.predict(x, y)?;
+                    total += f64::from(loss.value(y.as_ref(), t)?);
+                }
+            }
+            pair += 0.5 * total / *n;
+        }
+        Ok(pair)
+    }
+}
+
 /// Estimates the mean loss under weight noise `E_ε J(θ + ε)` with antithetic
 /// pairs `(ε, −ε)`, and its standard error.
 ///
 /// For additive and multiplicative noise each draw is one perturbed network
-/// (materialised once in a stack copy of `net`) evaluated on every sample:
+/// (materialised once in a copy of `net`) evaluated on every sample:
 /// the loss a network with perturbed weights really has. For local
 /// reparameterisation each sample gets its own draw. The schedule in
-/// `config` is ignored (η as given). Pair `p` uses draw `p` of `seed`.
+/// `config` is ignored (η as given). Pair `p` uses draw `p` of `seed`
+/// ([`AntitheticPairs`]).
 ///
 /// # Errors
 ///
@@ -100,69 +284,29 @@ impl NoisyLoss {
 /// // ½·E(εᵀx)² = ½·η‖x‖² = 0.025
 /// assert!((r.excess() - 0.025).abs() < 4.0 * r.std_error + 1e-6);
 /// ```
-pub fn perturbed_loss<const IN: usize, const OUT: usize, N, T, L>(
+pub fn perturbed_loss<X, Y, N, T, L>(
     net: &N,
     loss: &L,
-    xs: &[[f32; IN]],
+    xs: &[X],
     targets: &[T],
     config: &WeightNoiseConfig,
     pairs: u32,
     seed: u64,
 ) -> Result<NoisyLoss, Error>
 where
-    N: Network<IN, OUT>,
+    Y: Buffer,
+    N: Model<X, Y>,
     L: Loss<T>,
 {
-    config.check_depth(N::DEPTH)?;
-    if pairs < 2 {
-        return Err(Error::InvalidParameter {
-            name: "pairs",
-            requirement: ">= 2",
-        });
-    }
-    let clean = f64::from(clean_loss(net, loss, xs, targets)?);
-    let n = nonempty(xs.len())?;
-    let mut noise = WeightNoise::new(config, seed);
-    let eta: [f32; MAX_LAYERS] = *config.etas();
-    noise.set_eta(&eta);
-    let per_sample = config.kind() == NoiseKind::LocalReparam;
-    let mut noisy = net.clone();
-    let mut cache = N::new_cache();
-    let mut y = [0.0; OUT];
-    let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
+    config.check_depth(net.depth())?;
+    check_pairs(pairs)?;
+    let clean = clean_loss(net, loss, xs, targets)?;
+    let mut eval = AntitheticPairs::new(net, loss, xs, targets, config, seed)?;
+    let mut stats = PairStats::default();
     for p in 0..u64::from(pairs) {
-        let mut pair = 0.0f64;
-        for negated in [false, true] {
-            noise.set_negated(negated);
-            let mut total = 0.0f64;
-            if per_sample {
-                for (i, (x, t)) in xs.iter().zip(targets).enumerate() {
-                    noise.set_draw_index(p.wrapping_mul(xs.len() as u64).wrapping_add(i as u64));
-                    net.forward_with(x, &mut noise, &mut cache, &mut y);
-                    total += f64::from(loss.value(&y, t)?);
-                }
-            } else {
-                noise.set_draw_index(p);
-                noise.perturb_parameters(net, &mut noisy);
-                for (x, t) in xs.iter().zip(targets) {
-                    noisy.forward(x, &mut y);
-                    total += f64::from(loss.value(&y, t)?);
-                }
-            }
-            pair += 0.5 * total / n;
-        }
-        sum += pair;
-        sum_sq += pair * pair;
+        stats.add(eval.pair_mean(p)?);
     }
-    let m = f64::from(pairs);
-    let mean = sum / m;
-    let var = ((sum_sq - m * mean * mean) / (m - 1.0)).max(0.0);
-    Ok(NoisyLoss {
-        clean,
-        mean,
-        std_error: libm::sqrt(var / m),
-        pairs,
-    })
+    stats.finish(clean, pairs)
 }
 
 /// Flatness `E_data Σ_k ‖∇_θ f_k(x)‖²` over the parameters `on` selects
@@ -181,25 +325,20 @@ where
 /// let f = flatness(&Dense::<2, 1>::zeroed(), &[[1.0, 2.0], [0.0, 1.0]], NoiseOn::Weights).unwrap();
 /// assert_eq!(f, 3.0);
 /// ```
-pub fn flatness<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
-    net: &N,
-    xs: &[[f32; IN]],
-    on: NoiseOn,
-) -> Result<f32, Error> {
+pub fn flatness<X, Y, N: Model<X, Y>>(net: &N, xs: &[X], on: NoiseOn) -> Result<f32, Error> {
     let n = nonempty(xs.len())?;
-    let ones = unit_eta::<IN, OUT, N>()?;
-    let mut cache = N::new_cache();
+    let ones = unit_eta(net.depth())?;
+    let mut cache = net.workspace();
     let mut total = 0.0f64;
     for x in xs {
-        total += f64::from(net.penalty(x, &ones, on, &mut cache)?);
+        total += f64::from(net.penalty_at(x, &ones, on, &mut cache)?);
     }
     Ok((total / n) as f32)
 }
 
-fn unit_eta<const IN: usize, const OUT: usize, N: Network<IN, OUT>>()
--> Result<heapless::Vec<f32, MAX_LAYERS>, Error> {
+fn unit_eta(depth: usize) -> Result<heapless::Vec<f32, MAX_LAYERS>, Error> {
     let mut v = heapless::Vec::new();
-    for _ in 0..N::DEPTH {
+    for _ in 0..depth {
         v.push(1.0).map_err(|_| Error::InvalidParameter {
             name: "layers",
             requirement: "network depth <= MAX_LAYERS",
@@ -218,6 +357,12 @@ pub struct NoisyCostExpansion {
     /// The exact first-order formula
     /// `J + ½ E Σ_k [Σ_l η_l ‖∇_{θ_l} f_k‖² − (y_k − f_k) Σ_l η_l tr ∇²_{θ_l} f_k]`.
     pub exact_formula: f64,
+    /// `E Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²`.
+    pub grad_sq: f64,
+    /// `E Σ_k Σ_l η_l tr ∇²_{θ_l} f_k`.
+    pub trace: f64,
+    /// `E Σ_k (y_k − f_k) Σ_l η_l tr ∇²_{θ_l} f_k`.
+    pub residual_trace: f64,
 }
 
 /// Evaluates the seed's and the exact first-order formula for the noisy cost
@@ -242,26 +387,28 @@ pub struct NoisyCostExpansion {
 /// assert!((2.0 * e.exact_formula - 0.0625).abs() < 1e-7);
 /// assert_eq!(e.seed_formula, e.exact_formula);
 /// ```
-pub fn noisy_cost_expansion<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
+pub fn noisy_cost_expansion<X, Y: Buffer, N: Model<X, Y>>(
     net: &N,
-    xs: &[[f32; IN]],
-    targets: &[[f32; OUT]],
+    xs: &[X],
+    targets: &[Y],
     config: &WeightNoiseConfig,
 ) -> Result<NoisyCostExpansion, Error> {
-    config.check_depth(N::DEPTH)?;
+    config.check_depth(net.depth())?;
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;
-    let eta = config.etas().get(..N::DEPTH).unwrap_or(config.etas());
+    let eta = config.etas().get(..net.depth()).unwrap_or(config.etas());
     let on = config.noise_on();
-    let mut cache = N::new_cache();
-    let (mut y, mut tr) = ([0.0; OUT], [0.0; OUT]);
-    let (mut j, mut pen, mut curv) = (0.0f64, 0.0f64, 0.0f64);
+    let mut cache = net.workspace();
+    let (mut y, mut tr) = (net.output_buffer(), net.output_buffer());
+    let (mut j, mut pen, mut trace, mut curv) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(targets) {
-        net.forward_with(x, &mut Clean, &mut cache, &mut y);
-        j += f64::from(HalfSquaredError.value(&y, t)?);
-        pen += f64::from(net.penalty(x, eta, on, &mut cache)?);
-        net.hessian_trace(x, eta, on, &mut cache, &mut tr)?;
-        for ((&yk, &tk), &trk) in y.iter().zip(t).zip(&tr) {
+        net.forward_traced(x, &mut Clean, &mut cache, &mut y)?;
+        j += f64::from(HalfSquaredError.value(y.as_ref(), t.as_ref())?);
+        pen += f64::from(net.penalty_at(x, eta, on, &mut cache)?);
+        net.hessian_trace_at(x, eta, on, &mut cache, &mut tr)?;
+        let it = y.as_ref().iter().zip(t.as_ref()).zip(tr.as_ref());
+        for ((&yk, &tk), &trk) in it {
+            trace += f64::from(trk);
             curv += (f64::from(tk) - f64::from(yk)) * f64::from(trk);
         }
     }
@@ -270,5 +417,8 @@ pub fn noisy_cost_expansion<const IN: usize, const OUT: usize, N: Network<IN, OU
         clean,
         seed_formula: clean + 0.5 * pen / n,
         exact_formula: clean + 0.5 * (pen - curv) / n,
+        grad_sq: pen / n,
+        trace: trace / n,
+        residual_trace: curv / n,
     })
 }

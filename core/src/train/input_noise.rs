@@ -1,6 +1,6 @@
 //! Input noise `x̃ = x + ξ`, `ξ ~ N(0, σ² I)`.
 
-use super::noise_stream::NoiseStream;
+use super::gaussian_shift::GaussianShift;
 use super::validate::finite_non_negative;
 use crate::error::Error;
 
@@ -26,8 +26,7 @@ use crate::error::Error;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputNoise {
-    std: f32,
-    stream: NoiseStream,
+    shift: GaussianShift,
 }
 
 impl InputNoise {
@@ -38,44 +37,60 @@ impl InputNoise {
     /// [`Error::InvalidParameter`] naming `input_std` unless it is finite and `≥ 0`.
     pub fn new(std: f32, seed: u64) -> Result<Self, Error> {
         Ok(Self {
-            std: finite_non_negative("input_std", std)?,
-            stream: NoiseStream::new(seed),
+            shift: GaussianShift::new(finite_non_negative("input_std", std)?, seed),
         })
     }
 
     /// No input noise.
     pub fn off() -> Self {
         Self {
-            std: 0.0,
-            stream: NoiseStream::new(0),
+            shift: GaussianShift::new(0.0, 0),
         }
     }
 
     /// The standard deviation.
     pub fn std(&self) -> f32 {
-        self.std
+        self.shift.std()
     }
 
     /// Writes `x + ξ` into `out` with a fresh ξ (copies `x` when σ = 0).
+    #[inline]
     pub fn perturb<const IN: usize>(&mut self, x: &[f32; IN], out: &mut [f32; IN]) {
-        if self.std == 0.0 {
-            *out = *x;
-            return;
-        }
-        self.stream.restart(0);
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = v + self.std * self.stream.next();
-        }
-        self.stream.advance();
+        // Equal lengths by type: cannot fail.
+        let _ = self.perturb_slice(x, out);
+    }
+
+    /// [`perturb`](Self::perturb) for slices of any (equal) length: the
+    /// values are those of the array form of that length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out` and `x` differ in length; nothing
+    /// is drawn then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::InputNoise;
+    /// let (mut a, mut b) = (InputNoise::new(0.5, 1).unwrap(), InputNoise::new(0.5, 1).unwrap());
+    /// let (mut o1, mut o2) = ([0.0f32; 3], vec![0.0f32; 3]);
+    /// a.perturb(&[1.0, 2.0, 3.0], &mut o1);
+    /// b.perturb_slice(&[1.0, 2.0, 3.0], &mut o2)?;
+    /// assert_eq!(o1.to_vec(), o2);
+    /// assert!(b.perturb_slice(&[1.0], &mut o2).is_err());
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    pub fn perturb_slice(&mut self, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        self.shift.perturb(x, out)
     }
 
     /// Index of the next draw.
     pub fn draw_index(&self) -> u64 {
-        self.stream.draw()
+        self.shift.draw_index()
     }
 
     /// Jumps to draw number `draw` (to restore a state).
     pub fn set_draw_index(&mut self, draw: u64) {
-        self.stream.set_draw(draw);
+        self.shift.set_draw_index(draw);
     }
 }

@@ -1,6 +1,6 @@
 //! Label noise: Gaussian noise on regression targets.
 
-use super::noise_stream::NoiseStream;
+use super::gaussian_shift::GaussianShift;
 use super::validate::finite_non_negative;
 use crate::error::Error;
 
@@ -23,16 +23,14 @@ use crate::error::Error;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelNoise {
-    std: f32,
-    stream: NoiseStream,
+    shift: GaussianShift,
 }
 
 impl LabelNoise {
     /// No label noise.
     pub fn none() -> Self {
         Self {
-            std: 0.0,
-            stream: NoiseStream::new(0),
+            shift: GaussianShift::new(0.0, 0),
         }
     }
 
@@ -43,36 +41,51 @@ impl LabelNoise {
     /// [`Error::InvalidParameter`] naming `label_std` unless it is finite and `≥ 0`.
     pub fn gaussian(std: f32, seed: u64) -> Result<Self, Error> {
         Ok(Self {
-            std: finite_non_negative("label_std", std)?,
-            stream: NoiseStream::new(seed),
+            shift: GaussianShift::new(finite_non_negative("label_std", std)?, seed),
         })
     }
 
     /// The standard deviation.
     pub fn std(&self) -> f32 {
-        self.std
+        self.shift.std()
     }
 
     /// Writes `y + ζ` into `out` with a fresh ζ (copies `y` when σ = 0).
+    #[inline]
     pub fn perturb<const K: usize>(&mut self, y: &[f32; K], out: &mut [f32; K]) {
-        if self.std == 0.0 {
-            *out = *y;
-            return;
-        }
-        self.stream.restart(0);
-        for (o, &v) in out.iter_mut().zip(y) {
-            *o = v + self.std * self.stream.next();
-        }
-        self.stream.advance();
+        // Equal lengths by type: cannot fail.
+        let _ = self.perturb_slice(y, out);
+    }
+
+    /// [`perturb`](Self::perturb) for targets of a length known at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out` and `y` differ in length; nothing
+    /// is drawn then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::LabelNoise;
+    /// let mut off = LabelNoise::none();
+    /// let mut out = vec![0.0f32; 2];
+    /// off.perturb_slice(&[1.0, 2.0], &mut out)?;
+    /// assert_eq!(out, [1.0, 2.0]);
+    /// assert!(off.perturb_slice(&[1.0], &mut out).is_err());
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    pub fn perturb_slice(&mut self, y: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        self.shift.perturb(y, out)
     }
 
     /// Index of the next draw.
     pub fn draw_index(&self) -> u64 {
-        self.stream.draw()
+        self.shift.draw_index()
     }
 
     /// Jumps to draw number `draw` (to restore a state).
     pub fn set_draw_index(&mut self, draw: u64) {
-        self.stream.set_draw(draw);
+        self.shift.set_draw_index(draw);
     }
 }

@@ -5,11 +5,13 @@ mod adam;
 mod additive_noise;
 mod eta_schedule;
 mod evaluation;
+mod gaussian_shift;
 mod input_noise;
 mod label_noise;
 mod lane_stream;
 mod layer_noise;
 mod local_reparam_noise;
+mod model;
 mod momentum;
 mod multiplicative_noise;
 mod noise_stream;
@@ -27,11 +29,13 @@ pub use adam::Adam;
 pub use additive_noise::AdditiveNoise;
 pub use eta_schedule::{EtaSchedule, ScheduleShape};
 pub use evaluation::{
-    NoisyCostExpansion, NoisyLoss, clean_loss, flatness, noisy_cost_expansion, perturbed_loss,
+    AntitheticPairs, NoisyCostExpansion, NoisyLoss, clean_loss, flatness, noisy_cost_expansion,
+    perturbed_loss,
 };
 pub use input_noise::InputNoise;
 pub use label_noise::LabelNoise;
 pub use local_reparam_noise::LocalReparamNoise;
+pub use model::{Buffer, Model};
 pub use momentum::Momentum;
 pub use multiplicative_noise::MultiplicativeNoise;
 pub use optimizer::Optimizer;
@@ -39,6 +43,6 @@ pub use sample_ring::SampleRing;
 pub use sgd::Sgd;
 pub use smoothed_cross_entropy::SmoothedCrossEntropy;
 pub use target::Target;
-pub use trainer::Trainer;
+pub use trainer::{ModelTrainer, NoisePositions, Trainer};
 pub use weight_noise::WeightNoise;
 pub use weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};

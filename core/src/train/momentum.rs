@@ -1,6 +1,6 @@
 //! SGD with (heavy-ball) momentum.
 
-use super::optimizer::{Optimizer, finite, zeroed_like};
+use super::optimizer::{Optimizer, copy_state, finite, zeroed_like};
 use super::validate::{finite_positive, unit_half_open};
 use crate::error::Error;
 use crate::parameters::Parameters;
@@ -49,6 +49,35 @@ impl<P> Momentum<P> {
     /// The velocity.
     pub fn velocity(&self) -> &P {
         &self.velocity
+    }
+}
+
+impl<P: Parameters> Momentum<P> {
+    /// Restores the velocity saved from [`velocity`](Self::velocity) (e.g.
+    /// from a checkpoint), so that training continues bit for bit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `velocity` has another shape,
+    /// [`Error::NonFinite`] naming `optimiser state` if a value is not
+    /// finite; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Momentum, Network};
+    /// let p = Dense::<1, 1>::zeroed();
+    /// let mut v = p.clone();
+    /// v.b = [0.5];
+    /// let mut opt = Momentum::new(0.1, 0.9, &p).unwrap();
+    /// opt.restore(&v).unwrap();
+    /// assert_eq!(opt.velocity().b, [0.5]);
+    /// v.b = [f32::NAN];
+    /// assert!(opt.restore(&v).is_err());
+    /// assert_eq!(opt.velocity().b, [0.5]);
+    /// ```
+    pub fn restore(&mut self, velocity: &P) -> Result<(), Error> {
+        copy_state(&mut self.velocity, velocity)
     }
 }
 

@@ -48,6 +48,35 @@ pub(crate) fn zeroed_like<P: Parameters + Clone>(like: &P) -> P {
     z
 }
 
+/// Copies `src` into `dst` slice by slice after checking that the shapes
+/// agree and every value is finite (restoring optimiser state).
+pub(crate) fn copy_state<P: Parameters>(dst: &mut P, src: &P) -> Result<(), Error> {
+    check_state(dst, src)?;
+    copy_checked(dst, src);
+    Ok(())
+}
+
+/// `Ok` when `src` has the shape of `dst` and every value is finite.
+pub(crate) fn check_state<P: Parameters>(dst: &P, src: &P) -> Result<(), Error> {
+    crate::error::check_len(src.slice_count(), dst.slice_count())?;
+    for i in 0..dst.slice_count() {
+        crate::error::check_len(src.slice(i).len(), dst.slice(i).len())?;
+        for &v in src.slice(i) {
+            finite(v, "optimiser state")?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies `src` into `dst`, slice by slice (after [`check_state`]).
+pub(crate) fn copy_checked<P: Parameters>(dst: &mut P, src: &P) {
+    for i in 0..src.slice_count() {
+        for (d, &s) in dst.slice_mut(i).iter_mut().zip(src.slice(i)) {
+            *d = s;
+        }
+    }
+}
+
 /// `Err(NonFinite{what})` unless `v` is finite.
 #[inline(always)]
 pub(crate) fn finite(v: f32, what: &'static str) -> Result<(), Error> {

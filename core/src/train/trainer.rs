@@ -2,23 +2,53 @@
 
 use super::input_noise::InputNoise;
 use super::label_noise::LabelNoise;
+use super::model::{Buffer, Model};
 use super::optimizer::Optimizer;
 use super::sample_ring::SampleRing;
 use super::target::Target;
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
-use crate::nn::{Loss, Network, NoiseOn};
+use crate::nn::{Loss, NoiseOn};
 use crate::parameters::Parameters;
 use crate::perturbation::{Clean, Perturbation};
+use core::marker::PhantomData;
 
 /// Seeds of the independent noise sources derived from the trainer's seed.
 fn sub_seed(seed: u64, which: u64) -> u64 {
     seed ^ which.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Trains a [`Network`] with an [`Optimizer`] and any mix of weight noise,
-/// input noise, label noise and the explicit penalty.
+/// The trainer of a fixed-size [`Network<IN, OUT>`](crate::Network): a
+/// [`ModelTrainer`] over arrays, where all the documentation is.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Dense, HalfSquaredError, Network, Sgd, Trainer};
+/// let mut t: Trainer<1, 1, _, _> = Trainer::new(Dense::<1, 1>::zeroed(), Sgd::new(0.1).unwrap(), 7);
+/// t.step(&HalfSquaredError, &[[1.0]], &[[2.0]]).unwrap();
+/// assert_eq!(t.steps(), 1);
+/// ```
+pub type Trainer<const IN: usize, const OUT: usize, N, O, const S: usize = 0> =
+    ModelTrainer<[f32; IN], [f32; OUT], N, O, S>;
+
+/// Positions of a trainer's noise generators (their whole state), to save
+/// and [`resume`](ModelTrainer::resume) a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoisePositions {
+    /// Weight-noise draw index (0 without weight noise).
+    pub weight: u64,
+    /// Input-noise draw index.
+    pub input: u64,
+    /// Label-noise draw index.
+    pub label: u64,
+}
+
+/// Trains a [`Model`] (any [`Network`](crate::Network), or a network sized
+/// at run time) with an [`Optimizer`] and any mix of weight noise, input
+/// noise, label noise and the explicit penalty. `X` and `Y` are the input and
+/// output buffers (`[f32; IN]`, `[f32; OUT]` for a [`Trainer`]).
 ///
 /// One [`step`](Trainer::step) takes a mini-batch: for each sample it draws
 /// the noise, runs `forward_with` / `backward_with` through the weight-noise
@@ -63,45 +93,39 @@ fn sub_seed(seed: u64, which: u64) -> u64 {
 /// assert!(t.step(&HalfSquaredError, &[[f32::NAN]], &[[0.0]]).is_err());
 /// ```
 #[derive(Debug, Clone)]
-pub struct Trainer<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O, const S: usize = 0> {
+pub struct ModelTrainer<X, Y, N: Model<X, Y>, O, const S: usize = 0> {
     net: N,
     grad: N,
     scratch: [N; S],
     opt: O,
-    cache: N::Cache,
+    cache: N::Workspace,
     weight_noise: Option<WeightNoise>,
     penalty: Option<WeightNoiseConfig>,
     input_noise: InputNoise,
     label_noise: LabelNoise,
     seed: u64,
     step: u64,
+    io: PhantomData<fn(&X) -> Y>,
 }
 
-/// Noise counters saved before a step and restored if it fails.
-#[derive(Clone, Copy)]
-struct Counters {
-    weight: u64,
-    input: u64,
-    label: u64,
-}
-
-impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, const S: usize>
-    Trainer<IN, OUT, N, O, S>
+impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
+    ModelTrainer<X, Y, N, O, S>
 {
     /// A trainer without noise; `seed` seeds every noise source added later.
     pub fn new(net: N, opt: O, seed: u64) -> Self {
         Self {
+            grad: net.zeros_like(),
+            scratch: core::array::from_fn(|_| net.zeros_like()),
+            cache: net.workspace(),
             net,
-            grad: N::zeroed(),
-            scratch: core::array::from_fn(|_| N::zeroed()),
             opt,
-            cache: N::new_cache(),
             weight_noise: None,
             penalty: None,
             input_noise: InputNoise::off(),
             label_noise: LabelNoise::none(),
             seed,
             step: 0,
+            io: PhantomData,
         }
     }
 
@@ -139,7 +163,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     /// # Ok::<(), noisereg::Error>(())
     /// ```
     pub fn set_weight_noise(&mut self, config: &WeightNoiseConfig) -> Result<(), Error> {
-        config.check_depth(N::DEPTH)?;
+        config.check_depth(self.net.depth())?;
         if config.kind() == NoiseKind::LocalReparam && config.redraw_policy() == Redraw::PerBatch {
             return Err(Error::InvalidParameter {
                 name: "redraw",
@@ -159,7 +183,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     ///
     /// As [`with_weight_noise`](Self::with_weight_noise) for the depth.
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
-        config.check_depth(N::DEPTH)?;
+        config.check_depth(self.net.depth())?;
         self.penalty = Some(*config);
         Ok(self)
     }
@@ -189,9 +213,19 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
         &self.net
     }
 
+    /// The network, mutable (to restore saved weights).
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.net
+    }
+
     /// The optimiser.
     pub fn optimizer(&self) -> &O {
         &self.opt
+    }
+
+    /// The optimiser, mutable (to restore a saved state).
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.opt
     }
 
     /// The last mean gradient computed (unspecified after an error).
@@ -207,6 +241,40 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     /// Number of successful steps.
     pub fn steps(&self) -> u64 {
         self.step
+    }
+
+    /// Positions of the noise generators.
+    pub fn noise_positions(&self) -> NoisePositions {
+        NoisePositions {
+            weight: self.weight_noise.as_ref().map_or(0, |w| w.draw_index()),
+            input: self.input_noise.draw_index(),
+            label: self.label_noise.draw_index(),
+        }
+    }
+
+    /// Continues a saved run: sets the step counter and the noise positions,
+    /// so that the next [`step`](Self::step) is bit for bit the step the
+    /// saved run would have taken (with the network and optimiser state
+    /// restored too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, Sgd, Trainer};
+    /// let new = || -> Trainer<1, 1, Dense<1, 1>, Sgd> {
+    ///     Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 3).with_input_noise(0.1).unwrap()
+    /// };
+    /// let (mut a, mut b) = (new(), new());
+    /// a.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).unwrap();
+    /// *b.network_mut() = a.network().clone();
+    /// b.resume(a.steps(), a.noise_positions());
+    /// let la = a.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).unwrap();
+    /// let lb = b.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).unwrap();
+    /// assert_eq!((la, a.network()), (lb, b.network()));
+    /// ```
+    pub fn resume(&mut self, step: u64, positions: NoisePositions) {
+        self.step = step;
+        self.restore(positions);
     }
 
     /// Takes the network back, dropping the trainer.
@@ -227,35 +295,43 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     pub fn step<T: Target, L: Loss<T>>(
         &mut self,
         loss: &L,
-        xs: &[[f32; IN]],
+        xs: &[X],
         targets: &[T],
     ) -> Result<f32, Error> {
         crate::error::check_len(xs.len(), targets.len())?;
         self.step_iter(loss, xs.iter().zip(targets), xs.len())
     }
 
-    /// One optimiser step on every sample held by `ring`.
+    /// One optimiser step on the mini-batch of `(input, target)` pairs
+    /// `samples` (e.g. picked by index from a data set), in order.
     ///
     /// # Errors
     ///
     /// As [`step`](Self::step).
-    pub fn step_ring<T: Target, L: Loss<T>, const CAP: usize>(
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, Sgd, Trainer};
+    /// let mut t: Trainer<1, 1, _, _> = Trainer::new(Dense::<1, 1>::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// let (xs, ys) = ([[1.0], [2.0], [3.0]], [[2.0], [4.0], [6.0]]);
+    /// let batch = [2, 0];
+    /// t.step_samples(&HalfSquaredError, batch.iter().map(|&i| (&xs[i], &ys[i]))).unwrap();
+    /// assert_eq!(t.steps(), 1);
+    /// ```
+    pub fn step_samples<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
-        ring: &SampleRing<IN, T, CAP>,
-    ) -> Result<f32, Error> {
-        self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), ring.len())
+        samples: impl Iterator<Item = (&'a X, &'a T)> + Clone,
+    ) -> Result<f32, Error>
+    where
+        X: 'a,
+    {
+        let n = samples.clone().count();
+        self.step_iter(loss, samples, n)
     }
 
-    fn counters(&self) -> Counters {
-        Counters {
-            weight: self.weight_noise.as_ref().map_or(0, |w| w.draw_index()),
-            input: self.input_noise.draw_index(),
-            label: self.label_noise.draw_index(),
-        }
-    }
-
-    fn restore(&mut self, c: Counters) {
+    fn restore(&mut self, c: NoisePositions) {
         if let Some(w) = self.weight_noise.as_mut() {
             w.set_draw_index(c.weight);
         }
@@ -266,9 +342,12 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     fn step_iter<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
-        samples: impl Iterator<Item = (&'a [f32; IN], &'a T)> + Clone,
+        samples: impl Iterator<Item = (&'a X, &'a T)> + Clone,
         n: usize,
-    ) -> Result<f32, Error> {
+    ) -> Result<f32, Error>
+    where
+        X: 'a,
+    {
         if n == 0 {
             return Err(Error::InvalidParameter {
                 name: "batch",
@@ -276,14 +355,14 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
             });
         }
         for (x, t) in samples.clone() {
-            if !x.iter().all(|v| v.is_finite()) {
+            if !x.as_ref().iter().all(|v| v.is_finite()) {
                 return Err(Error::NonFinite { what: "input" });
             }
             if !t.is_finite_target() {
                 return Err(Error::NonFinite { what: "target" });
             }
         }
-        let saved = self.counters();
+        let saved = self.noise_positions();
         let result = self.accumulate(loss, samples, n);
         let result = result.and_then(|l| self.opt.check(&self.net, &self.grad).map(|()| l));
         match result {
@@ -303,9 +382,12 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
     fn accumulate<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
-        samples: impl Iterator<Item = (&'a [f32; IN], &'a T)>,
+        samples: impl Iterator<Item = (&'a X, &'a T)>,
         n: usize,
-    ) -> Result<f32, Error> {
+    ) -> Result<f32, Error>
+    where
+        X: 'a,
+    {
         let Self {
             net,
             grad,
@@ -325,11 +407,12 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
         let penalty = penalty.as_ref().map(|p| (p, p.eta_schedule().factor(step)));
         let pen = PenaltyTerm::new(penalty);
-        grad.fill_zero();
+        fill_zero(grad);
         let mut total = 0.0;
-        let mut x_noisy = [0.0; IN];
-        let mut sample = |x: &[f32; IN], t: &T| {
-            input_noise.perturb(x, &mut x_noisy);
+        let mut sample = |x: &X, t: &T| {
+            let mut x_noisy = x.clone();
+            // A clone of `x` has its length: cannot fail.
+            let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
             (x_noisy, t.with_label_noise(label_noise))
         };
         match noise {
@@ -371,7 +454,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
                 for (x, t) in samples {
                     noise.next_draw();
                     let (x, t) = sample(x, t);
-                    g.fill_zero();
+                    fill_zero(g);
                     total += sample_grad(net, loss, &x, &t, noise, cache, g)?;
                     noise.scale_gradient(g);
                     add_into(grad, g);
@@ -390,8 +473,25 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>, O: Optimizer<N>, co
             }
         }
         let inv = 1.0 / n as f32;
-        grad.scale_all(inv);
+        scale_all(grad, inv);
         Ok(total * inv)
+    }
+}
+
+impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const S: usize>
+    ModelTrainer<[f32; IN], Y, N, O, S>
+{
+    /// One optimiser step on every sample held by `ring`.
+    ///
+    /// # Errors
+    ///
+    /// As [`step`](Self::step).
+    pub fn step_ring<T: Target, L: Loss<T>, const CAP: usize>(
+        &mut self,
+        loss: &L,
+        ring: &SampleRing<IN, T, CAP>,
+    ) -> Result<f32, Error> {
+        self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), ring.len())
     }
 }
 
@@ -417,16 +517,16 @@ impl PenaltyTerm {
 
     /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` at the clean `net` into `grad`.
     #[inline]
-    fn add<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
+    fn add<X, Y, N: Model<X, Y>>(
         &self,
         net: &N,
-        x: &[f32; IN],
-        cache: &mut N::Cache,
+        x: &X,
+        cache: &mut N::Workspace,
         grad: &mut N,
     ) -> Result<(), Error> {
         if let Some((eta, on)) = &self.eta {
-            let eta = eta.get(..N::DEPTH).unwrap_or(eta);
-            net.penalty_grad(x, eta, *on, cache, grad)?;
+            let eta = eta.get(..net.depth()).unwrap_or(eta);
+            net.penalty_grad_at(x, eta, *on, cache, grad)?;
         }
         Ok(())
     }
@@ -434,48 +534,65 @@ impl PenaltyTerm {
     /// Loss gradient and penalty gradient of one clean sample, fused: one
     /// forward pass, then the R-operator sweeps carry the loss gradient too.
     #[inline]
-    fn loss_and_add<const IN: usize, const OUT: usize, N: Network<IN, OUT>, T, L: Loss<T>>(
+    fn loss_and_add<X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>>(
         &self,
         net: &N,
         loss: &L,
-        x: &[f32; IN],
+        x: &X,
         t: &T,
-        cache: &mut N::Cache,
+        cache: &mut N::Workspace,
         grad: &mut N,
     ) -> Result<f32, Error> {
         let Some((eta, on)) = &self.eta else {
             return sample_grad(net, loss, x, t, &mut Clean, cache, grad);
         };
-        let eta = eta.get(..N::DEPTH).unwrap_or(eta);
-        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
-        net.forward_with(x, &mut Clean, cache, &mut y);
-        let l = loss.value_grad(&y, t, &mut dy)?;
-        net.penalty_grad_from_cache(cache, &dy, eta, *on, grad)?;
+        let eta = eta.get(..net.depth()).unwrap_or(eta);
+        let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
+        net.forward_traced(x, &mut Clean, cache, &mut y)?;
+        let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
+        net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
         Ok(l)
     }
 }
 
 /// Forward, loss and backward of one sample; adds the gradient into `grad`.
 #[inline(always)]
-fn sample_grad<const IN: usize, const OUT: usize, N, T, L, P>(
+fn sample_grad<X, Y, N, T, L, P>(
     net: &N,
     loss: &L,
-    x: &[f32; IN],
+    x: &X,
     t: &T,
     p: &mut P,
-    cache: &mut N::Cache,
+    cache: &mut N::Workspace,
     grad: &mut N,
 ) -> Result<f32, Error>
 where
-    N: Network<IN, OUT>,
+    Y: Buffer,
+    N: Model<X, Y>,
     L: Loss<T>,
     P: Perturbation,
 {
-    let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
-    net.forward_with(x, p, cache, &mut y);
-    let l = loss.value_grad(&y, t, &mut dy)?;
-    net.backward_with(cache, &dy, p, grad);
+    let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
+    net.forward_traced(x, p, cache, &mut y)?;
+    let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
+    net.backward_traced(cache, &dy, p, grad)?;
     Ok(l)
+}
+
+/// Sets every parameter to 0.
+#[inline]
+fn fill_zero<P: Parameters>(p: &mut P) {
+    for i in 0..p.slice_count() {
+        p.slice_mut(i).fill(0.0);
+    }
+}
+
+/// Multiplies every parameter by `a`.
+#[inline]
+fn scale_all<P: Parameters>(p: &mut P, a: f32) {
+    for i in 0..p.slice_count() {
+        crate::kernels::scale(a, p.slice_mut(i));
+    }
 }
 
 /// `acc += g`, slice by slice.

@@ -72,7 +72,8 @@ pub fn run() -> Result<Report, Error> {
     let mut net = Net::zeroed();
     net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(SEED));
     let noise = WeightNoiseConfig::new(NoiseKind::Additive, ETA)?;
-    let loss_before = clean_loss(&net, &HalfSquaredError, &X, targets)?;
+    // The mean is accumulated in f64; the report keeps f32.
+    let loss_before = clean_loss(&net, &HalfSquaredError, &X, targets)? as f32;
 
     #[cfg(feature = "train")]
     let net = train(net, &noise, targets)?;
@@ -99,7 +100,7 @@ fn evaluate(
     noise: &WeightNoiseConfig,
     targets: &[[f32; 1]],
 ) -> Result<(f32, NoisyLoss), Error> {
-    let clean = clean_loss(net, &HalfSquaredError, &X, targets)?;
+    let clean = clean_loss(net, &HalfSquaredError, &X, targets)? as f32;
     let perturbed = perturbed_loss(
         net,
         &HalfSquaredError,
