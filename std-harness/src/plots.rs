@@ -45,6 +45,23 @@ pub fn line_chart(
     write_atomic(path, svg.as_bytes())
 }
 
+/// Series longer than this are drawn as lines without point markers.
+const MAX_MARKERS: usize = 40;
+
+/// A tick label without float noise: `0.001`, `0.03`, `120`.
+fn tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = vals
         .filter(|v| v.is_finite())
@@ -76,6 +93,13 @@ fn draw(
         })
     });
     let (y0, y1) = range(ys);
+    // The η charts (log x) rise to the right and leave the lower right free;
+    // loss curves fall apart into train (low) and test (high) bands.
+    let legend_position = if log_x {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::MiddleRight
+    };
     let mut chart = ChartBuilder::on(&root);
     chart
         .caption(title, ("sans-serif", 20))
@@ -85,7 +109,13 @@ fn draw(
     macro_rules! body {
         ($chart:expr) => {{
             let mut c = $chart;
-            c.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
+            c.configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .x_labels(6)
+                .x_label_formatter(&|v| tick(*v))
+                .light_line_style(RGBColor(240, 240, 240))
+                .draw()?;
             for (k, s) in series.iter().enumerate() {
                 let colour = COLOURS[k % COLOURS.len()];
                 c.draw_series(LineSeries::new(
@@ -96,11 +126,14 @@ fn draw(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
-                c.draw_series(
-                    s.points
-                        .iter()
-                        .map(|&(x, y)| Circle::new((x, y), 3, colour.filled())),
-                )?;
+                // Markers only where they stay readable (not on long curves).
+                if s.points.len() <= MAX_MARKERS {
+                    c.draw_series(
+                        s.points
+                            .iter()
+                            .map(|&(x, y)| Circle::new((x, y), 3, colour.filled())),
+                    )?;
+                }
                 for (&(x, y), &e) in s.points.iter().zip(&s.errors) {
                     c.draw_series(std::iter::once(PathElement::new(
                         vec![(x, y - e), (x, y + e)],
@@ -109,6 +142,7 @@ fn draw(
                 }
             }
             c.configure_series_labels()
+                .position(legend_position)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()?;
@@ -130,4 +164,19 @@ fn draw(
     }
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn tick_labels_have_no_float_noise() {
+        assert_eq!(tick(0.001), "0.001");
+        assert_eq!(tick(0.0030000000000000001), "0.003");
+        assert_eq!(tick(0.1 + 0.2), "0.3");
+        assert_eq!(tick(120.0), "120");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(-2.5), "-2.5");
+    }
 }
