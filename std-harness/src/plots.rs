@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn tick_labels_have_no_float_noise() {
         assert_eq!(tick(0.001), "0.001");
-        assert_eq!(tick(0.0030000000000000001), "0.003");
+        assert_eq!(tick(0.001 * 3.0), "0.003");
         assert_eq!(tick(0.1 + 0.2), "0.3");
         assert_eq!(tick(120.0), "120");
         assert_eq!(tick(0.0), "0");
