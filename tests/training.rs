@@ -803,3 +803,51 @@ fn weight_noise_state_is_a_few_rng_states() {
     // xoshiro128++ lanes, 32 normals drawn ahead, settings and counters.
     assert!(size_of::<WeightNoise>() <= 8 * size_of::<Xoshiro128PlusPlus>() + 32 * 4 + 160);
 }
+
+#[test]
+fn per_batch_multiplicative_noise_leaves_the_penalty_gradient_unscaled() {
+    // Trainer with penalty minus trainer without, same noise draws: the
+    // difference is the clean mean penalty gradient, not (1 + ε) times it.
+    let n = net(17);
+    let (xs, ys) = data(8);
+    let noise = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.2)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases)
+        .redraw(Redraw::PerBatch);
+    let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    type T1 = Trainer<2, 1, Net, Sgd, 1>;
+    let mut a: T1 = Trainer::new(n, Sgd::new(0.1).unwrap(), 4)
+        .with_weight_noise(&noise)
+        .unwrap()
+        .with_penalty(&pen)
+        .unwrap();
+    let mut b: T1 = Trainer::new(n, Sgd::new(0.1).unwrap(), 4)
+        .with_weight_noise(&noise)
+        .unwrap();
+    a.step(&HalfSquaredError, &xs, &ys).unwrap();
+    b.step(&HalfSquaredError, &xs, &ys).unwrap();
+    let mut want = Net::zeroed();
+    let mut cache = Net::new_cache();
+    for x in &xs {
+        n.penalty_grad(
+            x,
+            &[0.05, 0.05],
+            NoiseOn::WeightsAndBiases,
+            &mut cache,
+            &mut want,
+        )
+        .unwrap();
+    }
+    let want: Vec<f32> = flat(&want).iter().map(|g| g / 8.0).collect();
+    let scale = want.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 1e-4, "penalty gradient too small to test: {scale}");
+    for ((ga, gb), w) in flat(a.gradient()).iter().zip(flat(b.gradient())).zip(&want) {
+        assert!(
+            (ga - gb - w).abs() <= 1e-5 * scale.max(1.0),
+            "{} vs {w}",
+            ga - gb
+        );
+    }
+}

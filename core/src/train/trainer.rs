@@ -382,7 +382,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     fn accumulate<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
-        samples: impl Iterator<Item = (&'a X, &'a T)>,
+        samples: impl Iterator<Item = (&'a X, &'a T)> + Clone,
         n: usize,
     ) -> Result<f32, Error>
     where
@@ -409,18 +409,39 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         let pen = PenaltyTerm::new(penalty);
         fill_zero(grad);
         let mut total = 0.0;
-        let mut sample = |x: &X, t: &T| {
-            let mut x_noisy = x.clone();
-            // A clone of `x` has its length: cannot fail.
-            let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
-            (x_noisy, t.with_label_noise(label_noise))
-        };
         match noise {
             None => {
                 for (x, t) in samples {
-                    let (x, t) = sample(x, t);
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                     total += pen.loss_and_add(net, loss, &x, &t, cache, grad)?;
                 }
+            }
+            Some(noise) if noise.per_batch() && noise.needs_gradient_scaling() && pen.is_on() => {
+                // (1 + ε) scales the noisy gradient only: loss gradients
+                // first, scaled, then a second pass adds the penalty with the
+                // same noisy inputs (input noise rewound).
+                noise.next_draw();
+                let rewind = input_noise.draw_index();
+                let mut noisy = scratch.first_mut();
+                if let Some(noisy) = noisy.as_deref_mut() {
+                    noise.perturb_parameters(net, noisy);
+                }
+                for (x, t) in samples.clone() {
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    total += match noisy.as_deref_mut() {
+                        Some(noisy) => sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?,
+                        None => sample_grad(net, loss, &x, &t, noise, cache, grad)?,
+                    };
+                }
+                noise.scale_gradient(grad);
+                let after = input_noise.draw_index();
+                input_noise.set_draw_index(rewind);
+                for (x, _) in samples {
+                    let mut x_noisy = x.clone();
+                    let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
+                    pen.add(net, &x_noisy, cache, grad)?;
+                }
+                input_noise.set_draw_index(after);
             }
             Some(noise) if noise.per_batch() => {
                 noise.next_draw();
@@ -429,19 +450,20 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                         // θ̃ materialised once; the gradient at θ̃ goes to θ.
                         noise.perturb_parameters(net, noisy);
                         for (x, t) in samples {
-                            let (x, t) = sample(x, t);
+                            let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
                             pen.add(net, &x, cache, grad)?;
                         }
                     }
                     None => {
                         for (x, t) in samples {
-                            let (x, t) = sample(x, t);
+                            let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
                             pen.add(net, &x, cache, grad)?;
                         }
                     }
                 }
+                // A no-op for additive noise, so the penalty order is free.
                 noise.scale_gradient(grad);
             }
             Some(noise) if noise.needs_gradient_scaling() && n > 1 => {
@@ -453,7 +475,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 };
                 for (x, t) in samples {
                     noise.next_draw();
-                    let (x, t) = sample(x, t);
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                     fill_zero(g);
                     total += sample_grad(net, loss, &x, &t, noise, cache, g)?;
                     noise.scale_gradient(g);
@@ -464,7 +486,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             Some(noise) => {
                 for (x, t) in samples {
                     noise.next_draw();
-                    let (x, t) = sample(x, t);
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                     total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
                     // A no-op except for multiplicative noise (batch of 1 here).
                     noise.scale_gradient(grad);
@@ -495,6 +517,20 @@ impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const 
     }
 }
 
+/// One sample with input and label noise applied.
+#[inline]
+fn noisy_sample<X: Buffer, T: Target>(
+    input_noise: &mut InputNoise,
+    label_noise: &mut LabelNoise,
+    x: &X,
+    t: &T,
+) -> (X, T) {
+    let mut x_noisy = x.clone();
+    // A clone of `x` has its length: cannot fail.
+    let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
+    (x_noisy, t.with_label_noise(label_noise))
+}
+
 /// The explicit penalty's per-sample gradient, if configured.
 struct PenaltyTerm {
     /// Effective per-layer η (schedule applied), `None` when off.
@@ -513,6 +549,11 @@ impl PenaltyTerm {
         // All η zero: plain training, bit for bit.
         let eta = eta.filter(|(e, _)| e.iter().any(|&v| v > 0.0));
         Self { eta }
+    }
+
+    /// Whether a penalty is added.
+    fn is_on(&self) -> bool {
+        self.eta.is_some()
     }
 
     /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` at the clean `net` into `grad`.
