@@ -6,30 +6,78 @@
 //! the weights move. `noisereg` computes that penalty, its gradient and the
 //! noise itself on a microcontroller as well as on a server.
 //!
-//! The crate is `#![no_std]`, never allocates and has no `unsafe` code. Its
-//! building blocks are:
+//! The crate is `#![no_std]`, never allocates and has no `unsafe` code:
+//! everything lives in fixed-size arrays the caller owns, so a Cortex-M0 with
+//! 16 KiB of RAM can train a small network with weight noise.
 //!
-//! - Gaussian sampling: [`BoxMuller`], a scalar sampler that gives the same
-//!   bits on every target, and [`fill_normal`], a batch fill vectorised with
-//!   `wide` and fed by [`XoshiroLanes`], eight xoshiro128++ streams in SIMD lanes.
-//! - Vector kernels: [`sq_norm`], [`dot`], [`axpy`] and [`scale`], each with a
-//!   scalar twin (`sq_norm_scalar`, …) that serves as the test oracle.
-//!
-//! # Example
+//! # Example: training with weight noise
 //!
 //! ```
-//! use noisereg::{BoxMuller, sq_norm};
-//! use rand_xoshiro::Xoshiro128PlusPlus;
+//! use noisereg::{Adam, HalfSquaredError, Init, Mlp1, Network, NoiseKind, Tanh, Trainer};
+//! use noisereg::{WeightNoiseConfig, clean_loss, flatness, NoiseOn};
 //! use rand_core::SeedableRng;
 //!
-//! let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
-//! let mut normal = BoxMuller::new(0.0, 0.1).unwrap();
-//! let mut noise = [0.0f32; 16];
-//! for e in noise.iter_mut() {
-//!     *e = normal.sample(&mut rng);
+//! # fn main() -> Result<(), noisereg::Error> {
+//! type Net = Mlp1<2, 8, 1, Tanh>; // 2 → 8 (tanh) → 1 (linear)
+//! let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(1);
+//! let mut net = Net::zeroed();
+//! net.init(Init::Glorot, &mut rng);
+//!
+//! let xs = [[0.5, -1.0], [1.0, 0.25], [-0.3, 0.8], [0.0, -0.6]];
+//! let ys = [[0.3], [-0.2], [0.1], [0.4]];
+//! let before = clean_loss(&net, &HalfSquaredError, &xs, &ys)?;
+//!
+//! // ε ~ N(0, 0.01) on every weight, redrawn per sample; the gradient is
+//! // taken at θ + ε and applied to the clean θ.
+//! let noise = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)?;
+//! let adam = Adam::with_defaults(0.01, &net)?;
+//! let mut trainer: Trainer<2, 1, Net, _> = Trainer::new(net, adam, 42).with_weight_noise(&noise)?;
+//! for _ in 0..200 {
+//!     trainer.step(&HalfSquaredError, &xs, &ys)?;
 //! }
-//! assert!(sq_norm(&noise) > 0.0);
+//! let net = trainer.into_network();
+//! assert!(clean_loss(&net, &HalfSquaredError, &xs, &ys)? < before);
+//!
+//! // The flatness the noise penalises: E‖∇_W f‖² over the data.
+//! assert!(flatness(&net, &xs, NoiseOn::Weights)? > 0.0);
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! # What is in the crate
+//!
+//! - **Networks** — [`Dense`] layers with sizes as const generics and
+//!   activations ([`Identity`], [`Tanh`], [`Sigmoid`], [`Relu`], [`Softplus`])
+//!   that give f, f′ and f″; pairs compose into MLPs of any depth
+//!   ([`Mlp1`], [`Mlp2`], [`Mlp3`]) and mismatched widths do not compile.
+//!   [`Network`] has forward and backward passes, [`HalfSquaredError`] and
+//!   [`SoftmaxCrossEntropy`] losses, the per-sample penalty
+//!   `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` without materialising a gradient, its
+//!   gradient (a Hessian–vector product by Pearlmutter's R-operator) and the
+//!   exact `tr ∇²_θ f`. [`DenseRef`] exposes every pass per layer over slices
+//!   so a network sized at run time gets the same bits.
+//! - **Noise** — [`WeightNoise`] (additive `w + ε`, multiplicative
+//!   `w(1 + ε)`, or local reparameterisation), configured by
+//!   [`WeightNoiseConfig`] with η per layer, weights or weights and biases
+//!   ([`NoiseOn`]), per-sample or per-batch draws and an [`EtaSchedule`];
+//!   it reaches the passes through the [`Perturbation`] hook, a row at a time,
+//!   with no copy of the weights. [`InputNoise`], [`LabelNoise`] and
+//!   [`SmoothedCrossEntropy`] (label smoothing) cover the other kinds.
+//! - **Training** — [`Trainer`] (and [`ModelTrainer`] for run-time-sized
+//!   models) with [`Sgd`], [`Momentum`] or [`Adam`], mini-batches from a slice
+//!   or a `heapless` [`SampleRing`]; a step that meets NaN/Inf returns an error
+//!   and changes nothing. Evaluation: [`clean_loss`], [`perturbed_loss`] (with
+//!   an antithetic Monte Carlo standard error), [`flatness`] and
+//!   [`noisy_cost_expansion`] (the textbook and the exact second-order cost).
+//! - **Gaussian sampling** — [`BoxMuller`], a scalar sampler that gives the
+//!   same bits on every target, and [`fill_normal`], a batch fill vectorised
+//!   with `wide` and fed by [`XoshiroLanes`], eight xoshiro128++ streams in
+//!   SIMD lanes. Uniforms have 24 bits, so `|z| ≤ 5.77`.
+//! - **Vector kernels** — [`sq_norm`], [`dot`], [`axpy`] and [`scale`], each
+//!   with a scalar twin (`sq_norm_scalar`, …) that serves as the test oracle.
+//!
+//! Conventions (η is a variance; the loss is `½‖y − f‖²`, so the penalty is
+//! `(η/2)‖∇f‖²`) follow the project's `THEORY.md`.
 //!
 //! # Portability
 //!
@@ -43,6 +91,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
+
+// The README's Rust example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 mod error;
 mod kernels;
