@@ -294,3 +294,47 @@ fn xoshiro_lanes_are_jumped_rand_xoshiro_generators() {
     let mut reference = Xoshiro128PlusPlus::from_seed([3; 16]);
     assert_eq!(from_seed.next_block()[0], reference.next_u32());
 }
+
+fn keyed_samples(seed: u64, key: u64, n: usize) -> Vec<f32> {
+    let mut z = vec![0.0f32; n];
+    fill_normal(&mut XoshiroLanes::keyed(seed, key), &mut z);
+    z
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn keyed_lanes_pass_ks_moments_and_tails() {
+    check_normal("keyed, one stream", &keyed_samples(0x5eed_0002, 5, N));
+    // As weight noise uses them: short streams of consecutive keys
+    // (key = 16·draw + layer), concatenated.
+    let z: Vec<f32> = (0..N / 64)
+        .flat_map(|k| keyed_samples(0x5eed_0003, k as u64, 64))
+        .collect();
+    check_normal("keyed, 64 per key", &z);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn keyed_lanes_of_different_keys_are_uncorrelated() {
+    let seed = 0x5eed_0004;
+    // Whole streams of neighbouring keys: same layer next draw (+16), next
+    // layer (+1), far apart.
+    for (ka, kb) in [(0, 1), (3, 19), (7, 7 + 16 * 1000)] {
+        let a = keyed_samples(seed, ka, N / 4);
+        let b = keyed_samples(seed, kb, N / 4);
+        check_pairs(&format!("keys {ka}, {kb}"), &a, &b);
+    }
+    // The first values of consecutive keys (the ε of one weight in
+    // consecutive layers or draws).
+    let firsts: Vec<[f32; 2]> = (0..N as u64 / 4)
+        .map(|k| {
+            let z = keyed_samples(seed, k, 16);
+            [z[0], z[8]]
+        })
+        .collect();
+    let a: Vec<f32> = firsts.iter().map(|p| p[0]).collect();
+    let b: Vec<f32> = a[1..].to_vec();
+    check_pairs("first of key k, k + 1", &a[..a.len() - 1], &b);
+    let c: Vec<f32> = firsts.iter().map(|p| p[1]).collect();
+    check_pairs("lanes 0 and 8 of one key", &a, &c);
+}

@@ -140,11 +140,18 @@ fn t2_bilinear_keeps_mean_and_adds_eta_s_p2_q2_plus_eta2_s2() {
         pt * qt
     });
     assert_within_4se("T2 E f̃", mean, p * q);
-    // The same draw through the per-kind type.
+    // The same draw through the per-kind type: a fresh AdditiveNoise is at
+    // draw 0, so it must give WeightNoise's draw 0 bit for bit.
     noise.begin_layer(0);
     let mut ut = [0.0; 2];
     noise.weight_row(&u, &mut ut);
+    let mut want = [0.0; 2];
+    wn.set_draw_index(0);
+    wn.set_negated(false);
+    wn.begin_layer(0);
+    wn.weight_row(&u, &mut want);
     assert!(ut != u);
+    assert_eq!(ut.map(f32::to_bits), want.map(f32::to_bits));
 }
 
 #[test]
@@ -272,7 +279,13 @@ fn t8_multiplicative_noise_adds_sigma2_sum_w2_x2() {
     let mut a = [0.0; 2];
     m.begin_layer(0);
     m.weight_row(&w, &mut a);
+    let mut want = [0.0; 2];
+    noise.set_draw_index(0);
+    noise.set_negated(false);
+    noise.begin_layer(0);
+    noise.weight_row(&w, &mut want);
     assert!(a != w);
+    assert_eq!(a.map(f32::to_bits), want.map(f32::to_bits));
 }
 
 // ---------------------------------------------------------------- linear regression
