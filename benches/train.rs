@@ -63,7 +63,7 @@ fn group<const IN: usize, N: Network<IN, 1>>(
     g.throughput(Throughput::Elements(BATCH as u64));
     let mut bench = |id: &str, mut t: Trainer<IN, 1, N, Sgd, 1>| {
         g.bench_function(BenchmarkId::from_parameter(id), |b| {
-            b.iter(|| black_box(t.step(&HalfSquaredError, black_box(&xs), &ys)))
+            b.iter(|| black_box(t.step(&HalfSquaredError, black_box(&xs), &ys).unwrap()))
         });
     };
     let fresh = || Trainer::<IN, 1, N, Sgd, 1>::new(net.clone(), sgd, 7);

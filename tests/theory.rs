@@ -10,9 +10,10 @@
 
 use nalgebra::{DMatrix, DVector};
 use noisereg::{
-    Adam, AdditiveNoise, BoxMuller, Dense, HalfSquaredError, InputNoise, LabelNoise, Loss, Mlp1,
-    MultiplicativeNoise, Network, NoiseKind, NoiseOn, Perturbation, Relu, Sgd, Tanh, Trainer,
-    WeightNoise, WeightNoiseConfig, clean_loss, flatness, noisy_cost_expansion, perturbed_loss,
+    Adam, AdditiveNoise, BoxMuller, Dense, Error, HalfSquaredError, InputNoise, LabelNoise, Loss,
+    Mlp1, MultiplicativeNoise, Network, NoiseKind, NoiseOn, NoisyLoss, Perturbation, Relu, Sgd,
+    Tanh, Trainer, WeightNoise, WeightNoiseConfig, clean_loss, flatness, noisy_cost_expansion,
+    perturbed_loss,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -661,4 +662,66 @@ fn diabetes_weight_noise_and_penalty_give_flatter_more_robust_networks() {
             r0.excess()
         );
     }
+}
+
+// ---------------------------------------------------------------- evaluation API
+
+#[test]
+fn pair_statistics_are_stable_for_a_large_mean() {
+    // Means 1e9 + {±1e-3}: Σx² − m·mean² loses every digit of the spread.
+    let means: Vec<f64> = (0..1000)
+        .map(|i| 1e9 + if i % 2 == 0 { 1e-3 } else { -1e-3 })
+        .collect();
+    let r = NoisyLoss::from_pair_means(0.0, means).unwrap();
+    // Sample variance 1e-6·1000/999, SE = √(var/1000).
+    let want = (1e-6 * 1000.0 / 999.0 / 1000.0f64).sqrt();
+    assert!(
+        (r.std_error - want).abs() <= 1e-3 * want,
+        "{} vs {want}",
+        r.std_error
+    );
+    assert_eq!(r.mean, 1e9);
+}
+
+#[test]
+fn noisy_cost_expansion_rejects_multiplicative_noise() {
+    let net = Dense::<2, 1>::zeroed();
+    let (xs, ys) = ([[1.0, 2.0]], [[0.5]]);
+    let mul = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    assert_eq!(
+        noisy_cost_expansion(&net, &xs, &ys, &mul),
+        Err(Error::InvalidParameter {
+            name: "kind",
+            requirement: "additive or local reparameterisation noise"
+        })
+    );
+    // Local reparameterisation has additive noise's marginal: same numbers.
+    let add = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let lr = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.01).unwrap();
+    assert_eq!(
+        noisy_cost_expansion(&net, &xs, &ys, &lr),
+        noisy_cost_expansion(&net, &xs, &ys, &add)
+    );
+}
+
+#[test]
+fn weight_noise_set_eta_rejects_negative_or_non_finite_eta() {
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let mut noise = WeightNoise::new(&cfg, 1);
+    let before = noise.clone();
+    let mut eta = [0.02f32; noisereg::MAX_LAYERS];
+    for bad in [-1e-3, f32::NAN, f32::INFINITY] {
+        eta[1] = bad;
+        assert_eq!(
+            noise.set_eta(&eta),
+            Err(Error::InvalidParameter {
+                name: "eta",
+                requirement: "finite and >= 0"
+            })
+        );
+        assert_eq!(noise, before);
+    }
+    eta[1] = 0.0;
+    noise.set_eta(&eta).unwrap();
+    assert_ne!(noise, before);
 }

@@ -103,26 +103,30 @@ impl NoisyLoss {
     }
 }
 
-/// Running sums of the pair means.
+/// Welford's running mean and sum of squared deviations of the pair means:
+/// no cancellation when the spread is tiny next to the mean.
 #[derive(Default)]
 struct PairStats {
-    sum: f64,
-    sum_sq: f64,
+    count: f64,
+    mean: f64,
+    m2: f64,
 }
 
 impl PairStats {
     #[inline]
     fn add(&mut self, v: f64) {
-        self.sum += v;
-        self.sum_sq += v * v;
+        self.count += 1.0;
+        let d = v - self.mean;
+        self.mean += d / self.count;
+        self.m2 += d * (v - self.mean);
     }
 
     /// The estimate from `pairs` added means.
     fn finish(self, clean: f64, pairs: u32) -> Result<NoisyLoss, Error> {
         check_pairs(pairs)?;
         let m = f64::from(pairs);
-        let mean = self.sum / m;
-        let var = ((self.sum_sq - m * mean * mean) / (m - 1.0)).max(0.0);
+        let mean = self.mean;
+        let var = (self.m2 / (m - 1.0)).max(0.0);
         Ok(NoisyLoss {
             clean,
             mean,
@@ -201,7 +205,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
         let n = nonempty(xs.len())?;
         let mut noise = WeightNoise::new(config, seed);
         let eta: [f32; MAX_LAYERS] = *config.etas();
-        noise.set_eta(&eta);
+        noise.set_eta(&eta)?;
         Ok(Self {
             net,
             loss,
@@ -369,9 +373,15 @@ pub struct NoisyCostExpansion {
 /// `E_ε J(θ + ε)` of the ½-squared-error loss, for additive noise of
 /// per-layer variance `config.eta(l)` on the parameters `config` selects.
 ///
+/// Local reparameterisation is accepted too: per sample its pre-activations
+/// have exactly the joint distribution additive weight noise gives them, so
+/// the expected loss, and these formulas, are the same. Multiplicative noise
+/// (variance `η w²` per weight) is not covered.
+///
 /// # Errors
 ///
-/// As [`clean_loss`] and [`flatness`].
+/// As [`clean_loss`] and [`flatness`]; [`Error::InvalidParameter`] naming
+/// `kind` for [`NoiseKind::Multiplicative`].
 ///
 /// # Examples
 ///
@@ -393,6 +403,12 @@ pub fn noisy_cost_expansion<X, Y: Buffer, N: Model<X, Y>>(
     targets: &[Y],
     config: &WeightNoiseConfig,
 ) -> Result<NoisyCostExpansion, Error> {
+    if config.kind() == NoiseKind::Multiplicative {
+        return Err(Error::InvalidParameter {
+            name: "kind",
+            requirement: "additive or local reparameterisation noise",
+        });
+    }
     config.check_depth(net.depth())?;
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;

@@ -4,7 +4,9 @@ use super::additive_noise::AdditiveNoise;
 use super::layer_noise::LayerNoise;
 use super::local_reparam_noise::LocalReparamNoise;
 use super::multiplicative_noise::MultiplicativeNoise;
+use super::validate::finite_non_negative;
 use super::weight_noise_config::{NoiseKind, Redraw, WeightNoiseConfig};
+use crate::error::Error;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 
@@ -97,10 +99,32 @@ impl WeightNoise {
 
     /// Sets η of every layer to `eta` (variance) at schedule factor 1, keeping
     /// kind, parameters and seed; used to evaluate at a given η.
-    pub fn set_eta(&mut self, eta: &[f32; super::MAX_LAYERS]) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `eta` unless every η is finite and
+    /// `≥ 0`; the noise is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, Perturbation, WeightNoise, WeightNoiseConfig, MAX_LAYERS};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.0).unwrap();
+    /// let mut noise = WeightNoise::new(&cfg, 1);
+    /// assert!(!noise.perturbs_weights());
+    /// noise.set_eta(&[0.01; MAX_LAYERS])?;
+    /// assert!(noise.perturbs_weights());
+    /// assert!(noise.set_eta(&[-1.0; MAX_LAYERS]).is_err());
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    pub fn set_eta(&mut self, eta: &[f32; super::MAX_LAYERS]) -> Result<(), Error> {
+        for &e in eta {
+            finite_non_negative("eta", e)?;
+        }
         let core = self.core_mut();
         core.set_eta(eta);
         core.set_factor(1.0);
+        Ok(())
     }
 
     /// Moves to the next independent draw of ε.
