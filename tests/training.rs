@@ -940,8 +940,8 @@ fn optimizers_follow_their_update_rules() {
 fn weight_noise_state_is_a_few_rng_states() {
     // Documented in WeightNoise and Trainer: nothing weight-sized.
     assert_eq!(size_of::<WeightNoise>(), 416);
-    assert_eq!(size_of::<InputNoise>(), 56);
-    assert_eq!(size_of::<LabelNoise>(), 56);
+    assert_eq!(size_of::<InputNoise>(), 24);
+    assert_eq!(size_of::<LabelNoise>(), 24);
     assert_eq!(size_of::<Xoshiro128PlusPlus>(), 16);
     type Big = noisereg::Mlp2<16, 32, 32, 1, Tanh>;
     // The trainer is the network, the gradient, S scratch networks, the
@@ -952,7 +952,7 @@ fn weight_noise_state_is_a_few_rng_states() {
         + size_of::<<Big as Network<16, 1>>::Cache>()
         + size_of::<Option<WeightNoise>>()
         + size_of::<Option<WeightNoiseConfig>>()
-        + 56 * 2
+        + 24 * 2
         + 2 * 8 // seed, step
         + 8; // alignment padding
     let sgd = size_of::<Trainer<16, 1, Big, Sgd>>();
@@ -1012,4 +1012,28 @@ fn per_batch_multiplicative_noise_leaves_the_penalty_gradient_unscaled() {
             ga - gb
         );
     }
+}
+
+#[test]
+fn input_and_label_noise_draw_n_is_keyed_stream_16n() {
+    // One generator for every noise source: draw n of input or label noise is
+    // `fill_normal` over `XoshiroLanes::keyed(seed, 16·n)`, bit for bit.
+    let x: [f32; 37] = core::array::from_fn(|i| i as f32 * 0.1);
+    let mut input = InputNoise::new(0.3, 11).unwrap();
+    let mut label = LabelNoise::gaussian(0.3, 11).unwrap();
+    for n in 0..3u64 {
+        let mut z = [0.0f32; 37];
+        noisereg::fill_normal(&mut noisereg::XoshiroLanes::keyed(11, 16 * n), &mut z);
+        let want: Vec<u32> = x
+            .iter()
+            .zip(z)
+            .map(|(x, z)| (x + 0.3 * z).to_bits())
+            .collect();
+        let (mut a, mut b) = ([0.0f32; 37], [0.0f32; 37]);
+        input.perturb(&x, &mut a);
+        label.perturb(&x, &mut b);
+        assert_eq!(a.map(f32::to_bits).to_vec(), want, "input draw {n}");
+        assert_eq!(b.map(f32::to_bits).to_vec(), want, "label draw {n}");
+    }
+    assert_eq!((input.draw_index(), label.draw_index()), (3, 3));
 }

@@ -1,6 +1,7 @@
 //! Adam (Kingma & Ba 2015).
 
-use super::optimizer::{Optimizer, check_state, copy_checked, finite, zeroed_like};
+use super::optimizer::{Optimizer, check_state, finite};
+use super::parameter_ops::{copy_checked, zeroed_like};
 use super::validate::{finite_positive, unit_half_open};
 use crate::error::Error;
 use crate::parameters::Parameters;

@@ -45,24 +45,12 @@ impl AdditiveNoise {
             core: LayerNoise::new(config, seed),
         }
     }
+}
 
-    /// `out = clean + std·z` over the common length, drawing that many normals.
-    #[inline]
-    fn perturb(&mut self, clean: &[f32], out: &mut [f32]) {
-        let s = self.core.std;
-        if s == 0.0 {
-            out.copy_from_slice_checked(clean);
-            return;
-        }
-        let n = clean.len().min(out.len());
-        self.core.stream.for_each_chunk(n, |at, z| {
-            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
-            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
-            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
-                *o = c + s * z;
-            }
-        });
-    }
+/// `clean + std·z`.
+#[inline(always)]
+fn add(c: f32, s: f32, z: f32) -> f32 {
+    c + s * z
 }
 
 /// `copy_from_slice` that copies the common prefix instead of panicking.
@@ -92,15 +80,11 @@ impl Perturbation for AdditiveNoise {
 
     #[inline]
     fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.perturb(clean, out);
+        self.core.perturb(clean, out, add);
     }
 
     #[inline]
     fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
-        if self.core.biases {
-            self.perturb(clean, out);
-        } else {
-            out.copy_from_slice_checked(clean);
-        }
+        self.core.perturb_bias(clean, out, add);
     }
 }

@@ -1,24 +1,24 @@
 //! `v + σξ`, `ξ ~ N(0, I)` drawn from a counter-keyed stream: the state
 //! shared by input noise and label noise.
 
-use super::noise_stream::NoiseStream;
+use super::lane_stream::LaneStream;
 use crate::error::{Error, check_len};
 
 /// Gaussian noise of standard deviation `std` added to a vector, one draw
-/// per call (draw `n` is stream 0 of draw `n`).
+/// per call: call `n` takes stream 0 of draw `n` of a [`LaneStream`] (the
+/// weight noise's generator), built on the stack for the call, so only the
+/// seed and the draw index are kept.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GaussianShift {
     std: f32,
-    stream: NoiseStream,
+    seed: u64,
+    draw: u64,
 }
 
 impl GaussianShift {
     /// `std` must already be validated (finite, `≥ 0`).
     pub(crate) fn new(std: f32, seed: u64) -> Self {
-        Self {
-            std,
-            stream: NoiseStream::new(seed),
-        }
+        Self { std, seed, draw: 0 }
     }
 
     pub(crate) fn std(&self) -> f32 {
@@ -33,19 +33,23 @@ impl GaussianShift {
             out.copy_from_slice(v);
             return Ok(());
         }
-        self.stream.restart(0);
+        let mut stream = LaneStream::new(self.seed);
+        stream.set_draw(self.draw);
+        stream.restart(0);
+        // ξ straight into `out`, then `out = v + σξ` in place.
+        stream.fill(out);
         for (o, &x) in out.iter_mut().zip(v) {
-            *o = x + self.std * self.stream.next();
+            *o = x + self.std * *o;
         }
-        self.stream.advance();
+        self.draw = self.draw.wrapping_add(1);
         Ok(())
     }
 
     pub(crate) fn draw_index(&self) -> u64 {
-        self.stream.draw()
+        self.draw
     }
 
     pub(crate) fn set_draw_index(&mut self, draw: u64) {
-        self.stream.set_draw(draw);
+        self.draw = draw;
     }
 }

@@ -79,7 +79,8 @@ impl LaneStream {
     }
 
     /// Writes the next `out.len()` normals of the current stream into `out`.
-    #[inline]
+    // One copy of the SIMD fill for every noise source (flash on small MCUs).
+    #[inline(never)]
     pub(crate) fn fill(&mut self, out: &mut [f32]) {
         if out.is_empty() {
             return;

@@ -1,6 +1,7 @@
 //! State shared by the weight-noise perturbations: per-layer η, the current
 //! layer's standard deviation and the counter-keyed stream.
 
+use super::additive_noise::CopyChecked;
 use super::lane_stream::LaneStream;
 use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
 use crate::nn::NoiseOn;
@@ -58,6 +59,47 @@ impl LayerNoise {
         };
         if self.std != 0.0 {
             self.stream.restart(layer as u64);
+        }
+    }
+
+    /// `out[i] = combine(clean[i], std, z_i)` over the common length with
+    /// fresh normals `z` from the layer's stream; copies `clean` (drawing
+    /// nothing) when this layer's std is 0. The one body of additive and
+    /// multiplicative noise.
+    #[inline(always)]
+    pub(crate) fn perturb(
+        &mut self,
+        clean: &[f32],
+        out: &mut [f32],
+        combine: impl Fn(f32, f32, f32) -> f32,
+    ) {
+        let s = self.std;
+        if s == 0.0 {
+            out.copy_from_slice_checked(clean);
+            return;
+        }
+        let n = clean.len().min(out.len());
+        self.stream.for_each_chunk(n, |at, z| {
+            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
+            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
+            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
+                *o = combine(c, s, z);
+            }
+        });
+    }
+
+    /// Biases: [`perturb`](Self::perturb) when biases are noisy, else copied.
+    #[inline(always)]
+    pub(crate) fn perturb_bias(
+        &mut self,
+        clean: &[f32],
+        out: &mut [f32],
+        combine: impl Fn(f32, f32, f32) -> f32,
+    ) {
+        if self.biases {
+            self.perturb(clean, out, combine);
+        } else {
+            out.copy_from_slice_checked(clean);
         }
     }
 }

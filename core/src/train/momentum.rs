@@ -1,6 +1,7 @@
 //! SGD with (heavy-ball) momentum.
 
-use super::optimizer::{Optimizer, copy_state, finite, zeroed_like};
+use super::optimizer::{Optimizer, copy_state, finite};
+use super::parameter_ops::zeroed_like;
 use super::validate::{finite_positive, unit_half_open};
 use crate::error::Error;
 use crate::parameters::Parameters;

@@ -1,6 +1,5 @@
 //! Multiplicative weight noise `w̃ = w(1 + ε)`, `ε ~ N(0, η)`.
 
-use super::additive_noise::CopyChecked;
 use super::layer_noise::LayerNoise;
 use super::weight_noise_config::WeightNoiseConfig;
 use crate::parameters::Parameters;
@@ -39,23 +38,6 @@ impl MultiplicativeNoise {
         Self {
             core: LayerNoise::new(config, seed),
         }
-    }
-
-    #[inline]
-    fn perturb(&mut self, clean: &[f32], out: &mut [f32]) {
-        let s = self.core.std;
-        if s == 0.0 {
-            out.copy_from_slice_checked(clean);
-            return;
-        }
-        let n = clean.len().min(out.len());
-        self.core.stream.for_each_chunk(n, |at, z| {
-            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
-            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
-            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
-                *o = c * (1.0 + s * z);
-            }
-        });
     }
 
     /// `g ← g·(1 + std·z)` over `g`, drawing `g.len()` normals.
@@ -109,6 +91,12 @@ impl MultiplicativeNoise {
     }
 }
 
+/// `clean·(1 + std·z)`.
+#[inline(always)]
+fn times(c: f32, s: f32, z: f32) -> f32 {
+    c * (1.0 + s * z)
+}
+
 impl Perturbation for MultiplicativeNoise {
     fn perturbs_weights(&self) -> bool {
         self.core.active()
@@ -121,15 +109,11 @@ impl Perturbation for MultiplicativeNoise {
 
     #[inline]
     fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.perturb(clean, out);
+        self.core.perturb(clean, out, times);
     }
 
     #[inline]
     fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
-        if self.core.biases {
-            self.perturb(clean, out);
-        } else {
-            out.copy_from_slice_checked(clean);
-        }
+        self.core.perturb_bias(clean, out, times);
     }
 }

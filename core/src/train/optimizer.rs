@@ -1,5 +1,6 @@
 //! The optimiser interface: check a candidate update, then commit it.
 
+use super::parameter_ops::copy_checked;
 use crate::error::Error;
 use crate::parameters::Parameters;
 
@@ -39,15 +40,6 @@ pub trait Optimizer<P: Parameters> {
     fn learning_rate(&self) -> f32;
 }
 
-/// A copy of `like` with every parameter set to 0 (optimiser state, gradients).
-pub(crate) fn zeroed_like<P: Parameters + Clone>(like: &P) -> P {
-    let mut z = like.clone();
-    for i in 0..z.slice_count() {
-        z.slice_mut(i).fill(0.0);
-    }
-    z
-}
-
 /// Copies `src` into `dst` slice by slice after checking that the shapes
 /// agree and every value is finite (restoring optimiser state).
 pub(crate) fn copy_state<P: Parameters>(dst: &mut P, src: &P) -> Result<(), Error> {
@@ -66,15 +58,6 @@ pub(crate) fn check_state<P: Parameters>(dst: &P, src: &P) -> Result<(), Error> 
         }
     }
     Ok(())
-}
-
-/// Copies `src` into `dst`, slice by slice (after [`check_state`]).
-pub(crate) fn copy_checked<P: Parameters>(dst: &mut P, src: &P) {
-    for i in 0..src.slice_count() {
-        for (d, &s) in dst.slice_mut(i).iter_mut().zip(src.slice(i)) {
-            *d = s;
-        }
-    }
 }
 
 /// `Err(NonFinite{what})` unless `v` is finite.

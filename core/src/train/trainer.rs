@@ -4,13 +4,13 @@ use super::input_noise::InputNoise;
 use super::label_noise::LabelNoise;
 use super::model::{Buffer, Model};
 use super::optimizer::Optimizer;
+use super::parameter_ops::{add_into, fill_zero, scale_all};
 use super::sample_ring::SampleRing;
 use super::target::Target;
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
 use crate::nn::{Loss, NoiseOn};
-use crate::parameters::Parameters;
 use crate::perturbation::{Clean, Perturbation};
 use core::marker::PhantomData;
 
@@ -69,7 +69,7 @@ pub struct NoisePositions {
 ///
 /// The trainer holds the network, a gradient of the same type, `S` scratch
 /// networks, the optimiser, one forward cache and the noise state
-/// ([`WeightNoise`]: 416 bytes; input and label noise: 56 bytes each). `S = 0`
+/// ([`WeightNoise`]: 416 bytes; input and label noise: 24 bytes each). `S = 0`
 /// (the default) is enough for every mode except two that need one scratch
 /// network (`S = 1`): [`Redraw::PerBatch`] runs faster with the noisy weights
 /// materialised once per batch (without scratch it regenerates them per
@@ -618,29 +618,4 @@ where
     let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
     net.backward_traced(cache, &dy, p, grad)?;
     Ok(l)
-}
-
-/// Sets every parameter to 0.
-#[inline]
-fn fill_zero<P: Parameters>(p: &mut P) {
-    for i in 0..p.slice_count() {
-        p.slice_mut(i).fill(0.0);
-    }
-}
-
-/// Multiplies every parameter by `a`.
-#[inline]
-fn scale_all<P: Parameters>(p: &mut P, a: f32) {
-    for i in 0..p.slice_count() {
-        crate::kernels::scale(a, p.slice_mut(i));
-    }
-}
-
-/// `acc += g`, slice by slice.
-fn add_into<P: Parameters>(acc: &mut P, g: &P) {
-    for i in 0..acc.slice_count() {
-        for (a, &b) in acc.slice_mut(i).iter_mut().zip(g.slice(i)) {
-            *a += b;
-        }
-    }
 }
