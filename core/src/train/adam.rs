@@ -44,6 +44,19 @@ impl<P: Parameters + Clone> Adam<P> {
     ///
     /// [`Error::InvalidParameter`] naming `learning_rate` or `epsilon`
     /// (finite, `> 0`), `beta1` or `beta2` (in `[0, 1)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Adam, Dense, Network, Optimizer};
+    /// let mut p = Dense::<1, 1>::zeroed();
+    /// let mut g = Dense::<1, 1>::zeroed();
+    /// g.w = [[1.0]];
+    /// let mut adam = Adam::new(0.1, 0.9, 0.999, 1e-8, &p).unwrap();
+    /// adam.step(&mut p, &g).unwrap();
+    /// assert!((p.w[0][0] + 0.1).abs() < 1e-6); // first step: −lr·sign(g)
+    /// assert!(Adam::new(0.1, 1.0, 0.999, 1e-8, &p).is_err());
+    /// ```
     pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, like: &P) -> Result<Self, Error> {
         Ok(Self {
             lr: finite_positive("learning_rate", lr)?,

@@ -5,6 +5,14 @@ use crate::error::Error;
 use crate::sampler::{cos_half_pi, sin_half_pi};
 
 /// The shape of the ramp of an [`EtaSchedule`].
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{EtaSchedule, ScheduleShape};
+/// let s = EtaSchedule::new(0, ScheduleShape::Linear, 4, 0.0, 1.0).unwrap();
+/// assert_eq!([0, 2, 4].map(|k| s.factor(k)), [0.0, 0.5, 1.0]);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ScheduleShape {
     /// Jump straight to the final factor at the start step.
@@ -56,6 +64,13 @@ impl Default for EtaSchedule {
 
 impl EtaSchedule {
     /// Factor 1 at every step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::EtaSchedule;
+    /// assert_eq!(EtaSchedule::constant().factor(1_000_000), 1.0);
+    /// ```
     pub const fn constant() -> Self {
         Self {
             start: 0,
@@ -127,6 +142,14 @@ impl EtaSchedule {
     }
 
     /// The factor on η at training step `step` (counted from 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::EtaSchedule;
+    /// let s = EtaSchedule::warm_up(3);
+    /// assert_eq!([0, 2, 3, 9].map(|k| s.factor(k)), [0.0, 0.0, 1.0, 1.0]);
+    /// ```
     pub fn factor(&self, step: u64) -> f32 {
         if step < self.start {
             return 0.0;

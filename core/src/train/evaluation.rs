@@ -52,6 +52,15 @@ where
 }
 
 /// A Monte Carlo estimate of the cost under weight noise, `E_ε J(θ + ε)`.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::NoisyLoss;
+/// let r = NoisyLoss::from_pair_means(1.0, [1.5, 2.5]).unwrap();
+/// assert_eq!((r.mean, r.std_error, r.pairs), (2.0, 0.5, 2));
+/// assert_eq!(r.excess(), 1.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoisyLoss {
     /// `J(θ)`, the clean mean loss.
@@ -192,6 +201,18 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
     /// per-layer η do not match the depth, [`Error::InvalidParameter`]
     /// naming `data` if they are empty or `layers` for a network deeper than
     /// [`MAX_LAYERS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{AntitheticPairs, Dense, HalfSquaredError, Network, NoiseKind, WeightNoiseConfig};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let (xs, ys): ([[f32; 1]; 0], [[f32; 1]; 0]) = ([], []);
+    /// assert!(AntitheticPairs::new(&net, &HalfSquaredError, &xs, &ys, &cfg, 1).is_err());
+    /// let mut pairs = AntitheticPairs::new(&net, &HalfSquaredError, &[[1.0]], &[[0.0]], &cfg, 1).unwrap();
+    /// assert!(pairs.pair_mean(0).unwrap() > 0.0);
+    /// ```
     pub fn new(
         net: &'a N,
         loss: &'a L,
@@ -352,6 +373,18 @@ fn unit_eta(depth: usize) -> Result<heapless::Vec<f32, MAX_LAYERS>, Error> {
 }
 
 /// The noisy cost of the ½-squared-error loss to first order in η (THEORY §1–§2).
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{noisy_cost_expansion, Dense, Network, NoiseKind, WeightNoiseConfig};
+/// let net = Dense::<1, 1>::zeroed();
+/// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.1).unwrap();
+/// let e = noisy_cost_expansion(&net, &[[2.0]], &[[1.0]], &cfg).unwrap();
+/// // J = ½, ‖∇_w f‖² = x² = 4: seed formula ½ + ½·0.1·4.
+/// assert_eq!((e.clean, e.trace), (0.5, 0.0));
+/// assert!((e.seed_formula - 0.7).abs() < 1e-7);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoisyCostExpansion {
     /// `J(θ)`.

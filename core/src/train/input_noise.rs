@@ -35,6 +35,18 @@ impl InputNoise {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `input_std` unless it is finite and `≥ 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::InputNoise;
+    /// let mut noise = InputNoise::new(0.5, 1).unwrap();
+    /// let mut out = [0.0f32; 3];
+    /// noise.perturb(&[1.0; 3], &mut out);
+    /// assert!(out.iter().all(|&v| v != 1.0));
+    /// assert_eq!(noise.draw_index(), 1);
+    /// assert!(InputNoise::new(f32::INFINITY, 1).is_err());
+    /// ```
     pub fn new(std: f32, seed: u64) -> Result<Self, Error> {
         Ok(Self {
             shift: GaussianShift::new(finite_non_negative("input_std", std)?, seed),

@@ -39,6 +39,17 @@ impl LabelNoise {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `label_std` unless it is finite and `≥ 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::LabelNoise;
+    /// let mut noise = LabelNoise::gaussian(0.5, 1).unwrap();
+    /// let mut out = [0.0f32; 1];
+    /// noise.perturb(&[1.0], &mut out);
+    /// assert_ne!(out, [1.0]);
+    /// assert!(LabelNoise::gaussian(-1.0, 1).is_err());
+    /// ```
     pub fn gaussian(std: f32, seed: u64) -> Result<Self, Error> {
         Ok(Self {
             shift: GaussianShift::new(finite_non_negative("label_std", std)?, seed),

@@ -10,6 +10,16 @@ use crate::perturbation::Perturbation;
 
 /// A buffer of `f32` values: an array `[f32; N]` (fixed size, no checks) or,
 /// with `alloc`, a `Vec<f32>` sized at run time.
+///
+/// # Examples
+///
+/// ```
+/// fn total<B: noisereg::Buffer>(b: &B) -> f32 {
+///     b.as_ref().iter().sum()
+/// }
+/// assert_eq!(total(&[1.0f32, 2.0]), 3.0);
+/// assert_eq!(total(&vec![0.5f32; 4]), 2.0);
+/// ```
 pub trait Buffer: AsRef<[f32]> + AsMut<[f32]> + Clone {}
 
 impl<B: AsRef<[f32]> + AsMut<[f32]> + Clone> Buffer for B {}

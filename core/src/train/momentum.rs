@@ -37,6 +37,20 @@ impl<P: Parameters + Clone> Momentum<P> {
     ///
     /// [`Error::InvalidParameter`] naming `learning_rate` (finite, `> 0`) or
     /// `momentum` (in `[0, 1)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Momentum, Network, Optimizer};
+    /// let mut p = Dense::<1, 1>::zeroed();
+    /// let mut g = Dense::<1, 1>::zeroed();
+    /// g.w = [[1.0]];
+    /// let mut m = Momentum::new(0.1, 0.9, &p).unwrap();
+    /// m.step(&mut p, &g).unwrap();
+    /// m.step(&mut p, &g).unwrap();
+    /// assert!((p.w[0][0] + 0.1 * (1.0 + 1.9)).abs() < 1e-6);
+    /// assert!(Momentum::new(0.1, -0.5, &p).is_err());
+    /// ```
     pub fn new(lr: f32, mu: f32, like: &P) -> Result<Self, Error> {
         Ok(Self {
             lr: finite_positive("learning_rate", lr)?,

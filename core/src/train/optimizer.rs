@@ -13,6 +13,19 @@ use crate::parameters::Parameters;
 /// is the same function, so what was checked is bit for bit what is written,
 /// and a failed [`step`](Optimizer::step) leaves parameters and state exactly
 /// as they were without a parameter-sized copy.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Dense, Network, Optimizer, Sgd};
+/// let p = Dense::<1, 1>::zeroed();
+/// let mut g = Dense::<1, 1>::zeroed();
+/// g.w = [[f32::MAX]];
+/// let sgd = Sgd::new(10.0).unwrap();
+/// // The check refuses an update to infinite weights; nothing is written.
+/// assert!(Optimizer::<Dense<1, 1>>::check(&sgd, &p, &g).is_err());
+/// assert_eq!(Optimizer::<Dense<1, 1>>::learning_rate(&sgd), 10.0);
+/// ```
 pub trait Optimizer<P: Parameters> {
     /// `Ok(())` when applying `grad` would leave parameters and optimiser
     /// state finite; changes nothing.

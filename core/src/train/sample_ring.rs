@@ -36,6 +36,14 @@ impl<const IN: usize, T: Target, const CAP: usize> Default for SampleRing<IN, T,
 
 impl<const IN: usize, T: Target, const CAP: usize> SampleRing<IN, T, CAP> {
     /// An empty ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::SampleRing;
+    /// let ring: SampleRing<2, [f32; 1], 3> = SampleRing::new();
+    /// assert!(ring.is_empty() && !ring.is_full());
+    /// ```
     pub const fn new() -> Self {
         Self {
             samples: Deque::new(),
@@ -48,6 +56,19 @@ impl<const IN: usize, T: Target, const CAP: usize> SampleRing<IN, T, CAP> {
     ///
     /// [`Error::NonFinite`] naming `"input"` or `"target"`; the ring is
     /// unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::SampleRing;
+    /// let mut ring: SampleRing<1, [f32; 1], 2> = SampleRing::new();
+    /// for k in 0..3u8 {
+    ///     ring.push([f32::from(k)], [f32::from(k)]).unwrap();
+    /// }
+    /// // Full: the oldest sample was dropped.
+    /// assert_eq!(ring.iter().map(|s| s.1[0]).collect::<Vec<_>>(), [1.0, 2.0]);
+    /// assert!(ring.push([f32::NAN], [0.0]).is_err());
+    /// ```
     pub fn push(&mut self, x: [f32; IN], target: T) -> Result<(), Error> {
         if !x.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite { what: "input" });

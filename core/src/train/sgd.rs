@@ -29,6 +29,18 @@ impl Sgd {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `learning_rate` unless it is finite and `> 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, Optimizer, Sgd};
+    /// let mut p = Dense::<1, 1>::zeroed();
+    /// let mut g = Dense::<1, 1>::zeroed();
+    /// g.b = [2.0];
+    /// Sgd::new(0.5).unwrap().step(&mut p, &g).unwrap();
+    /// assert_eq!(p.b, [-1.0]);
+    /// assert!(Sgd::new(0.0).is_err());
+    /// ```
     pub fn new(lr: f32) -> Result<Self, Error> {
         Ok(Self {
             lr: finite_positive("learning_rate", lr)?,

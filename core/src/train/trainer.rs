@@ -35,6 +35,16 @@ pub type Trainer<const IN: usize, const OUT: usize, N, O, const S: usize = 0> =
 
 /// Positions of a trainer's noise generators (their whole state), to save
 /// and [`resume`](ModelTrainer::resume) a run.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Dense, HalfSquaredError, Network, NoisePositions, Sgd, Trainer};
+/// let mut t: Trainer<1, 1, Dense<1, 1>, Sgd> =
+///     Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7).with_input_noise(0.1).unwrap();
+/// t.step(&HalfSquaredError, &[[1.0], [2.0]], &[[1.0], [2.0]]).unwrap();
+/// assert_eq!(t.noise_positions(), NoisePositions { weight: 0, input: 2, label: 0 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NoisePositions {
     /// Weight-noise draw index (0 without weight noise).
@@ -112,6 +122,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     ModelTrainer<X, Y, N, O, S>
 {
     /// A trainer without noise; `seed` seeds every noise source added later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, Sgd, Trainer};
+    /// let t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// assert_eq!(t.steps(), 0);
+    /// assert!(t.weight_noise().is_none());
+    /// ```
     pub fn new(net: N, opt: O, seed: u64) -> Self {
         Self {
             grad: net.zeros_like(),
@@ -137,6 +156,21 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// depth; [`Error::InvalidParameter`] naming `layers` for a network deeper
     /// than [`MAX_LAYERS`](crate::MAX_LAYERS) or `redraw` for local
     /// reparameterisation with [`Redraw::PerBatch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Mlp1, Network, NoiseKind, Sgd, Tanh, Trainer, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7)
+    ///     .with_weight_noise(&cfg)
+    ///     .unwrap();
+    /// assert!(t.weight_noise().is_some());
+    /// // Per-layer η must match the depth.
+    /// let two = cfg.with_layer_eta(&[0.01, 0.02]).unwrap();
+    /// let t: Trainer<1, 1, Mlp1<1, 2, 1, Tanh>, Sgd> = Trainer::new(Network::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// assert!(t.with_weight_noise(&two).is_ok());
+    /// ```
     pub fn with_weight_noise(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         self.set_weight_noise(config)?;
         Ok(self)
@@ -182,6 +216,19 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// # Errors
     ///
     /// As [`with_weight_noise`](Self::with_weight_noise) for the depth.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseKind, Sgd, Trainer, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.1).unwrap();
+    /// let new = || -> Trainer<1, 1, Dense<1, 1>, Sgd> { Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7) };
+    /// let (mut plain, mut pen) = (new(), new().with_penalty(&cfg).unwrap());
+    /// plain.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).unwrap();
+    /// pen.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).unwrap();
+    /// // Linear model, f = w·x + b: the penalty ½η x² adds nothing at w = 0.
+    /// assert_eq!(plain.network(), pen.network());
+    /// ```
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
         self.penalty = Some(*config);
@@ -193,6 +240,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `input_std` unless finite and `≥ 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, Sgd, Trainer};
+    /// let t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// assert!(t.clone().with_input_noise(0.1).is_ok());
+    /// assert!(t.with_input_noise(-0.1).is_err());
+    /// ```
     pub fn with_input_noise(mut self, std: f32) -> Result<Self, Error> {
         self.input_noise = InputNoise::new(std, sub_seed(self.seed, 2))?;
         Ok(self)
@@ -203,6 +259,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `label_std` unless finite and `≥ 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, Sgd, Trainer};
+    /// let t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// assert!(t.clone().with_label_noise(0.1).is_ok());
+    /// assert!(t.with_label_noise(f32::NAN).is_err());
+    /// ```
     pub fn with_label_noise(mut self, std: f32) -> Result<Self, Error> {
         self.label_noise = LabelNoise::gaussian(std, sub_seed(self.seed, 3))?;
         Ok(self)
@@ -292,6 +357,20 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// batch > 1 with multiplicative per-sample noise and `S = 0`);
     /// [`Error::NonFinite`] naming `input`, `target`, `updated weights` or
     /// `optimiser state`; any error of the loss. Nothing changes on error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Error, HalfSquaredError, Network, Sgd, Trainer};
+    /// let mut t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.5).unwrap(), 7);
+    /// // f = 0, loss ½(0 − 2)² = 2; gradient −2 for w and b.
+    /// let loss = t.step(&HalfSquaredError, &[[1.0]], &[[2.0]]).unwrap();
+    /// assert_eq!(loss, 2.0);
+    /// assert_eq!((t.network().w[0][0], t.network().b[0]), (1.0, 1.0));
+    /// let empty: [[f32; 1]; 0] = [];
+    /// assert!(matches!(t.step(&HalfSquaredError, &empty, &empty), Err(Error::InvalidParameter { .. })));
+    /// assert_eq!(t.steps(), 1);
+    /// ```
     pub fn step<T: Target, L: Loss<T>>(
         &mut self,
         loss: &L,
@@ -508,6 +587,18 @@ impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const 
     /// # Errors
     ///
     /// As [`step`](Self::step).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, SampleRing, Sgd, Trainer};
+    /// let mut t: Trainer<1, 1, Dense<1, 1>, Sgd> = Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// let mut ring: SampleRing<1, [f32; 1], 4> = SampleRing::new();
+    /// ring.push([1.0], [2.0]).unwrap();
+    /// ring.push([2.0], [4.0]).unwrap();
+    /// t.step_ring(&HalfSquaredError, &ring).unwrap();
+    /// assert_eq!(t.steps(), 1);
+    /// ```
     pub fn step_ring<T: Target, L: Loss<T>, const CAP: usize>(
         &mut self,
         loss: &L,

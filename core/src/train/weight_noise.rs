@@ -54,6 +54,16 @@ enum Kind {
 impl WeightNoise {
     /// The perturbation for `config`, seeded with `seed`, at step 0 of its
     /// schedule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, Perturbation, WeightNoise, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    /// let noise = WeightNoise::new(&cfg, 42);
+    /// assert!(noise.perturbs_weights() && noise.needs_gradient_scaling());
+    /// assert_eq!(noise.draw_index(), 0);
+    /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         let kind = match config.kind() {
             NoiseKind::Additive => Kind::Additive(AdditiveNoise::new(config, seed)),
@@ -166,6 +176,17 @@ impl WeightNoise {
 
     /// Turns a gradient at `θ̃` into one with respect to `θ` (a no-op except
     /// for multiplicative noise; see [`MultiplicativeNoise::scale_gradient`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseKind, WeightNoise, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let mut g = Dense::<2, 1>::zeroed();
+    /// g.w = [[1.0, 2.0]];
+    /// WeightNoise::new(&cfg, 42).scale_gradient(&mut g); // additive: no-op
+    /// assert_eq!(g.w, [[1.0, 2.0]]);
+    /// ```
     pub fn scale_gradient<P: Parameters>(&mut self, grad: &mut P) {
         if let Kind::Multiplicative(n) = &mut self.kind {
             n.scale_gradient(grad);
@@ -176,6 +197,19 @@ impl WeightNoise {
     ///
     /// Local reparameterisation perturbs pre-activations, not weights, so it
     /// copies `clean` unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseKind, WeightNoise, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let mut noise = WeightNoise::new(&cfg, 42);
+    /// let clean = Dense::<2, 1>::zeroed();
+    /// let mut noisy = clean;
+    /// noise.perturb_parameters(&clean, &mut noisy);
+    /// assert_ne!(noisy.w, clean.w);
+    /// assert_eq!(noisy.b, clean.b); // biases clean: noise on weights only
+    /// ```
     pub fn perturb_parameters<P: Parameters>(&mut self, clean: &P, noisy: &mut P) {
         let biases = self.core().biases;
         let weights = self.perturbs_weights();

@@ -7,9 +7,27 @@ use crate::error::Error;
 use crate::nn::NoiseOn;
 
 /// Most dense layers a network trained with per-layer η may have.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{NoiseKind, WeightNoiseConfig, MAX_LAYERS};
+/// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+/// assert!(c.with_layer_eta(&[0.01; MAX_LAYERS]).is_ok());
+/// assert!(c.with_layer_eta(&[0.01; MAX_LAYERS + 1]).is_err());
+/// ```
 pub const MAX_LAYERS: usize = 8;
 
 /// How the noise enters the weights.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{NoiseKind, WeightNoiseConfig};
+/// let c = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+/// assert_eq!(c.kind(), NoiseKind::Multiplicative);
+/// assert_eq!(NoiseKind::default(), NoiseKind::Additive);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NoiseKind {
     /// `w̃ = w + ε`, `ε ~ N(0, η)`.
@@ -23,6 +41,15 @@ pub enum NoiseKind {
 }
 
 /// When a new noise draw is taken.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{NoiseKind, Redraw, WeightNoiseConfig};
+/// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+/// assert_eq!(c.redraw_policy(), Redraw::PerSample);
+/// assert_eq!(c.redraw(Redraw::PerBatch).redraw_policy(), Redraw::PerBatch);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Redraw {
     /// A fresh ε for every sample (default).
@@ -70,6 +97,15 @@ impl WeightNoiseConfig {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `eta` unless it is finite and `≥ 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// assert_eq!((c.eta(0), c.eta(7)), (0.01, 0.01));
+    /// assert!(WeightNoiseConfig::new(NoiseKind::Additive, -0.01).is_err());
+    /// ```
     pub fn new(kind: NoiseKind, eta: f32) -> Result<Self, Error> {
         let eta = finite_non_negative("eta", eta)?;
         Ok(Self {
@@ -89,6 +125,16 @@ impl WeightNoiseConfig {
     ///
     /// [`Error::InvalidParameter`] naming `eta` if one is negative or not
     /// finite, or `layers` if there are more than [`MAX_LAYERS`] or none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.0).unwrap();
+    /// let c = c.with_layer_eta(&[0.02, 0.0]).unwrap();
+    /// assert_eq!((c.eta(0), c.eta(1), c.layers()), (0.02, 0.0, Some(2)));
+    /// assert!(c.with_layer_eta(&[f32::NAN]).is_err());
+    /// ```
     pub fn with_layer_eta(mut self, eta: &[f32]) -> Result<Self, Error> {
         if eta.is_empty() || eta.len() > MAX_LAYERS {
             return Err(Error::InvalidParameter {
@@ -106,18 +152,43 @@ impl WeightNoiseConfig {
     }
 
     /// Which parameters get noise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, NoiseOn, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// assert_eq!(c.noise_on(), NoiseOn::Weights);
+    /// assert_eq!(c.on(NoiseOn::WeightsAndBiases).noise_on(), NoiseOn::WeightsAndBiases);
+    /// ```
     pub const fn on(mut self, on: NoiseOn) -> Self {
         self.on = on;
         self
     }
 
     /// When to redraw.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, Redraw, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().redraw(Redraw::PerBatch);
+    /// assert_eq!(c.redraw_policy(), Redraw::PerBatch);
+    /// ```
     pub const fn redraw(mut self, redraw: Redraw) -> Self {
         self.redraw = redraw;
         self
     }
 
     /// The η schedule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{EtaSchedule, NoiseKind, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().schedule(EtaSchedule::warm_up(5));
+    /// assert_eq!((c.eta_schedule().factor(4), c.eta_schedule().factor(5)), (0.0, 1.0));
+    /// ```
     pub const fn schedule(mut self, schedule: EtaSchedule) -> Self {
         self.schedule = schedule;
         self
