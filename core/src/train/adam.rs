@@ -75,6 +75,15 @@ impl<P: Parameters + Clone> Adam<P> {
     /// # Errors
     ///
     /// As [`Adam::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Adam, Dense, Network};
+    /// let adam = Adam::with_defaults(0.01, &Dense::<1, 1>::zeroed()).unwrap();
+    /// assert_eq!(adam.beta_powers(), (1.0, 1.0));
+    /// assert_eq!(adam.first_moment(), &Dense::zeroed());
+    /// ```
     pub fn with_defaults(lr: f32, like: &P) -> Result<Self, Error> {
         Self::new(lr, 0.9, 0.999, 1e-8, like)
     }

@@ -40,6 +40,14 @@ pub struct AdditiveNoise {
 impl AdditiveNoise {
     /// Additive noise with `config`'s per-layer η (its kind is ignored),
     /// seeded with `seed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{AdditiveNoise, NoiseKind, Perturbation, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.0).unwrap();
+    /// assert!(!AdditiveNoise::new(&cfg, 1).perturbs_weights()); // η = 0: clean
+    /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         Self {
             core: LayerNoise::new(config, seed),

@@ -246,6 +246,18 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
     /// # Errors
     ///
     /// The loss's errors, and length mismatches of a run-time-sized model.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{AntitheticPairs, Dense, HalfSquaredError, Network, NoiseKind, WeightNoiseConfig};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let mut pairs = AntitheticPairs::new(&net, &HalfSquaredError, &[[1.0]], &[[0.0]], &cfg, 1).unwrap();
+    /// // Linear model at 0: both halves of the pair see ½(εx)².
+    /// let m = pairs.pair_mean(3).unwrap();
+    /// assert!(m > 0.0 && m == pairs.pair_mean(3).unwrap());
+    /// ```
     pub fn pair_mean(&mut self, p: u64) -> Result<f64, Error> {
         let Self {
             net,

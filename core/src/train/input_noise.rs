@@ -54,6 +54,16 @@ impl InputNoise {
     }
 
     /// No input noise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::InputNoise;
+    /// let mut off = InputNoise::off();
+    /// let mut out = [0.0f32; 2];
+    /// off.perturb(&[1.0, 2.0], &mut out);
+    /// assert_eq!((out, off.std()), ([1.0, 2.0], 0.0));
+    /// ```
     pub fn off() -> Self {
         Self {
             shift: GaussianShift::new(0.0, 0),

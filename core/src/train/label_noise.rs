@@ -28,6 +28,16 @@ pub struct LabelNoise {
 
 impl LabelNoise {
     /// No label noise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::LabelNoise;
+    /// let mut none = LabelNoise::none();
+    /// let mut out = [0.0f32; 1];
+    /// none.perturb(&[3.0], &mut out);
+    /// assert_eq!(out, [3.0]);
+    /// ```
     pub fn none() -> Self {
         Self {
             shift: GaussianShift::new(0.0, 0),

@@ -51,6 +51,15 @@ pub struct LocalReparamNoise {
 impl LocalReparamNoise {
     /// Local-reparameterisation noise with `config`'s per-layer η (its kind is
     /// ignored), seeded with `seed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{LocalReparamNoise, NoiseKind, Perturbation, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.01).unwrap();
+    /// let noise = LocalReparamNoise::new(&cfg, 1);
+    /// assert!(!noise.perturbs_weights());
+    /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         Self {
             core: LayerNoise::new(config, seed),

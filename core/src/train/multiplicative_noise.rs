@@ -34,6 +34,18 @@ pub struct MultiplicativeNoise {
 impl MultiplicativeNoise {
     /// Multiplicative noise with `config`'s per-layer η (variance of ε; its
     /// kind is ignored), seeded with `seed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{MultiplicativeNoise, NoiseKind, Perturbation, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    /// let mut noise = MultiplicativeNoise::new(&cfg, 1);
+    /// let mut out = [1.0f32; 2];
+    /// noise.begin_layer(0);
+    /// noise.weight_row(&[0.0, 2.0], &mut out);
+    /// assert_eq!(out[0], 0.0); // a zero weight stays zero
+    /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         Self {
             core: LayerNoise::new(config, seed),

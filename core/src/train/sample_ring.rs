@@ -100,6 +100,17 @@ impl<const IN: usize, T: Target, const CAP: usize> SampleRing<IN, T, CAP> {
     }
 
     /// Removes every sample.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::SampleRing;
+    /// let mut ring: SampleRing<1, [f32; 1], 2> = SampleRing::new();
+    /// ring.push([1.0], [1.0]).unwrap();
+    /// assert_eq!(ring.len(), 1);
+    /// ring.clear();
+    /// assert!(ring.is_empty());
+    /// ```
     pub fn clear(&mut self) {
         self.samples.clear();
     }

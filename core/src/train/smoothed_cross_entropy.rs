@@ -31,6 +31,16 @@ impl SmoothedCrossEntropy {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] naming `label_smoothing` unless it is in `[0, 1)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Loss, SmoothedCrossEntropy};
+    /// let ce = SmoothedCrossEntropy::new(0.1).unwrap();
+    /// // Equal logits over two classes: −ln ½ whatever the smoothing.
+    /// assert!((ce.value(&[0.0, 0.0], &1).unwrap() - core::f32::consts::LN_2).abs() < 1e-6);
+    /// assert!(SmoothedCrossEntropy::new(1.0).is_err());
+    /// ```
     pub fn new(alpha: f32) -> Result<Self, Error> {
         Ok(Self {
             alpha: unit_half_open("label_smoothing", alpha)?,

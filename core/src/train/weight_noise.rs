@@ -102,6 +102,17 @@ impl WeightNoise {
     }
 
     /// Applies the schedule's factor for training step `step`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{EtaSchedule, NoiseKind, WeightNoise, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().schedule(EtaSchedule::warm_up(3));
+    /// let mut noise = WeightNoise::new(&cfg, 1);
+    /// assert!(!noise.is_active());
+    /// noise.set_step(3);
+    /// assert!(noise.is_active());
+    /// ```
     pub fn set_step(&mut self, step: u64) {
         let f = self.config.eta_schedule().factor(step);
         self.core_mut().set_factor(f);
@@ -138,6 +149,26 @@ impl WeightNoise {
     }
 
     /// Moves to the next independent draw of ε.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{NoiseKind, Perturbation, WeightNoise, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// let mut noise = WeightNoise::new(&cfg, 1);
+    /// let draw = |n: &mut WeightNoise| {
+    ///     let mut out = [0.0f32; 2];
+    ///     n.begin_layer(0);
+    ///     n.weight_row(&[1.0, 1.0], &mut out);
+    ///     out
+    /// };
+    /// let first = draw(&mut noise);
+    /// noise.next_draw();
+    /// assert_eq!(noise.draw_index(), 1);
+    /// assert_ne!(draw(&mut noise), first);
+    /// noise.set_draw_index(0);
+    /// assert_eq!(draw(&mut noise), first);
+    /// ```
     #[inline]
     pub fn next_draw(&mut self) {
         self.core_mut().stream.advance();
