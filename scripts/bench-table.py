@@ -16,9 +16,12 @@ for g in groups:
         fdir = os.path.join(gdir, fid)
         if fid == "report" or not os.path.isdir(fdir):
             continue
-        for param in os.listdir(fdir):
-            est = os.path.join(fdir, param, "new", "estimates.json")
-            bench = os.path.join(fdir, param, "new", "benchmark.json")
+        # Ids with a parameter have one folder per value; plain ids have `new` directly.
+        params = ["-"] if os.path.isdir(os.path.join(fdir, "new")) else os.listdir(fdir)
+        for param in params:
+            base = fdir if param == "-" else os.path.join(fdir, param)
+            est = os.path.join(base, "new", "estimates.json")
+            bench = os.path.join(base, "new", "benchmark.json")
             if not os.path.exists(est):
                 continue
             med = json.load(open(est))["median"]["point_estimate"]
