@@ -139,15 +139,22 @@ pub struct DemoArgs {
     pub quick: bool,
 }
 
-/// `noisereg train`.
+/// The data every command but `sample` reads.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
+pub struct CsvArgs {
     /// CSV file with a header row.
     #[arg(long, value_name = "FILE.csv")]
     pub data: PathBuf,
     /// Target column; every other column is a feature.
     #[arg(long, value_name = "COLUMN")]
     pub target: String,
+}
+
+/// `noisereg train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Hidden widths, comma separated.
     #[arg(long, value_name = "W,W", value_delimiter = ',', default_value = "16",
           value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -229,12 +236,8 @@ pub struct VerifyArgs {
     /// Model written by `noisereg train`.
     #[arg(long, value_name = "MODEL.json")]
     pub model: PathBuf,
-    /// CSV data.
-    #[arg(long, value_name = "FILE.csv")]
-    pub data: PathBuf,
-    /// Target column.
-    #[arg(long, value_name = "COLUMN")]
-    pub target: String,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Noise variances η, comma separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, allow_hyphen_values = true, value_parser = non_negative)]
     pub eta: Vec<f32>,
@@ -259,12 +262,8 @@ pub struct RobustnessArgs {
     /// Models (repeat the flag for several).
     #[arg(long, value_name = "MODEL.json", required = true)]
     pub model: Vec<PathBuf>,
-    /// CSV data.
-    #[arg(long, value_name = "FILE.csv")]
-    pub data: PathBuf,
-    /// Target column.
-    #[arg(long, value_name = "COLUMN")]
-    pub target: String,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Noise variances η, comma separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, allow_hyphen_values = true, value_parser = non_negative)]
     pub eta: Vec<f32>,

@@ -34,7 +34,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
     for m in &a.model {
         models.push((
             m.display().to_string(),
-            load_model_on_data(m, &a.data, &a.target)?,
+            load_model_on_data(m, &a.csv.data, &a.csv.target)?,
         ));
     }
     let mut rows = Vec::new();

@@ -422,8 +422,8 @@ pub fn train(a: &TrainArgs) -> Outcome {
     } else {
         TargetKind::Real
     };
-    let d = load_csv(&a.data, &a.target, kind)?;
-    let name = a.data.display().to_string();
+    let d = load_csv(&a.csv.data, &a.csv.target, kind)?;
+    let name = a.csv.data.display().to_string();
     let p = prepare(&d, &s.loss, s.test_fraction, s.seed, &name)?;
     let resume = a.resume.as_deref().map(Checkpoint::load).transpose()?;
     let plan = RunPlan {

@@ -184,7 +184,7 @@ pub struct VerifyRow {
 ///
 /// Input failures for bad files.
 pub fn verify(a: &VerifyArgs) -> Outcome {
-    let md = load_model_on_data(&a.model, &a.data, &a.target)?;
+    let md = load_model_on_data(&a.model, &a.csv.data, &a.csv.target)?;
     let on = match a.noise_on {
         Some(NoiseOnArg::All) => NoiseOn::WeightsAndBiases,
         Some(NoiseOnArg::Weights) => NoiseOn::Weights,
@@ -221,7 +221,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     if a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),
-            "data": a.data.display().to_string(),
+            "data": a.csv.data.display().to_string(),
             "noise_on": if on == NoiseOn::Weights { "weights" } else { "all" },
             "noise_kind": md.model.settings.noise_kind,
             "clean_loss": clean,
@@ -236,7 +236,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     println!(
         "model {} on {} ({} rows), noise on {}, {} antithetic pairs",
         a.model.display(),
-        a.data.display(),
+        a.csv.data.display(),
         md.xs.len(),
         if on == NoiseOn::Weights {
             "weights"
