@@ -5,7 +5,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::{SMatrix, SVector};
-use noisereg::{Clean, HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseOn, Tanh};
+use noisereg::{
+    Activation, Clean, HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseOn, Parameters, Tanh,
+};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use std::hint::black_box;
@@ -119,6 +121,196 @@ fn na_loss_grad_1<const I: usize, const H: usize>(
 }
 
 /// The four noisereg benchmarks of one network.
+/// The same network as batched matrix products through `matrixmultiply`'s
+/// sgemm: activations `B × width`, row-major; weights `out × in`, row-major.
+struct GemmMlp {
+    layers: Vec<(Vec<f32>, Vec<f32>, usize, usize)>,
+    /// Per layer: input activations, pre-activation gradient (scratch).
+    acts: Vec<Vec<f32>>,
+    deltas: Vec<Vec<f32>>,
+}
+
+impl GemmMlp {
+    fn new<N: Parameters>(net: &N, sizes: &[usize]) -> Self {
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| {
+                (
+                    net.slice(2 * l).to_vec(),
+                    net.slice(2 * l + 1).to_vec(),
+                    w[0],
+                    w[1],
+                )
+            })
+            .collect();
+        let acts = sizes.iter().map(|&n| vec![0.0; BATCH * n]).collect();
+        let deltas = sizes.iter().map(|&n| vec![0.0; BATCH * n]).collect();
+        Self {
+            layers,
+            acts,
+            deltas,
+        }
+    }
+
+    /// `c (m×n) = a (m×k) · b (k×n)` with explicit strides, `c = beta·c + …`.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        sa: (isize, isize),
+        b: &[f32],
+        sb: (isize, isize),
+        beta: f32,
+        c: &mut [f32],
+    ) {
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+        // SAFETY: the asserts above bound every index the strides reach.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                sa.0,
+                sa.1,
+                b.as_ptr(),
+                sb.0,
+                sb.1,
+                beta,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+    }
+
+    fn loss_grad(
+        &mut self,
+        xs: &[f32],
+        ys: &[[f32; 1]],
+        grads: &mut [(Vec<f32>, Vec<f32>)],
+    ) -> f32 {
+        let bsz = ys.len();
+        self.acts[0].copy_from_slice(xs);
+        let depth = self.layers.len();
+        for (l, (w, b, ni, no)) in self.layers.iter().enumerate() {
+            let (lo, hi) = self.acts.split_at_mut(l + 1);
+            let (x, z) = (&lo[l], &mut hi[0]);
+            // Z = X Wᵀ: b[k=i, n=o] = w[o][i] → row stride 1, column stride ni.
+            Self::gemm(
+                bsz,
+                *ni,
+                *no,
+                x,
+                (*ni as isize, 1),
+                w,
+                (1, *ni as isize),
+                0.0,
+                z,
+            );
+            for row in z.chunks_exact_mut(*no) {
+                for (v, bo) in row.iter_mut().zip(b) {
+                    *v += bo;
+                    if l + 1 < depth {
+                        *v = Tanh.f(*v);
+                    }
+                }
+            }
+        }
+        let mut loss = 0.0;
+        let out = &self.acts[depth];
+        for ((d, f), y) in self.deltas[depth].iter_mut().zip(out).zip(ys) {
+            *d = f - y[0];
+            loss += 0.5 * *d * *d;
+        }
+        let scale = 1.0 / bsz as f32;
+        for l in (0..depth).rev() {
+            let (w, _, ni, no) = &self.layers[l];
+            let (gw, gb) = &mut grads[l];
+            let d = &self.deltas[l + 1];
+            // GW (no × ni) = Dᵀ X / B.
+            Self::gemm(
+                *no,
+                bsz,
+                *ni,
+                d,
+                (1, *no as isize),
+                &self.acts[l],
+                (*ni as isize, 1),
+                0.0,
+                gw,
+            );
+            gb.fill(0.0);
+            for row in d.chunks_exact(*no) {
+                for (g, v) in gb.iter_mut().zip(row) {
+                    *g += v;
+                }
+            }
+            gw.iter_mut().chain(gb.iter_mut()).for_each(|g| *g *= scale);
+            if l > 0 {
+                let (lo, hi) = self.deltas.split_at_mut(l + 1);
+                // G (B × ni) = D W, then ⊙ tanh'.
+                Self::gemm(
+                    bsz,
+                    *no,
+                    *ni,
+                    &hi[0],
+                    (*no as isize, 1),
+                    w,
+                    (*ni as isize, 1),
+                    0.0,
+                    &mut lo[l],
+                );
+                for (g, a) in lo[l].iter_mut().zip(&self.acts[l]) {
+                    *g *= 1.0 - a * a;
+                }
+            }
+        }
+        loss * scale
+    }
+}
+
+fn gemm_peer(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    net: &impl Parameters,
+    sizes: &[usize],
+    xs: &[f32],
+    ys: &[[f32; 1]],
+    (ours_loss, ours_grad): (f32, &impl Parameters),
+) {
+    let mut peer = GemmMlp::new(net, sizes);
+    let mut grads: Vec<(Vec<f32>, Vec<f32>)> = sizes
+        .windows(2)
+        .map(|w| (vec![0.0; w[0] * w[1]], vec![0.0; w[1]]))
+        .collect();
+    // The peer computes what `loss_grad` computes (to rounding).
+    let loss = peer.loss_grad(xs, ys, &mut grads);
+    assert!(
+        (loss - ours_loss).abs() <= 1e-4 * ours_loss.abs().max(1.0),
+        "{loss} vs {ours_loss}"
+    );
+    for (l, (gw, gb)) in grads.iter().enumerate() {
+        for (p, q) in gw.iter().chain(gb).zip(
+            ours_grad
+                .slice(2 * l)
+                .iter()
+                .chain(ours_grad.slice(2 * l + 1)),
+        ) {
+            assert!(
+                (p - q).abs() <= 1e-4 * q.abs().max(1e-2),
+                "layer {l}: {p} vs {q}"
+            );
+        }
+    }
+    group.bench_function("gemm_loss_grad", |b| {
+        b.iter(|| peer.loss_grad(black_box(xs), ys, &mut grads))
+    });
+}
+
 fn ours<const IN: usize, N: Network<IN, 1>>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     net: &N,
@@ -129,9 +321,7 @@ fn ours<const IN: usize, N: Network<IN, 1>>(
     let mut out = vec![[0.0f32; 1]; BATCH];
     group.bench_function("forward", |b| {
         b.iter(|| {
-            for (x, y) in black_box(xs).iter().zip(out.iter_mut()) {
-                net.forward(x, y);
-            }
+            net.forward_batch(black_box(xs), &mut out).unwrap();
             black_box(&out);
         })
     });
@@ -182,6 +372,18 @@ fn mlp_16_32_32_1(c: &mut Criterion) {
     group.bench_function("nalgebra_loss_grad", |b| {
         b.iter(|| na_loss_grad_2(&na, black_box(&xs), &ys, &mut g))
     });
+    let mut grad = N::zeroed();
+    let loss = net
+        .loss_grad_batch(&HalfSquaredError, &xs, &ys, &mut Clean, &mut grad)
+        .unwrap();
+    gemm_peer(
+        &mut group,
+        &net,
+        &[16, 32, 32, 1],
+        xs.as_flattened(),
+        &ys,
+        (loss, &grad),
+    );
     group.finish();
 }
 
@@ -201,6 +403,18 @@ fn mlp_10_16_1(c: &mut Criterion) {
     group.bench_function("nalgebra_loss_grad", |b| {
         b.iter(|| na_loss_grad_1(&na, black_box(&xs), &ys, &mut g))
     });
+    let mut grad = N::zeroed();
+    let loss = net
+        .loss_grad_batch(&HalfSquaredError, &xs, &ys, &mut Clean, &mut grad)
+        .unwrap();
+    gemm_peer(
+        &mut group,
+        &net,
+        &[10, 16, 1],
+        xs.as_flattened(),
+        &ys,
+        (loss, &grad),
+    );
     group.finish();
 }
 

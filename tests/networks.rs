@@ -1283,3 +1283,153 @@ fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
         .unwrap();
     assert_eq!(ctr[1], tr);
 }
+
+// ------------------------------------------------------------ batch passes
+
+/// The batch passes run [`noisereg::BLOCK`] samples at a time and sum each
+/// `W x` over the inputs in order; the one-sample passes sum rows in SIMD
+/// lanes first. Checked here: the batch results do not depend on where the
+/// blocks start (bits), agree with the one-sample passes within the stated
+/// rounding bound, and match the f64 reference.
+fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64) {
+    let net: N = random_net(seed, K::Tanh, K::Identity);
+    let r = Ref::of(&net);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed + 1);
+    let n = 2 * noisereg::BLOCK + 3;
+    let xs: Vec<[f32; I]> = (0..n)
+        .map(|_| core::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let ts: Vec<[f32; O]> = (0..n)
+        .map(|_| core::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let tag = format!("{I}→…→{O}");
+
+    // Forward: any block split gives the same bits; close to one-sample and f64.
+    let mut ys = vec![[0.0f32; O]; n];
+    net.forward_batch(&xs, &mut ys).unwrap();
+    for (k, (x, yb)) in xs.iter().zip(&ys).enumerate() {
+        let mut alone = [[0.0f32; O]];
+        net.forward_batch(core::slice::from_ref(x), &mut alone)
+            .unwrap();
+        assert_eq!(
+            alone[0].map(f32::to_bits),
+            yb.map(f32::to_bits),
+            "{tag} sample {k}"
+        );
+        let mut y1 = [0.0f32; O];
+        net.forward(x, &mut y1);
+        let want = r.out(&x64(x));
+        let y64: Vec<f64> = yb.iter().map(|&v| v as f64).collect();
+        let y164: Vec<f64> = y1.iter().map(|&v| v as f64).collect();
+        assert_close(
+            &format!("{tag} forward_batch vs f64"),
+            &y64,
+            &want,
+            1e-5,
+            1e-3,
+        );
+        assert_close(
+            &format!("{tag} forward_batch vs forward"),
+            &y64,
+            &y164,
+            1e-5,
+            1e-3,
+        );
+    }
+    let mut tail = vec![[0.0f32; O]; n - 5];
+    net.forward_batch(&xs[5..], &mut tail).unwrap();
+    for (a, b) in tail.iter().zip(&ys[5..]) {
+        assert_eq!(
+            a.map(f32::to_bits),
+            b.map(f32::to_bits),
+            "{tag} shifted blocks"
+        );
+    }
+
+    // Loss gradient: the block path (Clean) against the one-sample path (a
+    // copy-through perturbation) and against finite differences in f64.
+    let (mut gb, mut gs) = (N::zeroed(), N::zeroed());
+    let lb = net
+        .loss_grad_batch(&HalfSquaredError, &xs, &ts, &mut Clean, &mut gb)
+        .unwrap();
+    let ls = net
+        .loss_grad_batch(
+            &HalfSquaredError,
+            &xs,
+            &ts,
+            &mut Recorder::default(),
+            &mut gs,
+        )
+        .unwrap();
+    assert_close(
+        &format!("{tag} loss"),
+        &[lb as f64],
+        &[ls as f64],
+        1e-5,
+        0.0,
+    );
+    assert_close(
+        &format!("{tag} gradient"),
+        &flat(&gb),
+        &flat(&gs),
+        1e-4,
+        1e-6,
+    );
+    let mean_loss = |q: &Ref| {
+        xs.iter()
+            .zip(&ts)
+            .map(|(x, t)| {
+                let y = q.out(&x64(x));
+                0.5 * y
+                    .iter()
+                    .zip(t)
+                    .map(|(a, b)| (a - *b as f64).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / n as f64
+    };
+    assert_close(
+        &format!("{tag} gradient vs f64"),
+        &flat(&gb),
+        &fd_grad(&r, mean_loss, 1e-6),
+        1e-3,
+        2e-5,
+    );
+
+    // Penalty: per sample, against the one-sample pass and f64.
+    let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.01 * (l as f32 + 1.0)).collect();
+    let eta64: Vec<f64> = eta.iter().map(|&v| v as f64).collect();
+    let mut pen = vec![0.0f32; n];
+    net.penalty_batch(&xs, &eta, NoiseOn::WeightsAndBiases, &mut pen)
+        .unwrap();
+    let mut cache = N::new_cache();
+    for (x, p) in xs.iter().zip(&pen) {
+        let one = net
+            .penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache)
+            .unwrap();
+        let want = r.penalty(&x64(x), &eta64, NoiseOn::WeightsAndBiases);
+        assert_close(
+            &format!("{tag} penalty_batch vs penalty"),
+            &[*p as f64],
+            &[one as f64],
+            1e-5,
+            0.0,
+        );
+        assert_close(
+            &format!("{tag} penalty_batch vs f64"),
+            &[*p as f64],
+            &[want],
+            1e-5,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn batch_passes_agree_with_sample_passes_and_do_not_depend_on_the_block_split() {
+    check_batch_passes::<16, 1, Mlp2<16, 32, 32, 1, K, K>>(91);
+    check_batch_passes::<10, 1, Mlp1<10, 16, 1, K, K>>(92);
+    check_batch_passes::<9, 5, Mlp2<9, 17, 11, 5, K, K>>(93);
+    check_batch_passes::<3, 2, Mlp1<3, 4, 2, K, K>>(94);
+}

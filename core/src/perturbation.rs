@@ -31,6 +31,13 @@ pub trait Perturbation {
         false
     }
 
+    /// Whether this perturbation changes nothing in any pass (so the
+    /// networks may take their clean batch paths). `false` unless overridden;
+    /// [`Clean`] returns `true`.
+    fn is_clean(&self) -> bool {
+        false
+    }
+
     /// Called before layer `layer`'s parameters are used in a pass.
     fn begin_layer(&mut self, layer: usize) {
         let _ = layer;
@@ -68,4 +75,8 @@ pub trait Perturbation {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clean;
 
-impl Perturbation for Clean {}
+impl Perturbation for Clean {
+    fn is_clean(&self) -> bool {
+        true
+    }
+}

@@ -35,6 +35,16 @@ pub trait Activation: Copy + Default + Debug {
         let _ = y;
         self.d2f(x)
     }
+
+    /// `a[i] = σ(z[i])` over the common prefix, with the bits of [`f`](Self::f)
+    /// (vectorised where the activation has a lane version).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn f_slice(self, z: &[f32], a: &mut [f32]) {
+        for (ao, zo) in a.iter_mut().zip(z) {
+            *ao = self.f(*zo);
+        }
+    }
 }
 
 /// `σ(x) = x`.
@@ -242,6 +252,10 @@ impl Activation for ActivationKind {
     #[inline]
     fn f(self, x: f32) -> f32 {
         dispatch!(self, f(x))
+    }
+    #[inline]
+    fn f_slice(self, z: &[f32], a: &mut [f32]) {
+        dispatch!(self, f_slice(z, a))
     }
     #[inline]
     fn df(self, x: f32) -> f32 {

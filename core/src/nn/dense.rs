@@ -1,6 +1,7 @@
 //! The dense layer: const-generic storage and its run-time-sized view.
 
 use super::activation::{Activation, Identity};
+use super::block::BLOCK;
 use crate::error::Error;
 use crate::parameters::Parameters;
 
@@ -142,6 +143,50 @@ impl<const IN: usize, const OUT: usize> DenseCache<IN, OUT> {
 }
 
 impl<const IN: usize, const OUT: usize> Default for DenseCache<IN, OUT> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One layer's values for a block of up to [`BLOCK`](crate::BLOCK) samples,
+/// filled by the networks' batch passes: the transposed weights `wt` (packed
+/// once per batch), pre-activations `z`, outputs `a`, the backward seeds `g`
+/// and `δ`.
+///
+/// # Examples
+///
+/// ```
+/// let b = noisereg::DenseBlock::<3, 2>::new();
+/// assert_eq!((b.a[0], b.wt[2]), ([0.0; 2], [0.0; 2]));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenseBlock<const IN: usize, const OUT: usize> {
+    /// `Wᵀ`: `IN` rows of `OUT`.
+    pub wt: [[f32; OUT]; IN],
+    /// Pre-activations.
+    pub z: [[f32; OUT]; BLOCK],
+    /// Outputs `σ(z)`.
+    pub a: [[f32; OUT]; BLOCK],
+    /// Gradients with respect to the outputs.
+    pub g: [[f32; OUT]; BLOCK],
+    /// Gradients with respect to the pre-activations.
+    pub d: [[f32; OUT]; BLOCK],
+}
+
+impl<const IN: usize, const OUT: usize> DenseBlock<IN, OUT> {
+    /// All zeros.
+    pub const fn new() -> Self {
+        Self {
+            wt: [[0.0; OUT]; IN],
+            z: [[0.0; OUT]; BLOCK],
+            a: [[0.0; OUT]; BLOCK],
+            g: [[0.0; OUT]; BLOCK],
+            d: [[0.0; OUT]; BLOCK],
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize> Default for DenseBlock<IN, OUT> {
     fn default() -> Self {
         Self::new()
     }

@@ -58,9 +58,7 @@ impl<A: Activation> DenseRef<'_, A> {
             }
         }
         p.pre_activation(layer, x, z);
-        for (ao, zo) in a.iter_mut().zip(z.iter()) {
-            *ao = self.act.f(*zo);
-        }
+        self.act.f_slice(z, a);
         Ok(())
     }
 

@@ -6,20 +6,20 @@ use crate::kernels::dot_unchecked;
 /// SIMD vector for the row kernels: 8 lanes where AVX makes them one
 /// register, else 4 (one SSE/NEON register; plain scalars elsewhere).
 #[cfg(target_feature = "avx")]
-type V = wide::f32x8;
+pub(crate) type V = wide::f32x8;
 #[cfg(target_feature = "avx")]
-const W: usize = 8;
+pub(crate) const W: usize = 8;
 #[cfg(not(target_feature = "avx"))]
-type V = wide::f32x4;
+pub(crate) type V = wide::f32x4;
 #[cfg(not(target_feature = "avx"))]
-const W: usize = 4;
+pub(crate) const W: usize = 4;
 
 /// For rows of `n ≥ W` elements with `n mod W ≠ 0`: a mask keeping the last
 /// `n mod W` lanes, so the row's last `W` elements (overlapping the last full
 /// chunk) finish it in one vector operation instead of a scalar loop. Masking
 /// the product (not an operand) keeps `0·∞` out of the sums.
 #[inline(always)]
-fn tail_mask(n: usize) -> Option<V> {
+pub(crate) fn tail_mask(n: usize) -> Option<V> {
     let t = n % W;
     if n >= W && t != 0 {
         MASKS.get(t).map(|m| V::from(*m))
@@ -43,25 +43,27 @@ const MASKS: [[f32; W]; W] = {
     m
 };
 
-/// `Σ row ⊙ x` as `W` partial sums: full chunks with two interleaved
-/// accumulators (even, odd) added at the end, then the masked last chunk.
+/// `Σ row ⊙ x` as `W` partial sums: one accumulator over the full chunks in
+/// order, then the masked last chunk. The block kernels keep exactly this
+/// chain per (sample, row), so every block size gives the same bits.
 #[inline(always)]
-fn row_acc(row: &[f32], x: &[f32], mask: Option<V>) -> V {
+pub(crate) fn row_acc(row: &[f32], x: &[f32], mask: Option<V>) -> V {
     let (rv, _) = row.as_chunks::<W>();
     let (xv, _) = x.as_chunks::<W>();
-    let (mut a0, mut a1) = (V::ZERO, V::ZERO);
-    let mut it = rv.iter().zip(xv);
-    while let Some((w0, x0)) = it.next() {
-        a0 = V::from(*w0).mul_add(V::from(*x0), a0);
-        if let Some((w1, x1)) = it.next() {
-            a1 = V::from(*w1).mul_add(V::from(*x1), a1);
-        }
+    let mut acc = V::ZERO;
+    for (w, xc) in rv.iter().zip(xv) {
+        acc = V::from(*w).mul_add(V::from(*xc), acc);
     }
-    let mut acc = a0 + a1;
-    if let (Some(m), Some(r), Some(xl)) = (mask, row.last_chunk::<W>(), x.last_chunk::<W>()) {
-        acc += (V::from(*r) * V::from(*xl)) & m;
+    masked_tail(acc, row, x, mask)
+}
+
+/// `acc + (last chunk of row ⊙ last chunk of x) & mask` (no-op without a mask).
+#[inline(always)]
+pub(crate) fn masked_tail(acc: V, row: &[f32], x: &[f32], mask: Option<V>) -> V {
+    match (mask, row.last_chunk::<W>(), x.last_chunk::<W>()) {
+        (Some(m), Some(r), Some(xl)) => acc + ((V::from(*r) * V::from(*xl)) & m),
+        _ => acc,
     }
-    acc
 }
 
 /// `out[o] = w_o · x` for the rows `w_o` of a row-major matrix with
@@ -112,14 +114,14 @@ pub(crate) fn row_dot(row: &[f32], x: &[f32]) -> f32 {
 
 /// `((l0 + l1) + l2) + …`: one row's share of [`transposed_sum`].
 #[inline(always)]
-fn lane_sum(acc: V) -> f32 {
+pub(crate) fn lane_sum(acc: V) -> f32 {
     let l = acc.to_array();
     l.iter().skip(1).fold(l[0], |s, &v| s + v)
 }
 
 /// The lane sums `((l0 + l1) + l2) + …` of `acc[0]`, …, `acc[W−1]`.
 #[inline(always)]
-fn transposed_sum(acc: [V; W]) -> V {
+pub(crate) fn transposed_sum(acc: [V; W]) -> V {
     let t = V::transpose(acc);
     t.iter().skip(1).fold(t[0], |s, &v| s + v)
 }

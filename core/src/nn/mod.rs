@@ -94,11 +94,13 @@
 
 mod activation;
 mod backward;
+mod block;
 mod dense;
 mod fast_math;
 mod forward;
 mod init;
 mod loss;
+mod matmat;
 mod matvec;
 mod network;
 mod penalty;
@@ -106,7 +108,8 @@ mod r_op;
 mod trace;
 
 pub use activation::{Activation, ActivationKind, Identity, Relu, Sigmoid, Softplus, Tanh};
-pub use dense::{Dense, DenseCache, DenseRef};
+pub use block::BLOCK;
+pub use dense::{Dense, DenseBlock, DenseCache, DenseRef};
 pub use init::Init;
 pub use loss::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
 pub use network::{Mlp1, Mlp2, Mlp3, Network};

@@ -6,7 +6,8 @@
 //! at run time that runs the same loop gets the same bits.
 
 use super::activation::Activation;
-use super::dense::{Dense, DenseCache};
+use super::block::BLOCK;
+use super::dense::{Dense, DenseBlock, DenseCache};
 use super::init::Init;
 use super::loss::Loss;
 use super::penalty::{LossAndPenalty, NoiseOn};
@@ -156,6 +157,59 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// from the input.
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R);
 
+    /// Per-layer values of a block of up to [`BLOCK`] samples.
+    #[doc(hidden)]
+    type Block: Clone + Debug;
+
+    /// A zeroed block.
+    #[doc(hidden)]
+    fn new_block() -> Self::Block;
+
+    /// Packs what the block passes read once per batch (`Wᵀ` of every layer).
+    #[doc(hidden)]
+    fn prepare_block(&self, blk: &mut Self::Block);
+
+    /// Clean forward pass of `xs` (at most [`BLOCK`] samples) into `blk`,
+    /// prepared by [`prepare_block`](Self::prepare_block).
+    #[doc(hidden)]
+    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block);
+
+    /// The outputs of the last [`forward_block`](Self::forward_block).
+    #[doc(hidden)]
+    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK];
+
+    /// Where the caller puts the output seeds (`∂ℓ/∂y` or `∂f_k/∂y`) of the
+    /// block before [`backward_block`](Self::backward_block) or
+    /// [`penalty_block`](Self::penalty_block).
+    #[doc(hidden)]
+    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK];
+
+    /// Clean backward pass of the block from the seeds: adds the gradient
+    /// into `grad`, samples in order; writes `∂ℓ/∂x` into `dxs` when given.
+    #[doc(hidden)]
+    fn backward_block(
+        &self,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        grad: &mut Self,
+        dxs: Option<&mut [[f32; IN]]>,
+    );
+
+    /// The penalty sweep of the block from the seeds `∂f_k/∂y`: adds
+    /// `Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` (from the output layer down) to `acc[s]`.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn penalty_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        acc: &mut [f32],
+        dxs: Option<&mut [[f32; IN]]>,
+    );
+
     /// Forward pass through the perturbed network, keeping the per-layer
     /// values in `cache` for [`backward_with`](Self::backward_with).
     ///
@@ -259,16 +313,62 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         check_len(xs.len(), targets.len())?;
         let n = nonempty(xs.len())?;
         grad.fill_zero();
-        let mut cache = Self::new_cache();
-        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
         let mut total = 0.0;
-        for (x, t) in xs.iter().zip(targets) {
-            self.forward_with(x, p, &mut cache, &mut y);
-            total += loss.value_grad(&y, t, &mut dy)?;
-            self.backward_with(&cache, &dy, p, grad);
+        if p.is_clean() {
+            let mut blk = Self::new_block();
+            self.prepare_block(&mut blk);
+            for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
+                self.forward_block(xb, &mut blk);
+                let ys = *Self::block_output(&blk);
+                let seeds = Self::block_seed(&mut blk);
+                for ((y, t), dy) in ys.iter().zip(tb).zip(seeds.iter_mut()) {
+                    total += loss.value_grad(y, t, dy)?;
+                }
+                self.backward_block(xb, &mut blk, grad, None);
+            }
+        } else {
+            let mut cache = Self::new_cache();
+            let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
+            for (x, t) in xs.iter().zip(targets) {
+                self.forward_with(x, p, &mut cache, &mut y);
+                total += loss.value_grad(&y, t, &mut dy)?;
+                self.backward_with(&cache, &dy, p, grad);
+            }
         }
         grad.scale_all(1.0 / n);
         Ok(total / n)
+    }
+
+    /// Clean forward pass of a batch: `ys[s] = f(xs[s])`, the bits of
+    /// [`forward`](Self::forward) per sample, computed [`BLOCK`] samples at a
+    /// time with the weights held in registers across the block.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `xs` and `ys` differ in length; `ys` is
+    /// unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network};
+    /// let mut net = Dense::<1, 1>::zeroed();
+    /// net.w = [[2.0]];
+    /// let mut ys = [[0.0]; 3];
+    /// net.forward_batch(&[[1.0], [2.0], [3.0]], &mut ys).unwrap();
+    /// assert_eq!(ys, [[2.0], [4.0], [6.0]]);
+    /// ```
+    fn forward_batch(&self, xs: &[[f32; IN]], ys: &mut [[f32; OUT]]) -> Result<(), Error> {
+        check_len(ys.len(), xs.len())?;
+        let mut blk = Self::new_block();
+        self.prepare_block(&mut blk);
+        for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks_mut(BLOCK)) {
+            self.forward_block(xb, &mut blk);
+            for (y, o) in yb.iter_mut().zip(Self::block_output(&blk)) {
+                *y = *o;
+            }
+        }
+        Ok(())
     }
 
     /// `Ok` when `eta` has one entry per layer.
@@ -518,9 +618,23 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     ) -> Result<(), Error> {
         check_len(out.len(), xs.len())?;
         Self::check_eta(eta)?;
-        let mut cache = Self::new_cache();
-        for (o, x) in out.iter_mut().zip(xs) {
-            *o = self.penalty(x, eta, on, &mut cache)?;
+        let mut blk = Self::new_block();
+        self.prepare_block(&mut blk);
+        let mut acc = [0.0; BLOCK];
+        for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+            self.forward_block(xb, &mut blk);
+            ob.fill(0.0);
+            for k in 0..OUT {
+                for seed in Self::block_seed(&mut blk).iter_mut() {
+                    unit(seed, k);
+                }
+                acc.fill(0.0);
+                let acc = &mut acc[..xb.len()];
+                self.penalty_block(0, xb, &mut blk, eta, on, acc, None);
+                for (o, a) in ob.iter_mut().zip(acc.iter()) {
+                    *o += *a;
+                }
+            }
         }
         Ok(())
     }
@@ -783,6 +897,84 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
         init.fill(IN, self.w.as_flattened_mut(), &mut self.b, rng);
     }
+
+    type Block = DenseBlock<IN, OUT>;
+
+    fn new_block() -> Self::Block {
+        DenseBlock::new()
+    }
+
+    #[inline]
+    fn prepare_block(&self, blk: &mut Self::Block) {
+        let _ = self.view().transpose_into(blk.wt.as_flattened_mut());
+    }
+
+    #[inline]
+    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block) {
+        let n = xs.len().min(BLOCK);
+        let (z, a) = (&mut blk.z[..n], &mut blk.a[..n]);
+        let _ = self.view().forward_block(
+            blk.wt.as_flattened(),
+            xs[..n].as_flattened(),
+            z.as_flattened_mut(),
+            a.as_flattened_mut(),
+        );
+    }
+
+    #[inline]
+    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK] {
+        &blk.a
+    }
+
+    #[inline]
+    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
+        &mut blk.g
+    }
+
+    #[inline]
+    fn backward_block(
+        &self,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        grad: &mut Self,
+        dxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let _ = self.view().backward_block(
+            xs[..n].as_flattened(),
+            blk.z[..n].as_flattened(),
+            blk.a[..n].as_flattened(),
+            blk.g[..n].as_flattened_mut(),
+            grad.w.as_flattened_mut(),
+            &mut grad.b,
+            dxs.map(|d| d.as_flattened_mut()),
+        );
+    }
+
+    #[inline]
+    fn penalty_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        acc: &mut [f32],
+        dxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let _ = self.view().penalty_block(
+            xs[..n].as_flattened(),
+            blk.z[..n].as_flattened(),
+            blk.a[..n].as_flattened(),
+            blk.g[..n].as_flattened(),
+            blk.d[..n].as_flattened_mut(),
+            eta_at(eta, first),
+            on,
+            acc,
+            dxs.map(|d| d.as_flattened_mut()),
+        );
+    }
 }
 
 impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
@@ -954,6 +1146,75 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.0.init(init, rng);
         self.1.init(init, rng);
+    }
+
+    type Block = (DenseBlock<IN, H>, N::Block);
+
+    fn new_block() -> Self::Block {
+        (DenseBlock::new(), N::new_block())
+    }
+
+    #[inline]
+    fn prepare_block(&self, blk: &mut Self::Block) {
+        self.0.prepare_block(&mut blk.0);
+        self.1.prepare_block(&mut blk.1);
+    }
+
+    #[inline]
+    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block) {
+        let n = xs.len().min(BLOCK);
+        self.0.forward_block(xs, &mut blk.0);
+        self.1.forward_block(&blk.0.a[..n], &mut blk.1);
+    }
+
+    #[inline]
+    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK] {
+        N::block_output(&blk.1)
+    }
+
+    #[inline]
+    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
+        N::block_seed(&mut blk.1)
+    }
+
+    #[inline]
+    fn backward_block(
+        &self,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        grad: &mut Self,
+        dxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let (b0, b1) = (&mut blk.0, &mut blk.1);
+        self.1
+            .backward_block(&b0.a[..n], b1, &mut grad.1, Some(&mut b0.g[..n]));
+        self.0.backward_block(xs, b0, &mut grad.0, dxs);
+    }
+
+    #[inline]
+    fn penalty_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        acc: &mut [f32],
+        dxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let (b0, b1) = (&mut blk.0, &mut blk.1);
+        self.1.penalty_block(
+            first + 1,
+            &b0.a[..n],
+            b1,
+            eta,
+            on,
+            acc,
+            Some(&mut b0.g[..n]),
+        );
+        self.0.penalty_block(first, xs, b0, eta, on, acc, dxs);
     }
 }
 
