@@ -23,8 +23,24 @@ pub enum Command {
     /// Train a network on a CSV file.
     Train(Box<TrainArgs>),
     /// Check the weight-noise expansion on a model: Monte Carlo vs formulas.
+    #[command(
+        long_about = "Check the weight-noise expansion on a model: Monte Carlo vs formulas.\n\n\
+Uses every row of --data. Losses are in the model's units: the half squared error of the \
+standardised target (mse models) or the cross-entropy in nats (ce models, which also get \
+accuracy). The perturbation is the command's own, eps ~ N(0, eta) on the weights (additive) \
+unless --noise-on all or --multiplicative say otherwise; the noise a model was trained with \
+does not matter. The gradient norm is over the perturbed parameters: ||grad_W f||^2 \
+(weights) or ||grad_(W,b) f||^2 (weights and biases)."
+    )]
     Verify(VerifyArgs),
     /// Loss under weight perturbation for one or more models.
+    #[command(
+        long_about = "Loss under weight perturbation for one or more models.\n\n\
+Every model gets the same perturbation, the command's own: eps ~ N(0, eta) on the weights \
+(additive) unless --noise-on all or --multiplicative say otherwise. Uses every row of --data; \
+losses in the model's units (half squared error of the standardised target, or cross-entropy \
+in nats plus accuracy for ce models)."
+    )]
     Robustness(RobustnessArgs),
     /// Print normal samples (for outside statistical testing).
     Sample(SampleArgs),
@@ -281,15 +297,6 @@ pub struct PerturbationArgs {
 
 /// `noisereg verify`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Check the weight-noise expansion on a model: Monte Carlo vs formulas.\n\n\
-Uses every row of --data. Losses are in the model's units: the half squared error of the \
-standardised target (mse models) or the cross-entropy in nats (ce models, which also get \
-accuracy). The perturbation is the command's own, eps ~ N(0, eta) on the weights (additive) \
-unless --noise-on all or --multiplicative say otherwise; the noise a model was trained with \
-does not matter. The gradient norm is over the perturbed parameters: ||grad_W f||^2 \
-(weights) or ||grad_(W,b) f||^2 (weights and biases)."
-)]
 pub struct VerifyArgs {
     /// Model written by `noisereg train`.
     #[arg(long, value_name = "MODEL.json")]
@@ -315,13 +322,6 @@ pub struct VerifyArgs {
 
 /// `noisereg robustness`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Loss under weight perturbation for one or more models.\n\n\
-Every model gets the same perturbation, the command's own: eps ~ N(0, eta) on the weights \
-(additive) unless --noise-on all or --multiplicative say otherwise. Uses every row of --data; \
-losses in the model's units (half squared error of the standardised target, or cross-entropy \
-in nats plus accuracy for ce models)."
-)]
 pub struct RobustnessArgs {
     /// Models (repeat the flag for several).
     #[arg(long, value_name = "MODEL.json", required = true)]

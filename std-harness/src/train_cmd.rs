@@ -222,10 +222,13 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
             let idx = &perm[batch * b..((batch + 1) * b).min(n)];
             let samples = idx.iter().map(|&i| (&p.x_train[i], &p.t_train[i]));
             let l = t.step_samples(&loss, samples).map_err(|e| {
+                let xs: Vec<Vec<f32>> = idx.iter().map(|&i| p.x_train[i].clone()).collect();
+                let ts: Vec<Tgt> = idx.iter().map(|&i| p.t_train[i]).collect();
                 Failure::runtime(format!(
-                    "training stopped at step {} (epoch {}): {e}; try a smaller --lr",
+                    "training stopped at step {} (epoch {}): {e}: {}",
                     t.steps() + 1,
-                    epoch + 1
+                    epoch + 1,
+                    divergence_cause(s, t.network(), &loss, &xs, &ts)
                 ))
             })?;
             sum += f64::from(l);
@@ -278,6 +281,53 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
     }
     bar.finish_and_clear();
     Ok((t.network().clone(), metrics))
+}
+
+/// What made a step non-finite, told from the weights before the step (a
+/// failed step changes nothing) and the settings.
+fn divergence_cause(
+    s: &Settings,
+    net: &DynMlp,
+    loss: &AnyLoss,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+) -> String {
+    match clean_loss(net, loss, xs, ts) {
+        Ok(l) if l.is_finite() => {}
+        Ok(l) => return format!("the loss of the batch at the current weights is {l}"),
+        Err(e) => return format!("the loss of the batch cannot be evaluated: {e}"),
+    }
+    if s.penalty > 0.0 {
+        let eta = vec![s.penalty; net.depth()];
+        let mut cache = net.new_cache();
+        let largest = xs
+            .iter()
+            .map(|x| {
+                net.penalty(x, &eta, s.noise_on.into(), &mut cache)
+                    .unwrap_or(f32::INFINITY)
+            })
+            .fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+        // Adam squares the gradient: beyond √f32::MAX ≈ 1.8e19 it overflows.
+        if !(largest < 1e18) {
+            return format!(
+                "--penalty {:e} makes the penalty term {largest:e} on this batch, so its gradient (or its square in the optimiser) overflows f32; use a smaller --penalty",
+                s.penalty
+            );
+        }
+    }
+    let noise = if s.weight_noise >= 1.0 {
+        format!(
+            " or a smaller --weight-noise ({:e} is a variance: σ = {:e})",
+            s.weight_noise,
+            s.weight_noise.sqrt()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "the update with --lr {:e} made the weights or the optimiser state non-finite; try a smaller --lr{noise}",
+        s.lr
+    )
 }
 
 /// The model file of a trained network.
@@ -369,6 +419,10 @@ struct TrainSummary<'a> {
     metrics: String,
     steps: usize,
     final_epoch: Option<&'a EpochMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_accuracy: Option<f64>,
 }
 
 /// Runs `noisereg train`.
@@ -409,12 +463,24 @@ pub fn train(a: &TrainArgs) -> Outcome {
     write_json(&mpath, &serde_json::json!({ "epochs": metrics }))?;
     write_json(&a.out, &model)?;
     let last = metrics.last();
+    let acc = |xs: &[Vec<f32>], ts: &[Tgt]| -> Outcome<Option<f64>> {
+        if s.loss != LossArg::Ce || xs.is_empty() {
+            return Ok(None);
+        }
+        crate::verify::accuracy(&net, xs, ts)
+            .map(Some)
+            .map_err(|e| Failure::runtime(format!("evaluation failed: {e}")))
+    };
+    let (train_accuracy, test_accuracy) =
+        (acc(&p.x_train, &p.t_train)?, acc(&p.x_test, &p.t_test)?);
     if a.json {
         let summary = TrainSummary {
             model: a.out.display().to_string(),
             metrics: mpath.display().to_string(),
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
+            train_accuracy,
+            test_accuracy,
         };
         println!(
             "{}",
@@ -433,6 +499,10 @@ pub fn train(a: &TrainArgs) -> Outcome {
                     "½ squared error, standardised target"
                 }
             );
+        }
+        if let Some(tr) = train_accuracy {
+            let te = test_accuracy.map_or("-".to_string(), |v| format!("{v:.4}"));
+            println!("train accuracy {tr:.4}, test accuracy {te}");
         }
         println!("wrote {} and {}", a.out.display(), mpath.display());
     }
