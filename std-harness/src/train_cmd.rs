@@ -308,7 +308,7 @@ fn divergence_cause(
             })
             .fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
         // Adam squares the gradient: beyond √f32::MAX ≈ 1.8e19 it overflows.
-        if !(largest < 1e18) {
+        if largest.is_nan() || largest >= 1e18 {
             return format!(
                 "--penalty {:e} makes the penalty term {largest:e} on this batch, so its gradient (or its square in the optimiser) overflows f32; use a smaller --penalty",
                 s.penalty
