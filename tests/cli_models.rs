@@ -429,6 +429,7 @@ fn every_model_gets_the_commands_own_perturbation() {
     v["settings"]["noise_kind"] = "multiplicative".into();
     v["settings"]["noise_on"] = "all".into();
     let b = write_json(d, "b.json", &v);
+    let mut noisy = Vec::new();
     for flags in [&[][..], &["--multiplicative", "--noise-on", "all"][..]] {
         let out = noisereg()
             .args(["robustness", "--model", s(&a), "--model", s(&b)])
@@ -451,11 +452,13 @@ fn every_model_gets_the_commands_own_perturbation() {
         assert_eq!(r["perturbation"]["kind"], expect.0);
         assert_eq!(r["perturbation"]["on"], expect.1);
         assert_eq!(r["rows_used"], 40);
+        noisy.push(rows[0]["noisy_loss"].as_f64().unwrap());
         let x = verify_json(&a, &data, "y", flags);
         let y = verify_json(&b, &data, "y", flags);
         assert_eq!(x["rows"], y["rows"]);
         assert_eq!(x["perturbation"]["kind"], expect.0);
     }
+    assert_ne!(noisy[0], noisy[1], "the flags change the perturbation");
     noisereg()
         .args(["robustness", "--model", s(&b), "--data", s(&data)])
         .args(["--target", "y", "--eta", "1e-2", "--draws", "10"])
