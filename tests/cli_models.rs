@@ -186,6 +186,17 @@ fn verify_and_robustness_match_columns_by_name_in_any_order() {
         "y",
         &["wide.csv:1:", "missing `c`", "extra `w`"],
     );
+    let narrow = write(d, "narrow.csv", "c,y,a\n1,2,3\n4,5,6\n");
+    verify_fails(
+        &model,
+        &narrow,
+        "y",
+        &[
+            "narrow.csv:1: 2 feature columns",
+            "takes 3 inputs",
+            "missing `b`",
+        ],
+    );
     // A model trained on another target is refused.
     verify_fails(&model, &swapped, "a", &["--target `a`", "m.json", "`y`"]);
     noisereg()
@@ -401,6 +412,20 @@ fn unknown_enum_values_and_broken_files_name_file_and_field() {
         "typo.json",
         |v| v["settings"]["weight_nosie"] = 0.1.into(),
         &["unknown field `weight_nosie`"],
+    );
+    bad_model(
+        d,
+        &m,
+        "smoothing.json",
+        |v| v["settings"]["label_smoothing"] = 1.5.into(),
+        &["settings.label_smoothing", "1.5"],
+    );
+    bad_model(
+        d,
+        &m,
+        "lr.json",
+        |v| v["settings"]["lr"] = (-1.0).into(),
+        &["settings.lr"],
     );
     bad_model(
         d,
@@ -694,6 +719,28 @@ fn tampered_checkpoints_are_refused_naming_file_and_field() {
     refused("step.json", &reseal(&step), &["step"]);
     let nan = first_weight(&good, &|_| f32::NAN.to_bits());
     refused("nan.json", &reseal(&nan), &["weights[0][0]", "NaN"]);
+    let no_block = {
+        let pat = "\"weights\": [\n    [";
+        good.replacen(pat, "\"weights\": [\n    [1],\n    [", 1)
+    };
+    refused(
+        "block.json",
+        &reseal(&no_block),
+        &["weights", "parameter blocks"],
+    );
+    let kind = good.replacen("\"kind\": \"adam\"", "\"kind\": \"sgd\"", 1);
+    refused("kind.json", &reseal(&kind), &["optimizer.kind", "`sgd`"]);
+    let second = {
+        let pat = "\"second\": [\n      [\n        ";
+        let i = good.find(pat).unwrap() + pat.len();
+        let j = i + good[i..].find(|c: char| !c.is_ascii_digit()).unwrap();
+        format!("{}{}{}", &good[..i], (-1.0f32).to_bits(), &good[j..])
+    };
+    refused(
+        "second.json",
+        &reseal(&second),
+        &["optimizer.second[0][0]", "-1"],
+    );
     let old = reseal(&good).replace("noisereg-checkpoint-2", "noisereg-checkpoint-1");
     refused("old.json", &old, &["format", "noisereg-checkpoint-1"]);
     let opt = reseal(&good.replacen("\"adam\"", "\"Adam\"", 1));
@@ -735,12 +782,34 @@ fn divergence_says_which_setting_made_it_non_finite() {
         ])
         .args(["--epochs", "2", "--penalty", "1e30"])
         .assert()
-        .failure()
+        .code(2)
         .get_output()
         .stderr
         .clone();
     let msg = String::from_utf8(err).unwrap();
     assert!(msg.contains("--penalty 1e30"), "{msg}");
     assert!(!msg.contains("--lr"), "{msg}");
+    assert!(!out.exists());
+    let err = noisereg()
+        .args([
+            "train",
+            "--data",
+            s(&data),
+            "--target",
+            "y",
+            "--out",
+            s(&out),
+        ])
+        .args(["--epochs", "2", "--optimizer", "sgd", "--lr", "1e30"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let msg = String::from_utf8(err).unwrap();
+    assert!(
+        msg.contains("--lr 1e30") && msg.contains("largest |weight|"),
+        "{msg}"
+    );
     assert!(!out.exists());
 }

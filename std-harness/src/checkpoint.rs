@@ -4,6 +4,7 @@
 //! field against the run's settings, and names the file and the field.
 
 use crate::atomic_write::write_json;
+use crate::cli::OptimizerArg;
 use crate::failure::Outcome;
 use crate::model_file::{Settings, field_error, read_json};
 use crate::optim::{Bits, OptSnapshot};
@@ -67,6 +68,52 @@ pub struct RunShape<'a> {
     pub data_hash: &'a str,
     /// Training rows.
     pub train_rows: usize,
+    /// Layer widths from the input to the output.
+    pub sizes: &'a [usize],
+}
+
+/// Checks a parameter-shaped buffer of `f32` bits: one slice per weight
+/// matrix and bias of `sizes`, every value finite (and `>= 0` if asked).
+fn check_bits(path: &Path, field: &str, b: &Bits, sizes: &[usize], non_negative: bool) -> Outcome {
+    let shape: Vec<usize> = sizes
+        .windows(2)
+        .flat_map(|w| [w[0].saturating_mul(w[1]), w[1]])
+        .collect();
+    if b.len() != shape.len() {
+        return Err(field_error(
+            path,
+            field,
+            format!(
+                "{} parameter blocks, the network has {}",
+                b.len(),
+                shape.len()
+            ),
+        ));
+    }
+    for (i, (block, &n)) in b.iter().zip(&shape).enumerate() {
+        if block.len() != n {
+            return Err(field_error(
+                path,
+                &format!("{field}[{i}]"),
+                format!("{} values, the network has {n} there", block.len()),
+            ));
+        }
+        if let Some(j) = block.iter().position(|&v| {
+            let v = f32::from_bits(v);
+            !v.is_finite() || (non_negative && v < 0.0)
+        }) {
+            return Err(field_error(
+                path,
+                &format!("{field}[{i}][{j}]"),
+                format!(
+                    "{} is not a finite{} number",
+                    f32::from_bits(block[j]),
+                    if non_negative { " non-negative" } else { "" }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Checkpoint {
@@ -209,13 +256,61 @@ impl Checkpoint {
                 ));
             }
         }
-        for (l, w) in self.weights.iter().enumerate() {
-            if let Some(i) = w.iter().position(|v| !f32::from_bits(*v).is_finite()) {
+        for (i, m) in self.metrics.iter().enumerate() {
+            let values = [Some(m.train_objective), Some(m.train_loss), m.test_loss];
+            if values.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(err(&format!("metrics[{i}]"), "a non-finite loss".into()));
+            }
+        }
+        check_bits(path, "weights", &self.weights, run.sizes, false)?;
+        let o = &self.optimizer;
+        let kind = serde_json::to_value(s.optimizer).unwrap_or_default();
+        if kind.as_str() != Some(o.kind.as_str()) {
+            return Err(err(
+                "optimizer.kind",
+                format!("`{}`, but the run uses {kind}", o.kind),
+            ));
+        }
+        let (need_first, need_second) = match s.optimizer {
+            OptimizerArg::Sgd => (false, false),
+            OptimizerArg::Momentum => (true, false),
+            OptimizerArg::Adam => (true, true),
+        };
+        for (field, state, needed, non_negative) in [
+            ("optimizer.first", &o.first, need_first, false),
+            ("optimizer.second", &o.second, need_second, true),
+        ] {
+            match (state, needed) {
+                (Some(b), true) => check_bits(path, field, b, run.sizes, non_negative)?,
+                (None, false) => {}
+                (None, true) => return Err(err(field, format!("missing for {kind}"))),
+                (Some(_), false) => {
+                    return Err(err(field, format!("present, but {kind} has none")));
+                }
+            }
+        }
+        match (o.beta_t, s.optimizer) {
+            (Some((b1, b2)), OptimizerArg::Adam) => {
+                for (i, b) in [b1, b2].into_iter().enumerate() {
+                    let v = f32::from_bits(b);
+                    if !(v > 0.0 && v <= 1.0) {
+                        return Err(err(
+                            &format!("optimizer.beta_t.{i}"),
+                            format!("{v} (a power of β must be in (0, 1])"),
+                        ));
+                    }
+                }
+            }
+            (None, OptimizerArg::Adam) => {
+                return Err(err("optimizer.beta_t", "missing for adam".into()));
+            }
+            (Some(_), _) => {
                 return Err(err(
-                    &format!("weights[{l}][{i}]"),
-                    format!("{} is not a finite number", f32::from_bits(w[i])),
+                    "optimizer.beta_t",
+                    format!("present, but {kind} has none"),
                 ));
             }
+            (None, _) => {}
         }
         Ok(())
     }

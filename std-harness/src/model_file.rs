@@ -53,6 +53,57 @@ pub struct Settings {
     pub test_fraction: f64,
 }
 
+impl Settings {
+    /// Checks every value against the range `train` accepts.
+    ///
+    /// # Errors
+    ///
+    /// An input [`Failure`] naming `file` and `settings.FIELD`.
+    pub fn validate(&self, file: &Path) -> Outcome {
+        let err = |field: &str, v: String, must: &str| {
+            field_error(
+                file,
+                &format!("settings.{field}"),
+                format!("{v} (must be {must})"),
+            )
+        };
+        for (field, v) in [
+            ("weight_noise", self.weight_noise),
+            ("input_noise", self.input_noise),
+            ("label_noise", self.label_noise),
+            ("penalty", self.penalty),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(err(field, v.to_string(), "finite and >= 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(err(
+                "label_smoothing",
+                self.label_smoothing.to_string(),
+                "in [0, 1)",
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(err("lr", self.lr.to_string(), "finite and > 0"));
+        }
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            return Err(err(
+                "test_fraction",
+                self.test_fraction.to_string(),
+                "in [0, 1)",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(err("epochs", "0".into(), ">= 1"));
+        }
+        if self.batch == 0 {
+            return Err(err("batch", "0".into(), ">= 1"));
+        }
+        Ok(())
+    }
+}
+
 /// A layer's activation as model files name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -266,6 +317,7 @@ impl ModelFile {
     /// An input [`Failure`] naming `file` and the field.
     pub fn network(&self, file: &Path) -> Outcome<DynMlp> {
         let err = |field: &str, msg: String| field_error(file, field, msg);
+        self.settings.validate(file)?;
         if self.layers.is_empty() {
             return Err(err("layers", "no layers".into()));
         }

@@ -224,7 +224,8 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
             let l = t.step_samples(&loss, samples).map_err(|e| {
                 let xs: Vec<Vec<f32>> = idx.iter().map(|&i| p.x_train[i].clone()).collect();
                 let ts: Vec<Tgt> = idx.iter().map(|&i| p.t_train[i]).collect();
-                Failure::runtime(format!(
+                // The settings made it diverge: the user's to change (status 2).
+                Failure::input(format!(
                     "training stopped at step {} (epoch {}): {e}: {}",
                     t.steps() + 1,
                     epoch + 1,
@@ -292,9 +293,18 @@ fn divergence_cause(
     xs: &[Vec<f32>],
     ts: &[Tgt],
 ) -> String {
+    use noisereg::Parameters;
+    let largest_weight = (0..net.slice_count())
+        .flat_map(|i| net.slice(i).iter())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
     match clean_loss(net, loss, xs, ts) {
         Ok(l) if l.is_finite() => {}
-        Ok(l) => return format!("the loss of the batch at the current weights is {l}"),
+        Ok(l) => {
+            return format!(
+                "the loss of the batch at the current weights is {l} (largest |weight| {largest_weight:e} after the updates with --lr {:e}); try a smaller --lr",
+                s.lr
+            );
+        }
         Err(e) => return format!("the loss of the batch cannot be evaluated: {e}"),
     }
     if s.penalty > 0.0 {
@@ -441,10 +451,15 @@ pub fn train(a: &TrainArgs) -> Outcome {
     let d = load_csv(&a.csv.data, &a.csv.target, kind)?;
     let name = a.csv.data.display().to_string();
     let p = prepare(&d, s.loss, s.test_fraction, s.seed, &name)?;
+    let sizes: Vec<usize> = std::iter::once(p.features.len())
+        .chain(s.hidden.iter().copied())
+        .chain([p.outputs()])
+        .collect();
     let shape = RunShape {
         settings: &s,
         data_hash: &p.hash,
         train_rows: p.x_train.len(),
+        sizes: &sizes,
     };
     let resume = a
         .resume
