@@ -484,6 +484,16 @@ fn every_model_gets_the_commands_own_perturbation() {
         assert_eq!(x["perturbation"]["kind"], expect.0);
     }
     assert_ne!(noisy[0], noisy[1], "the flags change the perturbation");
+    // A perturbation that overflows f32 is an error, not a NaN row.
+    for cmd in ["verify", "robustness"] {
+        noisereg()
+            .args([cmd, "--model", s(&a), "--data", s(&data), "--target", "y"])
+            .args(["--eta", "3e38", "--draws", "10", "--noise-on", "all"])
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains("--eta 3e38").and(predicate::str::contains("a.json")));
+    }
     noisereg()
         .args(["robustness", "--model", s(&b), "--data", s(&data)])
         .args(["--target", "y", "--eta", "1e-2", "--draws", "10"])

@@ -7,7 +7,8 @@ use crate::failure::{Failure, Outcome};
 use crate::plots::{Series, line_chart};
 use crate::train_cmd::loss_of;
 use crate::verify::{
-    ErrorRate, Perturbation, load_model_on_data, loss_units, noise_config, perturbed_loss,
+    ErrorRate, Perturbation, finite_result, load_model_on_data, loss_units, noise_config,
+    perturbed_loss,
 };
 use serde::Serialize;
 
@@ -59,6 +60,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
     for m in &a.model {
         models.push((
             m.display().to_string(),
+            m.as_path(),
             load_model_on_data(m, &a.csv.data, &a.csv.target)?,
         ));
     }
@@ -66,13 +68,14 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
     let pairs = a.draws / 2;
     let fail = |e: noisereg::Error| Failure::runtime(format!("evaluation failed: {e}"));
     let mut rows = Vec::new();
-    for (name, md) in &models {
+    for (name, path, md) in &models {
         let loss = loss_of(&md.model.settings);
         let ce = md.model.settings.loss == LossArg::Ce;
         for &eta in &a.eta {
             let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
             let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed)
                 .map_err(fail)?;
+            let r = finite_result(r, eta, path)?;
             let acc = if ce {
                 Some(
                     perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
@@ -98,7 +101,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
     if let Some(path) = &a.plot {
         let series: Vec<Series> = models
             .iter()
-            .map(|(name, _)| {
+            .map(|(name, _, _)| {
                 let mine: Vec<&RobustnessRow> = rows.iter().filter(|r| &r.model == name).collect();
                 Series {
                     label: name.clone(),
@@ -120,7 +123,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
             log,
         )?;
     }
-    let rows_used = models.first().map_or(0, |(_, md)| md.xs.len());
+    let rows_used = models.first().map_or(0, |(_, _, md)| md.xs.len());
     if a.json {
         let report = Report {
             data: a.csv.data.display().to_string(),
@@ -169,10 +172,9 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
             r.increase
         );
     }
-    let units: Vec<&str> = rows.iter().map(|r| r.units).collect();
-    if let Some(u) = units.first() {
-        println!("(losses: {u})");
-    }
+    let mut units: Vec<&str> = rows.iter().map(|r| r.units).collect();
+    units.dedup();
+    println!("(losses: {})", units.join("; "));
     if let Some(p) = &a.plot {
         println!("wrote {}", p.display());
     }

@@ -304,6 +304,24 @@ pub fn noise_config(a: &PerturbationArgs, eta: f32) -> Result<WeightNoiseConfig,
     Ok(WeightNoiseConfig::new(kind, eta)?.on(a.noise_on.into()))
 }
 
+/// `r` if its mean and standard error are finite; otherwise an input
+/// failure naming the η and the model (the perturbation overflowed f32).
+///
+/// # Errors
+///
+/// As described.
+pub fn finite_result(r: NoisyLoss, eta: f32, model: &Path) -> Outcome<NoisyLoss> {
+    if r.mean.is_finite() && r.std_error.is_finite() {
+        Ok(r)
+    } else {
+        Err(Failure::input(format!(
+            "--eta {eta:e}: the loss of {} under this perturbation is {} (overflows f32); use a smaller --eta",
+            model.display(),
+            r.mean
+        )))
+    }
+}
+
 /// The units of a model's loss.
 pub fn loss_units(loss: LossArg) -> &'static str {
     match loss {
@@ -362,6 +380,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
         let r =
             perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed).map_err(fail)?;
+        let r = finite_result(r, eta, &a.model)?;
         let acc = if ce {
             Some(
                 perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
