@@ -615,6 +615,11 @@ fn classification_reports_accuracy_clean_and_under_perturbation() {
     let large = rows[1]["noisy_accuracy"].as_f64().unwrap();
     assert!((small - clean).abs() < 0.05, "{r}");
     assert!(large < clean - 0.1, "{r}");
+    // A crafted class count is checked against the output layer.
+    let mut v = read_json(&m);
+    v["classes"] = 100_000_000_000u64.into();
+    let huge = write_json(d, "huge.json", &v);
+    verify_fails(&huge, &data, "k", &["huge.json", "classes", "100000000000"]);
 }
 
 /// A checkpoint's JSON with `checksum` recomputed as the program does: the
@@ -751,6 +756,13 @@ fn tampered_checkpoints_are_refused_naming_file_and_field() {
         &reseal(&second),
         &["optimizer.second[0][0]", "-1"],
     );
+    refused(
+        "trunc.json",
+        &good[..good.len() / 2],
+        &["trunc.json:", "EOF"],
+    );
+    let extra = reseal(&good.replacen("\"step\"", "\"steps\": 1,\n  \"step\"", 1));
+    refused("extra.json", &extra, &["unknown field `steps`"]);
     let old = reseal(&good).replace("noisereg-checkpoint-2", "noisereg-checkpoint-1");
     refused("old.json", &old, &["format", "noisereg-checkpoint-1"]);
     let opt = reseal(&good.replacen("\"adam\"", "\"Adam\"", 1));
