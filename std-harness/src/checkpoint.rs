@@ -140,7 +140,7 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// An input [`Failure`] naming the file and the field.
+    /// An input [`Failure`](crate::failure::Failure) naming the file and the field.
     pub fn load(path: &Path, run: RunShape<'_>) -> Outcome<Self> {
         let c: Checkpoint = read_json(path, "checkpoint")?;
         let err = |field: &str, msg: String| field_error(path, field, msg);
