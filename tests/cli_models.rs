@@ -765,6 +765,14 @@ fn tampered_checkpoints_are_refused_naming_file_and_field() {
     refused("extra.json", &extra, &["unknown field `steps`"]);
     let old = reseal(&good).replace("noisereg-checkpoint-2", "noisereg-checkpoint-1");
     refused("old.json", &old, &["format", "noisereg-checkpoint-1"]);
+    let i = good.find("  \"checksum\"").unwrap();
+    let j = i + good[i..].find('\n').unwrap() + 1;
+    let v1 = format!("{}{}", &good[..i], &good[j..]).replace("checkpoint-2", "checkpoint-1");
+    refused(
+        "v1.json",
+        &v1,
+        &["format", "older checkpoints cannot be resumed"],
+    );
     let opt = reseal(&good.replacen("\"adam\"", "\"Adam\"", 1));
     refused("opt.json", &opt, &["settings.optimizer", "unknown variant"]);
     // A checkpoint of a run with other settings names the setting.

@@ -35,7 +35,9 @@ pub struct EpochMetrics {
 pub struct Checkpoint {
     /// [`CHECKPOINT_FORMAT`].
     pub format: String,
-    /// CRC-32 (hex) of the checkpoint's JSON with this field empty.
+    /// CRC-32 (hex) of the checkpoint's JSON with this field empty (missing
+    /// in format 1, which is then refused by its format).
+    #[serde(default)]
     pub checksum: String,
     /// The run's settings (a resumed run must have the same).
     pub settings: Settings,
@@ -235,8 +237,9 @@ impl Checkpoint {
                 ));
             }
         }
-        if f64::from_bits(self.epoch_loss_sum_bits).is_nan() {
-            return Err(err("epoch_loss_sum_bits", "NaN".into()));
+        let sum = f64::from_bits(self.epoch_loss_sum_bits);
+        if !sum.is_finite() {
+            return Err(err("epoch_loss_sum_bits", format!("{sum} is not finite")));
         }
         if self.metrics.len() != self.epoch {
             return Err(err(
