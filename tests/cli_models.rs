@@ -364,6 +364,18 @@ fn non_finite_values_and_bad_scales_are_rejected_naming_the_field() {
         |v| v["layers"][1]["bias"][0] = (-1e39).into(),
         &["layers[1].bias[0]", "out of range"],
     );
+    // Finite but huge weights: the loss itself overflows.
+    bad_model(
+        d,
+        &m,
+        "huge-weight.json",
+        |v| {
+            for w in v["layers"][1]["weights"].as_array_mut().unwrap() {
+                *w = 3e38.into();
+            }
+        },
+        &["loss at the model's own weights is", "overflow f32"],
+    );
     bad_model(
         d,
         &m,
@@ -842,4 +854,136 @@ fn divergence_says_which_setting_made_it_non_finite() {
         "{msg}"
     );
     assert!(!out.exists());
+}
+
+/// A small deterministic generator for the mutation tests (SplitMix64).
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce5_e9b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `text` with one random edit: a byte replaced by one of a few
+/// troublesome characters, a digit run replaced by a huge or negative
+/// number, or a cut.
+fn mutate(text: &str, rng: &mut u64) -> String {
+    let b = text.as_bytes();
+    let at = (splitmix(rng) % b.len() as u64) as usize;
+    let mut out = b.to_vec();
+    match splitmix(rng) % 4 {
+        0 => out[at] = b"09-.e\"]}, x"[(splitmix(rng) % 11) as usize],
+        1 => out.truncate(at),
+        _ => {
+            let start = (0..=at)
+                .rev()
+                .find(|&i| !b[i].is_ascii_digit())
+                .map_or(0, |i| i + 1);
+            let end = (at..b.len())
+                .find(|&i| !b[i].is_ascii_digit())
+                .unwrap_or(b.len());
+            let new = [
+                "18446744073709551615",
+                "4611686018427387904",
+                "-1",
+                "0",
+                "1e39",
+                "3",
+            ][(splitmix(rng) % 6) as usize];
+            out.splice(start.min(end)..end, new.bytes());
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn random_edits_of_model_and_checkpoint_files_never_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let model = d.join("m.json");
+    let ck = d.join("ck.json");
+    let train_args = |out: &Path| {
+        [
+            "train",
+            "--data",
+            s(&data),
+            "--target",
+            "y",
+            "--out",
+            s(out),
+            "--hidden",
+            "3",
+            "--epochs",
+            "2",
+            "--batch",
+            "5",
+            "--optimizer",
+            "momentum",
+            "--label-noise",
+            "0.1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    noisereg()
+        .args(train_args(&model))
+        .args(["--checkpoint", s(&ck), "--checkpoint-every", "4"])
+        .assert()
+        .success();
+    let (m, c) = (
+        std::fs::read_to_string(&model).unwrap(),
+        std::fs::read_to_string(&ck).unwrap(),
+    );
+    let mut rng = 7u64;
+    for i in 0..100 {
+        let p = write(d, &format!("m{i}.json"), &mutate(&m, &mut rng));
+        let out = noisereg()
+            .args([
+                "verify",
+                "--model",
+                s(&p),
+                "--data",
+                s(&data),
+                "--target",
+                "y",
+            ])
+            .args(["--eta", "0.01", "--draws", "4"])
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 2)), "m{i}.json: {code:?} {out:?}");
+        if code == Some(2) {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("m{i}.json")) && err.lines().count() == 1,
+                "{err}"
+            );
+        }
+        // Checkpoints: resealed, so the range checks see the edit.
+        let edited = mutate(&c, &mut rng);
+        let sealed = if edited.contains("\"checksum\": \"") && edited.ends_with('\n') {
+            reseal(&edited)
+        } else {
+            edited
+        };
+        let p = write(d, &format!("c{i}.json"), &sealed);
+        let out_model = d.join(format!("r{i}.json"));
+        let out = std::process::Command::new(BIN)
+            .args(train_args(&out_model))
+            .args(["--resume", s(&p)])
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 2)), "c{i}.json: {code:?} {out:?}");
+        if code == Some(2) {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("c{i}.json")) || err.contains("training stopped"),
+                "{err}"
+            );
+            assert!(!out_model.exists());
+        }
+    }
 }

@@ -226,9 +226,11 @@ pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Outcome<T> {
     })?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+        // An unknown position (a broken key) shows as `?`: name its parent.
+        let path = e.path().to_string();
+        let field = path.trim_end_matches('?').trim_end_matches('.');
         let inner = e.inner();
-        let at = if field == "." || field.is_empty() {
+        let at = if field.is_empty() {
             String::new()
         } else {
             format!(" field `{field}`:")

@@ -311,6 +311,13 @@ pub fn noise_config(a: &PerturbationArgs, eta: f32) -> Result<WeightNoiseConfig,
 ///
 /// As described.
 pub fn finite_result(r: NoisyLoss, eta: f32, model: &Path) -> Outcome<NoisyLoss> {
+    if !r.clean.is_finite() {
+        return Err(Failure::input(format!(
+            "{}: the loss at the model's own weights is {} on this data (its weights overflow f32 here)",
+            model.display(),
+            r.clean
+        )));
+    }
     if r.mean.is_finite() && r.std_error.is_finite() {
         Ok(r)
     } else {
