@@ -866,15 +866,22 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 /// `text` with one random edit: a byte replaced by one of a few
-/// troublesome characters, a digit run replaced by a huge or negative
-/// number, or a cut.
+/// troublesome characters, a cut, an element added to a list, or a digit
+/// run replaced by a huge or negative number.
 fn mutate(text: &str, rng: &mut u64) -> String {
     let b = text.as_bytes();
     let at = (splitmix(rng) % b.len() as u64) as usize;
     let mut out = b.to_vec();
-    match splitmix(rng) % 4 {
+    match splitmix(rng) % 5 {
         0 => out[at] = b"09-.e\"]}, x"[(splitmix(rng) % 11) as usize],
         1 => out.truncate(at),
+        2 => {
+            // One more element where a number ends (a list grows by one).
+            let end = (at..b.len())
+                .find(|&i| !b[i].is_ascii_digit())
+                .unwrap_or(b.len());
+            out.splice(end..end, b",0".iter().copied());
+        }
         _ => {
             let start = (0..=at)
                 .rev()
