@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and value checks.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Noise-injection regularisation for tiny networks: train, verify the
@@ -22,8 +23,24 @@ pub enum Command {
     /// Train a network on a CSV file.
     Train(Box<TrainArgs>),
     /// Check the weight-noise expansion on a model: Monte Carlo vs formulas.
+    #[command(
+        long_about = "Check the weight-noise expansion on a model: Monte Carlo vs formulas.\n\n\
+Uses every row of --data. Losses are in the model's units: the half squared error of the \
+standardised target (mse models) or the cross-entropy in nats (ce models, which also get \
+accuracy). The perturbation is the command's own, eps ~ N(0, eta) on the weights (additive) \
+unless --noise-on all or --multiplicative say otherwise; the noise a model was trained with \
+does not matter. The gradient norm is over the perturbed parameters: ||grad_W f||^2 \
+(weights) or ||grad_(W,b) f||^2 (weights and biases)."
+    )]
     Verify(VerifyArgs),
     /// Loss under weight perturbation for one or more models.
+    #[command(
+        long_about = "Loss under weight perturbation for one or more models.\n\n\
+Every model gets the same perturbation, the command's own: eps ~ N(0, eta) on the weights \
+(additive) unless --noise-on all or --multiplicative say otherwise. Uses every row of --data; \
+losses in the model's units (half squared error of the standardised target, or cross-entropy \
+in nats plus accuracy for ce models)."
+    )]
     Robustness(RobustnessArgs),
     /// Print normal samples (for outside statistical testing).
     Sample(SampleArgs),
@@ -84,7 +101,8 @@ pub fn smoothing(s: &str) -> Result<f32, String> {
 }
 
 /// Hidden activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ActivationArg {
     /// tanh.
     Tanh,
@@ -97,7 +115,8 @@ pub enum ActivationArg {
 }
 
 /// Loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LossArg {
     /// Half squared error (regression).
     Mse,
@@ -106,7 +125,8 @@ pub enum LossArg {
 }
 
 /// Which parameters get noise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum NoiseOnArg {
     /// Weights only.
     Weights,
@@ -114,8 +134,41 @@ pub enum NoiseOnArg {
     All,
 }
 
+/// How weight noise enters (model files record it; `train` sets it with
+/// `--multiplicative` and `--local-reparam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseKindArg {
+    /// w + ε.
+    Additive,
+    /// w(1 + ε).
+    Multiplicative,
+    /// Additive, drawn through the pre-activations.
+    LocalReparam,
+}
+
+impl From<NoiseOnArg> for noisereg::NoiseOn {
+    fn from(a: NoiseOnArg) -> Self {
+        match a {
+            NoiseOnArg::Weights => Self::Weights,
+            NoiseOnArg::All => Self::WeightsAndBiases,
+        }
+    }
+}
+
+impl From<NoiseKindArg> for noisereg::NoiseKind {
+    fn from(a: NoiseKindArg) -> Self {
+        match a {
+            NoiseKindArg::Additive => Self::Additive,
+            NoiseKindArg::Multiplicative => Self::Multiplicative,
+            NoiseKindArg::LocalReparam => Self::LocalReparam,
+        }
+    }
+}
+
 /// Optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OptimizerArg {
     /// Plain SGD.
     Sgd,
@@ -230,6 +283,18 @@ pub struct TrainArgs {
     pub step_delay_us: u64,
 }
 
+/// The perturbation `verify` and `robustness` apply: the command's own,
+/// the same for every model, whatever noise a model was trained with.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PerturbationArgs {
+    /// Parameters the perturbation hits: weights only, or weights and biases.
+    #[arg(long, value_enum, default_value_t = NoiseOnArg::Weights)]
+    pub noise_on: NoiseOnArg,
+    /// Multiplicative perturbation w(1 + ε) instead of additive w + ε.
+    #[arg(long)]
+    pub multiplicative: bool,
+}
+
 /// `noisereg verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -248,9 +313,8 @@ pub struct VerifyArgs {
     /// Seed of the noise.
     #[arg(long, value_name = "S", default_value = "0")]
     pub seed: u64,
-    /// Parameters that get noise (default: as stored in the model).
-    #[arg(long, value_enum)]
-    pub noise_on: Option<NoiseOnArg>,
+    #[command(flatten)]
+    pub perturbation: PerturbationArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -274,6 +338,8 @@ pub struct RobustnessArgs {
     /// Seed of the noise.
     #[arg(long, value_name = "S", default_value = "0")]
     pub seed: u64,
+    #[command(flatten)]
+    pub perturbation: PerturbationArgs,
     /// Write an SVG plot of loss against η.
     #[arg(long, value_name = "OUT.svg")]
     pub plot: Option<PathBuf>,

@@ -2,7 +2,7 @@
 
 use crate::atomic_write::write_json;
 use crate::checkpoint::EpochMetrics;
-use crate::cli::DemoArgs;
+use crate::cli::{ActivationArg, DemoArgs, LossArg, NoiseKindArg, NoiseOnArg, OptimizerArg};
 use crate::dataset::{TargetKind, parse_csv};
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
@@ -82,16 +82,16 @@ struct Report {
 fn settings(epochs: usize) -> Settings {
     Settings {
         hidden: vec![16],
-        activation: "tanh".into(),
-        loss: "mse".into(),
+        activation: ActivationArg::Tanh,
+        loss: LossArg::Mse,
         weight_noise: 0.0,
-        noise_on: "weights".into(),
-        noise_kind: "additive".into(),
+        noise_on: NoiseOnArg::Weights,
+        noise_kind: NoiseKindArg::Additive,
         input_noise: 0.0,
         label_noise: 0.0,
         label_smoothing: 0.0,
         penalty: 0.0,
-        optimizer: "adam".into(),
+        optimizer: OptimizerArg::Adam,
         lr: 0.01,
         epochs,
         batch: 16,
@@ -149,7 +149,13 @@ pub fn demo(a: &DemoArgs) -> Outcome {
         TargetKind::Real,
     )?;
     let base = settings(epochs);
-    let p = prepare(&d, "mse", base.test_fraction, base.seed, "diabetes.csv")?;
+    let p = prepare(
+        &d,
+        LossArg::Mse,
+        base.test_fraction,
+        base.seed,
+        "diabetes.csv",
+    )?;
     std::fs::create_dir_all(&a.out)
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", a.out.display())))?;
 

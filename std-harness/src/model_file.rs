@@ -1,9 +1,14 @@
-//! The model file: architecture, weights, normalisation, settings and seed as JSON.
+//! The model file: architecture, weights, normalisation, settings and seed as
+//! JSON. Loading validates every field against the others before anything is
+//! allocated from it, and names the file and the field (`layers[1].weights`)
+//! of the first problem.
 
+use crate::cli::{ActivationArg, LossArg, NoiseKindArg, NoiseOnArg, OptimizerArg};
 use crate::dataset::Standardizer;
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
-use noisereg::{ActivationKind, Parameters};
+use noisereg::{ActivationKind, MAX_LAYERS, Parameters};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -12,19 +17,20 @@ pub const MODEL_FORMAT: &str = "noisereg-model-1";
 
 /// Every setting that determines a training run's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Hidden widths.
     pub hidden: Vec<usize>,
-    /// Hidden activation: tanh, sigmoid, relu or softplus.
-    pub activation: String,
-    /// mse or ce.
-    pub loss: String,
+    /// Hidden activation.
+    pub activation: ActivationArg,
+    /// Loss.
+    pub loss: LossArg,
     /// Weight-noise variance η (0: none).
     pub weight_noise: f32,
-    /// weights or all.
-    pub noise_on: String,
-    /// additive, multiplicative or local-reparam.
-    pub noise_kind: String,
+    /// Parameters that got weight noise.
+    pub noise_on: NoiseOnArg,
+    /// How weight noise entered.
+    pub noise_kind: NoiseKindArg,
     /// Input-noise standard deviation.
     pub input_noise: f32,
     /// Label-noise standard deviation.
@@ -33,8 +39,8 @@ pub struct Settings {
     pub label_smoothing: f32,
     /// Explicit penalty η (0: none).
     pub penalty: f32,
-    /// sgd, momentum or adam.
-    pub optimizer: String,
+    /// Optimiser.
+    pub optimizer: OptimizerArg,
     /// Learning rate.
     pub lr: f32,
     /// Epochs.
@@ -47,15 +53,118 @@ pub struct Settings {
     pub test_fraction: f64,
 }
 
+impl Settings {
+    /// Checks every value against the range `train` accepts.
+    ///
+    /// # Errors
+    ///
+    /// An input [`Failure`] naming `file` and `settings.FIELD`.
+    pub fn validate(&self, file: &Path) -> Outcome {
+        let err = |field: &str, v: String, must: &str| {
+            field_error(
+                file,
+                &format!("settings.{field}"),
+                format!("{v} (must be {must})"),
+            )
+        };
+        for (field, v) in [
+            ("weight_noise", self.weight_noise),
+            ("input_noise", self.input_noise),
+            ("label_noise", self.label_noise),
+            ("penalty", self.penalty),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(err(field, v.to_string(), "finite and >= 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(err(
+                "label_smoothing",
+                self.label_smoothing.to_string(),
+                "in [0, 1)",
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(err("lr", self.lr.to_string(), "finite and > 0"));
+        }
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            return Err(err(
+                "test_fraction",
+                self.test_fraction.to_string(),
+                "in [0, 1)",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(err("epochs", "0".into(), ">= 1"));
+        }
+        if self.batch == 0 {
+            return Err(err("batch", "0".into(), ">= 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A layer's activation as model files name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerActivation {
+    /// No activation (the output layer).
+    Identity,
+    /// tanh.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// max(0, x).
+    Relu,
+    /// log(1 + eˣ).
+    Softplus,
+}
+
+impl From<ActivationKind> for LayerActivation {
+    fn from(a: ActivationKind) -> Self {
+        match a {
+            ActivationKind::Identity => Self::Identity,
+            ActivationKind::Tanh => Self::Tanh,
+            ActivationKind::Sigmoid => Self::Sigmoid,
+            ActivationKind::Relu => Self::Relu,
+            ActivationKind::Softplus => Self::Softplus,
+        }
+    }
+}
+
+impl From<LayerActivation> for ActivationKind {
+    fn from(a: LayerActivation) -> Self {
+        match a {
+            LayerActivation::Identity => Self::Identity,
+            LayerActivation::Tanh => Self::Tanh,
+            LayerActivation::Sigmoid => Self::Sigmoid,
+            LayerActivation::Relu => Self::Relu,
+            LayerActivation::Softplus => Self::Softplus,
+        }
+    }
+}
+
+impl From<ActivationArg> for ActivationKind {
+    fn from(a: ActivationArg) -> Self {
+        match a {
+            ActivationArg::Tanh => Self::Tanh,
+            ActivationArg::Sigmoid => Self::Sigmoid,
+            ActivationArg::Relu => Self::Relu,
+            ActivationArg::Softplus => Self::Softplus,
+        }
+    }
+}
+
 /// One dense layer's parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerParams {
     /// Inputs.
     pub inputs: usize,
     /// Outputs.
     pub outputs: usize,
     /// Activation.
-    pub activation: String,
+    pub activation: LayerActivation,
     /// Weights, row-major (`outputs` rows of `inputs`).
     pub weights: Vec<f32>,
     /// Bias.
@@ -64,10 +173,11 @@ pub struct LayerParams {
 
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelFile {
     /// [`MODEL_FORMAT`].
     pub format: String,
-    /// Feature columns, in order.
+    /// Feature columns, in the order of the network's inputs.
     pub features: Vec<String>,
     /// Target column.
     pub target: String,
@@ -83,129 +193,253 @@ pub struct ModelFile {
     pub layers: Vec<LayerParams>,
 }
 
-/// Parses an activation name.
-pub fn activation_from_name(s: &str) -> Option<ActivationKind> {
-    Some(match s {
-        "identity" => ActivationKind::Identity,
-        "tanh" => ActivationKind::Tanh,
-        "sigmoid" => ActivationKind::Sigmoid,
-        "relu" => ActivationKind::Relu,
-        "softplus" => ActivationKind::Softplus,
-        _ => return None,
-    })
-}
-
-/// The name of an activation.
-pub fn activation_name(a: ActivationKind) -> &'static str {
-    match a {
-        ActivationKind::Identity => "identity",
-        ActivationKind::Tanh => "tanh",
-        ActivationKind::Sigmoid => "sigmoid",
-        ActivationKind::Relu => "relu",
-        ActivationKind::Softplus => "softplus",
-    }
-}
-
 /// The layers of `net` for a model file.
 pub fn layers_of(net: &DynMlp) -> Vec<LayerParams> {
     (0..net.depth())
         .map(|l| LayerParams {
             inputs: net.sizes()[l],
             outputs: net.sizes()[l + 1],
-            activation: activation_name(net.activations()[l]).into(),
+            activation: net.activations()[l].into(),
             weights: net.slice(2 * l).to_vec(),
             bias: net.slice(2 * l + 1).to_vec(),
         })
         .collect()
 }
 
+/// Reads `path` as JSON of type `T`; errors name the file, line, column and
+/// the JSON path of the field (`settings.loss`).
+///
+/// # Errors
+///
+/// An input [`Failure`] for a missing file or a value that does not fit `T`.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Outcome<T> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::input(format!(
+            "cannot read {name}: {}",
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file".to_string()
+            } else {
+                e.to_string()
+            }
+        ))
+    })?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // An unknown position (a broken key) shows as `?`: name its parent.
+        let path = e.path().to_string();
+        let field = path.trim_end_matches('?').trim_end_matches('.');
+        let inner = e.inner();
+        let at = if field.is_empty() {
+            String::new()
+        } else {
+            format!(" field `{field}`:")
+        };
+        Failure::input(format!(
+            "{name}:{}:{}: not a noisereg {what}:{at} {}",
+            inner.line(),
+            inner.column(),
+            strip_position(&inner.to_string())
+        ))
+    })
+}
+
+/// An input failure naming the file and the field.
+pub fn field_error(file: &Path, field: &str, msg: impl std::fmt::Display) -> Failure {
+    Failure::input(format!("{}: {field}: {msg}", file.display()))
+}
+
+/// `Ok` if every value is finite; otherwise names `field[i]`.
+pub fn check_finite(file: &Path, field: &str, values: &[f32]) -> Outcome {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(field_error(
+            file,
+            &format!("{field}[{i}]"),
+            format!("{} is not a finite number", values[i]),
+        )),
+    }
+}
+
+/// Checks a standardisation of `width` columns: finite means, finite positive
+/// standard deviations.
+fn check_scaling(file: &Path, field: &str, s: &Standardizer, width: usize) -> Outcome {
+    for (part, v) in [("mean", &s.mean), ("std", &s.std)] {
+        if v.len() != width {
+            return Err(field_error(
+                file,
+                &format!("{field}.{part}"),
+                format!("{} values, the network has {width} inputs here", v.len()),
+            ));
+        }
+    }
+    check_finite(file, &format!("{field}.mean"), &s.mean)?;
+    if let Some(i) = s.std.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(field_error(
+            file,
+            &format!("{field}.std[{i}]"),
+            format!(
+                "{} is not a valid standard deviation (must be finite and > 0)",
+                s.std[i]
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl ModelFile {
-    /// Reads and validates a model file.
+    /// Reads and validates a model file; returns it with its network.
     ///
     /// # Errors
     ///
-    /// An input [`Failure`] naming the file (and line and column for JSON
-    /// syntax errors) if it is missing, not a model, or inconsistent.
-    pub fn load(path: &Path) -> Outcome<Self> {
-        let name = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::input(format!(
-                "cannot read {name}: {}",
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    "no such file".to_string()
-                } else {
-                    e.to_string()
-                }
-            ))
-        })?;
-        let m: ModelFile = serde_json::from_str(&text).map_err(|e| {
-            Failure::input(format!(
-                "{name}:{}:{}: not a noisereg model: {}",
-                e.line(),
-                e.column(),
-                strip_position(&e.to_string())
-            ))
-        })?;
+    /// An input [`Failure`] naming the file, and the line and column or the
+    /// field of the first problem.
+    pub fn load(path: &Path) -> Outcome<(Self, DynMlp)> {
+        let m: ModelFile = read_json(path, "model")?;
         if m.format != MODEL_FORMAT {
-            return Err(Failure::input(format!(
-                "{name}: unknown model format `{}` (expected `{MODEL_FORMAT}`)",
-                m.format
-            )));
+            return Err(field_error(
+                path,
+                "format",
+                format!(
+                    "unknown model format `{}` (expected `{MODEL_FORMAT}`)",
+                    m.format
+                ),
+            ));
         }
-        m.network()
-            .map_err(|e| Failure::input(format!("{name}: inconsistent model: {e}")))?;
-        Ok(m)
+        let net = m.network(path)?;
+        Ok((m, net))
     }
 
-    /// The network the file describes.
+    /// Checks every count against the values present (before allocating
+    /// anything from a count), every value for finiteness, and the fields
+    /// against each other; then builds the network.
     ///
     /// # Errors
     ///
-    /// A description of the first inconsistency.
-    pub fn network(&self) -> Result<DynMlp, String> {
-        let first = self.layers.first().ok_or("no layers")?;
-        let mut sizes = vec![first.inputs];
-        let mut acts = Vec::new();
-        for (l, layer) in self.layers.iter().enumerate() {
-            if layer.inputs != sizes[l] {
-                return Err(format!(
-                    "layer {l} has {} inputs, expected {}",
-                    layer.inputs, sizes[l]
-                ));
-            }
-            sizes.push(layer.outputs);
-            acts.push(
-                activation_from_name(&layer.activation).ok_or_else(|| {
-                    format!("layer {l}: unknown activation `{}`", layer.activation)
-                })?,
-            );
+    /// An input [`Failure`] naming `file` and the field.
+    pub fn network(&self, file: &Path) -> Outcome<DynMlp> {
+        let err = |field: &str, msg: String| field_error(file, field, msg);
+        self.settings.validate(file)?;
+        if self.layers.is_empty() {
+            return Err(err("layers", "no layers".into()));
         }
-        let mut net = DynMlp::zeroed(&sizes, &acts).map_err(|e| e.to_string())?;
+        if self.layers.len() > MAX_LAYERS {
+            return Err(err(
+                "layers",
+                format!("{} layers, at most {MAX_LAYERS}", self.layers.len()),
+            ));
+        }
+        let mut sizes = vec![self.layers[0].inputs];
         for (l, layer) in self.layers.iter().enumerate() {
-            if layer.weights.len() != layer.inputs * layer.outputs
-                || layer.bias.len() != layer.outputs
-            {
-                return Err(format!(
-                    "layer {l}: parameter counts do not match its sizes"
+            let at = |f: &str| format!("layers[{l}].{f}");
+            if layer.inputs != sizes[l] {
+                return Err(err(
+                    &at("inputs"),
+                    format!(
+                        "{} inputs, but the layer before has {} outputs",
+                        layer.inputs, sizes[l]
+                    ),
                 ));
             }
-            if !layer
-                .weights
-                .iter()
-                .chain(&layer.bias)
-                .all(|v| v.is_finite())
-            {
-                return Err(format!("layer {l}: non-finite parameter"));
+            if layer.inputs == 0 || layer.outputs == 0 {
+                return Err(err(
+                    &at("outputs"),
+                    "a layer needs at least 1 input and 1 output".into(),
+                ));
             }
+            let expected = layer.inputs.checked_mul(layer.outputs);
+            if expected != Some(layer.weights.len()) {
+                return Err(err(
+                    &at("weights"),
+                    format!(
+                        "{} values, but {} outputs × {} inputs need {}",
+                        layer.weights.len(),
+                        layer.outputs,
+                        layer.inputs,
+                        expected.map_or("more than fit in memory".into(), |n| n.to_string())
+                    ),
+                ));
+            }
+            if layer.bias.len() != layer.outputs {
+                return Err(err(
+                    &at("bias"),
+                    format!(
+                        "{} values, but the layer has {} outputs",
+                        layer.bias.len(),
+                        layer.outputs
+                    ),
+                ));
+            }
+            check_finite(file, &at("weights"), &layer.weights)?;
+            check_finite(file, &at("bias"), &layer.bias)?;
+            sizes.push(layer.outputs);
+        }
+        let inputs = sizes[0];
+        let outputs = sizes[sizes.len() - 1];
+        if self.features.len() != inputs {
+            return Err(err(
+                "features",
+                format!(
+                    "{} names, but layers[0] has {inputs} inputs",
+                    self.features.len()
+                ),
+            ));
+        }
+        for (i, f) in self.features.iter().enumerate() {
+            if f.is_empty() || self.features[..i].contains(f) || *f == self.target {
+                return Err(err(
+                    &format!("features[{i}]"),
+                    format!("`{f}` is empty, repeated or the target"),
+                ));
+            }
+        }
+        check_scaling(file, "feature_scaling", &self.feature_scaling, inputs)?;
+        match self.settings.loss {
+            LossArg::Mse => {
+                let Some(ts) = &self.target_scaling else {
+                    return Err(err("target_scaling", "missing (the loss is mse)".into()));
+                };
+                check_scaling(file, "target_scaling", ts, 1)?;
+                if let Some(k) = self.classes {
+                    return Err(err("classes", format!("{k}, but the loss is mse")));
+                }
+                if outputs != 1 {
+                    return Err(err(
+                        &format!("layers[{}].outputs", self.layers.len() - 1),
+                        format!("{outputs}, but an mse model has 1 output"),
+                    ));
+                }
+            }
+            LossArg::Ce => {
+                if self.target_scaling.is_some() {
+                    return Err(err("target_scaling", "present, but the loss is ce".into()));
+                }
+                if self.classes != Some(outputs) || outputs < 2 {
+                    return Err(err(
+                        "classes",
+                        format!(
+                            "{}, but the network has {outputs} outputs (ce needs one per class, at least 2)",
+                            self.classes.map_or("missing".into(), |k| k.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+        let hidden = &sizes[1..sizes.len() - 1];
+        if self.settings.hidden != hidden {
+            return Err(err(
+                "settings.hidden",
+                format!(
+                    "{:?}, but the layers have hidden widths {hidden:?}",
+                    self.settings.hidden
+                ),
+            ));
+        }
+        let acts: Vec<ActivationKind> = self.layers.iter().map(|l| l.activation.into()).collect();
+        let mut net = DynMlp::zeroed(&sizes, &acts).map_err(|e| err("layers", e.to_string()))?;
+        for (l, layer) in self.layers.iter().enumerate() {
             net.slice_mut(2 * l).copy_from_slice(&layer.weights);
             net.slice_mut(2 * l + 1).copy_from_slice(&layer.bias);
-        }
-        if self.feature_scaling.mean.len() != sizes[0] || self.feature_scaling.std.len() != sizes[0]
-        {
-            return Err("feature scaling does not match the input width".into());
-        }
-        if self.features.len() != sizes[0] {
-            return Err("feature names do not match the input width".into());
         }
         Ok(net)
     }

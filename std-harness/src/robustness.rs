@@ -1,10 +1,15 @@
-//! `noisereg robustness`: loss under weight perturbation for several models.
+//! `noisereg robustness`: loss under weight perturbation for several models,
+//! all perturbed the same way (the command's own `--noise-on` and
+//! `--multiplicative`, not the noise each model was trained with).
 
-use crate::cli::RobustnessArgs;
+use crate::cli::{LossArg, RobustnessArgs};
 use crate::failure::{Failure, Outcome};
 use crate::plots::{Series, line_chart};
-use crate::train_cmd::{loss_of, noise_on_of};
-use crate::verify::{load_model_on_data, noise_config, perturbed_loss};
+use crate::train_cmd::loss_of;
+use crate::verify::{
+    ErrorRate, Perturbation, finite_result, load_model_on_data, loss_units, noise_config,
+    perturbed_loss,
+};
 use serde::Serialize;
 
 /// One model's loss at one η.
@@ -22,6 +27,27 @@ pub struct RobustnessRow {
     pub std_error: f64,
     /// Increase over the clean loss.
     pub increase: f64,
+    /// Units of the losses.
+    pub units: &'static str,
+    /// Clean accuracy (ce models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clean_accuracy: Option<f64>,
+    /// Mean accuracy under noise (ce models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noisy_accuracy: Option<f64>,
+    /// Its standard error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_std_error: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    data: String,
+    rows_used: usize,
+    rows_used_are: &'static str,
+    perturbation: Perturbation,
+    pairs: u32,
+    rows: &'a [RobustnessRow],
 }
 
 /// Runs `noisereg robustness`.
@@ -34,18 +60,30 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
     for m in &a.model {
         models.push((
             m.display().to_string(),
+            m.as_path(),
             load_model_on_data(m, &a.csv.data, &a.csv.target)?,
         ));
     }
+    let pert = Perturbation::of(&a.perturbation);
+    let pairs = a.draws / 2;
+    let fail = |e: noisereg::Error| Failure::runtime(format!("evaluation failed: {e}"));
     let mut rows = Vec::new();
-    for (name, md) in &models {
+    for (name, path, md) in &models {
         let loss = loss_of(&md.model.settings);
-        let on = noise_on_of(&md.model.settings.noise_on);
+        let ce = md.model.settings.loss == LossArg::Ce;
         for &eta in &a.eta {
-            let fail = |e: noisereg::Error| Failure::runtime(format!("evaluation failed: {e}"));
-            let cfg = noise_config(&md.model, eta, on).map_err(fail)?;
-            let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, a.draws / 2, a.seed)
+            let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
+            let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed)
                 .map_err(fail)?;
+            let r = finite_result(r, eta, path)?;
+            let acc = if ce {
+                Some(
+                    perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
+                        .map_err(fail)?,
+                )
+            } else {
+                None
+            };
             rows.push(RobustnessRow {
                 model: name.clone(),
                 eta,
@@ -53,13 +91,17 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
                 noisy_loss: r.mean,
                 std_error: r.std_error,
                 increase: r.excess(),
+                units: loss_units(md.model.settings.loss),
+                clean_accuracy: acc.map(|e| 1.0 - e.clean),
+                noisy_accuracy: acc.map(|e| 1.0 - e.mean),
+                accuracy_std_error: acc.map(|e| e.std_error),
             });
         }
     }
     if let Some(path) = &a.plot {
         let series: Vec<Series> = models
             .iter()
-            .map(|(name, _)| {
+            .map(|(name, _, _)| {
                 let mine: Vec<&RobustnessRow> = rows.iter().filter(|r| &r.model == name).collect();
                 Series {
                     label: name.clone(),
@@ -74,27 +116,55 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         let log = a.eta.iter().all(|&e| e > 0.0);
         line_chart(
             path,
-            "Loss under weight perturbation",
+            &format!("Loss under {}", pert.describe()),
             "eta (variance)",
             "mean loss",
             &series,
             log,
         )?;
     }
+    let rows_used = models.first().map_or(0, |(_, _, md)| md.xs.len());
     if a.json {
+        let report = Report {
+            data: a.csv.data.display().to_string(),
+            rows_used,
+            rows_used_are: "all rows of --data",
+            perturbation: pert,
+            pairs,
+            rows: &rows,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
+            serde_json::to_string_pretty(&report).unwrap_or_default()
         );
         return Ok(());
     }
     println!(
-        "{:<28} {:>10} {:>12} {:>24} {:>12}",
-        "model", "eta", "clean loss", "noisy loss ± SE", "increase"
+        "{} for every model; all {rows_used} rows of {}; {pairs} antithetic pairs",
+        pert.describe(),
+        a.csv.data.display()
+    );
+    let any_ce = rows.iter().any(|r| r.noisy_accuracy.is_some());
+    println!(
+        "{:<28} {:>10} {:>12} {:>24} {:>12}{}",
+        "model",
+        "eta",
+        "clean loss",
+        "noisy loss ± SE",
+        "increase",
+        if any_ce {
+            "  clean acc  noisy acc ± SE"
+        } else {
+            ""
+        }
     );
     for r in &rows {
+        let acc = match (r.clean_accuracy, r.noisy_accuracy, r.accuracy_std_error) {
+            (Some(c), Some(n), Some(se)) => format!("  {c:>9.4}  {n:.4} ± {se:.1e}"),
+            _ => String::new(),
+        };
         println!(
-            "{:<28} {:>10.3e} {:>12.6} {:>24} {:>12.6}",
+            "{:<28} {:>10.3e} {:>12.6} {:>24} {:>12.6}{acc}",
             r.model,
             r.eta,
             r.clean_loss,
@@ -102,6 +172,9 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
             r.increase
         );
     }
+    let mut units: Vec<&str> = rows.iter().map(|r| r.units).collect();
+    units.dedup();
+    println!("(losses: {})", units.join("; "));
     if let Some(p) = &a.plot {
         println!("wrote {}", p.display());
     }

@@ -6,6 +6,9 @@ use noisereg::{XoshiroLanes, fill_normal, fill_normal_scalar};
 use rand_core::SeedableRng;
 use std::io::Write;
 
+/// A bound on the sampler's |z| (the Box–Muller fill gives |z| ≤ 5.77).
+const MAX_ABS_Z: f32 = 5.8;
+
 /// Samples per chunk: a multiple of 16, so consecutive fills continue one stream.
 const CHUNK: usize = 4096;
 
@@ -14,8 +17,18 @@ const CHUNK: usize = 4096;
 ///
 /// # Errors
 ///
-/// A runtime [`Failure`] if stdout cannot be written (a closed pipe ends quietly).
+/// An input [`Failure`] if `mean ± 5.8·std` overflows f32; a runtime one if
+/// stdout cannot be written (a closed pipe ends quietly).
 pub fn sample(a: &SampleArgs) -> Outcome {
+    let bound = a.mean.abs() + MAX_ABS_Z * a.std;
+    if !bound.is_finite() {
+        return Err(Failure::input(format!(
+            "--mean {:e} --std {:e}: samples up to |mean| + {MAX_ABS_Z}·std overflow f32 (largest finite {:e})",
+            a.mean,
+            a.std,
+            f32::MAX
+        )));
+    }
     let mut rng = XoshiroLanes::seed_from_u64(a.seed);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

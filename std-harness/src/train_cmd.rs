@@ -2,16 +2,16 @@
 //! the model and metrics files. The demo trains through the same functions.
 
 use crate::atomic_write::write_json;
-use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, data_hash};
-use crate::cli::{ActivationArg, LossArg, NoiseOnArg, OptimizerArg, TrainArgs};
+use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, RunShape, data_hash};
+use crate::cli::{LossArg, NoiseKindArg, OptimizerArg, TrainArgs};
 use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, split};
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
-use crate::model_file::{MODEL_FORMAT, ModelFile, Settings, activation_from_name, layers_of};
+use crate::model_file::{MODEL_FORMAT, ModelFile, Settings, layers_of};
 use crate::optim::{Opt, from_bits, to_bits};
 use crate::trainer::{AnyLoss, DynTrainer, Tgt};
 use noisereg::{
-    ActivationKind, Adam, Init, Momentum, NoiseKind, NoiseOn, Sgd, WeightNoiseConfig, clean_loss,
+    ActivationKind, Adam, Init, Momentum, NoiseKind, Sgd, WeightNoiseConfig, clean_loss,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -68,7 +68,7 @@ pub fn targets(d: &Dataset, scaling: Option<&Standardizer>) -> Vec<Tgt> {
 /// An input [`Failure`] for a classification target with fewer than 2 classes.
 pub fn prepare(
     d: &Dataset,
-    loss: &str,
+    loss: LossArg,
     test_fraction: f64,
     seed: u64,
     name: &str,
@@ -76,7 +76,7 @@ pub fn prepare(
     let (tr, te) = split(d.rows(), test_fraction, seed);
     let (train, test) = (d.subset(&tr), d.subset(&te));
     let fs = Standardizer::fit(&train.x);
-    let (ts, classes) = if loss == "ce" {
+    let (ts, classes) = if loss == LossArg::Ce {
         let k = d.classes();
         if k < 2 {
             return Err(Failure::input(format!(
@@ -115,28 +115,9 @@ pub fn prepare(
 
 /// The loss a settings record names.
 pub fn loss_of(s: &Settings) -> AnyLoss {
-    if s.loss == "ce" {
-        AnyLoss::Ce(s.label_smoothing)
-    } else {
-        AnyLoss::Mse
-    }
-}
-
-/// `NoiseOn` from its name.
-pub fn noise_on_of(name: &str) -> NoiseOn {
-    if name == "all" {
-        NoiseOn::WeightsAndBiases
-    } else {
-        NoiseOn::Weights
-    }
-}
-
-/// `NoiseKind` from its name.
-pub fn noise_kind_of(name: &str) -> NoiseKind {
-    match name {
-        "multiplicative" => NoiseKind::Multiplicative,
-        "local-reparam" => NoiseKind::LocalReparam,
-        _ => NoiseKind::Additive,
+    match s.loss {
+        LossArg::Ce => AnyLoss::Ce(s.label_smoothing),
+        LossArg::Mse => AnyLoss::Mse,
     }
 }
 
@@ -147,22 +128,22 @@ pub fn noise_kind_of(name: &str) -> NoiseKind {
 /// A runtime [`Failure`] if the core rejects a setting.
 pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<DynTrainer> {
     let bad = |e: noisereg::Error| Failure::input(format!("invalid settings: {e}"));
-    let act = activation_from_name(&s.activation).unwrap_or(ActivationKind::Tanh);
+    let act: ActivationKind = s.activation.into();
     let mut net = DynMlp::mlp(inputs, &s.hidden, outputs, act).map_err(bad)?;
     let init = match act {
         ActivationKind::Relu | ActivationKind::Softplus => Init::He,
         _ => Init::Glorot,
     };
     net.init(init, &mut Xoshiro128PlusPlus::seed_from_u64(s.seed));
-    let opt = match s.optimizer.as_str() {
-        "sgd" => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
-        "momentum" => Opt::Momentum(Momentum::new(s.lr, 0.9, &net).map_err(bad)?),
-        _ => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
+    let opt = match s.optimizer {
+        OptimizerArg::Sgd => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
+        OptimizerArg::Momentum => Opt::Momentum(Momentum::new(s.lr, 0.9, &net).map_err(bad)?),
+        OptimizerArg::Adam => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
     };
-    let on = noise_on_of(&s.noise_on);
+    let on = s.noise_on.into();
     let mut t = DynTrainer::new(net, opt, s.seed);
     if s.weight_noise > 0.0 {
-        let cfg = WeightNoiseConfig::new(noise_kind_of(&s.noise_kind), s.weight_noise)
+        let cfg = WeightNoiseConfig::new(s.noise_kind.into(), s.weight_noise)
             .map_err(bad)?
             .on(on);
         t.set_weight_noise(&cfg).map_err(bad)?;
@@ -241,10 +222,14 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
             let idx = &perm[batch * b..((batch + 1) * b).min(n)];
             let samples = idx.iter().map(|&i| (&p.x_train[i], &p.t_train[i]));
             let l = t.step_samples(&loss, samples).map_err(|e| {
-                Failure::runtime(format!(
-                    "training stopped at step {} (epoch {}): {e}; try a smaller --lr",
+                let xs: Vec<Vec<f32>> = idx.iter().map(|&i| p.x_train[i].clone()).collect();
+                let ts: Vec<Tgt> = idx.iter().map(|&i| p.t_train[i]).collect();
+                // The settings made it diverge: the user's to change (status 2).
+                Failure::input(format!(
+                    "training stopped at step {} (epoch {}): {e}: {}",
                     t.steps() + 1,
-                    epoch + 1
+                    epoch + 1,
+                    divergence_cause(s, t.network(), &loss, &xs, &ts)
                 ))
             })?;
             sum += f64::from(l);
@@ -255,6 +240,7 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
             {
                 Checkpoint {
                     format: CHECKPOINT_FORMAT.into(),
+                    checksum: String::new(),
                     settings: s.clone(),
                     data_hash: p.hash.clone(),
                     step: t.steps(),
@@ -298,6 +284,62 @@ pub fn run(s: &Settings, p: &Prepared, plan: RunPlan) -> Outcome<(DynMlp, Vec<Ep
     Ok((t.network().clone(), metrics))
 }
 
+/// What made a step non-finite, told from the weights before the step (a
+/// failed step changes nothing) and the settings.
+fn divergence_cause(
+    s: &Settings,
+    net: &DynMlp,
+    loss: &AnyLoss,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+) -> String {
+    use noisereg::Parameters;
+    let largest_weight = (0..net.slice_count())
+        .flat_map(|i| net.slice(i).iter())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    match clean_loss(net, loss, xs, ts) {
+        Ok(l) if l.is_finite() => {}
+        Ok(l) => {
+            return format!(
+                "the loss of the batch at the current weights is {l} (largest |weight| {largest_weight:e} after the updates with --lr {:e}); try a smaller --lr",
+                s.lr
+            );
+        }
+        Err(e) => return format!("the loss of the batch cannot be evaluated: {e}"),
+    }
+    if s.penalty > 0.0 {
+        let eta = vec![s.penalty; net.depth()];
+        let mut cache = net.new_cache();
+        let largest = xs
+            .iter()
+            .map(|x| {
+                net.penalty(x, &eta, s.noise_on.into(), &mut cache)
+                    .unwrap_or(f32::INFINITY)
+            })
+            .fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+        // Adam squares the gradient: beyond √f32::MAX ≈ 1.8e19 it overflows.
+        if largest.is_nan() || largest >= 1e18 {
+            return format!(
+                "--penalty {:e} makes the penalty term {largest:e} on this batch, so its gradient (or its square in the optimiser) overflows f32; use a smaller --penalty",
+                s.penalty
+            );
+        }
+    }
+    let noise = if s.weight_noise >= 1.0 {
+        format!(
+            " or a smaller --weight-noise ({:e} is a variance: σ = {:e})",
+            s.weight_noise,
+            s.weight_noise.sqrt()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "the update with --lr {:e} made the weights or the optimiser state non-finite; try a smaller --lr{noise}",
+        s.lr
+    )
+}
+
 /// The model file of a trained network.
 pub fn model_file(s: &Settings, p: &Prepared, net: &DynMlp) -> ModelFile {
     ModelFile {
@@ -325,42 +367,22 @@ pub fn metrics_path(out: &Path) -> PathBuf {
 pub fn settings_of(a: &TrainArgs) -> Settings {
     Settings {
         hidden: a.hidden.iter().map(|&h| h as usize).collect(),
-        activation: match a.activation {
-            ActivationArg::Tanh => "tanh",
-            ActivationArg::Sigmoid => "sigmoid",
-            ActivationArg::Relu => "relu",
-            ActivationArg::Softplus => "softplus",
-        }
-        .into(),
-        loss: match a.loss {
-            LossArg::Mse => "mse",
-            LossArg::Ce => "ce",
-        }
-        .into(),
+        activation: a.activation,
+        loss: a.loss,
         weight_noise: a.weight_noise,
-        noise_on: match a.noise_on {
-            NoiseOnArg::Weights => "weights",
-            NoiseOnArg::All => "all",
-        }
-        .into(),
+        noise_on: a.noise_on,
         noise_kind: if a.multiplicative {
-            "multiplicative"
+            NoiseKindArg::Multiplicative
         } else if a.local_reparam {
-            "local-reparam"
+            NoiseKindArg::LocalReparam
         } else {
-            "additive"
-        }
-        .into(),
+            NoiseKindArg::Additive
+        },
         input_noise: a.input_noise,
         label_noise: a.label_noise,
         label_smoothing: a.label_smoothing,
         penalty: a.penalty,
-        optimizer: match a.optimizer {
-            OptimizerArg::Sgd => "sgd",
-            OptimizerArg::Momentum => "momentum",
-            OptimizerArg::Adam => "adam",
-        }
-        .into(),
+        optimizer: a.optimizer,
         lr: a.lr,
         epochs: a.epochs as usize,
         batch: a.batch as usize,
@@ -407,6 +429,10 @@ struct TrainSummary<'a> {
     metrics: String,
     steps: usize,
     final_epoch: Option<&'a EpochMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_accuracy: Option<f64>,
 }
 
 /// Runs `noisereg train`.
@@ -424,8 +450,22 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let d = load_csv(&a.csv.data, &a.csv.target, kind)?;
     let name = a.csv.data.display().to_string();
-    let p = prepare(&d, &s.loss, s.test_fraction, s.seed, &name)?;
-    let resume = a.resume.as_deref().map(Checkpoint::load).transpose()?;
+    let p = prepare(&d, s.loss, s.test_fraction, s.seed, &name)?;
+    let sizes: Vec<usize> = std::iter::once(p.features.len())
+        .chain(s.hidden.iter().copied())
+        .chain([p.outputs()])
+        .collect();
+    let shape = RunShape {
+        settings: &s,
+        data_hash: &p.hash,
+        train_rows: p.x_train.len(),
+        sizes: &sizes,
+    };
+    let resume = a
+        .resume
+        .as_deref()
+        .map(|path| Checkpoint::load(path, shape))
+        .transpose()?;
     let plan = RunPlan {
         checkpoint: a.checkpoint.clone().zip(a.checkpoint_every),
         resume,
@@ -438,12 +478,24 @@ pub fn train(a: &TrainArgs) -> Outcome {
     write_json(&mpath, &serde_json::json!({ "epochs": metrics }))?;
     write_json(&a.out, &model)?;
     let last = metrics.last();
+    let acc = |xs: &[Vec<f32>], ts: &[Tgt]| -> Outcome<Option<f64>> {
+        if s.loss != LossArg::Ce || xs.is_empty() {
+            return Ok(None);
+        }
+        crate::verify::accuracy(&net, xs, ts)
+            .map(Some)
+            .map_err(|e| Failure::runtime(format!("evaluation failed: {e}")))
+    };
+    let (train_accuracy, test_accuracy) =
+        (acc(&p.x_train, &p.t_train)?, acc(&p.x_test, &p.t_test)?);
     if a.json {
         let summary = TrainSummary {
             model: a.out.display().to_string(),
             metrics: mpath.display().to_string(),
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
+            train_accuracy,
+            test_accuracy,
         };
         println!(
             "{}",
@@ -456,12 +508,16 @@ pub fn train(a: &TrainArgs) -> Outcome {
                 "epoch {}: train loss {:.5}, test loss {test} ({})",
                 m.epoch,
                 m.train_loss,
-                if s.loss == "ce" {
+                if s.loss == LossArg::Ce {
                     "cross-entropy"
                 } else {
                     "½ squared error, standardised target"
                 }
             );
+        }
+        if let Some(tr) = train_accuracy {
+            let te = test_accuracy.map_or("-".to_string(), |v| format!("{v:.4}"));
+            println!("train accuracy {tr:.4}, test accuracy {te}");
         }
         println!("wrote {} and {}", a.out.display(), mpath.display());
     }

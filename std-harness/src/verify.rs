@@ -6,15 +6,15 @@
 //! always uses draw `p` of the noise seed and the pair means are summed in
 //! pair order, so results do not depend on the number of threads.
 
-use crate::cli::{NoiseOnArg, VerifyArgs};
+use crate::cli::{LossArg, NoiseOnArg, PerturbationArgs, VerifyArgs};
 use crate::dataset::{TargetKind, load_csv};
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
 use crate::model_file::ModelFile;
-use crate::train_cmd::{loss_of, noise_kind_of, noise_on_of, targets};
+use crate::train_cmd::{loss_of, targets};
 use crate::trainer::{AnyLoss, Tgt};
 use noisereg::{
-    AntitheticPairs, Error, NoiseKind, NoiseOn, NoisyLoss, WeightNoiseConfig, clean_loss,
+    AntitheticPairs, Error, Loss, NoiseKind, NoiseOn, NoisyLoss, WeightNoiseConfig, clean_loss,
     noisy_cost_expansion,
 };
 use rayon::prelude::*;
@@ -29,9 +29,9 @@ use std::path::Path;
 /// # Errors
 ///
 /// As the core's `perturbed_loss`.
-pub fn perturbed_loss(
+pub fn perturbed_loss<L: Loss<Tgt> + Sync>(
     net: &DynMlp,
-    loss: &AnyLoss,
+    loss: &L,
     xs: &[Vec<f32>],
     ts: &[Tgt],
     cfg: &WeightNoiseConfig,
@@ -99,6 +99,48 @@ pub fn expansion(
     })
 }
 
+/// The classification error `1[argmax y ≠ t]` as a loss, so that the loss
+/// machinery (clean and under perturbation, with standard errors) gives
+/// accuracy as `1 − value`. NaN outputs count as errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorRate;
+
+impl Loss<Tgt> for ErrorRate {
+    fn value_grad(&self, y: &[f32], t: &Tgt, dy: &mut [f32]) -> Result<f32, Error> {
+        dy.fill(0.0);
+        self.value(y, t)
+    }
+
+    fn value(&self, y: &[f32], t: &Tgt) -> Result<f32, Error> {
+        let Tgt::Class(c) = *t else {
+            return Err(Error::InvalidParameter {
+                name: "target",
+                requirement: "a class label for accuracy",
+            });
+        };
+        let mut best: Option<(usize, f32)> = None;
+        for (i, &v) in y.iter().enumerate() {
+            if !v.is_nan() && best.is_none_or(|(_, b)| v > b) {
+                best = Some((i, v));
+            }
+        }
+        Ok(if best.map(|(i, _)| i) == Some(c) {
+            0.0
+        } else {
+            1.0
+        })
+    }
+}
+
+/// Accuracy of a classifier on `xs`, `ts`.
+///
+/// # Errors
+///
+/// As the core's `clean_loss`.
+pub fn accuracy(net: &DynMlp, xs: &[Vec<f32>], ts: &[Tgt]) -> Result<f64, Error> {
+    clean_loss(net, &ErrorRate, xs, ts).map(|e| 1.0 - e)
+}
+
 /// A model with data standardised its way.
 #[derive(Debug)]
 pub struct ModelOnData {
@@ -106,36 +148,85 @@ pub struct ModelOnData {
     pub model: ModelFile,
     /// Its network.
     pub net: DynMlp,
-    /// Standardised inputs.
+    /// Standardised inputs, columns in the model's order.
     pub xs: Vec<Vec<f32>>,
     /// Targets in model units.
     pub ts: Vec<Tgt>,
 }
 
-/// Loads a model and a CSV file and checks that they fit each other.
+/// `names` as "`a`, `b`".
+fn quoted(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads a model and a CSV file and checks that they fit each other: the
+/// target by name, the feature columns by name (in any order).
 ///
 /// # Errors
 ///
-/// Input failures naming the file for bad models, bad data or a width mismatch.
+/// Input failures naming the file for bad models, bad data, a different
+/// target or missing or extra columns.
 pub fn load_model_on_data(model: &Path, data: &Path, target: &str) -> Outcome<ModelOnData> {
-    let m = ModelFile::load(model)?;
-    let net = m.network().map_err(Failure::input)?;
-    let kind = if m.settings.loss == "ce" {
-        TargetKind::Class
-    } else {
-        TargetKind::Real
-    };
-    let d = load_csv(data, target, kind)?;
-    if d.features.len() != net.inputs() {
+    let (m, net) = ModelFile::load(model)?;
+    if m.target != target {
         return Err(Failure::input(format!(
-            "{}:1: {} feature columns besides `{target}`, but the model {} takes {} inputs ({})",
-            data.display(),
-            d.features.len(),
+            "--target `{target}`, but {} was trained to predict `{}`",
             model.display(),
-            net.inputs(),
-            m.features.join(", ")
+            m.target
         )));
     }
+    let kind = match m.settings.loss {
+        LossArg::Ce => TargetKind::Class,
+        LossArg::Mse => TargetKind::Real,
+    };
+    let d = load_csv(data, target, kind)?;
+    let missing: Vec<&String> = m
+        .features
+        .iter()
+        .filter(|f| !d.features.contains(f))
+        .collect();
+    let extra: Vec<&String> = d
+        .features
+        .iter()
+        .filter(|f| !m.features.contains(f))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!("missing {}", quoted(&missing)));
+        }
+        if !extra.is_empty() {
+            why.push(format!("extra {}", quoted(&extra)));
+        }
+        let head = if d.features.len() == m.features.len() {
+            format!(
+                "the feature columns besides `{target}` are not the model {}'s",
+                model.display()
+            )
+        } else {
+            format!(
+                "{} feature columns besides `{target}`, but the model {} takes {} inputs",
+                d.features.len(),
+                model.display(),
+                m.features.len()
+            )
+        };
+        return Err(Failure::input(format!(
+            "{}:1: {head} ({}): {}",
+            data.display(),
+            m.features.join(", "),
+            why.join("; ")
+        )));
+    }
+    let order: Vec<usize> = m
+        .features
+        .iter()
+        .filter_map(|f| d.features.iter().position(|g| g == f))
+        .collect();
     if let Some(k) = m.classes
         && let Some(bad) = d.y.iter().find(|&&v| v as usize >= k)
     {
@@ -144,7 +235,13 @@ pub fn load_model_on_data(model: &Path, data: &Path, target: &str) -> Outcome<Mo
             data.display()
         )));
     }
-    let xs = d.x.iter().map(|r| m.feature_scaling.apply(r)).collect();
+    let xs =
+        d.x.iter()
+            .map(|r| {
+                let row: Vec<f32> = order.iter().map(|&j| r[j]).collect();
+                m.feature_scaling.apply(&row)
+            })
+            .collect();
     let ts = targets(&d, m.target_scaling.as_ref());
     Ok(ModelOnData {
         model: m,
@@ -154,13 +251,90 @@ pub fn load_model_on_data(model: &Path, data: &Path, target: &str) -> Outcome<Mo
     })
 }
 
-/// The noise configuration for a model at variance `eta`.
+/// The perturbation a command applies, and how it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Perturbation {
+    /// `additive` (w + ε) or `multiplicative` (w(1 + ε)).
+    pub kind: &'static str,
+    /// `weights` or `weights and biases`.
+    pub on: &'static str,
+}
+
+impl Perturbation {
+    /// From the command's flags.
+    pub fn of(a: &PerturbationArgs) -> Self {
+        Self {
+            kind: if a.multiplicative {
+                "multiplicative"
+            } else {
+                "additive"
+            },
+            on: match a.noise_on {
+                NoiseOnArg::Weights => "weights",
+                NoiseOnArg::All => "weights and biases",
+            },
+        }
+    }
+
+    /// One line for the text output.
+    pub fn describe(&self) -> String {
+        let form = if self.kind == "additive" {
+            "w + ε"
+        } else {
+            "w(1 + ε)"
+        };
+        format!(
+            "{} perturbation {form}, ε ~ N(0, η), on the {}",
+            self.kind, self.on
+        )
+    }
+}
+
+/// The noise configuration of the command's perturbation at variance `eta`.
 ///
 /// # Errors
 ///
 /// As `WeightNoiseConfig::new`.
-pub fn noise_config(m: &ModelFile, eta: f32, on: NoiseOn) -> Result<WeightNoiseConfig, Error> {
-    Ok(WeightNoiseConfig::new(noise_kind_of(&m.settings.noise_kind), eta)?.on(on))
+pub fn noise_config(a: &PerturbationArgs, eta: f32) -> Result<WeightNoiseConfig, Error> {
+    let kind = if a.multiplicative {
+        NoiseKind::Multiplicative
+    } else {
+        NoiseKind::Additive
+    };
+    Ok(WeightNoiseConfig::new(kind, eta)?.on(a.noise_on.into()))
+}
+
+/// `r` if its mean and standard error are finite; otherwise an input
+/// failure naming the η and the model (the perturbation overflowed f32).
+///
+/// # Errors
+///
+/// As described.
+pub fn finite_result(r: NoisyLoss, eta: f32, model: &Path) -> Outcome<NoisyLoss> {
+    if !r.clean.is_finite() {
+        return Err(Failure::input(format!(
+            "{}: the loss at the model's own weights is {} on this data (its weights overflow f32 here)",
+            model.display(),
+            r.clean
+        )));
+    }
+    if r.mean.is_finite() && r.std_error.is_finite() {
+        Ok(r)
+    } else {
+        Err(Failure::input(format!(
+            "--eta {eta:e}: the loss of {} under this perturbation is {} (overflows f32); use a smaller --eta",
+            model.display(),
+            r.mean
+        )))
+    }
+}
+
+/// The units of a model's loss.
+pub fn loss_units(loss: LossArg) -> &'static str {
+    match loss {
+        LossArg::Mse => "½ squared error of the standardised target",
+        LossArg::Ce => "cross-entropy in nats",
+    }
 }
 
 /// One η's row of the verify table.
@@ -172,10 +346,16 @@ pub struct VerifyRow {
     pub mc_excess: f64,
     /// Its standard error.
     pub mc_std_error: f64,
-    /// The seed's formula `(η/2) E‖∇_W f‖²`.
+    /// The seed's formula `(η/2) E‖∇f‖²` (over the perturbed parameters).
     pub seed_formula: Option<f64>,
     /// The exact first-order formula.
     pub exact_formula: Option<f64>,
+    /// Mean accuracy under the perturbation (ce models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Its standard error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_std_error: Option<f64>,
 }
 
 /// Runs `noisereg verify`.
@@ -185,13 +365,11 @@ pub struct VerifyRow {
 /// Input failures for bad files.
 pub fn verify(a: &VerifyArgs) -> Outcome {
     let md = load_model_on_data(&a.model, &a.csv.data, &a.csv.target)?;
-    let on = match a.noise_on {
-        Some(NoiseOnArg::All) => NoiseOn::WeightsAndBiases,
-        Some(NoiseOnArg::Weights) => NoiseOn::Weights,
-        None => noise_on_of(&md.model.settings.noise_on),
-    };
+    let on: NoiseOn = a.perturbation.noise_on.into();
+    let pert = Perturbation::of(&a.perturbation);
     let loss = loss_of(&md.model.settings);
-    let additive = noise_kind_of(&md.model.settings.noise_kind) != NoiseKind::Multiplicative;
+    let ce = md.model.settings.loss == LossArg::Ce;
+    let additive = !a.perturbation.multiplicative;
     let fail = |e: Error| Failure::runtime(format!("evaluation failed: {e}"));
     let ys: Vec<f32> = md
         .ts
@@ -203,11 +381,21 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     } else {
         None
     };
+    let pairs = a.draws / 2;
     let mut rows = Vec::new();
     for &eta in &a.eta {
-        let cfg = noise_config(&md.model, eta, on).map_err(fail)?;
-        let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, a.draws / 2, a.seed)
-            .map_err(fail)?;
+        let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
+        let r =
+            perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed).map_err(fail)?;
+        let r = finite_result(r, eta, &a.model)?;
+        let acc = if ce {
+            Some(
+                perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
+                    .map_err(fail)?,
+            )
+        } else {
+            None
+        };
         let formulas = exp.filter(|_| additive);
         rows.push(VerifyRow {
             eta,
@@ -215,51 +403,74 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             mc_std_error: r.std_error,
             seed_formula: formulas.map(|e| e.seed_excess(f64::from(eta))),
             exact_formula: formulas.map(|e| e.exact_excess(f64::from(eta))),
+            accuracy: acc.map(|r| 1.0 - r.mean),
+            accuracy_std_error: acc.map(|r| r.std_error),
         });
     }
     let clean = clean_loss(&md.net, &loss, &md.xs, &md.ts).map_err(fail)?;
+    let clean_accuracy = if ce {
+        Some(accuracy(&md.net, &md.xs, &md.ts).map_err(fail)?)
+    } else {
+        None
+    };
+    let norm = if on == NoiseOn::Weights {
+        "‖∇_W f‖²"
+    } else {
+        "‖∇_(W,b) f‖²"
+    };
+    let units = loss_units(md.model.settings.loss);
     if a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),
             "data": a.csv.data.display().to_string(),
-            "noise_on": if on == NoiseOn::Weights { "weights" } else { "all" },
-            "noise_kind": md.model.settings.noise_kind,
+            "rows_used": md.xs.len(),
+            "rows_used_are": "all rows of --data",
+            "units": units,
+            "perturbation": pert,
             "clean_loss": clean,
+            "clean_accuracy": clean_accuracy,
+            "grad_sq_over": pert.on,
             "mean_grad_sq": exp.map(|e| e.grad_sq),
             "mean_trace": exp.map(|e| e.trace),
-            "pairs": a.draws / 2,
+            "pairs": pairs,
             "rows": rows,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
     println!(
-        "model {} on {} ({} rows), noise on {}, {} antithetic pairs",
+        "model {} on all {} rows of {}; {}; {pairs} antithetic pairs",
         a.model.display(),
-        a.csv.data.display(),
         md.xs.len(),
-        if on == NoiseOn::Weights {
-            "weights"
-        } else {
-            "weights and biases"
-        },
-        a.draws / 2
+        a.csv.data.display(),
+        pert.describe(),
     );
-    println!("clean loss J = {clean:.6}");
+    println!("clean loss J = {clean:.6} ({units})");
+    if let Some(acc) = clean_accuracy {
+        println!("clean accuracy = {acc:.4}");
+    }
     if let Some(e) = exp {
         println!(
-            "mean ‖∇_W f‖² = {:.6}   mean tr ∇²f = {:.6}",
+            "mean {norm} = {:.6}   mean tr ∇²f = {:.6}",
             e.grad_sq, e.trace
         );
     }
     println!(
-        "{:>10}  {:>24}  {:>14}  {:>14}",
-        "eta", "MC excess ± SE", "seed (η/2)E‖∇f‖²", "exact formula"
+        "{:>10}  {:>24}  {:>16}  {:>14}{}",
+        "eta",
+        "MC excess ± SE",
+        format!("seed (η/2)E{norm}"),
+        "exact formula",
+        if ce { "  accuracy ± SE" } else { "" }
     );
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.6e}"));
     for r in &rows {
+        let acc = match (r.accuracy, r.accuracy_std_error) {
+            (Some(a), Some(se)) => format!("  {a:.4} ± {se:.1e}"),
+            _ => String::new(),
+        };
         println!(
-            "{:>10.3e}  {:>24}  {:>16}  {:>14}",
+            "{:>10.3e}  {:>24}  {:>16}  {:>14}{acc}",
             r.eta,
             format!("{:.6e} ± {:.1e}", r.mc_excess, r.mc_std_error),
             opt(r.seed_formula),
