@@ -1037,3 +1037,39 @@ fn input_and_label_noise_draw_n_is_keyed_stream_16n() {
     }
     assert_eq!((input.draw_index(), label.draw_index()), (3, 3));
 }
+
+/// A clean trainer step takes the batch pass (`BLOCK` samples at a time,
+/// partial blocks included): its gradient is `loss_grad_batch`'s, bit for
+/// bit, and its loss the same mean.
+#[test]
+fn clean_step_uses_the_batch_pass() {
+    use noisereg::{
+        BLOCK, Clean, HalfSquaredError, Init, Mlp2, Network, Parameters, Sgd, Tanh, Trainer,
+    };
+    type N = Mlp2<16, 32, 32, 1, Tanh>;
+    let mut net = N::zeroed();
+    net.init(
+        Init::Glorot,
+        &mut rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(7),
+    );
+    let n = 2 * BLOCK + 3;
+    let xs: Vec<[f32; 16]> = (0..n)
+        .map(|s| core::array::from_fn(|i| ((s * 16 + i) as f32 * 0.37).sin()))
+        .collect();
+    let ys: Vec<[f32; 1]> = (0..n).map(|s| [(s as f32 * 0.11).cos()]).collect();
+    let mut want = N::zeroed();
+    let loss = net
+        .loss_grad_batch(&HalfSquaredError, &xs, &ys, &mut Clean, &mut want)
+        .unwrap();
+    let mut t: Trainer<16, 1, N, Sgd> = Trainer::new(net, Sgd::new(0.1).unwrap(), 3);
+    let got = t.step(&HalfSquaredError, &xs, &ys).unwrap();
+    assert!((got - loss).abs() <= 1e-6 * loss.abs(), "{got} vs {loss}");
+    for i in 0..want.slice_count() {
+        let (a, b) = (want.slice(i), t.gradient().slice(i));
+        assert_eq!(
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "slice {i}"
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! below check it).
 
 use noisereg::{
-    ActivationKind, Clean, DenseRef, Error, Init, Model, NoiseOn, Parameters, Perturbation,
+    ActivationKind, BLOCK, Clean, DenseRef, Error, Init, Loss, Model, NoiseOn, Parameters,
+    Perturbation,
 };
 use rand_core::Rng;
 
@@ -32,6 +33,17 @@ pub struct DynCache {
     delta: Vec<Vec<f32>>,
     rz: Vec<Vec<f32>>,
     ra: Vec<Vec<f32>>,
+}
+
+/// Buffers of the batch passes: packed `Wᵀ` per layer, and per layer the
+/// pre-activations, outputs and gradients of `BLOCK` samples; `x` the inputs.
+#[derive(Debug, Clone)]
+struct DynBlock {
+    wt: Vec<Vec<f32>>,
+    z: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    g: Vec<Vec<f32>>,
+    x: Vec<f32>,
 }
 
 impl Parameters for DynMlp {
@@ -201,6 +213,80 @@ impl DynMlp {
             });
         }
         y.copy_from_slice(&cur);
+        Ok(())
+    }
+
+    /// Packed `Wᵀ` of every layer and per-layer block buffers for the batch
+    /// passes (the core's `forward_block` / `backward_block`).
+    fn new_block(&self) -> DynBlock {
+        let per_layer = |scale: usize| -> Vec<Vec<f32>> {
+            self.sizes[1..]
+                .iter()
+                .map(|&n| vec![0.0; n * scale])
+                .collect()
+        };
+        let mut wt = per_layer(0);
+        for (l, t) in wt.iter_mut().enumerate() {
+            t.resize(self.params[2 * l].len(), 0.0);
+            // Sizes are consistent by construction.
+            let _ = self.layer(l).transpose_into(t);
+        }
+        DynBlock {
+            wt,
+            z: per_layer(BLOCK),
+            a: per_layer(BLOCK),
+            g: per_layer(BLOCK),
+            x: vec![0.0; BLOCK * self.inputs()],
+        }
+    }
+
+    /// Clean forward pass of at most `BLOCK` samples into `blk` (layers `0..L`).
+    fn forward_block(&self, xs: &[Vec<f32>], blk: &mut DynBlock) -> Result<usize, Error> {
+        let n = xs.len().min(BLOCK);
+        let n_in = self.inputs();
+        for (dst, x) in blk.x.chunks_exact_mut(n_in).zip(xs) {
+            check(x.len(), n_in)?;
+            dst.copy_from_slice(x);
+        }
+        for l in 0..self.depth() {
+            let w = self.sizes[l + 1];
+            let (lo, hi) = blk.a.split_at_mut(l);
+            let input = match lo.last() {
+                Some(prev) => &prev[..n * self.sizes[l]],
+                None => &blk.x[..n * n_in],
+            };
+            self.layer(l).forward_block(
+                &blk.wt[l],
+                input,
+                &mut blk.z[l][..n * w],
+                &mut hi[0][..n * w],
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// Clean backward pass of the block from the seeds in the last layer's
+    /// `g`: adds the gradient into `grad` (layers `L−1..=0`).
+    fn backward_block(&self, n: usize, blk: &mut DynBlock, grad: &mut Self) -> Result<(), Error> {
+        check(grad.params.len(), self.params.len())?;
+        for l in (0..self.depth()).rev() {
+            let (w_in, w_out) = (self.sizes[l], self.sizes[l + 1]);
+            let (gw, gb) = grad.params.split_at_mut(2 * l + 1);
+            let (g_lo, g_hi) = blk.g.split_at_mut(l);
+            let input = match l {
+                0 => &blk.x[..n * w_in],
+                _ => &blk.a[l - 1][..n * w_in],
+            };
+            self.layer(l).backward_block(
+                input,
+                &blk.z[l][..n * w_out],
+                &blk.a[l][..n * w_out],
+                &mut g_hi[0][..n * w_out],
+                &mut gw[2 * l],
+                &mut gb[0],
+                g_lo.last_mut().map(|g| &mut g[..n * w_in]),
+            )?;
+        }
         Ok(())
     }
 
@@ -522,6 +608,44 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.forward(x, y)
     }
 
+    fn predict_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
+        check(ys.len(), xs.len())?;
+        let mut blk = self.new_block();
+        let last = self.depth() - 1;
+        let k = self.outputs();
+        for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks_mut(BLOCK)) {
+            self.forward_block(xb, &mut blk)?;
+            for (y, a) in yb.iter_mut().zip(blk.a[last].chunks_exact(k)) {
+                check(y.len(), k)?;
+                y.copy_from_slice(a);
+            }
+        }
+        Ok(())
+    }
+
+    fn loss_grad_sum<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[Vec<f32>],
+        targets: &[T],
+        grad: &mut Self,
+        total: &mut f32,
+    ) -> Result<(), Error> {
+        check(xs.len(), targets.len())?;
+        let mut blk = self.new_block();
+        let last = self.depth() - 1;
+        let k = self.outputs();
+        for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
+            let n = self.forward_block(xb, &mut blk)?;
+            let (a, g) = (&blk.a[last], &mut blk.g[last]);
+            for ((y, dy), t) in a.chunks_exact(k).zip(g.chunks_exact_mut(k)).zip(tb) {
+                *total += loss.value_grad(y, t, dy)?;
+            }
+            self.backward_block(n, &mut blk, grad)?;
+        }
+        Ok(())
+    }
+
     fn forward_traced<P: Perturbation>(
         &self,
         x: &Vec<f32>,
@@ -672,6 +796,28 @@ mod tests {
             dynn.hessian_trace(&x, &eta, on, &mut c2, &mut t2).unwrap();
             assert_eq!(t1.map(f32::to_bits).to_vec(), bits(&t2), "trace");
         }
+        // The batch passes (blocks of `BLOCK` samples and a partial block).
+        let n = 2 * BLOCK + 3;
+        let xs: Vec<[f32; IN]> = (0..n)
+            .map(|_| core::array::from_fn(|_| normal.sample(&mut rng)))
+            .collect();
+        let ts: Vec<[f32; OUT]> = (0..n)
+            .map(|_| core::array::from_fn(|_| normal.sample(&mut rng)))
+            .collect();
+        let xv: Vec<Vec<f32>> = xs.iter().map(|x| x.to_vec()).collect();
+        let mut ys1 = vec![[0.0; OUT]; n];
+        let mut ys2 = vec![vec![0.0; OUT]; n];
+        net.forward_batch(&xs, &mut ys1).unwrap();
+        dynn.predict_batch(&xv, &mut ys2).unwrap();
+        for (a, b) in ys1.iter().zip(&ys2) {
+            assert_eq!(a.map(f32::to_bits).to_vec(), bits(b), "forward_batch");
+        }
+        let (mut g1, mut g2) = (N::zeroed(), dynn.zeros_like());
+        let (mut l1, mut l2) = (0.0f32, 0.0f32);
+        Network::loss_grad_sum(net, &HalfSquaredError, &xs, &ts, &mut g1, &mut l1).unwrap();
+        Model::loss_grad_sum(dynn, &HalfSquaredError, &xv, &ts, &mut g2, &mut l2).unwrap();
+        assert_eq!(l1.to_bits(), l2.to_bits(), "batch loss");
+        assert_same_params(&g1, &g2);
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {

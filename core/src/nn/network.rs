@@ -315,17 +315,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         grad.fill_zero();
         let mut total = 0.0;
         if p.is_clean() {
-            let mut blk = Self::new_block();
-            self.prepare_block(&mut blk);
-            for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
-                self.forward_block(xb, &mut blk);
-                let ys = *Self::block_output(&blk);
-                let seeds = Self::block_seed(&mut blk);
-                for ((y, t), dy) in ys.iter().zip(tb).zip(seeds.iter_mut()) {
-                    total += loss.value_grad(y, t, dy)?;
-                }
-                self.backward_block(xb, &mut blk, grad, None);
-            }
+            self.loss_grad_sum(loss, xs, targets, grad, &mut total)?;
         } else {
             let mut cache = Self::new_cache();
             let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
@@ -367,6 +357,49 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
             for (y, o) in yb.iter_mut().zip(Self::block_output(&blk)) {
                 *y = *o;
             }
+        }
+        Ok(())
+    }
+
+    /// ADDS the clean gradient of `Σ_s ℓ(f(xs[s]), targets[s])` into `grad`
+    /// and each sample's loss into `total`, samples in order: the batch pass
+    /// behind [`loss_grad_batch`](Self::loss_grad_batch), [`BLOCK`] samples at
+    /// a time (see [`forward_batch`](Self::forward_batch) for its rounding).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length, and
+    /// the loss's errors (`grad` and `total` hold the blocks before then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let (mut grad, mut total) = (Dense::<1, 1>::zeroed(), 0.0);
+    /// net.loss_grad_sum(&HalfSquaredError, &[[1.0], [3.0]], &[[1.0], [1.0]], &mut grad, &mut total)?;
+    /// assert_eq!((total, grad.w, grad.b), (1.0, [[-4.0]], [-2.0]));
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    fn loss_grad_sum<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[[f32; IN]],
+        targets: &[T],
+        grad: &mut Self,
+        total: &mut f32,
+    ) -> Result<(), Error> {
+        check_len(xs.len(), targets.len())?;
+        let mut blk = Self::new_block();
+        self.prepare_block(&mut blk);
+        for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
+            self.forward_block(xb, &mut blk);
+            let ys = *Self::block_output(&blk);
+            let seeds = Self::block_seed(&mut blk);
+            for ((y, t), dy) in ys.iter().zip(tb).zip(seeds.iter_mut()) {
+                *total += loss.value_grad(y, t, dy)?;
+            }
+            self.backward_block(xb, &mut blk, grad, None);
         }
         Ok(())
     }

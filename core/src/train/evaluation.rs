@@ -5,7 +5,7 @@ use super::model::{Buffer, Model};
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
 use crate::error::{Error, check_len};
-use crate::nn::{HalfSquaredError, Loss, NoiseOn};
+use crate::nn::{BLOCK, HalfSquaredError, Loss, NoiseOn};
 use crate::perturbation::Clean;
 
 fn nonempty(n: usize) -> Result<f64, Error> {
@@ -42,13 +42,33 @@ where
 {
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;
-    let mut y = net.output_buffer();
+    let mut ys = core::array::from_fn(|_| net.output_buffer());
+    Ok(loss_sum(net, loss, xs, targets, &mut ys)? / n)
+}
+
+/// `Σ_s ℓ(f(xs[s]), targets[s])` in f64, samples in order, the forward
+/// passes [`BLOCK`] at a time through `ys`.
+fn loss_sum<X, Y, N, T, L>(
+    net: &N,
+    loss: &L,
+    xs: &[X],
+    targets: &[T],
+    ys: &mut [Y; BLOCK],
+) -> Result<f64, Error>
+where
+    Y: Buffer,
+    N: Model<X, Y>,
+    L: Loss<T>,
+{
     let mut total = 0.0f64;
-    for (x, t) in xs.iter().zip(targets) {
-        net.predict(x, &mut y)?;
-        total += f64::from(loss.value(y.as_ref(), t)?);
+    for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
+        let yb = ys.get_mut(..xb.len()).unwrap_or_default();
+        net.predict_batch(xb, yb)?;
+        for (y, t) in yb.iter().zip(tb) {
+            total += f64::from(loss.value(y.as_ref(), t)?);
+        }
     }
-    Ok(total / n)
+    Ok(total)
 }
 
 /// A Monte Carlo estimate of the cost under weight noise, `E_ε J(θ + ε)`.
@@ -190,6 +210,7 @@ pub struct AntitheticPairs<'a, X, Y, N: Model<X, Y>, T, L> {
     noisy: N,
     ws: N::Workspace,
     y: Y,
+    ys: [Y; BLOCK],
 }
 
 impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, N, T, L> {
@@ -238,6 +259,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
             noisy: net.clone(),
             ws: net.workspace(),
             y: net.output_buffer(),
+            ys: core::array::from_fn(|_| net.output_buffer()),
         })
     }
 
@@ -270,6 +292,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
             noisy,
             ws,
             y,
+            ys,
         } = self;
         let mut pair = 0.0f64;
         for negated in [false, true] {
@@ -284,10 +307,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
             } else {
                 noise.set_draw_index(p);
                 noise.perturb_parameters(*net, noisy);
-                for (x, t) in xs.iter().zip(targets.iter()) {
-                    noisy.predict(x, y)?;
-                    total += f64::from(loss.value(y.as_ref(), t)?);
-                }
+                total = loss_sum(noisy, *loss, xs, targets, ys)?;
             }
             pair += 0.5 * total / *n;
         }

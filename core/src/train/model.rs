@@ -4,7 +4,7 @@
 //! code as the const-generic ones.
 
 use crate::error::Error;
-use crate::nn::{Network, NoiseOn};
+use crate::nn::{Loss, Network, NoiseOn};
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 
@@ -67,6 +67,29 @@ pub trait Model<X, Y>: Parameters + Clone {
     ///
     /// [`Error::LengthMismatch`] if `x` or `y` does not fit.
     fn predict(&self, x: &X, y: &mut Y) -> Result<(), Error>;
+
+    /// Clean forward pass of a batch ([`Network::forward_batch`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `xs` and `ys` differ in length or a
+    /// buffer does not fit.
+    fn predict_batch(&self, xs: &[X], ys: &mut [Y]) -> Result<(), Error>;
+
+    /// [`Network::loss_grad_sum`]: ADDS the clean gradient of the summed loss
+    /// into `grad` and each loss into `total`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::loss_grad_sum`], and buffers that do not fit.
+    fn loss_grad_sum<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[X],
+        targets: &[T],
+        grad: &mut Self,
+        total: &mut f32,
+    ) -> Result<(), Error>;
 
     /// [`Network::forward_with`].
     ///
@@ -177,6 +200,23 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> Model<[f32; IN], [f
     fn predict(&self, x: &[f32; IN], y: &mut [f32; OUT]) -> Result<(), Error> {
         self.forward(x, y);
         Ok(())
+    }
+
+    #[inline]
+    fn predict_batch(&self, xs: &[[f32; IN]], ys: &mut [[f32; OUT]]) -> Result<(), Error> {
+        self.forward_batch(xs, ys)
+    }
+
+    #[inline]
+    fn loss_grad_sum<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[[f32; IN]],
+        targets: &[T],
+        grad: &mut Self,
+        total: &mut f32,
+    ) -> Result<(), Error> {
+        Network::loss_grad_sum(self, loss, xs, targets, grad, total)
     }
 
     #[inline(always)]

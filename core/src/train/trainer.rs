@@ -10,7 +10,7 @@ use super::target::Target;
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
-use crate::nn::{Loss, NoiseOn};
+use crate::nn::{BLOCK, Loss, NoiseOn};
 use crate::perturbation::{Clean, Perturbation};
 use core::marker::PhantomData;
 
@@ -489,6 +489,22 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         fill_zero(grad);
         let mut total = 0.0;
         match noise {
+            None if !pen.is_on() => {
+                // Clean: the batch pass, `BLOCK` samples at a time.
+                let mut xb: heapless::Vec<X, BLOCK> = heapless::Vec::new();
+                let mut tb: heapless::Vec<T, BLOCK> = heapless::Vec::new();
+                for (x, t) in samples {
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    if xb.is_full() {
+                        net.loss_grad_sum(loss, &xb, &tb, grad, &mut total)?;
+                        xb.clear();
+                        tb.clear();
+                    }
+                    // Cannot fail: emptied above when full.
+                    let (_, _) = (xb.push(x), tb.push(t));
+                }
+                net.loss_grad_sum(loss, &xb, &tb, grad, &mut total)?;
+            }
             None => {
                 for (x, t) in samples {
                     let (x, t) = noisy_sample(input_noise, label_noise, x, t);
