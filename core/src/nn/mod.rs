@@ -51,6 +51,22 @@
 //! assert!(after.objective() < before.objective());
 //! ```
 //!
+//! # Batch passes
+//!
+//! [`Network::forward_batch`], [`Network::loss_grad_batch`] (clean),
+//! [`Network::loss_grad_sum`] and [`Network::penalty_batch`] run [`BLOCK`]
+//! samples at a time (16 where `wide` has SIMD registers, 1 on
+//! microcontrollers), layer by layer, with the weights held in registers
+//! across the block: `W x` with the outputs in SIMD lanes on a packed `Wᵀ`
+//! (summed over the inputs in order, no horizontal sums), the weight
+//! gradient as rank-one updates over the block's samples in order, the
+//! input gradient with two samples per register tile. Every value a batch
+//! pass gives is independent of the block size and of where the blocks
+//! start, so a microcontroller (blocks of 1) gets the host's bits. The
+//! one-sample passes ([`Network::forward_with`], used with weight noise) sum
+//! each row in SIMD lanes first; the two orders agree within the rounding
+//! bound stated on [`DenseRef::forward_block`] (tested against f64).
+//!
 //! # Run-time-sized networks
 //!
 //! [`DenseRef`] is a layer over borrowed slices with every pass as a method.
@@ -58,12 +74,13 @@
 //! const-generic one by running the same loops: forward, layers `0..L`
 //! (`DenseRef::forward`, output of one layer the input of the next);
 //! backward, layers `L−1..=0` (`backward` with `gx` for all but layer 0);
-//! penalty for output `k`, seed `g = e_k`, layers `L−1..=0`: `delta`,
-//! `penalty_term` (summed in that order, from 0.0), `input_grad`; R-operator:
-//! `r_forward` for `0..L` (`rx = None` at layer 0), then `r_backward` for
-//! `L−1..=0` with `R{g} = 0` at the output; trace: `hessian_backward` from
-//! the output with `∂²f/∂y² = 0`, each layer's term
-//! `η_l (‖x‖² + b)·tr` summed from the output down.
+//! the batch passes likewise over `forward_block` / `backward_block` with
+//! `Wᵀ` from `transpose_into`; penalty for output `k`, seed `g = e_k`,
+//! layers `L−1..=0`: `delta`, `penalty_term` (summed in that order, from
+//! 0.0), `input_grad`; R-operator: `r_forward` for `0..L` (`rx = None` at
+//! layer 0), then `r_backward` for `L−1..=0` with `R{g} = 0` at the output;
+//! trace: `hessian_backward` from the output with `∂²f/∂y² = 0`, each
+//! layer's term `η_l (‖x‖² + b)·tr` summed from the output down.
 //!
 //! # Platform-specific behaviour
 //!

@@ -23,9 +23,9 @@ use rand_core::Rng;
 /// `N: Network<H, OUT>`, so nested pairs give any depth and mismatched widths
 /// do not compile. [`Mlp1`], [`Mlp2`] and [`Mlp3`] name the common shapes.
 ///
-/// The `*_from` methods take the index of the network's first layer (so that
-/// a network nested in a pair numbers its layers correctly); call the
-/// methods without the suffix.
+/// The hidden `*_from` and `*_block` methods are the plumbing the passes are
+/// built from (layer numbering inside nested pairs, per-layer block buffers);
+/// call the methods without them.
 ///
 /// # Examples
 ///
@@ -71,6 +71,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]);
 
     /// [`forward_with`](Self::forward_with) with the first layer numbered `first`.
+    #[doc(hidden)]
     fn forward_from<P: Perturbation>(
         &self,
         first: usize,
@@ -82,6 +83,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// [`backward_with`](Self::backward_with) with the first layer numbered
     /// `first`; writes `∂ℓ/∂x` into `dx` when given.
+    #[doc(hidden)]
     fn backward_from<P: Perturbation>(
         &self,
         first: usize,
@@ -97,6 +99,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// `Σ_l η_l (‖x_l‖² + b) ‖δ_l‖²` summed from the output layer down
     /// (`eta[first..]` are this network's layers). Needs a clean forward pass
     /// in `cache`.
+    #[doc(hidden)]
     fn penalty_from(
         &self,
         first: usize,
@@ -109,6 +112,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// R-forward through every layer from the input (`rx = None`: `R{x} = 0`),
     /// storing `R{z}`, `R{a}` in `cache`; needs [`penalty_from`](Self::penalty_from) first.
+    #[doc(hidden)]
     fn r_forward_from(
         &self,
         first: usize,
@@ -124,6 +128,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// ([`DenseRef::r_backward`](crate::DenseRef::r_backward)); `rx` as given to
     /// [`r_forward_from`](Self::r_forward_from).
     #[allow(clippy::too_many_arguments)]
+    #[doc(hidden)]
     fn r_backward_from(
         &self,
         first: usize,
@@ -142,6 +147,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// down; `below` receives `∂f_k/∂x` and `∂²f_k/∂x²`. Needs a forward pass
     /// in `cache`.
     #[allow(clippy::too_many_arguments)]
+    #[doc(hidden)]
     fn trace_from(
         &self,
         first: usize,
