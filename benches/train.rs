@@ -66,7 +66,7 @@ fn group<const IN: usize, N: Network<IN, 1>>(
             b.iter(|| black_box(t.step(&HalfSquaredError, black_box(&xs), &ys).unwrap()))
         });
     };
-    let fresh = || Trainer::<IN, 1, N, Sgd, 1>::new(net.clone(), sgd, 7);
+    let fresh = || Trainer::<IN, 1, N, Sgd, 1>::with_scratch(net.clone(), sgd, 7);
     bench("plain", fresh());
     bench(
         "weight_noise",

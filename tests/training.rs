@@ -317,7 +317,7 @@ fn run_wide_s<const IN: usize, N: Network<IN, 1>, const S: usize>(
 ) -> Vec<u32> {
     let (xs, ys) = data_in::<IN>(24);
     let mut t: Trainer<IN, 1, N, Adam<N>, S> =
-        Trainer::new(n.clone(), Adam::with_defaults(0.01, n).unwrap(), 1);
+        Trainer::with_scratch(n.clone(), Adam::with_defaults(0.01, n).unwrap(), 1);
     if let Some(c) = weight {
         t = t.with_weight_noise(c).unwrap();
     }
@@ -738,7 +738,7 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
         .on(NoiseOn::WeightsAndBiases)
         .redraw(Redraw::PerBatch);
     let a = run(T0::new(n, adam(&n), 5).with_weight_noise(&cfg).unwrap(), 20);
-    let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::new(n, adam(&n), 5)
+    let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::with_scratch(n, adam(&n), 5)
         .with_weight_noise(&cfg)
         .unwrap();
     let (xs, ys) = data(40);
@@ -807,7 +807,7 @@ fn multiplicative_per_sample_batches_need_scratch_and_average_sample_gradients()
             .map_err(|e| matches!(e, Error::InvalidParameter { name: "batch", .. })),
         Err(true)
     );
-    let mut t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::new(n, Sgd::new(0.1).unwrap(), 8)
+    let mut t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::with_scratch(n, Sgd::new(0.1).unwrap(), 8)
         .with_weight_noise(&cfg)
         .unwrap();
     t1.step(&HalfSquaredError, &xs, &ys).unwrap();
@@ -980,12 +980,12 @@ fn per_batch_multiplicative_noise_leaves_the_penalty_gradient_unscaled() {
         .unwrap()
         .on(NoiseOn::WeightsAndBiases);
     type T1 = Trainer<2, 1, Net, Sgd, 1>;
-    let mut a: T1 = Trainer::new(n, Sgd::new(0.1).unwrap(), 4)
+    let mut a: T1 = Trainer::with_scratch(n, Sgd::new(0.1).unwrap(), 4)
         .with_weight_noise(&noise)
         .unwrap()
         .with_penalty(&pen)
         .unwrap();
-    let mut b: T1 = Trainer::new(n, Sgd::new(0.1).unwrap(), 4)
+    let mut b: T1 = Trainer::with_scratch(n, Sgd::new(0.1).unwrap(), 4)
         .with_weight_noise(&noise)
         .unwrap();
     a.step(&HalfSquaredError, &xs, &ys).unwrap();

@@ -141,7 +141,7 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
         OptimizerArg::Adam => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
     };
     let on = s.noise_on.into();
-    let mut t = DynTrainer::new(net, opt, s.seed);
+    let mut t = DynTrainer::with_scratch(net, opt, s.seed);
     if s.weight_noise > 0.0 {
         let cfg = WeightNoiseConfig::new(s.noise_kind.into(), s.weight_noise)
             .map_err(bad)?

@@ -135,8 +135,9 @@ mod tests {
         let mut d = DynMlp::mlp(3, &[6], 1, ActivationKind::Tanh).unwrap();
         d.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(12));
         let seed = 77;
-        let mut core: Trainer<3, 1, _, _, 1> = Trainer::new(net, Sgd::new(0.05).unwrap(), seed);
-        let mut dynt = DynTrainer::new(d, Opt::Sgd(Sgd::new(0.05).unwrap()), seed);
+        let mut core: Trainer<3, 1, _, _, 1> =
+            Trainer::with_scratch(net, Sgd::new(0.05).unwrap(), seed);
+        let mut dynt = DynTrainer::with_scratch(d, Opt::Sgd(Sgd::new(0.05).unwrap()), seed);
         if let Some(cfg) = noise {
             core = core.with_weight_noise(&cfg).unwrap();
             dynt = dynt.with_weight_noise(&cfg).unwrap();

@@ -118,9 +118,7 @@ pub struct ModelTrainer<X, Y, N: Model<X, Y>, O, const S: usize = 0> {
     io: PhantomData<fn(&X) -> Y>,
 }
 
-impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
-    ModelTrainer<X, Y, N, O, S>
-{
+impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>> ModelTrainer<X, Y, N, O, 0> {
     /// A trainer without noise; `seed` seeds every noise source added later.
     ///
     /// # Examples
@@ -132,6 +130,26 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// assert!(t.weight_noise().is_none());
     /// ```
     pub fn new(net: N, opt: O, seed: u64) -> Self {
+        Self::with_scratch(net, opt, seed)
+    }
+}
+
+impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
+    ModelTrainer<X, Y, N, O, S>
+{
+    /// As [`new`](ModelTrainer::new), with `S` scratch networks (see the
+    /// type's "Memory" section: per-batch and multiplicative per-sample noise
+    /// use one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, Sgd, Trainer};
+    /// let t: Trainer<1, 1, Dense<1, 1>, Sgd, 1> =
+    ///     Trainer::with_scratch(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7);
+    /// assert_eq!(t.steps(), 0);
+    /// ```
+    pub fn with_scratch(net: N, opt: O, seed: u64) -> Self {
         Self {
             grad: net.zeros_like(),
             scratch: core::array::from_fn(|_| net.zeros_like()),
