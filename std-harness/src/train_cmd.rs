@@ -1,7 +1,7 @@
 //! `noisereg train`: data preparation, the epoch loop with checkpoints, and
 //! the model and metrics files. The demo trains through the same functions.
 
-use crate::atomic_write::write_json;
+use crate::atomic_write::{NamedPath, check_outputs, json_bytes, resolve, write_all_atomic};
 use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, data_hash};
 use crate::cli::{ActivationArg, LossArg, NoiseOnArg, OptimizerArg, TrainArgs};
 use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, split};
@@ -61,11 +61,14 @@ pub fn targets(d: &Dataset, scaling: Option<&Standardizer>) -> Vec<Tgt> {
         .collect()
 }
 
+/// Classes `train` accepts without `--max-classes`.
+pub const DEFAULT_MAX_CLASSES: usize = 1000;
+
 /// Splits and standardises `d` (statistics from the training rows).
 ///
 /// # Errors
 ///
-/// An input [`Failure`] for a classification target with fewer than 2 classes.
+/// As [`prepare_with_max_classes`] with [`DEFAULT_MAX_CLASSES`].
 pub fn prepare(
     d: &Dataset,
     loss: &str,
@@ -73,18 +76,28 @@ pub fn prepare(
     seed: u64,
     name: &str,
 ) -> Outcome<Prepared> {
+    prepare_with_max_classes(d, loss, test_fraction, seed, name, DEFAULT_MAX_CLASSES)
+}
+
+/// Splits and standardises `d` (statistics from the training rows).
+///
+/// # Errors
+///
+/// An input [`Failure`] naming the file, line and column of an offending
+/// class label (see [`Dataset::check_classes`]).
+pub fn prepare_with_max_classes(
+    d: &Dataset,
+    loss: &str,
+    test_fraction: f64,
+    seed: u64,
+    name: &str,
+    max_classes: usize,
+) -> Outcome<Prepared> {
     let (tr, te) = split(d.rows(), test_fraction, seed);
     let (train, test) = (d.subset(&tr), d.subset(&te));
     let fs = Standardizer::fit(&train.x);
     let (ts, classes) = if loss == "ce" {
-        let k = d.classes();
-        if k < 2 {
-            return Err(Failure::input(format!(
-                "{name}: column `{}` has one class only; ce needs at least 2",
-                d.target
-            )));
-        }
-        (None, Some(k))
+        (None, Some(d.check_classes(name, &tr, max_classes)?))
     } else {
         (Some(Standardizer::fit_column(&train.y)), None)
     };
@@ -404,7 +417,7 @@ fn check_settings(a: &TrainArgs) {
 #[derive(Serialize)]
 struct TrainSummary<'a> {
     model: String,
-    metrics: String,
+    metrics: Option<String>,
     steps: usize,
     final_epoch: Option<&'a EpochMetrics>,
 }
@@ -416,6 +429,36 @@ struct TrainSummary<'a> {
 /// Input failures for bad data or checkpoints; runtime failures otherwise.
 pub fn train(a: &TrainArgs) -> Outcome {
     check_settings(a);
+    // Every output is checked before any work; the metrics file is skipped
+    // when the model goes to a device or FIFO.
+    let mpath = (!resolve("--out", &a.out)?.is_special()).then(|| metrics_path(&a.out));
+    let mut outputs = vec![NamedPath {
+        what: "--out",
+        path: &a.out,
+    }];
+    if let Some(m) = &mpath {
+        outputs.push(NamedPath {
+            what: "the metrics file",
+            path: m,
+        });
+    }
+    if let Some(c) = &a.checkpoint {
+        outputs.push(NamedPath {
+            what: "--checkpoint",
+            path: c,
+        });
+    }
+    let mut inputs = vec![NamedPath {
+        what: "--data",
+        path: &a.csv.data,
+    }];
+    if let Some(r) = &a.resume {
+        inputs.push(NamedPath {
+            what: "--resume",
+            path: r,
+        });
+    }
+    check_outputs(&outputs, &inputs, &[("--checkpoint", "--resume")])?;
     let s = settings_of(a);
     let kind = if a.loss == LossArg::Ce {
         TargetKind::Class
@@ -424,7 +467,14 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let d = load_csv(&a.csv.data, &a.csv.target, kind)?;
     let name = a.csv.data.display().to_string();
-    let p = prepare(&d, &s.loss, s.test_fraction, s.seed, &name)?;
+    let p = prepare_with_max_classes(
+        &d,
+        &s.loss,
+        s.test_fraction,
+        s.seed,
+        &name,
+        a.max_classes as usize,
+    )?;
     let resume = a.resume.as_deref().map(Checkpoint::load).transpose()?;
     let plan = RunPlan {
         checkpoint: a.checkpoint.clone().zip(a.checkpoint_every),
@@ -434,14 +484,19 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let (net, metrics) = run(&s, &p, plan)?;
     let model = model_file(&s, &p, &net);
-    let mpath = metrics_path(&a.out);
-    write_json(&mpath, &serde_json::json!({ "epochs": metrics }))?;
-    write_json(&a.out, &model)?;
+    let model_bytes = json_bytes(&a.out, &model)?;
+    let mut files = vec![(a.out.as_path(), model_bytes.as_slice())];
+    let metrics_bytes;
+    if let Some(m) = &mpath {
+        metrics_bytes = json_bytes(m, &serde_json::json!({ "epochs": metrics }))?;
+        files.push((m.as_path(), metrics_bytes.as_slice()));
+    }
+    write_all_atomic(&files)?;
     let last = metrics.last();
     if a.json {
         let summary = TrainSummary {
             model: a.out.display().to_string(),
-            metrics: mpath.display().to_string(),
+            metrics: mpath.as_ref().map(|m| m.display().to_string()),
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
         };
@@ -463,7 +518,10 @@ pub fn train(a: &TrainArgs) -> Outcome {
                 }
             );
         }
-        println!("wrote {} and {}", a.out.display(), mpath.display());
+        match &mpath {
+            Some(m) => println!("wrote {} and {}", a.out.display(), m.display()),
+            None => println!("wrote {}", a.out.display()),
+        }
     }
     Ok(())
 }
