@@ -302,32 +302,17 @@ fn parse_text(text: &[u8], name: &str, target: &str, kind: TargetKind) -> Outcom
         let mut row = Vec::with_capacity(features.len());
         let mut t = 0.0;
         for (j, cell) in rec.iter().enumerate() {
-            let at = format!("{}: column `{}`", cell_at(&rec, j), header[j]);
-            let cell = std::str::from_utf8(cell)
-                .map_err(|_| {
-                    Failure::input(format!("{at}: not UTF-8 text; save the file as UTF-8"))
-                })?
-                .trim();
-            if cell.is_empty() {
-                return Err(Failure::input(format!("{at}: empty cell")));
-            }
-            let v: f32 = cell
-                .parse()
-                .map_err(|_| Failure::input(format!("{at}: `{cell}` is not a number")))?;
-            if !v.is_finite() {
-                return Err(Failure::input(format!(
-                    "{at}: `{cell}` is not a finite number"
-                )));
-            }
+            // The location is built only on error: it costs a scan of the row.
+            let fail = |what: String| {
+                Failure::input(format!(
+                    "{}: column `{}`: {what}",
+                    cell_at(&rec, j),
+                    header[j]
+                ))
+            };
+            let label = j == t_col && kind == TargetKind::Class;
+            let v = cell_value(cell, label).map_err(fail)?;
             if j == t_col {
-                let exact = cell.parse::<f64>().unwrap_or(f64::NAN);
-                if kind == TargetKind::Class
-                    && !(exact >= 0.0 && exact.fract() == 0.0 && exact <= MAX_LABEL)
-                {
-                    return Err(Failure::input(format!(
-                        "{at}: `{cell}` is not a class label (a whole number from 0)"
-                    )));
-                }
                 t = v;
                 row_lines.push(line_at(&rec, j));
             } else {
@@ -353,6 +338,29 @@ fn parse_text(text: &[u8], name: &str, target: &str, kind: TargetKind) -> Outcom
     })
 }
 
+/// The number in `cell`; `label`: a class label (a whole number from 0).
+fn cell_value(cell: &[u8], label: bool) -> Result<f32, String> {
+    let cell = std::str::from_utf8(cell)
+        .map_err(|_| "not UTF-8 text; save the file as UTF-8".to_string())?
+        .trim();
+    if cell.is_empty() {
+        return Err("empty cell".into());
+    }
+    let v: f32 = cell
+        .parse()
+        .map_err(|_| format!("`{cell}` is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!("`{cell}` is not a finite number"));
+    }
+    let exact = cell.parse::<f64>().unwrap_or(f64::NAN);
+    if label && !(exact >= 0.0 && exact.fract() == 0.0 && exact <= MAX_LABEL) {
+        return Err(format!(
+            "`{cell}` is not a class label (a whole number from 0)"
+        ));
+    }
+    Ok(v)
+}
+
 /// Rejects empty and repeated column names of the header on `line`;
 /// `at(j)` is `FILE:LINE:COLUMN` of column `j` (from 0).
 fn check_header(
@@ -371,8 +379,9 @@ fn check_header(
             j + 1
         )));
     }
+    let mut seen = std::collections::HashMap::with_capacity(header.len());
     for (j, h) in header.iter().enumerate() {
-        if let Some(first) = header[..j].iter().position(|g| g == h) {
+        if let Some(&first) = seen.get(h.as_str()) {
             return Err(Failure::input(format!(
                 "{}: column name `{h}` is used twice (columns {} and {})",
                 at(j),
@@ -380,6 +389,7 @@ fn check_header(
                 j + 1
             )));
         }
+        seen.insert(h.as_str(), j);
     }
     Ok(())
 }
