@@ -1196,3 +1196,114 @@ fn class_labels_must_be_0_to_k_minus_1_with_every_class_in_training() {
         .success()
         .stdout(predicate::str::contains("--max-classes"));
 }
+
+#[test]
+fn hostile_data_files_fail_with_a_location_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raw = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let f = raw("latin1.csv", b"a,b,c,y\n1,2,3,4\n5,\xe96,7,8\n");
+    train_fails(d, &f, &[], "latin1.csv:3:2: column `b`: not UTF-8 text");
+    let f = raw("latin1h.csv", b"a,\xe9,c,y\n1,2,3,4\n5,6,7,8\n");
+    train_fails(d, &f, &[], "latin1h.csv:1:2: column name is not UTF-8");
+    let f = raw("utf16.csv", b"\xff\xfea\x00,\x00y\x00\n\x00");
+    train_fails(d, &f, &[], "utf16.csv:1:1: the file is UTF-16");
+    let f = write(d, "header_only.csv", "a,b,c,y\r\n");
+    train_fails(
+        d,
+        &f,
+        &[],
+        "header_only.csv: needs at least 2 data rows, found 0",
+    );
+    let f = write(d, "blank_only.csv", "\n\r\n\n");
+    train_fails(d, &f, &[], "blank_only.csv:1: no header row");
+    for (cell, what) in [
+        ("nan", "is not a finite number"),
+        ("+inf", "is not a finite number"),
+        ("-Infinity", "is not a finite number"),
+        ("1e39", "is not a finite number"),
+        ("0x10", "is not a number"),
+        ("1,5", "row has 5 fields"),
+    ] {
+        let f = write(d, "v.csv", &format!("a,b,c,y\n1,2,3,4\n5,6,{cell},8\n"));
+        let at = if what.starts_with("row") {
+            "v.csv:3:"
+        } else {
+            "v.csv:3:3:"
+        };
+        train_fails(d, &f, &[], &format!("{at} "));
+        train_fails(d, &f, &[], what);
+    }
+    // Data that is a folder, an empty --target, a target that is missing.
+    train_fails(d, d, &[], "is a folder, not a file");
+    let data = write_data(d, "d.csv", 20);
+    let out = d.join("never.json");
+    let mut args = train_args(&data, &out);
+    args[4] = String::new(); // --target ""
+    fails_2(&args, "--target: the column name is empty");
+    args[4] = "Y".into();
+    fails_2(&args, "d.csv:1: no column named `Y` (columns: a, b, c, y)");
+    // Many columns: a bad cell in the last of 50,001 is found quickly
+    // (locations are built only on error) and located exactly.
+    let n = 50_000;
+    let mut s: String = (0..n).map(|i| format!("c{i},")).collect();
+    s.push_str("y\r\n");
+    for row in 0..2 {
+        s.push_str(&"1,".repeat(n));
+        s.push_str(if row == 0 { "2\r\n" } else { "x\r\n" });
+    }
+    let f = write(d, "wide.csv", &s);
+    let t0 = Instant::now();
+    train_fails(
+        d,
+        &f,
+        &[],
+        "wide.csv:3:50001: column `y`: `x` is not a number",
+    );
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    let mut s: String = (0..n).map(|i| format!("c{i},")).collect();
+    s.push_str("c7\n1\n");
+    let f = write(d, "widedup.csv", &s);
+    train_fails(
+        d,
+        &f,
+        &[],
+        "widedup.csv:1:50001: column name `c7` is used twice (columns 8 and 50001)",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn robustness_plot_in_a_missing_folder_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let model = d.join("m.json");
+    noisereg()
+        .args(quick_train(&data, &model))
+        .assert()
+        .success();
+    let args = args_of(&[
+        "robustness",
+        "--model",
+        path_str(&model),
+        "--data",
+        path_str(&data),
+        "--target",
+        "y",
+        "--eta",
+        "0.01",
+        "--draws",
+        "10",
+        "--plot",
+        path_str(&d.join("nodir/p.svg")),
+    ]);
+    let a = noisereg().args(&args).assert().code(2);
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("nodir does not exist"), "{err}");
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
