@@ -777,9 +777,10 @@ fn output_to_a_fifo_is_written_in_place_and_stays_a_fifo() {
         .assert()
         .success()
         .stdout(predicate::str::contains("wrote"));
+    // Checked before joining the reader, which would wait forever otherwise.
+    assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
     let model: serde_json::Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
     assert_eq!(model["layers"][0]["inputs"], 3);
-    assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
     // No metrics file next to a FIFO, no temporaries.
     assert!(!d.join("model.metrics.json").exists());
     assert_eq!(temporaries(d), Vec::<String>::new());
@@ -1050,12 +1051,17 @@ fn temporaries_left_by_a_killed_run_are_removed_by_the_next_run() {
 fn csv_error_locations_are_right_for_crlf_bom_quotes_and_blank_lines() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 9] = [
         ("lf.csv", "a,b,c,y\n1,2,3,4\n5,6,7,8\n9,x,1,2\n", ":4:2:"),
         (
             "crlf.csv",
             "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\n9,x,1,2\r\n",
             ":4:2:",
+        ),
+        (
+            "crlf1.csv",
+            "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\nx,9,1,2\r\n",
+            ":4:1:",
         ),
         (
             "bom.csv",
@@ -1085,6 +1091,12 @@ fn csv_error_locations_are_right_for_crlf_bom_quotes_and_blank_lines() {
         let msg = format!("{file}{at} column");
         train_fails(d, &f, &[], &msg);
     }
+    let f = write(
+        d,
+        "ragged.csv",
+        "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\n9,1,2\r\n",
+    );
+    train_fails(d, &f, &[], "ragged.csv:4: row has 3 fields");
     // Header errors too: the header below two blank lines is on line 3.
     let f = write(d, "h.csv", "\r\n\r\na,b,,y\r\n1,2,3,4\r\n");
     train_fails(d, &f, &[], "h.csv:3:3: column 3 has no name");

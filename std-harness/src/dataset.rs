@@ -176,8 +176,14 @@ impl Lines {
 
 /// Byte offset of field `field` (from 0) of the record starting at `start`:
 /// commas outside quotes separate fields, `""` inside quotes is a quote.
+/// The csv reader's record start can be the `\n` of the previous line's
+/// `\r\n` (no record begins with a line end, so such bytes are skipped).
 fn field_offset(text: &[u8], start: usize, field: usize) -> usize {
-    let (mut f, mut i, mut quoted, mut at_start) = (0, start, false, true);
+    let mut i = start;
+    while i < text.len() && matches!(text[i], b'\r' | b'\n') {
+        i += 1;
+    }
+    let (mut f, mut quoted, mut at_start) = (0, false, true);
     while f < field && i < text.len() {
         let b = text[i];
         if quoted {
@@ -525,6 +531,14 @@ mod tests {
         let bad = "d.csv:4:2: column `y`: `x` is not a number";
         assert_eq!(at("a,y\n1,2\n3,4\n5,x\n"), bad);
         assert_eq!(at("a,y\r\n1,2\r\n3,4\r\n5,x\r\n"), bad);
+        assert_eq!(
+            at("a,y\r\n1,2\r\n3,4\r\nx,5\r\n"),
+            "d.csv:4:1: column `a`: `x` is not a number"
+        );
+        assert_eq!(
+            at("a,y\r\n1,2\r\n3,4\r\n5\r\n"),
+            "d.csv:4: row has 1 fields, the header has 2"
+        );
         assert_eq!(at("\u{feff}a,y\r\n1,2\r\n3,4\r\n5,x\r\n"), bad);
         assert_eq!(at("a,y\r1,2\r3,4\r5,x\r"), bad);
         assert_eq!(at("a,y\n\n1,2\n5,x\n"), bad);
