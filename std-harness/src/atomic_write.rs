@@ -85,6 +85,14 @@ fn reason(e: &std::io::Error) -> String {
 /// An input [`Failure`] naming `what` and `path`.
 pub fn resolve(what: &str, path: &Path) -> Outcome<Destination> {
     let label = format!("{what} {}", path.display());
+    // A device, FIFO or pipe, also behind a link the walk below cannot
+    // follow (`/dev/stdout` → `/proc/self/fd/1` → `pipe:[…]`).
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+        && !m.is_dir()
+    {
+        return Ok(Destination::InPlace(path.to_path_buf()));
+    }
     let mut p = path.to_path_buf();
     for _ in 0..MAX_LINKS {
         match std::fs::symlink_metadata(&p) {
@@ -423,6 +431,21 @@ mod tests {
         let e = write_atomic(&looped, b"x").unwrap_err();
         assert_eq!(e.code, 2);
         assert!(e.message.contains("symbolic links"), "{}", e.message);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_pipe_behind_a_proc_link_is_written_in_place() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut r, w) = std::io::pipe().unwrap();
+        let link = PathBuf::from(format!("/proc/self/fd/{}", w.as_raw_fd()));
+        assert!(resolve("--out", &link).unwrap().is_special());
+        write_atomic(&link, b"through the pipe").unwrap();
+        drop(w);
+        let mut got = String::new();
+        r.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "through the pipe");
     }
 
     #[test]
