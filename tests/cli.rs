@@ -1319,3 +1319,28 @@ fn robustness_plot_in_a_missing_folder_exits_2() {
     assert!(err.contains("nodir does not exist"), "{err}");
     assert_eq!(temporaries(d), Vec::<String>::new());
 }
+
+#[test]
+fn values_that_overflow_when_standardised_are_located_not_blamed_on_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Finite f32 cells, but mean ≈ 2e38 and a cell of -3e38: (v − mean) overflows.
+    let big = |i: usize| if i % 6 == 0 { "-3e38" } else { "3e38" };
+    let mut s = String::from("b,a,y\n");
+    for i in 0..30 {
+        s.push_str(&format!("{i},{},{}\n", big(i), i % 3));
+    }
+    let f = write(d, "feat.csv", &s);
+    train_fails(
+        d,
+        &f,
+        &[],
+        "feat.csv:2:2: column `a`: `-3e38` is too far from the column's mean",
+    );
+    let mut s = String::from("b,y,a\n");
+    for i in 0..30 {
+        s.push_str(&format!("{i},{},{}\n", big(i), i % 3));
+    }
+    let f = write(d, "target.csv", &s);
+    train_fails(d, &f, &[], "target.csv:2:2: column `y`: `-3e38` is too far");
+}

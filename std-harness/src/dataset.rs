@@ -56,6 +56,21 @@ impl Dataset {
         self.y.iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1
     }
 
+    /// The error for row `i`'s value of feature `feature` (the target if
+    /// `None`) that overflows `f32` when standardised; located at the row's
+    /// line (of its target cell).
+    pub fn too_large(&self, name: &str, i: usize, feature: Option<usize>) -> Failure {
+        let (column, col_name, value) = match feature {
+            Some(j) if j + 1 < self.target_column => (j + 1, &self.features[j], self.x[i][j]),
+            Some(j) => (j + 2, &self.features[j], self.x[i][j]),
+            None => (self.target_column, &self.target, self.y[i]),
+        };
+        Failure::input(format!(
+            "{name}:{}:{column}: column `{col_name}`: `{value:e}` is too far from the column's mean to standardise in f32; rescale the column",
+            self.lines[i]
+        ))
+    }
+
     /// `name:LINE:COLUMN: column `target`` of row `i`'s label.
     fn label_at(&self, name: &str, i: usize) -> String {
         format!(

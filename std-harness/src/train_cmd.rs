@@ -105,6 +105,18 @@ pub fn prepare_with_max_classes(
     let x_test: Vec<Vec<f32>> = test.x.iter().map(|r| fs.apply(r)).collect();
     let t_train = targets(&train, ts.as_ref());
     let t_test = targets(&test, ts.as_ref());
+    // Values that overflow f32 once standardised, first in file order.
+    for i in 0..d.rows() {
+        if let Some(j) = fs.apply(&d.x[i]).iter().position(|v| !v.is_finite()) {
+            return Err(d.too_large(name, i, Some(j)));
+        }
+        if ts
+            .as_ref()
+            .is_some_and(|s| !s.apply(&[d.y[i]])[0].is_finite())
+        {
+            return Err(d.too_large(name, i, None));
+        }
+    }
     let tv: Vec<f32> = t_train
         .iter()
         .map(|t| match t {
