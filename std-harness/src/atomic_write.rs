@@ -151,9 +151,24 @@ fn replace(label: &str, p: &Path) -> Outcome<Destination> {
 /// The name of this process's temporary file for `name`.
 fn tmp_name(name: &std::ffi::OsStr) -> OsString {
     let mut t = OsString::from(".");
-    t.push(name);
+    t.push(tmp_stem(name));
     t.push(format!("{TMP_MARK}{}", std::process::id()));
     t
+}
+
+/// The output's name as used in temporary names: cut to 200 bytes, so that
+/// the temporary name of a long (≤ 255 bytes) file name is still valid.
+fn tmp_stem(name: &std::ffi::OsStr) -> OsString {
+    const KEEP: usize = 200;
+    if name.len() <= KEEP {
+        return name.to_os_string();
+    }
+    let s = name.to_string_lossy();
+    let mut end = KEEP;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    OsString::from(&s[..end])
 }
 
 /// Whether process `pid` is running; without `/proc`, every other process
@@ -169,7 +184,8 @@ pub fn remove_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let name = name.to_string_lossy();
+    let stem = tmp_stem(name);
+    let name = stem.to_string_lossy();
     let prefixes = [format!(".{name}{TMP_MARK}"), format!(".{name}.tmp-")];
     for e in entries.flatten() {
         let file = e.file_name();
@@ -446,6 +462,15 @@ mod tests {
         let mut got = String::new();
         r.read_to_string(&mut got).unwrap();
         assert_eq!(got, "through the pipe");
+    }
+
+    #[test]
+    fn a_long_file_name_gets_a_valid_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(format!("{}.json", "é".repeat(120)));
+        write_atomic(&p, b"x").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
+        assert_eq!(entries(dir.path()), 1);
     }
 
     #[test]

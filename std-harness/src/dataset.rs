@@ -249,7 +249,9 @@ pub fn parse_csv<R: std::io::Read>(
 }
 
 fn parse_text(text: &[u8], name: &str, target: &str, kind: TargetKind) -> Outcome<Dataset> {
-    if target.trim().is_empty() {
+    // Column names are compared without surrounding blanks.
+    let target = target.trim();
+    if target.is_empty() {
         return Err(Failure::input("--target: the column name is empty"));
     }
     let lines = Lines::new(text);
