@@ -1259,6 +1259,11 @@ fn hostile_data_files_fail_with_a_location_and_write_nothing() {
     fails_2(&args, "--target: the column name is empty");
     args[4] = "Y".into();
     fails_2(&args, "d.csv:1: no column named `Y` (columns: a, b, c, y)");
+    args[4] = " y ".into(); // blanks around a name are not part of it
+    args.extend(args_of(&["--epochs", "1", "--hidden", "2"]));
+    noisereg().args(&args).assert().success();
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(d.join("never.metrics.json")).unwrap();
     // Many columns: a bad cell in the last of 50,001 is found quickly
     // (locations are built only on error) and located exactly.
     let n = 50_000;
