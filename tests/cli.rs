@@ -1330,7 +1330,7 @@ fn values_that_overflow_when_standardised_are_located_not_blamed_on_lr() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Finite f32 cells, but mean ≈ 2e38 and a cell of -3e38: (v − mean) overflows.
-    let big = |i: usize| if i % 6 == 0 { "-3e38" } else { "3e38" };
+    let big = |i: usize| if i.is_multiple_of(6) { "-3e38" } else { "3e38" };
     let mut s = String::from("b,a,y\n");
     for i in 0..30 {
         s.push_str(&format!("{i},{},{}\n", big(i), i % 3));
