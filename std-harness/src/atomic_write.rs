@@ -352,8 +352,9 @@ fn stage_and_write(
                 let tmp = dir.join(tmp_name(&name));
                 let target = dir.join(&name);
                 let mut f = std::fs::File::create(&tmp).map_err(|e| io_failure(&what, &e))?;
-                staged.push((tmp, target, dir));
+                staged.push((tmp, target.clone(), dir));
                 f.write_all(bytes)
+                    .and_then(|()| keep_mode_and_owner(&f, &target))
                     .and_then(|()| f.sync_all())
                     .map_err(|e| io_failure(&what, &e))?;
             }
@@ -368,6 +369,21 @@ fn stage_and_write(
             .map_err(|e| io_failure(&what, &e))?;
     }
     Ok(())
+}
+
+/// Gives the temporary file `f` the permissions (and, where allowed, the
+/// owner) of the file it will replace, so replacing does not change them.
+fn keep_mode_and_owner(f: &std::fs::File, target: &Path) -> std::io::Result<()> {
+    let Ok(old) = std::fs::metadata(target) else {
+        return Ok(()); // a new file: the umask decides
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Only root may give a file away; others keep their own.
+        let _ = std::os::unix::fs::fchown(f, Some(old.uid()), Some(old.gid()));
+    }
+    f.set_permissions(old.permissions())
 }
 
 /// Writes `bytes` to `path` atomically; see [`write_all_atomic`].
@@ -462,6 +478,22 @@ mod tests {
         let mut got = String::new();
         r.read_to_string(&mut got).unwrap();
         assert_eq!(got, "through the pipe");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replacing_keeps_the_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("private.json");
+        std::fs::write(&p, "old").unwrap();
+        for mode in [0o600, 0o444] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            write_atomic(&p, b"new").unwrap();
+            let m = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(m & 0o777, mode);
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
     #[test]
