@@ -1259,6 +1259,24 @@ fn hostile_data_files_fail_with_a_location_and_write_nothing() {
     fails_2(&args, "--target: the column name is empty");
     args[4] = "Y".into();
     fails_2(&args, "d.csv:1: no column named `Y` (columns: a, b, c, y)");
+    let semi = write(d, "semi.csv", "a;b;y\n1;2;3\n4;5;6\n");
+    train_fails(
+        d,
+        &semi,
+        &[],
+        "semi.csv:1: no column named `y` (columns: a;b;y); the file seems to use `;` between fields",
+    );
+    let wide = (0..30)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let f = write(d, "long_header.csv", &format!("{wide}\n"));
+    train_fails(
+        d,
+        &f,
+        &[],
+        "(columns: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, … 10 more)",
+    );
     args[4] = " y ".into(); // blanks around a name are not part of it
     args.extend(args_of(&["--epochs", "1", "--hidden", "2"]));
     noisereg().args(&args).assert().success();
@@ -1348,4 +1366,23 @@ fn values_that_overflow_when_standardised_are_located_not_blamed_on_lr() {
     }
     let f = write(d, "target.csv", &s);
     train_fails(d, &f, &[], "target.csv:2:2: column `y`: `-3e38` is too far");
+}
+
+#[test]
+fn train_with_a_closed_stdout_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let out = d.join("m.json");
+    let mut child = std::process::Command::new(BIN)
+        .args(quick_train(&data, &out))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `noisereg train … | head -c 0`
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8(done.stderr).unwrap();
+    assert!(done.status.success(), "{err}");
+    assert!(out.exists() && d.join("m.metrics.json").exists());
 }

@@ -293,8 +293,9 @@ fn parse_text(text: &[u8], name: &str, target: &str, kind: TargetKind) -> Outcom
     check_header(&header, name, header_line, |j| cell_at(&header_rec, j))?;
     let Some(t_col) = header.iter().position(|h| h == target) else {
         return Err(Failure::input(format!(
-            "{name}:{header_line}: no column named `{target}` (columns: {})",
-            header.join(", ")
+            "{name}:{header_line}: no column named `{target}` (columns: {}){}",
+            list_columns(&header),
+            separator_hint(&header)
         )));
     };
     let features: Vec<String> = header
@@ -382,6 +383,29 @@ fn cell_value(cell: &[u8], label: bool) -> Result<f32, String> {
         ));
     }
     Ok(v)
+}
+
+/// The column names for a message: the first 20, then how many more.
+fn list_columns(header: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut s = header[..header.len().min(SHOWN)].join(", ");
+    if header.len() > SHOWN {
+        s.push_str(&format!(", … {} more", header.len() - SHOWN));
+    }
+    s
+}
+
+/// A hint when a one-column header looks separated by `;` or tabs.
+fn separator_hint(header: &[String]) -> &'static str {
+    match header {
+        [one] if one.contains(';') => {
+            "; the file seems to use `;` between fields, noisereg reads comma-separated files"
+        }
+        [one] if one.contains('\t') => {
+            "; the file seems to use tabs between fields, noisereg reads comma-separated files"
+        }
+        _ => "",
+    }
 }
 
 /// Rejects empty and repeated column names of the header on `line`;

@@ -434,6 +434,15 @@ struct TrainSummary<'a> {
     final_epoch: Option<&'a EpochMetrics>,
 }
 
+/// `println!` that ignores a closed stdout (`noisereg train … | head`): the
+/// files are written by then.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Runs `noisereg train`.
 ///
 /// # Errors
@@ -512,14 +521,14 @@ pub fn train(a: &TrainArgs) -> Outcome {
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
         };
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
         );
     } else {
         if let Some(m) = last {
             let test = m.test_loss.map_or("-".to_string(), |v| format!("{v:.5}"));
-            println!(
+            say!(
                 "epoch {}: train loss {:.5}, test loss {test} ({})",
                 m.epoch,
                 m.train_loss,
@@ -531,8 +540,8 @@ pub fn train(a: &TrainArgs) -> Outcome {
             );
         }
         match &mpath {
-            Some(m) => println!("wrote {} and {}", a.out.display(), m.display()),
-            None => println!("wrote {}", a.out.display()),
+            Some(m) => say!("wrote {} and {}", a.out.display(), m.display()),
+            None => say!("wrote {}", a.out.display()),
         }
     }
     Ok(())
