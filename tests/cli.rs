@@ -343,7 +343,7 @@ fn train_fails(dir: &Path, data: &Path, extra: &[&str], expect: &str) {
     let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
         .collect();
     assert!(leftovers.is_empty());
 }
@@ -715,4 +715,674 @@ fn killed_and_resumed_run_gives_the_same_model_bit_for_bit() {
         .code(2)
         .stderr(predicate::str::contains("different run"));
     assert!(!d.join("o.json").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9: writing files (outputs) and reading data (CSV), branch `io`.
+// ---------------------------------------------------------------------------
+
+/// Names of the temporary files in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect()
+}
+
+/// Runs `noisereg args`: exit status 2, nothing on stdout, one line on
+/// stderr containing `expect`; returns that line.
+fn fails_2(args: &[String], expect: &str) -> String {
+    let a = noisereg()
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty());
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains(expect), "expected `{expect}` in: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    err
+}
+
+fn args_of(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn output_to_a_fifo_is_written_in_place_and_stays_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let fifo = d.join("model.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    noisereg()
+        .args(quick_train(&data, &fifo))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote"));
+    // Checked before joining the reader, which would wait forever otherwise.
+    assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+    let model: serde_json::Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(model["layers"][0]["inputs"], 3);
+    // No metrics file next to a FIFO, no temporaries.
+    assert!(!d.join("model.metrics.json").exists());
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[cfg(unix)]
+#[test]
+fn output_to_a_device_node_is_written_in_place_and_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    // A private null device in the temp dir (needs root; skipped otherwise).
+    let null = d.join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mknod needs root");
+        return;
+    }
+    noisereg()
+        .args(quick_train(&data, &null))
+        .assert()
+        .success();
+    assert!(
+        null.symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(!d.join("null.metrics.json").exists());
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[cfg(unix)]
+#[test]
+fn output_through_a_symlink_writes_the_target_and_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    std::fs::create_dir(d.join("real")).unwrap();
+    let link = d.join("link.json");
+    std::os::unix::fs::symlink("real/m.json", &link).unwrap(); // dangling
+    noisereg()
+        .args(quick_train(&data, &link))
+        .assert()
+        .success();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    let first = std::fs::read_to_string(d.join("real/m.json")).unwrap();
+    assert!(first.contains("\"layers\""));
+    // An existing target: replaced through the link, the link kept.
+    let mut again = quick_train(&data, &link);
+    again.extend(args_of(&["--seed", "5"]));
+    noisereg().args(&again).assert().success();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_ne!(
+        std::fs::read_to_string(d.join("real/m.json")).unwrap(),
+        first
+    );
+    assert_eq!(temporaries(d), Vec::<String>::new());
+    assert_eq!(temporaries(&d.join("real")), Vec::<String>::new());
+    // A symlink loop is a user error.
+    let looped = d.join("loop.json");
+    std::os::unix::fs::symlink("loop.json", &looped).unwrap();
+    fails_2(
+        &quick_train(&data, &looped),
+        "loop.json: too many levels of symbolic links",
+    );
+}
+
+#[test]
+fn an_output_that_is_an_input_or_another_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let original = std::fs::read(&data).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    let same = "is the same file as --data";
+    fails_2(&quick_train(&data, &data), same);
+    fails_2(&quick_train(&data, &d.join("sub/../d.csv")), same);
+    std::fs::hard_link(&data, d.join("hard.csv")).unwrap();
+    fails_2(&quick_train(&data, &d.join("hard.csv")), same);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("d.csv", d.join("soft.json")).unwrap();
+        fails_2(&quick_train(&data, &d.join("soft.json")), same);
+    }
+    let out = d.join("m.json");
+    let mut ck = quick_train(&data, &out);
+    ck.extend(args_of(&[
+        "--checkpoint",
+        path_str(&data),
+        "--checkpoint-every",
+        "1",
+    ]));
+    fails_2(&ck, "--checkpoint");
+    let mut ck = quick_train(&data, &out);
+    ck.extend(args_of(&[
+        "--checkpoint",
+        path_str(&out),
+        "--checkpoint-every",
+        "1",
+    ]));
+    fails_2(&ck, "--checkpoint");
+    // The metrics file next to --out is an output too.
+    let metrics_named = write_data(d, "m.metrics.json", 30);
+    fails_2(&quick_train(&metrics_named, &out), "the metrics file");
+    // --out equal to --resume (checkpoint and resume may be the same file).
+    let ckpt = d.join("ck.json");
+    let mut first = quick_train(&data, &d.join("first.json"));
+    first.extend(args_of(&[
+        "--checkpoint",
+        path_str(&ckpt),
+        "--checkpoint-every",
+        "2",
+    ]));
+    noisereg().args(&first).assert().success();
+    let ck_bytes = std::fs::read(&ckpt).unwrap();
+    let mut resume = quick_train(&data, &ckpt);
+    resume.extend(args_of(&["--resume", path_str(&ckpt)]));
+    fails_2(&resume, "is the same file as --resume");
+    assert_eq!(std::fs::read(&ckpt).unwrap(), ck_bytes);
+    assert_eq!(std::fs::read(&data).unwrap(), original);
+    assert!(!out.exists());
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[test]
+fn bad_output_paths_exit_2_before_any_work_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    fails_2(
+        &quick_train(&data, &d.join("nodir/m.json")),
+        "nodir does not exist",
+    );
+    fails_2(&quick_train(&data, &d.join("d.csv/m.json")), "d.csv/m.json");
+    std::fs::create_dir(d.join("adir")).unwrap();
+    fails_2(&quick_train(&data, &d.join("adir")), "is a folder");
+    fails_2(&quick_train(&data, &d.join("adir/.")), "is a folder");
+    // The metrics file's path is a folder: the model is not written either.
+    std::fs::create_dir(d.join("m.metrics.json")).unwrap();
+    fails_2(&quick_train(&data, &d.join("m.json")), "the metrics file");
+    assert!(!d.join("m.json").exists());
+    let mut ck = quick_train(&data, &d.join("m2.json"));
+    ck.extend(args_of(&[
+        "--checkpoint",
+        path_str(&d.join("gone/ck.json")),
+        "--checkpoint-every",
+        "1",
+    ]));
+    fails_2(&ck, "gone does not exist");
+    assert!(!d.join("m2.json").exists() && !d.join("m2.metrics.json").exists());
+    // A read-only folder (root may write anyway: then there is nothing to test).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = d.join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(ro.join("probe"), "x").is_err() {
+            fails_2(&quick_train(&data, &ro.join("m.json")), "Permission denied");
+            assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+        }
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_whose_final_write_fails_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 32);
+    let out = d.join("m.json");
+    let ckpt = d.join("ck.json");
+    let mut args = train_args(&data, &out);
+    args.extend(args_of(&["--epochs", "40", "--step-delay-us", "5000"]));
+    args.extend(args_of(&[
+        "--checkpoint",
+        path_str(&ckpt),
+        "--checkpoint-every",
+        "1",
+    ]));
+    let child = std::process::Command::new(BIN)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it trains (outputs checked), the metrics file's path becomes a folder.
+    let t0 = Instant::now();
+    while !ckpt.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::create_dir(d.join("m.metrics.json")).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8(done.stderr).unwrap();
+    assert_eq!(done.status.code(), Some(2), "{err}");
+    assert!(err.contains("m.metrics.json: is a folder"), "{err}");
+    assert!(!out.exists(), "the model was written without its metrics");
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[test]
+fn temporaries_left_by_a_killed_run_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 60);
+    let (out, ckpt) = (d.join("m.json"), d.join("ck.json"));
+    let mut run = train_args(&data, &out);
+    run.extend(args_of(&[
+        "--epochs",
+        "50",
+        "--checkpoint",
+        path_str(&ckpt),
+        "--checkpoint-every",
+        "1",
+    ]));
+    let mut slow = run.clone();
+    slow.extend(args_of(&["--step-delay-us", "2000"]));
+    let mut child = std::process::Command::new(BIN)
+        .args(&slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !ckpt.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success());
+    let dead = child.id();
+    // What a run killed while writing leaves, in this and the old naming.
+    let stale = [
+        format!(".ck.json.noisereg-tmp-{dead}"),
+        format!(".m.json.noisereg-tmp-{dead}"),
+        format!(".m.metrics.json.noisereg-tmp-{dead}"),
+        format!(".ck.json.tmp-{dead}"),
+    ];
+    // Not ours to remove: another output's, and a live process's.
+    let kept = [
+        format!(".other.json.noisereg-tmp-{dead}"),
+        format!(".ck.json.noisereg-tmp-{}", std::process::id()),
+    ];
+    for n in stale.iter().chain(&kept) {
+        std::fs::write(d.join(n), "partial").unwrap();
+    }
+    let mut resumed = run.clone();
+    resumed.extend(args_of(&["--resume", path_str(&ckpt)]));
+    noisereg().args(&resumed).assert().success();
+    let mut left = temporaries(d);
+    left.sort();
+    let mut want = kept.to_vec();
+    want.sort();
+    assert_eq!(left, want);
+    assert!(out.exists());
+}
+
+#[test]
+fn csv_error_locations_are_right_for_crlf_bom_quotes_and_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: [(&str, &str, &str); 9] = [
+        ("lf.csv", "a,b,c,y\n1,2,3,4\n5,6,7,8\n9,x,1,2\n", ":4:2:"),
+        (
+            "crlf.csv",
+            "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\n9,x,1,2\r\n",
+            ":4:2:",
+        ),
+        (
+            "crlf1.csv",
+            "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\nx,9,1,2\r\n",
+            ":4:1:",
+        ),
+        (
+            "bom.csv",
+            "\u{feff}a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\n9,x,1,2\r\n",
+            ":4:2:",
+        ),
+        ("cr.csv", "a,b,c,y\r1,2,3,4\r5,6,7,8\r9,x,1,2\r", ":4:2:"),
+        ("blank.csv", "a,b,c,y\n\n1,2,3,4\r\n\r\n9,x,1,2\n", ":5:2:"),
+        (
+            "quoted.csv",
+            "a,b,c,y\n1,2,3,4\n\"5\",\"6\",\"7\",\"8\"\n\"9\",\"x\",1,2\n",
+            ":4:2:",
+        ),
+        (
+            "multiline.csv",
+            "a,b,c,y\r\n1,2,3,4\r\n\" 5\r\n\r\n\",\"6\",7,8\r\n9,x,1,2\r\n",
+            ":6:2:",
+        ),
+        (
+            "late.csv",
+            "a,b,c,y\n1,2,3,4\n\"5\n\",6,\"7\n\",x\n",
+            ":5:4:",
+        ),
+    ];
+    for (file, text, at) in cases {
+        let f = write(d, file, text);
+        let msg = format!("{file}{at} column");
+        train_fails(d, &f, &[], &msg);
+    }
+    let f = write(
+        d,
+        "ragged.csv",
+        "a,b,c,y\r\n1,2,3,4\r\n5,6,7,8\r\n9,1,2\r\n",
+    );
+    train_fails(d, &f, &[], "ragged.csv:4: row has 3 fields");
+    // Header errors too: the header below two blank lines is on line 3.
+    let f = write(d, "h.csv", "\r\n\r\na,b,,y\r\n1,2,3,4\r\n");
+    train_fails(d, &f, &[], "h.csv:3:3: column 3 has no name");
+}
+
+#[test]
+fn duplicated_and_empty_column_names_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = write(d, "dup.csv", "a,b,y,y\n1,2,3,3\n4,5,6,6\n");
+    train_fails(
+        d,
+        &f,
+        &[],
+        "dup.csv:1:4: column name `y` is used twice (columns 3 and 4)",
+    );
+    let f = write(d, "dup2.csv", "a, b ,b,y\n1,2,3,3\n4,5,6,6\n");
+    train_fails(d, &f, &[], "dup2.csv:1:3: column name `b` is used twice");
+    let f = write(d, "empty.csv", "a,,c,y\n1,2,3,3\n4,5,6,6\n");
+    train_fails(d, &f, &[], "empty.csv:1:2: column 2 has no name");
+    let f = write(d, "trail.csv", "a,b,y,\n1,2,3,\n4,5,6,\n");
+    train_fails(d, &f, &[], "trail.csv:1:4: column 4 has no name");
+}
+
+/// `rows` rows with features x1, x2 and the class labels `label(i)` in `y`.
+fn class_data(dir: &Path, name: &str, rows: usize, label: impl Fn(usize) -> usize) -> PathBuf {
+    let mut s = String::from("x1,x2,y\n");
+    for i in 0..rows {
+        s.push_str(&format!("{},{},{}\n", i % 7, (i * 3) % 11, label(i)));
+    }
+    write(dir, name, &s)
+}
+
+#[test]
+fn class_labels_must_be_0_to_k_minus_1_with_every_class_in_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ce = ["--loss", "ce", "--hidden", "2"];
+    // A typo: one label of 1000000 (row 4: line 5, column 3).
+    let f = class_data(
+        d,
+        "typo.csv",
+        20,
+        |i| if i == 3 { 1_000_000 } else { i % 2 },
+    );
+    train_fails(
+        d,
+        &f,
+        &ce,
+        "typo.csv:5:3: column `y`: label `1000000` would make 1000001 classes; more than 1000 need --max-classes",
+    );
+    // Labels {1, 2}: class 0 is missing.
+    let f = class_data(d, "one_two.csv", 20, |i| 1 + i % 2);
+    train_fails(
+        d,
+        &f,
+        &ce,
+        "one_two.csv:3:3: column `y`: label `2` implies classes 0..2, but no row has class 0",
+    );
+    train_fails(
+        d,
+        &f,
+        &["--loss", "ce", "--max-classes", "1"],
+        "--max-classes",
+    );
+    // Class 2 has one row (line 3): some seeds put it in the test split.
+    let f = class_data(d, "rare.csv", 20, |i| if i == 1 { 2 } else { i % 2 });
+    let mut refused = 0;
+    for seed in 0..10 {
+        let out = d.join(format!("rare{seed}.json"));
+        let mut args = train_args(&f, &out);
+        args.extend(args_of(&ce));
+        args.extend(args_of(&["--epochs", "1", "--test-fraction", "0.5"]));
+        args.extend(["--seed".to_string(), seed.to_string()]);
+        let run = noisereg().args(&args).output().unwrap();
+        if !run.status.success() {
+            let err = String::from_utf8(run.stderr).unwrap();
+            assert_eq!(run.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains("rare.csv:3:3: column `y`: class 2 is only in the test split"),
+                "{err}"
+            );
+            assert!(!out.exists());
+            refused += 1;
+        }
+    }
+    assert!((1..10).contains(&refused), "{refused} of 10 seeds refused");
+    // More than 1000 classes need the flag: every label 0..=1000 twice.
+    let f = class_data(d, "many.csv", 2002, |i| i % 1001);
+    let mut many = ce.to_vec();
+    many.extend(["--test-fraction", "0"]);
+    train_fails(
+        d,
+        &f,
+        &many,
+        "many.csv:1002:3: column `y`: label `1000` would make 1001 classes",
+    );
+    let out = d.join("many.json");
+    let mut args = train_args(&f, &out);
+    args.extend(args_of(&many));
+    args.extend(args_of(&["--max-classes", "1001", "--epochs", "1"]));
+    noisereg().args(&args).assert().success();
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(model["classes"], 1001);
+    noisereg()
+        .args(["train", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--max-classes"));
+}
+
+#[test]
+fn hostile_data_files_fail_with_a_location_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raw = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let f = raw("latin1.csv", b"a,b,c,y\n1,2,3,4\n5,\xe96,7,8\n");
+    train_fails(d, &f, &[], "latin1.csv:3:2: column `b`: not UTF-8 text");
+    let f = raw("latin1h.csv", b"a,\xe9,c,y\n1,2,3,4\n5,6,7,8\n");
+    train_fails(d, &f, &[], "latin1h.csv:1:2: column name is not UTF-8");
+    let f = raw("utf16.csv", b"\xff\xfea\x00,\x00y\x00\n\x00");
+    train_fails(d, &f, &[], "utf16.csv:1:1: the file is UTF-16");
+    let f = write(d, "header_only.csv", "a,b,c,y\r\n");
+    train_fails(
+        d,
+        &f,
+        &[],
+        "header_only.csv: needs at least 2 data rows, found 0",
+    );
+    let f = write(d, "blank_only.csv", "\n\r\n\n");
+    train_fails(d, &f, &[], "blank_only.csv:1: no header row");
+    for (cell, what) in [
+        ("nan", "is not a finite number"),
+        ("+inf", "is not a finite number"),
+        ("-Infinity", "is not a finite number"),
+        ("1e39", "is not a finite number"),
+        ("0x10", "is not a number"),
+        ("1,5", "row has 5 fields"),
+    ] {
+        let f = write(d, "v.csv", &format!("a,b,c,y\n1,2,3,4\n5,6,{cell},8\n"));
+        let at = if what.starts_with("row") {
+            "v.csv:3:"
+        } else {
+            "v.csv:3:3:"
+        };
+        train_fails(d, &f, &[], &format!("{at} "));
+        train_fails(d, &f, &[], what);
+    }
+    // Data that is a folder, an empty --target, a target that is missing.
+    train_fails(d, d, &[], "is a folder, not a file");
+    let data = write_data(d, "d.csv", 20);
+    let out = d.join("never.json");
+    let mut args = train_args(&data, &out);
+    args[4] = String::new(); // --target ""
+    fails_2(&args, "--target: the column name is empty");
+    args[4] = "Y".into();
+    fails_2(&args, "d.csv:1: no column named `Y` (columns: a, b, c, y)");
+    let semi = write(d, "semi.csv", "a;b;y\n1;2;3\n4;5;6\n");
+    train_fails(
+        d,
+        &semi,
+        &[],
+        "semi.csv:1: no column named `y` (columns: a;b;y); the file seems to use `;` between fields",
+    );
+    let wide = (0..30)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let f = write(d, "long_header.csv", &format!("{wide}\n"));
+    train_fails(
+        d,
+        &f,
+        &[],
+        "(columns: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, … 10 more)",
+    );
+    args[4] = " y ".into(); // blanks around a name are not part of it
+    args.extend(args_of(&["--epochs", "1", "--hidden", "2"]));
+    noisereg().args(&args).assert().success();
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(d.join("never.metrics.json")).unwrap();
+    // Many columns: a bad cell in the last of 50,001 is found quickly
+    // (locations are built only on error) and located exactly.
+    let n = 50_000;
+    let mut s: String = (0..n).map(|i| format!("c{i},")).collect();
+    s.push_str("y\r\n");
+    for row in 0..2 {
+        s.push_str(&"1,".repeat(n));
+        s.push_str(if row == 0 { "2\r\n" } else { "x\r\n" });
+    }
+    let f = write(d, "wide.csv", &s);
+    let t0 = Instant::now();
+    train_fails(
+        d,
+        &f,
+        &[],
+        "wide.csv:3:50001: column `y`: `x` is not a number",
+    );
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    let mut s: String = (0..n).map(|i| format!("c{i},")).collect();
+    s.push_str("c7\n1\n");
+    let f = write(d, "widedup.csv", &s);
+    train_fails(
+        d,
+        &f,
+        &[],
+        "widedup.csv:1:50001: column name `c7` is used twice (columns 8 and 50001)",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn robustness_plot_in_a_missing_folder_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let model = d.join("m.json");
+    noisereg()
+        .args(quick_train(&data, &model))
+        .assert()
+        .success();
+    let args = args_of(&[
+        "robustness",
+        "--model",
+        path_str(&model),
+        "--data",
+        path_str(&data),
+        "--target",
+        "y",
+        "--eta",
+        "0.01",
+        "--draws",
+        "10",
+        "--plot",
+        path_str(&d.join("nodir/p.svg")),
+    ]);
+    let a = noisereg().args(&args).assert().code(2);
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("nodir does not exist"), "{err}");
+    assert_eq!(temporaries(d), Vec::<String>::new());
+}
+
+#[test]
+fn values_that_overflow_when_standardised_are_located_not_blamed_on_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Finite f32 cells, but mean ≈ 2e38 and a cell of -3e38: (v − mean) overflows.
+    let big = |i: usize| if i.is_multiple_of(6) { "-3e38" } else { "3e38" };
+    let mut s = String::from("b,a,y\n");
+    for i in 0..30 {
+        s.push_str(&format!("{i},{},{}\n", big(i), i % 3));
+    }
+    let f = write(d, "feat.csv", &s);
+    train_fails(
+        d,
+        &f,
+        &[],
+        "feat.csv:2:2: column `a`: `-3e38` is too far from the column's mean",
+    );
+    let mut s = String::from("b,y,a\n");
+    for i in 0..30 {
+        s.push_str(&format!("{i},{},{}\n", big(i), i % 3));
+    }
+    let f = write(d, "target.csv", &s);
+    train_fails(d, &f, &[], "target.csv:2:2: column `y`: `-3e38` is too far");
+}
+
+#[test]
+fn train_with_a_closed_stdout_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let out = d.join("m.json");
+    let mut child = std::process::Command::new(BIN)
+        .args(quick_train(&data, &out))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `noisereg train … | head -c 0`
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8(done.stderr).unwrap();
+    assert!(done.status.success(), "{err}");
+    assert!(out.exists() && d.join("m.metrics.json").exists());
 }

@@ -262,7 +262,15 @@ pub struct TrainArgs {
     /// Fraction of rows held out as a test set.
     #[arg(long, value_name = "F", allow_hyphen_values = true, value_parser = unit_fraction, default_value = "0.2")]
     pub test_fraction: f64,
-    /// Where to write the model (JSON); MODEL.metrics.json gets per-epoch losses.
+    /// With --loss ce: the most classes accepted. Labels must be 0..K−1, each
+    /// class present in the training split; a larger K (a typo such as a label
+    /// 1000000 builds a huge network) needs this flag raised.
+    #[arg(long, value_name = "K", default_value = "1000",
+          value_parser = clap::value_parser!(u32).range(2..=16_777_216))]
+    pub max_classes: u32,
+    /// Where to write the model (JSON); MODEL.metrics.json gets per-epoch
+    /// losses (not written when MODEL.json is a device or FIFO). Must not be
+    /// an input file.
     #[arg(long, value_name = "MODEL.json")]
     pub out: PathBuf,
     /// Write a checkpoint to this file during training.

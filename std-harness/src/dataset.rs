@@ -27,6 +27,10 @@ pub struct Dataset {
     pub x: Vec<Vec<f32>>,
     /// Target values (class labels as whole numbers).
     pub y: Vec<f32>,
+    /// File line of each row's target cell (for messages).
+    pub lines: Vec<usize>,
+    /// Column of the target, from 1 (for messages).
+    pub target_column: usize,
 }
 
 impl Dataset {
@@ -42,6 +46,8 @@ impl Dataset {
             target: self.target.clone(),
             x: idx.iter().map(|&i| self.x[i].clone()).collect(),
             y: idx.iter().map(|&i| self.y[i]).collect(),
+            lines: idx.iter().map(|&i| self.lines[i]).collect(),
+            target_column: self.target_column,
         }
     }
 
@@ -49,17 +55,100 @@ impl Dataset {
     pub fn classes(&self) -> usize {
         self.y.iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1
     }
+
+    /// The error for row `i`'s value of feature `feature` (the target if
+    /// `None`) that overflows `f32` when standardised; located at the row's
+    /// line (of its target cell).
+    pub fn too_large(&self, name: &str, i: usize, feature: Option<usize>) -> Failure {
+        let (column, col_name, value) = match feature {
+            Some(j) if j + 1 < self.target_column => (j + 1, &self.features[j], self.x[i][j]),
+            Some(j) => (j + 2, &self.features[j], self.x[i][j]),
+            None => (self.target_column, &self.target, self.y[i]),
+        };
+        Failure::input(format!(
+            "{name}:{}:{column}: column `{col_name}`: `{value:e}` is too far from the column's mean to standardise in f32; rescale the column",
+            self.lines[i]
+        ))
+    }
+
+    /// `name:LINE:COLUMN: column `target`` of row `i`'s label.
+    fn label_at(&self, name: &str, i: usize) -> String {
+        format!(
+            "{name}:{}:{}: column `{}`",
+            self.lines[i], self.target_column, self.target
+        )
+    }
+
+    /// Checks class labels for `--loss ce` and returns the class count K:
+    /// labels are 0..K−1, K is at most `max_classes`, and every class has a
+    /// row among `train` (the training split's row indices).
+    ///
+    /// # Errors
+    ///
+    /// An input [`Failure`] naming the file, line and column of an
+    /// offending label.
+    pub fn check_classes(&self, name: &str, train: &[usize], max_classes: usize) -> Outcome<usize> {
+        let k = self.classes();
+        if k > max_classes {
+            let i = self
+                .y
+                .iter()
+                .position(|&v| v as usize >= max_classes)
+                .unwrap_or(0);
+            return Err(Failure::input(format!(
+                "{}: label `{}` would make {k} classes; more than {max_classes} need --max-classes",
+                self.label_at(name, i),
+                self.y[i]
+            )));
+        }
+        let mut in_train = vec![false; k];
+        for &i in train {
+            in_train[self.y[i] as usize] = true;
+        }
+        let Some(missing) = in_train.iter().position(|&seen| !seen) else {
+            if k < 2 {
+                return Err(Failure::input(format!(
+                    "{name}: column `{}` has one class only; ce needs at least 2",
+                    self.target
+                )));
+            }
+            return Ok(k);
+        };
+        let has = |i: &usize| self.y[*i] as usize == missing;
+        if let Some(i) = (0..self.rows()).find(has) {
+            return Err(Failure::input(format!(
+                "{}: class {missing} is only in the test split; every class must have \
+                 training rows (more rows or a smaller --test-fraction)",
+                self.label_at(name, i)
+            )));
+        }
+        let top = (0..self.rows())
+            .find(|&i| self.y[i] as usize == k - 1)
+            .unwrap_or(0);
+        Err(Failure::input(format!(
+            "{}: label `{}` implies classes 0..{}, but no row has class {missing}; \
+             labels must be 0..K−1 with every class present",
+            self.label_at(name, top),
+            k - 1,
+            k - 1
+        )))
+    }
 }
+
+/// Largest class label accepted while reading (f32 holds it exactly);
+/// `--max-classes` bounds the class count further.
+const MAX_LABEL: f64 = 16_777_215.0;
 
 /// Reads `path` with `target` as the target column.
 ///
 /// # Errors
 ///
 /// A one-line input [`Failure`] naming the file (and line and column where
-/// there is one) for: a missing or unreadable file, no header, a missing
-/// target column, a ragged row, an empty, non-numeric or non-finite cell, a
-/// target that is not a class label when `kind` is [`TargetKind::Class`],
-/// or fewer than 2 rows.
+/// there is one) for: a missing or unreadable file, a file that is not
+/// UTF-8, no header, an empty or duplicated column name, a missing target
+/// column, a ragged row, an empty, non-numeric or non-finite cell, a target
+/// that is not a class label when `kind` is [`TargetKind::Class`], or fewer
+/// than 2 rows.
 pub fn load_csv(path: &Path, target: &str, kind: TargetKind) -> Outcome<Dataset> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path)
@@ -70,8 +159,69 @@ pub fn load_csv(path: &Path, target: &str, kind: TargetKind) -> Outcome<Dataset>
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::IsADirectory => "is a folder, not a file".into(),
+        _ => {
+            let s = e.to_string();
+            s.find(" (os error")
+                .map_or(s.clone(), |i| s[..i].to_string())
+        }
     }
+}
+
+/// Byte offsets where lines start; `\n`, `\r\n` and a lone `\r` end a line
+/// (as for the csv reader).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &[u8]) -> Self {
+        let mut starts = vec![0];
+        for (i, &b) in text.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && text.get(i + 1) != Some(&b'\n')) {
+                starts.push(i + 1);
+            }
+        }
+        Self(starts)
+    }
+
+    /// Line number (from 1) of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&s| s <= offset)
+    }
+}
+
+/// Byte offset of field `field` (from 0) of the record starting at `start`:
+/// commas outside quotes separate fields, `""` inside quotes is a quote.
+/// The csv reader's record start can be the `\n` of the previous line's
+/// `\r\n` (no record begins with a line end, so such bytes are skipped).
+fn field_offset(text: &[u8], start: usize, field: usize) -> usize {
+    let mut i = start;
+    while i < text.len() && matches!(text[i], b'\r' | b'\n') {
+        i += 1;
+    }
+    let (mut f, mut quoted, mut at_start) = (0, false, true);
+    while f < field && i < text.len() {
+        let b = text[i];
+        if quoted {
+            if b == b'"' {
+                if text.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+            at_start = false;
+        } else if b == b'"' && at_start {
+            quoted = true;
+            at_start = false;
+        } else if b == b',' {
+            f += 1;
+            at_start = true;
+        } else {
+            at_start = false;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Parses CSV text from `reader`; `name` is used in messages.
@@ -80,35 +230,72 @@ fn io_reason(e: &std::io::Error) -> String {
 ///
 /// As [`load_csv`].
 pub fn parse_csv<R: std::io::Read>(
-    reader: R,
+    mut reader: R,
     name: &str,
     target: &str,
     kind: TargetKind,
 ) -> Outcome<Dataset> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
-    let csv_err = |e: csv::Error| {
-        let at = e
-            .position()
-            .map(|p| format!("{name}:{}", p.line()))
-            .unwrap_or_else(|| name.to_string());
-        Failure::input(format!("{at}: malformed CSV: {e}"))
-    };
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    if header.iter().all(String::is_empty) {
-        return Err(Failure::input(format!("{name}:1: no header row")));
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::input(format!("cannot read {name}: {}", io_reason(&e))))?;
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(Failure::input(format!(
+            "{name}:1:1: the file is UTF-16; save it as UTF-8"
+        )));
     }
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    parse_text(text, name, target, kind)
+}
+
+fn parse_text(text: &[u8], name: &str, target: &str, kind: TargetKind) -> Outcome<Dataset> {
+    // Column names are compared without surrounding blanks.
+    let target = target.trim();
+    if target.is_empty() {
+        return Err(Failure::input("--target: the column name is empty"));
+    }
+    let lines = Lines::new(text);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let read_err = |e: csv::Error| Failure::input(format!("{name}: cannot read: {e}"));
+    let is_blank = |r: &csv::ByteRecord| r.len() == 1 && r[0].trim_ascii().is_empty();
+    let mut records = rdr.byte_records();
+    let header_rec = loop {
+        match records.next() {
+            None => return Err(Failure::input(format!("{name}:1: no header row"))),
+            Some(r) => {
+                let r = r.map_err(read_err)?;
+                if !is_blank(&r) {
+                    break r;
+                }
+            }
+        }
+    };
+    // The line of field `j` (from 0) of `rec`, and `name:LINE:COLUMN`.
+    let line_at = |rec: &csv::ByteRecord, j: usize| {
+        let start = rec.position().map_or(0, |p| p.byte() as usize);
+        lines.line_of(field_offset(text, start, j))
+    };
+    let cell_at = |rec: &csv::ByteRecord, j: usize| format!("{name}:{}:{}", line_at(rec, j), j + 1);
+    let mut header = Vec::with_capacity(header_rec.len());
+    for (j, h) in header_rec.iter().enumerate() {
+        let h = std::str::from_utf8(h).map_err(|_| {
+            Failure::input(format!(
+                "{}: column name is not UTF-8 text; save the file as UTF-8",
+                cell_at(&header_rec, j)
+            ))
+        })?;
+        header.push(h.trim().to_string());
+    }
+    let header_line = line_at(&header_rec, 0);
+    check_header(&header, name, header_line, |j| cell_at(&header_rec, j))?;
     let Some(t_col) = header.iter().position(|h| h == target) else {
         return Err(Failure::input(format!(
-            "{name}:1: no column named `{target}` (columns: {})",
-            header.join(", ")
+            "{name}:{header_line}: no column named `{target}` (columns: {}){}",
+            list_columns(&header),
+            separator_hint(&header)
         )));
     };
     let features: Vec<String> = header
@@ -119,19 +306,19 @@ pub fn parse_csv<R: std::io::Read>(
         .collect();
     if features.is_empty() {
         return Err(Failure::input(format!(
-            "{name}:1: no feature columns besides the target `{target}`"
+            "{name}: no feature columns besides the target `{target}`"
         )));
     }
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for rec in rdr.records() {
-        let rec = rec.map_err(csv_err)?;
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
-            continue; // a blank line
+    let (mut x, mut y, mut row_lines) = (Vec::new(), Vec::new(), Vec::new());
+    for rec in records {
+        let rec = rec.map_err(read_err)?;
+        if is_blank(&rec) {
+            continue;
         }
         if rec.len() != header.len() {
             return Err(Failure::input(format!(
-                "{name}:{line}: row has {} fields, the header has {}",
+                "{name}:{}: row has {} fields, the header has {}",
+                line_at(&rec, 0),
                 rec.len(),
                 header.len()
             )));
@@ -139,27 +326,19 @@ pub fn parse_csv<R: std::io::Read>(
         let mut row = Vec::with_capacity(features.len());
         let mut t = 0.0;
         for (j, cell) in rec.iter().enumerate() {
-            let col = &header[j];
-            let at = format!("{name}:{line}:{}: column `{col}`", j + 1);
-            let cell = cell.trim();
-            if cell.is_empty() {
-                return Err(Failure::input(format!("{at}: empty cell")));
-            }
-            let v: f32 = cell
-                .parse()
-                .map_err(|_| Failure::input(format!("{at}: `{cell}` is not a number")))?;
-            if !v.is_finite() {
-                return Err(Failure::input(format!(
-                    "{at}: `{cell}` is not a finite number"
-                )));
-            }
+            // The location is built only on error: it costs a scan of the row.
+            let fail = |what: String| {
+                Failure::input(format!(
+                    "{}: column `{}`: {what}",
+                    cell_at(&rec, j),
+                    header[j]
+                ))
+            };
+            let label = j == t_col && kind == TargetKind::Class;
+            let v = cell_value(cell, label).map_err(fail)?;
             if j == t_col {
-                if kind == TargetKind::Class && (v < 0.0 || v.fract() != 0.0 || v > 1e6) {
-                    return Err(Failure::input(format!(
-                        "{at}: `{cell}` is not a class label (a whole number from 0)"
-                    )));
-                }
                 t = v;
+                row_lines.push(line_at(&rec, j));
             } else {
                 row.push(v);
             }
@@ -178,7 +357,88 @@ pub fn parse_csv<R: std::io::Read>(
         target: target.to_string(),
         x,
         y,
+        lines: row_lines,
+        target_column: t_col + 1,
     })
+}
+
+/// The number in `cell`; `label`: a class label (a whole number from 0).
+fn cell_value(cell: &[u8], label: bool) -> Result<f32, String> {
+    let cell = std::str::from_utf8(cell)
+        .map_err(|_| "not UTF-8 text; save the file as UTF-8".to_string())?
+        .trim();
+    if cell.is_empty() {
+        return Err("empty cell".into());
+    }
+    let v: f32 = cell
+        .parse()
+        .map_err(|_| format!("`{cell}` is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!("`{cell}` is not a finite number"));
+    }
+    let exact = cell.parse::<f64>().unwrap_or(f64::NAN);
+    if label && !(exact >= 0.0 && exact.fract() == 0.0 && exact <= MAX_LABEL) {
+        return Err(format!(
+            "`{cell}` is not a class label (a whole number from 0)"
+        ));
+    }
+    Ok(v)
+}
+
+/// The column names for a message: the first 20, then how many more.
+fn list_columns(header: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut s = header[..header.len().min(SHOWN)].join(", ");
+    if header.len() > SHOWN {
+        s.push_str(&format!(", … {} more", header.len() - SHOWN));
+    }
+    s
+}
+
+/// A hint when a one-column header looks separated by `;` or tabs.
+fn separator_hint(header: &[String]) -> &'static str {
+    match header {
+        [one] if one.contains(';') => {
+            "; the file seems to use `;` between fields, noisereg reads comma-separated files"
+        }
+        [one] if one.contains('\t') => {
+            "; the file seems to use tabs between fields, noisereg reads comma-separated files"
+        }
+        _ => "",
+    }
+}
+
+/// Rejects empty and repeated column names of the header on `line`;
+/// `at(j)` is `FILE:LINE:COLUMN` of column `j` (from 0).
+fn check_header(
+    header: &[String],
+    name: &str,
+    line: usize,
+    at: impl Fn(usize) -> String,
+) -> Outcome {
+    if header.iter().all(String::is_empty) {
+        return Err(Failure::input(format!("{name}:{line}: no header row")));
+    }
+    if let Some(j) = header.iter().position(String::is_empty) {
+        return Err(Failure::input(format!(
+            "{}: column {} has no name",
+            at(j),
+            j + 1
+        )));
+    }
+    let mut seen = std::collections::HashMap::with_capacity(header.len());
+    for (j, h) in header.iter().enumerate() {
+        if let Some(&first) = seen.get(h.as_str()) {
+            return Err(Failure::input(format!(
+                "{}: column name `{h}` is used twice (columns {} and {})",
+                at(j),
+                first + 1,
+                j + 1
+            )));
+        }
+        seen.insert(h.as_str(), j);
+    }
+    Ok(())
 }
 
 /// Per-column mean and standard deviation, to map a value `v` to `(v − mean)/std`.
@@ -304,6 +564,101 @@ mod tests {
             TargetKind::Class,
         );
         assert!(e.unwrap_err().message.starts_with("d.csv:3:2:"));
+    }
+
+    #[test]
+    fn locations_are_right_for_crlf_bom_quotes_and_blank_lines() {
+        let at = |text: &str| parse(text).unwrap_err().message;
+        let bad = "d.csv:4:2: column `y`: `x` is not a number";
+        assert_eq!(at("a,y\n1,2\n3,4\n5,x\n"), bad);
+        assert_eq!(at("a,y\r\n1,2\r\n3,4\r\n5,x\r\n"), bad);
+        assert_eq!(
+            at("a,y\r\n1,2\r\n3,4\r\nx,5\r\n"),
+            "d.csv:4:1: column `a`: `x` is not a number"
+        );
+        assert_eq!(
+            at("a,y\r\n1,2\r\n3,4\r\n5\r\n"),
+            "d.csv:4: row has 1 fields, the header has 2"
+        );
+        assert_eq!(at("\u{feff}a,y\r\n1,2\r\n3,4\r\n5,x\r\n"), bad);
+        assert_eq!(at("a,y\r1,2\r3,4\r5,x\r"), bad);
+        assert_eq!(at("a,y\n\n1,2\n5,x\n"), bad);
+        assert_eq!(at("a,y\r\n\r\n1,2\r\n5,x\r\n"), bad);
+        assert_eq!(
+            at("a,y\n1,\"2\"\n\"5\",\"x\"\n"),
+            "d.csv:3:2: column `y`: `x` is not a number"
+        );
+        // A quoted field spanning lines: the next field starts a line later.
+        assert_eq!(at("a,y\n1,2\n\" 3\n\",x\n"), bad);
+        assert_eq!(at("a,y\r\n1,2\r\n\" 3\r\n\",x\r\n"), bad);
+        assert_eq!(at("\"a\ny\",y\n1,2\n5,x\n"), bad);
+    }
+
+    #[test]
+    fn field_offsets_follow_quotes() {
+        let t = b"\"a,\"\"b\",c,\"d\nx\",e";
+        assert_eq!(field_offset(t, 0, 1), 8);
+        assert_eq!(field_offset(t, 0, 3), t.len() - 1);
+    }
+
+    #[test]
+    fn header_names_must_be_unique_and_non_empty() {
+        let e = parse("a,y,y\n1,2,3\n4,5,6\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "d.csv:1:3: column name `y` is used twice (columns 2 and 3)"
+        );
+        let e = parse("a, y ,b,y\n1,2,3,4\n").unwrap_err();
+        assert!(
+            e.message.starts_with("d.csv:1:4: column name `y`"),
+            "{}",
+            e.message
+        );
+        let e = parse("a,,y\n1,2,3\n4,5,6\n").unwrap_err();
+        assert_eq!(e.message, "d.csv:1:2: column 2 has no name");
+        let e = parse("\r\n\r\na,y,\r\n1,2,3\r\n").unwrap_err();
+        assert_eq!(e.message, "d.csv:3:3: column 3 has no name");
+    }
+
+    #[test]
+    fn class_checks_name_the_offending_label() {
+        let d = parse_csv(
+            "a,y\n1,1\n2,2\n3,1\n".as_bytes(),
+            "c.csv",
+            "y",
+            TargetKind::Class,
+        )
+        .unwrap();
+        let e = d.check_classes("c.csv", &[0, 1, 2], 1000).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "c.csv:3:2: column `y`: label `2` implies classes 0..2, but no row has class 0"
+            ),
+            "{}",
+            e.message
+        );
+        let e = d.check_classes("c.csv", &[0, 1, 2], 2).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("c.csv:3:2: column `y`: label `2` would make 3 classes"),
+            "{}",
+            e.message
+        );
+        let d = parse_csv(
+            "a,y\n1,0\n2,1\n".as_bytes(),
+            "c.csv",
+            "y",
+            TargetKind::Class,
+        )
+        .unwrap();
+        assert_eq!(d.check_classes("c.csv", &[0, 1], 2), Ok(2));
+        let e = d.check_classes("c.csv", &[0], 2).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("c.csv:3:2: column `y`: class 1 is only in the test split"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `noisereg train`: data preparation, the epoch loop with checkpoints, and
 //! the model and metrics files. The demo trains through the same functions.
 
-use crate::atomic_write::write_json;
+use crate::atomic_write::{NamedPath, check_outputs, json_bytes, resolve, write_all_atomic};
 use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, RunShape, data_hash};
 use crate::cli::{LossArg, NoiseKindArg, OptimizerArg, TrainArgs};
 use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, split};
@@ -61,11 +61,14 @@ pub fn targets(d: &Dataset, scaling: Option<&Standardizer>) -> Vec<Tgt> {
         .collect()
 }
 
+/// Classes `train` accepts without `--max-classes`.
+pub const DEFAULT_MAX_CLASSES: usize = 1000;
+
 /// Splits and standardises `d` (statistics from the training rows).
 ///
 /// # Errors
 ///
-/// An input [`Failure`] for a classification target with fewer than 2 classes.
+/// As [`prepare_with_max_classes`] with [`DEFAULT_MAX_CLASSES`].
 pub fn prepare(
     d: &Dataset,
     loss: LossArg,
@@ -73,18 +76,28 @@ pub fn prepare(
     seed: u64,
     name: &str,
 ) -> Outcome<Prepared> {
+    prepare_with_max_classes(d, loss, test_fraction, seed, name, DEFAULT_MAX_CLASSES)
+}
+
+/// Splits and standardises `d` (statistics from the training rows).
+///
+/// # Errors
+///
+/// An input [`Failure`] naming the file, line and column of an offending
+/// class label (see [`Dataset::check_classes`]).
+pub fn prepare_with_max_classes(
+    d: &Dataset,
+    loss: LossArg,
+    test_fraction: f64,
+    seed: u64,
+    name: &str,
+    max_classes: usize,
+) -> Outcome<Prepared> {
     let (tr, te) = split(d.rows(), test_fraction, seed);
     let (train, test) = (d.subset(&tr), d.subset(&te));
     let fs = Standardizer::fit(&train.x);
     let (ts, classes) = if loss == LossArg::Ce {
-        let k = d.classes();
-        if k < 2 {
-            return Err(Failure::input(format!(
-                "{name}: column `{}` has one class only; ce needs at least 2",
-                d.target
-            )));
-        }
-        (None, Some(k))
+        (None, Some(d.check_classes(name, &tr, max_classes)?))
     } else {
         (Some(Standardizer::fit_column(&train.y)), None)
     };
@@ -92,6 +105,18 @@ pub fn prepare(
     let x_test: Vec<Vec<f32>> = test.x.iter().map(|r| fs.apply(r)).collect();
     let t_train = targets(&train, ts.as_ref());
     let t_test = targets(&test, ts.as_ref());
+    // Values that overflow f32 once standardised, first in file order.
+    for i in 0..d.rows() {
+        if let Some(j) = fs.apply(&d.x[i]).iter().position(|v| !v.is_finite()) {
+            return Err(d.too_large(name, i, Some(j)));
+        }
+        if ts
+            .as_ref()
+            .is_some_and(|s| !s.apply(&[d.y[i]])[0].is_finite())
+        {
+            return Err(d.too_large(name, i, None));
+        }
+    }
     let tv: Vec<f32> = t_train
         .iter()
         .map(|t| match t {
@@ -426,13 +451,22 @@ fn check_settings(a: &TrainArgs) {
 #[derive(Serialize)]
 struct TrainSummary<'a> {
     model: String,
-    metrics: String,
+    metrics: Option<String>,
     steps: usize,
     final_epoch: Option<&'a EpochMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     train_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     test_accuracy: Option<f64>,
+}
+
+/// `println!` that ignores a closed stdout (`noisereg train … | head`): the
+/// files are written by then.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
 }
 
 /// Runs `noisereg train`.
@@ -442,6 +476,36 @@ struct TrainSummary<'a> {
 /// Input failures for bad data or checkpoints; runtime failures otherwise.
 pub fn train(a: &TrainArgs) -> Outcome {
     check_settings(a);
+    // Every output is checked before any work; the metrics file is skipped
+    // when the model goes to a device or FIFO.
+    let mpath = (!resolve("--out", &a.out)?.is_special()).then(|| metrics_path(&a.out));
+    let mut outputs = vec![NamedPath {
+        what: "--out",
+        path: &a.out,
+    }];
+    if let Some(m) = &mpath {
+        outputs.push(NamedPath {
+            what: "the metrics file",
+            path: m,
+        });
+    }
+    if let Some(c) = &a.checkpoint {
+        outputs.push(NamedPath {
+            what: "--checkpoint",
+            path: c,
+        });
+    }
+    let mut inputs = vec![NamedPath {
+        what: "--data",
+        path: &a.csv.data,
+    }];
+    if let Some(r) = &a.resume {
+        inputs.push(NamedPath {
+            what: "--resume",
+            path: r,
+        });
+    }
+    check_outputs(&outputs, &inputs, &[("--checkpoint", "--resume")])?;
     let s = settings_of(a);
     let kind = if a.loss == LossArg::Ce {
         TargetKind::Class
@@ -450,7 +514,14 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let d = load_csv(&a.csv.data, &a.csv.target, kind)?;
     let name = a.csv.data.display().to_string();
-    let p = prepare(&d, s.loss, s.test_fraction, s.seed, &name)?;
+    let p = prepare_with_max_classes(
+        &d,
+        s.loss,
+        s.test_fraction,
+        s.seed,
+        &name,
+        a.max_classes as usize,
+    )?;
     let sizes: Vec<usize> = std::iter::once(p.features.len())
         .chain(s.hidden.iter().copied())
         .chain([p.outputs()])
@@ -474,9 +545,14 @@ pub fn train(a: &TrainArgs) -> Outcome {
     };
     let (net, metrics) = run(&s, &p, plan)?;
     let model = model_file(&s, &p, &net);
-    let mpath = metrics_path(&a.out);
-    write_json(&mpath, &serde_json::json!({ "epochs": metrics }))?;
-    write_json(&a.out, &model)?;
+    let model_bytes = json_bytes(&a.out, &model)?;
+    let mut files = vec![(a.out.as_path(), model_bytes.as_slice())];
+    let metrics_bytes;
+    if let Some(m) = &mpath {
+        metrics_bytes = json_bytes(m, &serde_json::json!({ "epochs": metrics }))?;
+        files.push((m.as_path(), metrics_bytes.as_slice()));
+    }
+    write_all_atomic(&files)?;
     let last = metrics.last();
     let acc = |xs: &[Vec<f32>], ts: &[Tgt]| -> Outcome<Option<f64>> {
         if s.loss != LossArg::Ce || xs.is_empty() {
@@ -491,20 +567,20 @@ pub fn train(a: &TrainArgs) -> Outcome {
     if a.json {
         let summary = TrainSummary {
             model: a.out.display().to_string(),
-            metrics: mpath.display().to_string(),
+            metrics: mpath.as_ref().map(|m| m.display().to_string()),
             steps: s.epochs * p.x_train.len().div_ceil(s.batch),
             final_epoch: last,
             train_accuracy,
             test_accuracy,
         };
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
         );
     } else {
         if let Some(m) = last {
             let test = m.test_loss.map_or("-".to_string(), |v| format!("{v:.5}"));
-            println!(
+            say!(
                 "epoch {}: train loss {:.5}, test loss {test} ({})",
                 m.epoch,
                 m.train_loss,
@@ -517,9 +593,12 @@ pub fn train(a: &TrainArgs) -> Outcome {
         }
         if let Some(tr) = train_accuracy {
             let te = test_accuracy.map_or("-".to_string(), |v| format!("{v:.4}"));
-            println!("train accuracy {tr:.4}, test accuracy {te}");
+            say!("train accuracy {tr:.4}, test accuracy {te}");
         }
-        println!("wrote {} and {}", a.out.display(), mpath.display());
+        match &mpath {
+            Some(m) => say!("wrote {} and {}", a.out.display(), m.display()),
+            None => say!("wrote {}", a.out.display()),
+        }
     }
     Ok(())
 }
