@@ -1386,3 +1386,57 @@ fn train_with_a_closed_stdout_still_succeeds() {
     assert!(done.status.success(), "{err}");
     assert!(out.exists() && d.join("m.metrics.json").exists());
 }
+
+/// `robustness --plot` pointing at its data or a model is refused before any
+/// work, and the file is left as it was.
+#[test]
+fn robustness_plot_over_an_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = write_data(d, "d.csv", 30);
+    let model = d.join("m.json");
+    noisereg()
+        .args(quick_train(&data, &model))
+        .assert()
+        .success();
+    for target in [&data, &model] {
+        let before = std::fs::read(target).unwrap();
+        let args = args_of(&[
+            "robustness",
+            "--model",
+            path_str(&model),
+            "--data",
+            path_str(&data),
+            "--target",
+            "y",
+            "--eta",
+            "0.01",
+            "--draws",
+            "10",
+            "--plot",
+            path_str(target),
+        ]);
+        let a = noisereg().args(&args).assert().code(2);
+        let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+        assert!(err.contains("--plot"), "{err}");
+        assert_eq!(std::fs::read(target).unwrap(), before);
+    }
+}
+
+/// `demo --out` naming an existing file (or a path through one) is bad
+/// input: exit 2, the file untouched.
+#[test]
+fn demo_out_over_a_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"keep").unwrap();
+    for out in [file.clone(), file.join("sub")] {
+        let a = noisereg()
+            .args(["demo", "--out", path_str(&out)])
+            .assert()
+            .code(2);
+        let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+        assert!(err.contains("--out"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    }
+}

@@ -156,8 +156,19 @@ pub fn demo(a: &DemoArgs) -> Outcome {
         base.seed,
         "diabetes.csv",
     )?;
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", a.out.display())))?;
+    // The folder is the user's choice: a file in its place, or a parent
+    // that cannot hold it, is bad input.
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        let msg = format!("--out {}: cannot create the folder: {e}", a.out.display());
+        match e.kind() {
+            std::io::ErrorKind::AlreadyExists
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::ReadOnlyFilesystem => Failure::input(msg),
+            _ => Failure::runtime(msg),
+        }
+    })?;
 
     // Three methods and the η sweep: independent runs, in parallel.
     let mut runs: Vec<(String, Settings)> = vec![

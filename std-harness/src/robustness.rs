@@ -2,6 +2,7 @@
 //! all perturbed the same way (the command's own `--noise-on` and
 //! `--multiplicative`, not the noise each model was trained with).
 
+use crate::atomic_write::{NamedPath, check_outputs};
 use crate::cli::{LossArg, RobustnessArgs};
 use crate::failure::{Failure, Outcome};
 use crate::plots::{Series, line_chart};
@@ -56,6 +57,21 @@ struct Report<'a> {
 ///
 /// Input failures for bad files.
 pub fn robustness(a: &RobustnessArgs) -> Outcome {
+    if let Some(plot) = &a.plot {
+        let mut inputs = vec![NamedPath {
+            what: "--data",
+            path: &a.csv.data,
+        }];
+        inputs.extend(a.model.iter().map(|m| NamedPath {
+            what: "--model",
+            path: m,
+        }));
+        let outputs = [NamedPath {
+            what: "--plot",
+            path: plot,
+        }];
+        check_outputs(&outputs, &inputs, &[])?;
+    }
     let mut models = Vec::new();
     for m in &a.model {
         models.push((
