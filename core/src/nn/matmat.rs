@@ -275,7 +275,7 @@ mod tests {
                         for (row, zo) in w.chunks_exact(n_in).zip(z) {
                             // Summed over the inputs in order from zero.
                             let want = row.iter().zip(x).fold(0.0f32, |a, (p, q)| a + p * q);
-                            if cfg!(target_feature = "fma") {
+                            if cfg!(any(target_feature = "fma", target_arch = "aarch64")) {
                                 let scale: f32 =
                                     row.iter().zip(x).map(|(p, q)| (p * q).abs()).sum();
                                 assert!((want - zo).abs() <= 1e-6 * scale, "{n_in}x{n_out}");
