@@ -1097,7 +1097,7 @@ fn check_step_losses<const S: usize>(
     let (xs, ys) = data(3 * batch);
     for s in 0..3 {
         let (x, y) = (&xs[s * batch..][..batch], &ys[s * batch..][..batch]);
-        let before = t.network().clone();
+        let before = *t.network();
         let want = reference_step_loss(&before, t.weight_noise(), x, y);
         let got = t.step(&HalfSquaredError, x, y).unwrap();
         assert!(
