@@ -1215,9 +1215,8 @@ fn trainer_local_reparam_gradient_matches_finite_differences() {
         let mut clean_scale = Net::zeroed();
         let mut cache = Net::new_cache();
         let mut out = [0.0];
-        let mut noise2 = noise.clone();
-        noise2.set_draw_index(noise.draw_index());
-        n.forward_with(&x, &mut noise2, &mut cache, &mut out);
+        let mut same_draw = noise.clone();
+        n.forward_with(&x, &mut same_draw, &mut cache, &mut out);
         n.backward_with(&cache, &[out[0] - y], &mut Clean, &mut clean_scale);
         let differs = flat(&clean_scale)
             .iter()
