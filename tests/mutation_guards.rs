@@ -285,3 +285,40 @@ const GOLDEN: &[(&str, &[u32])] = &[
     ("trainer_sources_seed_7", &[0x3f001bd2, 0x3f3c1398, 0xbf5b4f67]),
     ("trainer_sources_seed_max", &[0x3fc2bf80, 0xbfdc5d8c, 0x3d214ba4]),
 ];
+
+#[test]
+fn set_eta_sets_the_draw_scale_and_rejects_invalid_eta() {
+    // Warm-up: factor 0 at step 0, so no noise until `set_eta` sets η at
+    // factor 1.
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)
+        .unwrap()
+        .schedule(noisereg::EtaSchedule::warm_up(5));
+    let mut noise = WeightNoise::new(&cfg, 52);
+    assert!(!noise.perturbs_weights());
+    noise.set_eta(&[0.25; noisereg::MAX_LAYERS]).unwrap();
+    assert!(noise.perturbs_weights());
+    let draw = |n: &mut WeightNoise| {
+        let mut w = [0.0f32; 6];
+        n.begin_layer(0);
+        n.weight_row(&[0.0; 6], &mut w);
+        w
+    };
+    // √0.25 = 0.5 exactly: half the draw of η = 1 with the same seed.
+    let unit = draw(&mut WeightNoise::new(
+        &WeightNoiseConfig::new(NoiseKind::Additive, 1.0).unwrap(),
+        52,
+    ));
+    let half = draw(&mut noise);
+    assert!(unit.iter().all(|&v| v != 0.0));
+    assert_eq!(bits(&half), bits(&unit.map(|v| 0.5 * v)));
+    // Invalid η: an error, and the noise is unchanged.
+    for bad in [-1.0, f32::NAN, f32::INFINITY] {
+        let before = noise.clone();
+        assert!(
+            noise.set_eta(&[bad; noisereg::MAX_LAYERS]).is_err(),
+            "{bad}"
+        );
+        assert_eq!(noise, before);
+    }
+    assert_eq!(bits(&draw(&mut noise)), bits(&half));
+}
