@@ -7,11 +7,10 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-// The run-time network's bit-identity tests (against `Mlp1`/`Mlp2`) run
-// here too, on the harness's own source file.
-#[allow(dead_code)]
-#[path = "../std-harness/src/dyn_mlp.rs"]
-mod dyn_mlp;
+// The run-time network, from the harness's library target (its bit-identity
+// tests against `Mlp1`/`Mlp2` run with the library's unit tests).
+#[allow(unused_imports)]
+use noisereg_harness::dyn_mlp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
 

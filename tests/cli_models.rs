@@ -374,7 +374,7 @@ fn non_finite_values_and_bad_scales_are_rejected_naming_the_field() {
                 *w = 3e38.into();
             }
         },
-        &["loss at the model's own weights is", "overflow f32"],
+        &["at its own weights is", "overflow f32"],
     );
     bad_model(
         d,

@@ -1073,3 +1073,191 @@ fn clean_step_uses_the_batch_pass() {
         );
     }
 }
+
+// ---------------------------------------------------------------- returned loss, every path
+
+/// The mean loss a step must return, computed independently of the
+/// trainer's `accumulate`: each sample through a copy of the trainer's own
+/// weight noise (taken before the step), following the documented draw
+/// protocol (one draw per sample, or one per batch), in f64.
+fn reference_step_loss(
+    n: &Net,
+    noise: Option<&WeightNoise>,
+    xs: &[[f32; 2]],
+    ys: &[[f32; 1]],
+) -> f64 {
+    let mut cache = Net::new_cache();
+    let mut total = 0.0f64;
+    let mut noise = noise.cloned();
+    if let Some(w) = noise.as_mut().filter(|w| w.per_batch()) {
+        w.next_draw();
+    }
+    for (x, y) in xs.iter().zip(ys) {
+        let mut out = [0.0f32];
+        match noise.as_mut() {
+            Some(w) => {
+                if !w.per_batch() {
+                    w.next_draw();
+                }
+                n.forward_with(x, w, &mut cache, &mut out);
+            }
+            None => n.forward_with(x, &mut Clean, &mut cache, &mut out),
+        }
+        let d = f64::from(out[0]) - f64::from(y[0]);
+        total += 0.5 * d * d;
+    }
+    total / xs.len() as f64
+}
+
+/// Three steps of a trainer with scratch count `S`; each returned loss must
+/// equal the independent reference (and, with noise, differ from the clean
+/// loss, so the noise path is really taken).
+fn check_step_losses<const S: usize>(
+    what: &str,
+    noise: Option<WeightNoiseConfig>,
+    penalty: bool,
+    batch: usize,
+    seed: u64,
+) {
+    let n = net(seed);
+    let mut t: Trainer<2, 1, Net, Sgd, S> = Trainer::with_scratch(n, Sgd::new(0.05).unwrap(), seed);
+    if let Some(cfg) = &noise {
+        t.set_weight_noise(cfg).unwrap();
+    }
+    if penalty {
+        let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)
+            .unwrap()
+            .on(NoiseOn::WeightsAndBiases);
+        t = t.with_penalty(&pen).unwrap();
+    }
+    let (xs, ys) = data(3 * batch);
+    for s in 0..3 {
+        let (x, y) = (&xs[s * batch..][..batch], &ys[s * batch..][..batch]);
+        let before = *t.network();
+        let want = reference_step_loss(&before, t.weight_noise(), x, y);
+        let got = t.step(&HalfSquaredError, x, y).unwrap();
+        assert!(
+            (f64::from(got) - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+            "{what}, step {s}: returned loss {got}, reference {want}"
+        );
+        if noise.is_some() {
+            let clean = reference_step_loss(&before, None, x, y);
+            assert!(
+                (want - clean).abs() > 1e-6,
+                "{what}: the noise does not change the loss ({want} vs {clean})"
+            );
+        }
+    }
+}
+
+#[test]
+fn step_returns_the_mean_noisy_loss_on_every_path() {
+    let cfg = |kind: NoiseKind, redraw: Redraw| {
+        Some(
+            WeightNoiseConfig::new(kind, 0.05)
+                .unwrap()
+                .on(NoiseOn::WeightsAndBiases)
+                .redraw(redraw),
+        )
+    };
+    use NoiseKind::{Additive, LocalReparam, Multiplicative};
+    use Redraw::{PerBatch, PerSample};
+    for penalty in [false, true] {
+        let p = if penalty { " + penalty" } else { "" };
+        check_step_losses::<0>(&format!("plain{p}"), None, penalty, 4, 40);
+        for (kind, name) in [(Additive, "additive"), (LocalReparam, "local reparam")] {
+            check_step_losses::<0>(
+                &format!("{name} per sample{p}"),
+                cfg(kind, PerSample),
+                penalty,
+                4,
+                41,
+            );
+        }
+        check_step_losses::<0>(
+            &format!("multiplicative per sample, batch 1{p}"),
+            cfg(Multiplicative, PerSample),
+            penalty,
+            1,
+            42,
+        );
+        check_step_losses::<1>(
+            &format!("multiplicative per sample, batch 4{p}"),
+            cfg(Multiplicative, PerSample),
+            penalty,
+            4,
+            43,
+        );
+        for kind in [Additive, Multiplicative] {
+            check_step_losses::<0>(
+                &format!("{kind:?} per batch, regenerated{p}"),
+                cfg(kind, PerBatch),
+                penalty,
+                4,
+                44,
+            );
+            check_step_losses::<1>(
+                &format!("{kind:?} per batch, materialised{p}"),
+                cfg(kind, PerBatch),
+                penalty,
+                4,
+                45,
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- local reparam, the trainer's path
+
+#[test]
+fn trainer_local_reparam_gradient_matches_finite_differences() {
+    // The gradient the trainer hands to the optimiser, through its own
+    // `WeightNoise`, includes the path through the noise scale √(η‖a‖²).
+    let n = net(46);
+    let (x, y) = ([0.7f32, -0.4], 0.3f32);
+    for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+        let eta = 0.09f32;
+        let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, eta)
+            .unwrap()
+            .on(on);
+        let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 47)
+            .with_weight_noise(&cfg)
+            .unwrap();
+        let mut noise = t.weight_noise().unwrap().clone();
+        t.step(&HalfSquaredError, &[x], &[[y]]).unwrap();
+        // The trainer's draw for this sample; recover ξ as in
+        // `local_reparam_gradient_matches_finite_differences`.
+        noise.next_draw();
+        let c = if on == NoiseOn::Weights { 0.0 } else { 1.0 };
+        let unit = if c == 0.0 { 1.0 } else { 0.0 };
+        let s = f64::from(eta.sqrt());
+        let mut xi0 = [0.0f32; 3];
+        noise.begin_layer(0);
+        noise.pre_activation(0, &[unit, 0.0], &mut xi0);
+        let mut xi1 = [0.0f32; 1];
+        noise.begin_layer(1);
+        noise.pre_activation(1, &[unit, 0.0, 0.0], &mut xi1);
+        let xi0: Vec<f64> = xi0.iter().map(|&v| f64::from(v) / s).collect();
+        let xi1: Vec<f64> = xi1.iter().map(|&v| f64::from(v) / s).collect();
+        let p: Vec<f64> = flat(&n).iter().map(|&v| f64::from(v)).collect();
+        let mode = Mode::Local {
+            s,
+            c,
+            xi: [&xi0, &xi1],
+        };
+        let fd = finite_differences(&p, [0.7, -0.4], 0.3, &mode);
+        assert_grad_close(&flat(t.gradient()), &fd);
+        // The noise-scale path matters here: without it the gradient differs.
+        let mut clean_scale = Net::zeroed();
+        let mut cache = Net::new_cache();
+        let mut out = [0.0];
+        let mut same_draw = noise.clone();
+        n.forward_with(&x, &mut same_draw, &mut cache, &mut out);
+        n.backward_with(&cache, &[out[0] - y], &mut Clean, &mut clean_scale);
+        let differs = flat(&clean_scale)
+            .iter()
+            .zip(&fd)
+            .any(|(&g, &w)| (f64::from(g) - w).abs() > 1e-3);
+        assert!(differs, "the noise-scale term is too small to test");
+    }
+}

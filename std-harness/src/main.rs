@@ -3,25 +3,11 @@
 //! Commands: `demo` (the whole story on built-in data), `train`, `verify`,
 //! `robustness` and `sample`; see `noisereg --help`. Bad input ends with a
 //! one-line `error: …` and exit status 2, and no output file is left behind.
-
-mod atomic_write;
-mod checkpoint;
-mod cli;
-mod dataset;
-mod demo;
-mod dyn_mlp;
-mod failure;
-mod model_file;
-mod optim;
-mod plots;
-mod robustness;
-mod sample;
-mod train_cmd;
-mod trainer;
-mod verify;
+//! The commands live in the `noisereg_harness` library; this is its shell.
 
 use clap::Parser;
-use cli::{Cli, Command};
+use noisereg_harness::cli::{Cli, Command};
+use noisereg_harness::{demo, robustness, sample, train_cmd, verify};
 
 fn main() {
     let cli = Cli::parse();

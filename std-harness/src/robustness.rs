@@ -91,7 +91,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
             let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
             let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed)
                 .map_err(fail)?;
-            let r = finite_result(r, eta, path)?;
+            let r = finite_result(r, eta, path, &a.csv.data)?;
             let acc = if ce {
                 Some(
                     perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)

@@ -310,10 +310,11 @@ pub fn noise_config(a: &PerturbationArgs, eta: f32) -> Result<WeightNoiseConfig,
 /// # Errors
 ///
 /// As described.
-pub fn finite_result(r: NoisyLoss, eta: f32, model: &Path) -> Outcome<NoisyLoss> {
+pub fn finite_result(r: NoisyLoss, eta: f32, model: &Path, data: &Path) -> Outcome<NoisyLoss> {
     if !r.clean.is_finite() {
         return Err(Failure::input(format!(
-            "{}: the loss at the model's own weights is {} on this data (its weights overflow f32 here)",
+            "{}: the loss of {} at its own weights is {} on this data (a value of the data or a weight makes it overflow f32)",
+            data.display(),
             model.display(),
             r.clean
         )));
@@ -387,7 +388,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
         let r =
             perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed).map_err(fail)?;
-        let r = finite_result(r, eta, &a.model)?;
+        let r = finite_result(r, eta, &a.model, &a.csv.data)?;
         let acc = if ce {
             Some(
                 perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
