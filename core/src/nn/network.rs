@@ -473,6 +473,45 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         Ok(total)
     }
 
+    /// The penalty of one seed `s`: `Σ_l η_l ‖∇_{θ_l} (s·f)‖²` (one backward
+    /// sweep), given a clean forward pass in `cache`; with `grad`, also adds
+    /// `H_{s·f} (η ⊙ ∇_θ (s·f))`, the gradient of half of it with `s` held
+    /// fixed (R-operator). The loss-correct penalty sums this over the
+    /// columns of the loss's Hessian factor ([`Loss::hessian_factor`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Clean, Dense, Network, NoiseOn};
+    /// // Linear model: ∇_w (s·f) = s xᵀ, so the penalty is η‖s‖²‖x‖².
+    /// let net = Dense::<1, 2>::zeroed();
+    /// let (mut cache, mut y) = (Dense::<1, 2>::new_cache(), [0.0; 2]);
+    /// net.forward_with(&[2.0], &mut Clean, &mut cache, &mut y);
+    /// let p = net.seeded_penalty_from_cache(&mut cache, &[1.0, -1.0], &[0.5], NoiseOn::Weights, None);
+    /// assert_eq!(p, Ok(0.5 * 2.0 * 4.0));
+    /// ```
+    fn seeded_penalty_from_cache(
+        &self,
+        cache: &mut Self::Cache,
+        seed: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut Self>,
+    ) -> Result<f32, Error> {
+        Self::check_eta(eta)?;
+        let total = self.penalty_from(0, cache, seed, eta, on, None);
+        if let Some(grad) = grad {
+            let (mut ry, zero) = ([0.0; OUT], [0.0; OUT]);
+            self.r_forward_from(0, cache, eta, on, None, &mut ry);
+            self.r_backward_from(0, cache, 0.0, eta, &zero, None, grad, None);
+        }
+        Ok(total)
+    }
+
     /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
     /// every parameter, whichever count in the penalty) and returns the
     /// penalty. Runs a clean forward pass into `cache`.

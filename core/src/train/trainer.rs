@@ -10,7 +10,7 @@ use super::target::Target;
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
-use crate::nn::{Loss, NoiseOn};
+use crate::nn::{Loss, NoiseOn, add_gauss_newton_grad};
 use crate::perturbation::{Clean, Perturbation};
 use core::marker::PhantomData;
 
@@ -208,10 +208,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         Ok(())
     }
 
-    /// Adds the explicit penalty `½ Σ_l η_l ‖∇_{θ_l} f‖²` (summed over outputs)
-    /// to every sample's loss: the deterministic alternative to weight noise.
-    /// `config`'s per-layer η, parameters and schedule are used; its kind and
-    /// redraw policy are ignored.
+    /// Adds the explicit loss-correct penalty `½ tr(J_fᵀ H_ℓ J_f)` (η-weighted,
+    /// [`gauss_newton_penalty`](crate::gauss_newton_penalty)) of the loss given
+    /// to [`step`](Self::step) to every sample's loss: the deterministic
+    /// alternative to weight noise (docs/theory.md §11). For ½ squared error
+    /// that is `½ Σ_l η_l ‖∇_{θ_l} f‖²` summed over outputs; for softmax
+    /// cross-entropy it is `½ Σ_l η_l ‖a_l‖² (Σ_k p_k ‖δ_k‖² − ‖Σ_k p_k δ_k‖²)`,
+    /// not the squared-error form. A loss without a Hessian
+    /// ([`Loss::hessian_factor`]) makes `step` fail. `config`'s per-layer η,
+    /// parameters and schedule are used; its kind and redraw policy are ignored.
     ///
     /// # Errors
     ///
@@ -515,10 +520,10 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 noise.scale_gradient(grad);
                 let after = input_noise.draw_index();
                 input_noise.set_draw_index(rewind);
-                for (x, _) in samples {
+                for (x, t) in samples {
                     let mut x_noisy = x.clone();
                     let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
-                    pen.add(net, &x_noisy, cache, grad)?;
+                    pen.add(net, loss, &x_noisy, t, cache, grad)?;
                 }
                 input_noise.set_draw_index(after);
             }
@@ -531,14 +536,14 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                         for (x, t) in samples {
                             let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
-                            pen.add(net, &x, cache, grad)?;
+                            pen.add(net, loss, &x, &t, cache, grad)?;
                         }
                     }
                     None => {
                         for (x, t) in samples {
                             let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
-                            pen.add(net, &x, cache, grad)?;
+                            pen.add(net, loss, &x, &t, cache, grad)?;
                         }
                     }
                 }
@@ -559,7 +564,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     total += sample_grad(net, loss, &x, &t, noise, cache, g)?;
                     noise.scale_gradient(g);
                     add_into(grad, g);
-                    pen.add(net, &x, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
             Some(noise) => {
@@ -569,7 +574,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
                     // A no-op except for multiplicative noise (batch of 1 here).
                     noise.scale_gradient(grad);
-                    pen.add(net, &x, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
         }
@@ -647,18 +652,24 @@ impl PenaltyTerm {
         self.eta.is_some()
     }
 
-    /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` at the clean `net` into `grad`.
+    /// Adds the gradient of the loss-correct penalty `½ tr(J_fᵀ H_ℓ J_f)`
+    /// (docs/theory.md §11; `½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` for ½ squared error)
+    /// at the clean `net` into `grad`.
     #[inline]
-    fn add<X, Y, N: Model<X, Y>>(
+    fn add<X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>>(
         &self,
         net: &N,
+        loss: &L,
         x: &X,
+        t: &T,
         cache: &mut N::Workspace,
         grad: &mut N,
     ) -> Result<(), Error> {
         if let Some((eta, on)) = &self.eta {
             let eta = eta.get(..net.depth()).unwrap_or(eta);
-            net.penalty_grad_at(x, eta, *on, cache, grad)?;
+            let (mut y, dy) = (net.output_buffer(), net.output_buffer());
+            net.forward_traced(x, &mut Clean, cache, &mut y)?;
+            add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
         }
         Ok(())
     }
@@ -682,7 +693,7 @@ impl PenaltyTerm {
         let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
         net.forward_traced(x, &mut Clean, cache, &mut y)?;
         let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-        net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
+        add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
         Ok(l)
     }
 }
