@@ -192,7 +192,13 @@ impl Loss<[f32]> for HalfSquaredError {
     }
 
     #[inline]
-    fn hessian_factor(&self, y: &[f32], target: &[f32], j: usize, s: &mut [f32]) -> Result<(), Error> {
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &[f32],
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
         check_len(target.len(), y.len())?;
         identity_factor(y, j, s)
     }
@@ -225,7 +231,13 @@ impl<const K: usize> Loss<[f32; K]> for HalfSquaredError {
     }
 
     #[inline]
-    fn hessian_factor(&self, y: &[f32], target: &[f32; K], j: usize, s: &mut [f32]) -> Result<(), Error> {
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &[f32; K],
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
         <Self as Loss<[f32]>>::hessian_factor(self, y, target, j, s)
     }
 
@@ -304,7 +316,13 @@ impl Loss<usize> for SoftmaxCrossEntropy {
     }
 
     #[inline]
-    fn hessian_factor(&self, y: &[f32], target: &usize, j: usize, s: &mut [f32]) -> Result<(), Error> {
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &usize,
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
         Self::check_label(y, *target)?;
         softmax_hessian_factor(y, j, s)
     }

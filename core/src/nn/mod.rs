@@ -111,13 +111,13 @@ mod trace;
 pub use activation::{Activation, ActivationKind, Identity, Relu, Sigmoid, Softplus, Tanh};
 pub use block::BLOCK;
 pub use dense::{Dense, DenseBlock, DenseCache, DenseRef};
+pub(crate) use gauss_newton::add_gauss_newton_grad;
 pub use gauss_newton::{
     LossCostExpansion, gauss_newton_penalty, loss_cost_expansion, loss_gauss_newton_grad,
     loss_gauss_newton_grad_batch,
 };
 pub use init::Init;
 pub use loss::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
-pub(crate) use gauss_newton::add_gauss_newton_grad;
 pub(crate) use loss::{softmax_hessian_derivative, softmax_hessian_factor};
 pub use network::{Mlp1, Mlp2, Mlp3, Network};
 pub use penalty::{LossAndPenalty, NoiseOn};

@@ -95,7 +95,13 @@ impl Loss<usize> for SmoothedCrossEntropy {
     }
 
     /// The Hessian does not depend on the target: as [`SoftmaxCrossEntropy`](crate::SoftmaxCrossEntropy).
-    fn hessian_factor(&self, y: &[f32], target: &usize, j: usize, s: &mut [f32]) -> Result<(), Error> {
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &usize,
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
         self.parts(y, *target)?;
         softmax_hessian_factor(y, j, s)
     }
