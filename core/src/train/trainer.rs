@@ -110,7 +110,7 @@ pub struct ModelTrainer<X, Y, N: Model<X, Y>, O, const S: usize = 0> {
     opt: O,
     cache: N::Workspace,
     weight_noise: Option<WeightNoise>,
-    penalty: Option<WeightNoiseConfig>,
+    penalty: Option<(WeightNoiseConfig, PenaltyForm)>,
     input_noise: InputNoise,
     label_noise: LabelNoise,
     seed: u64,
@@ -236,7 +236,32 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some(*config);
+        self.penalty = Some((*config, PenaltyForm::LossCorrect));
+        Ok(self)
+    }
+
+    /// Like [`with_penalty`](Self::with_penalty), but with the squared-error
+    /// form `½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` whatever the loss
+    /// ([`Network::penalty`](crate::Network::penalty)): what weight noise
+    /// induces only under ½ squared error (for softmax cross-entropy it is
+    /// a different, much larger regulariser; docs/theory.md §11).
+    ///
+    /// # Errors
+    ///
+    /// As [`with_penalty`](Self::with_penalty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseKind, Sgd, Trainer, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.1).unwrap();
+    /// let new = || -> Trainer<1, 1, Dense<1, 1>, Sgd> { Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7) };
+    /// let mut t = new().with_squared_error_penalty(&cfg).unwrap();
+    /// assert!(t.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).is_ok());
+    /// ```
+    pub fn with_squared_error_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
+        config.check_depth(self.net.depth())?;
+        self.penalty = Some((*config, PenaltyForm::SquaredError));
         Ok(self)
     }
 
@@ -489,7 +514,9 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             w.set_step(step);
         }
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
-        let penalty = penalty.as_ref().map(|p| (p, p.eta_schedule().factor(step)));
+        let penalty = penalty
+            .as_ref()
+            .map(|(p, form)| (p, p.eta_schedule().factor(step), *form));
         let pen = PenaltyTerm::new(penalty);
         fill_zero(grad);
         let mut total = 0.0;
@@ -627,15 +654,26 @@ fn noisy_sample<X: Buffer, T: Target>(
     (x_noisy, t.with_label_noise(label_noise))
 }
 
+/// Which explicit penalty a trainer adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PenaltyForm {
+    /// `½ tr(J_fᵀ H_ℓ J_f)` of the step's loss.
+    LossCorrect,
+    /// `½ Σ_k ‖∇_θ f_k‖²_η` whatever the loss.
+    SquaredError,
+}
+
 /// The explicit penalty's per-sample gradient, if configured.
 struct PenaltyTerm {
     /// Effective per-layer η (schedule applied), `None` when off.
     eta: Option<([f32; MAX_LAYERS], NoiseOn)>,
+    form: PenaltyForm,
 }
 
 impl PenaltyTerm {
-    fn new(config: Option<(&WeightNoiseConfig, f32)>) -> Self {
-        let eta = config.map(|(c, f)| {
+    fn new(config: Option<(&WeightNoiseConfig, f32, PenaltyForm)>) -> Self {
+        let form = config.map_or(PenaltyForm::LossCorrect, |c| c.2);
+        let eta = config.map(|(c, f, _)| {
             let mut eta = *c.etas();
             for e in eta.iter_mut() {
                 *e *= f;
@@ -644,7 +682,7 @@ impl PenaltyTerm {
         });
         // All η zero: plain training, bit for bit.
         let eta = eta.filter(|(e, _)| e.iter().any(|&v| v > 0.0));
-        Self { eta }
+        Self { eta, form }
     }
 
     /// Whether a penalty is added.
@@ -667,6 +705,10 @@ impl PenaltyTerm {
     ) -> Result<(), Error> {
         if let Some((eta, on)) = &self.eta {
             let eta = eta.get(..net.depth()).unwrap_or(eta);
+            if self.form == PenaltyForm::SquaredError {
+                net.penalty_grad_at(x, eta, *on, cache, grad)?;
+                return Ok(());
+            }
             let (mut y, dy) = (net.output_buffer(), net.output_buffer());
             net.forward_traced(x, &mut Clean, cache, &mut y)?;
             add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
@@ -693,7 +735,14 @@ impl PenaltyTerm {
         let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
         net.forward_traced(x, &mut Clean, cache, &mut y)?;
         let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-        add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
+        match self.form {
+            PenaltyForm::SquaredError => {
+                net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
+            }
+            PenaltyForm::LossCorrect => {
+                add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
+            }
+        }
         Ok(l)
     }
 }
