@@ -1732,3 +1732,36 @@ fn gauss_newton_rejects_bad_input_and_leaves_the_gradient_unchanged() {
     .unwrap();
     assert!(p.is_nan());
 }
+
+#[test]
+fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_name() {
+    use noisereg::{NoiseKind, Sgd, Trainer, WeightNoiseConfig, loss_gauss_newton_grad_batch};
+    type Net = Mlp1<3, 5, 3, K, K>;
+    let net: Net = random_net(95, K::Tanh, K::Identity);
+    let xs = [[0.3f32, -0.2, 0.9], [-0.5, 0.4, 0.1], [0.8, 0.7, -0.6]];
+    let ts = [0usize, 2, 1];
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    let (eta, on) = ([0.05, 0.05], NoiseOn::WeightsAndBiases);
+    let new = || -> Trainer<3, 3, Net, Sgd> { Trainer::new(net, Sgd::new(0.1).unwrap(), 5) };
+    let mut t = new().with_penalty(&cfg).unwrap();
+    t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
+    let mut want = Net::zeroed();
+    loss_gauss_newton_grad_batch(&net, &SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_eq!(
+        flat(t.gradient()),
+        flat(&want),
+        "with_penalty: loss-correct"
+    );
+    let mut t = new().with_squared_error_penalty(&cfg).unwrap();
+    t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
+    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_eq!(
+        flat(t.gradient()),
+        flat(&want),
+        "with_squared_error_penalty"
+    );
+}

@@ -55,6 +55,10 @@ impl Loss<Tgt> for AnyLoss {
         }
     }
 
+    fn identity_hessian(&self) -> bool {
+        *self == AnyLoss::Mse
+    }
+
     fn hessian_factor(&self, y: &[f32], t: &Tgt, j: usize, s: &mut [f32]) -> Result<(), Error> {
         match (self, t) {
             (AnyLoss::Mse, Tgt::Real(v)) => HalfSquaredError.hessian_factor(y, &[*v][..], j, s),

@@ -149,6 +149,10 @@ where
     check_len(seed.as_ref().len(), y.len())?;
     // Checks the loss (and the target) before `grad` is touched.
     loss.hessian_factor_derivative(y, target, r.as_ref(), seed.as_mut())?;
+    if loss.identity_hessian() {
+        // H = I: the squared-error form, its loss gradient fused into the sweeps.
+        return net.penalty_grad_traced(ws, dy, eta, on, grad);
+    }
     let mut total = 0.0;
     for j in 0..y.len() {
         loss.hessian_factor(y, target, j, seed.as_mut())?;

@@ -54,6 +54,22 @@ pub trait Loss<T: ?Sized> {
         Err(NO_HESSIAN)
     }
 
+    /// `true` when `H_ℓ = I` for every output (½ squared error): the
+    /// loss-correct penalty is then the squared-error form, and its gradient
+    /// takes the fused path of
+    /// [`Network::penalty_grad_from_cache`](crate::Network::penalty_grad_from_cache).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
+    /// assert!(<HalfSquaredError as Loss<[f32]>>::identity_hessian(&HalfSquaredError));
+    /// assert!(!SoftmaxCrossEntropy.identity_hessian());
+    /// ```
+    fn identity_hessian(&self) -> bool {
+        false
+    }
+
     /// `c = ∂/∂y [½ tr(H_ℓ(y) G)]` for a fixed symmetric `G`, given only
     /// `r_j = s_jᵀ G s_j` for the columns of [`hessian_factor`](Self::hessian_factor)
     /// (enough for the crate's losses): the loss side of the gradient of the
@@ -191,6 +207,10 @@ impl Loss<[f32]> for HalfSquaredError {
         Ok(0.5 * s)
     }
 
+    fn identity_hessian(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn hessian_factor(
         &self,
@@ -228,6 +248,10 @@ impl<const K: usize> Loss<[f32; K]> for HalfSquaredError {
     #[inline]
     fn value(&self, y: &[f32], target: &[f32; K]) -> Result<f32, Error> {
         <Self as Loss<[f32]>>::value(self, y, target)
+    }
+
+    fn identity_hessian(&self) -> bool {
+        true
     }
 
     #[inline]

@@ -110,7 +110,9 @@ pub struct ModelTrainer<X, Y, N: Model<X, Y>, O, const S: usize = 0> {
     opt: O,
     cache: N::Workspace,
     weight_noise: Option<WeightNoise>,
-    penalty: Option<(WeightNoiseConfig, PenaltyForm)>,
+    /// The penalty's settings; its redraw policy (which the penalty ignores)
+    /// holds the [`PenaltyForm`], so the trainer keeps its documented size.
+    penalty: Option<WeightNoiseConfig>,
     input_noise: InputNoise,
     label_noise: LabelNoise,
     seed: u64,
@@ -236,7 +238,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some((*config, PenaltyForm::LossCorrect));
+        self.penalty = Some(config.redraw(PenaltyForm::LossCorrect.marker()));
         Ok(self)
     }
 
@@ -261,7 +263,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_squared_error_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some((*config, PenaltyForm::SquaredError));
+        self.penalty = Some(config.redraw(PenaltyForm::SquaredError.marker()));
         Ok(self)
     }
 
@@ -516,7 +518,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
         let penalty = penalty
             .as_ref()
-            .map(|(p, form)| (p, p.eta_schedule().factor(step), *form));
+            .map(|p| (p, p.eta_schedule().factor(step), PenaltyForm::of(p)));
         let pen = PenaltyTerm::new(penalty);
         fill_zero(grad);
         let mut total = 0.0;
@@ -661,6 +663,23 @@ enum PenaltyForm {
     LossCorrect,
     /// `½ Σ_k ‖∇_θ f_k‖²_η` whatever the loss.
     SquaredError,
+}
+
+impl PenaltyForm {
+    /// The redraw policy that stands for this form in a stored penalty config.
+    const fn marker(self) -> Redraw {
+        match self {
+            PenaltyForm::LossCorrect => Redraw::PerSample,
+            PenaltyForm::SquaredError => Redraw::PerBatch,
+        }
+    }
+
+    fn of(config: &WeightNoiseConfig) -> Self {
+        match config.redraw_policy() {
+            Redraw::PerSample => PenaltyForm::LossCorrect,
+            Redraw::PerBatch => PenaltyForm::SquaredError,
+        }
+    }
 }
 
 /// The explicit penalty's per-sample gradient, if configured.
