@@ -1765,3 +1765,39 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
         "with_squared_error_penalty"
     );
 }
+
+#[test]
+fn gauss_newton_penalty_batch_agrees_with_the_sample_penalty() {
+    type Net = Mlp2<3, 4, 5, 4, K, K>;
+    let net: Net = random_net(97, K::Tanh, K::Identity);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(98);
+    let xs: Vec<[f32; 3]> = (0..37)
+        .map(|_| core::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let ts: Vec<usize> = (0..37).map(|i| i % 4).collect();
+    let (eta, on) = ([0.02, 0.03, 0.04], NoiseOn::WeightsAndBiases);
+    let mut out = vec![0.0; 37];
+    net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut out)
+        .unwrap();
+    let mut ws = net.workspace();
+    let want: Vec<f64> = xs
+        .iter()
+        .zip(&ts)
+        .map(|(x, t)| {
+            gauss_newton_penalty(&net, &SoftmaxCrossEntropy, x, t, &eta, on, &mut ws).unwrap()
+                as f64
+        })
+        .collect();
+    let got: Vec<f64> = out.iter().map(|&v| v as f64).collect();
+    assert_close(
+        "batch vs sample Gauss–Newton penalty",
+        &got,
+        &want,
+        1e-5,
+        0.0,
+    );
+    assert!(
+        net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &xs, &ts[1..], &eta, on, &mut out)
+            .is_err()
+    );
+}

@@ -678,6 +678,64 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         Ok(())
     }
 
+    /// The loss-correct (Gauss–Newton) penalty `tr(J_fᵀ H_ℓ J_f)` of every
+    /// sample, `out[i]` for `xs[i]` ([`gauss_newton_penalty`](crate::gauss_newton_penalty)
+    /// per sample, up to rounding), computed [`BLOCK`] samples at a time:
+    /// one forward pass and one penalty sweep per column of the loss's
+    /// Hessian factor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out`, `xs` and `targets` differ in length
+    /// or `eta.len() != DEPTH`, and the loss's errors; `out` is unspecified
+    /// after a loss error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseOn, SoftmaxCrossEntropy};
+    /// let mut out = [0.0; 2];
+    /// let net = Dense::<1, 2>::zeroed();
+    /// net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &[[1.0], [2.0]], &[0, 1], &[1.0], NoiseOn::Weights, &mut out)
+    ///     .unwrap();
+    /// assert!((out[0] - 0.5).abs() < 1e-6 && (out[1] - 2.0).abs() < 1e-6);
+    /// ```
+    fn gauss_newton_penalty_batch<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[[f32; IN]],
+        targets: &[T],
+        eta: &[f32],
+        on: NoiseOn,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(out.len(), xs.len())?;
+        check_len(targets.len(), xs.len())?;
+        Self::check_eta(eta)?;
+        let mut blk = Self::new_block();
+        self.prepare_block(&mut blk);
+        let mut acc = [0.0; BLOCK];
+        let chunks = xs.chunks(BLOCK).zip(targets.chunks(BLOCK));
+        for ((xb, tb), ob) in chunks.zip(out.chunks_mut(BLOCK)) {
+            self.forward_block(xb, &mut blk);
+            let ys = *Self::block_output(&blk);
+            ob.fill(0.0);
+            for j in 0..OUT {
+                let seeds = Self::block_seed(&mut blk);
+                for ((seed, y), t) in seeds.iter_mut().zip(&ys).zip(tb) {
+                    loss.hessian_factor(y, t, j, seed)?;
+                }
+                acc.fill(0.0);
+                let acc = &mut acc[..xb.len()];
+                self.penalty_block(0, xb, &mut blk, eta, on, acc, None);
+                for (o, a) in ob.iter_mut().zip(acc.iter()) {
+                    *o += *a;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` over the parameters that count
     /// (`on`) for every output `k`, into `traces` (pass `η_l = 1` for the
     /// plain trace). Full pre-activation Hessians are propagated backwards,
