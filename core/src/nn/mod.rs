@@ -51,6 +51,23 @@
 //! assert!(after.objective() < before.objective());
 //! ```
 //!
+//! # Which penalty
+//!
+//! [`Network::penalty`], [`Network::penalty_grad`] and
+//! [`Network::loss_penalty_grad_batch`] are the **squared-error form**
+//! `Σ_k ‖∇_θ f_k‖²_η`: what weight noise induces under ½ squared error only.
+//! For any other loss the first-order penalty is the **loss-correct**
+//! Gauss–Newton term `tr(J_fᵀ H_ℓ J_f)` (docs/theory.md §11):
+//! [`gauss_newton_penalty`], [`loss_gauss_newton_grad`],
+//! [`loss_gauss_newton_grad_batch`] and [`Network::gauss_newton_penalty_batch`]
+//! take the loss, which supplies its Hessian ([`Loss::hessian_factor`]); for
+//! softmax cross-entropy it is, per layer, `η ‖a‖² (Σ_k p_k ‖δ_k‖² −
+//! ‖Σ_k p_k δ_k‖²)`, many times smaller than the squared-error form.
+//! [`Trainer::with_penalty`](crate::Trainer::with_penalty) trains on the
+//! loss-correct one, [`Trainer::with_squared_error_penalty`](crate::Trainer::with_squared_error_penalty)
+//! on the squared-error form; [`loss_cost_expansion`] gives both and the
+//! exact first-order noisy cost with the curvature term, for every loss.
+//!
 //! # Run-time-sized networks
 //!
 //! [`DenseRef`] is a layer over borrowed slices with every pass as a method.
