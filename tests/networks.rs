@@ -1641,7 +1641,7 @@ fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
     let p = GnLoss::softmax(&r.out(&xr));
     let mut want = 0.0;
     let per_k: Vec<_> = (0..3).map(|k| r.deltas(&xr, k)).collect();
-    for l in 0..2 {
+    for (l, &eta_l) in eta.iter().enumerate() {
         let a2: f64 = per_k[0].0[l].iter().map(|v| v * v).sum();
         let n = per_k[0].1[l].len();
         let mean: Vec<f64> = (0..n)
@@ -1651,7 +1651,7 @@ fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
             .map(|k| p[k] * per_k[k].1[l].iter().map(|v| v * v).sum::<f64>())
             .sum::<f64>()
             - mean.iter().map(|v| v * v).sum::<f64>();
-        want += eta[l] as f64 * a2 * spread;
+        want += eta_l as f64 * a2 * spread;
     }
     let mut ws = net.workspace();
     let got = gauss_newton_penalty(
@@ -1687,7 +1687,7 @@ fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
 fn gauss_newton_rejects_bad_input_and_leaves_the_gradient_unchanged() {
     let net: Mlp1<2, 3, 2, K, K> = random_net(91, K::Tanh, K::Identity);
     let mut ws = net.workspace();
-    let mut grad = net.clone();
+    let mut grad = net;
     let before = flat(&grad);
     let on = NoiseOn::Weights;
     let bad_eta = loss_gauss_newton_grad(

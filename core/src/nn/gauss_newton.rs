@@ -1,8 +1,9 @@
 //! The loss-correct penalty of weight noise (docs/theory.md §11).
 //!
 //! For any twice-differentiable loss `ℓ(f)`, additive noise `ε ~ N(0, η)`
-//! gives `E ℓ(θ + ε) = ℓ + (η/2)[tr(J_fᵀ H_ℓ J_f) + Σ_k ∂ℓ/∂f_k · tr ∇²_θ f_k]
-//! + O(η²)` with `J_f = ∂f/∂θ` and `H_ℓ = ∂²ℓ/∂f²`. The first term, the
+//! gives, up to `O(η²)`,
+//! `E ℓ(θ + ε) = ℓ + (η/2)[tr(J_fᵀ H_ℓ J_f) + Σ_k ∂ℓ/∂f_k · tr ∇²_θ f_k]`
+//! with `J_f = ∂f/∂θ` and `H_ℓ = ∂²ℓ/∂f²`. The first term, the
 //! Gauss–Newton penalty, is what training on the explicit penalty should
 //! use; for ½‖y − f‖² (`H_ℓ = I`) it is the squared-error form
 //! `Σ_k ‖∇_θ f_k‖²` of [`Network::penalty`](crate::Network::penalty), for
