@@ -6,7 +6,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::{SMatrix, SVector};
 use noisereg::{
-    Activation, Clean, HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseOn, Parameters, Tanh,
+    Activation, Clean, HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseOn, Parameters,
+    SoftmaxCrossEntropy, Tanh, loss_gauss_newton_grad_batch,
 };
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -418,5 +419,61 @@ fn mlp_10_16_1(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mlp_16_32_32_1, mlp_10_16_1);
+/// A 4-class classifier under softmax cross-entropy: the loss gradient, the
+/// loss-correct (Gauss–Newton) penalty and the gradient of loss + penalty/2.
+fn mlp_16_32_32_4_ce(c: &mut Criterion) {
+    type N = Mlp2<16, 32, 32, 4, Tanh>;
+    let mut net = N::zeroed();
+    net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(1));
+    let (xs, _) = data::<16>(2);
+    let ts: Vec<usize> = (0..BATCH).map(|i| (i * 7 + 3) % 4).collect();
+    let eta = [ETA; 3];
+    let mut group = c.benchmark_group("mlp_16_32_32_4_ce");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut grad = N::zeroed();
+    group.bench_function("loss_grad", |b| {
+        b.iter(|| {
+            net.loss_grad_batch(
+                &SoftmaxCrossEntropy,
+                black_box(&xs),
+                &ts,
+                &mut Clean,
+                &mut grad,
+            )
+            .unwrap()
+        })
+    });
+    let mut pen = vec![0.0f32; BATCH];
+    group.bench_function("penalty", |b| {
+        b.iter(|| {
+            net.gauss_newton_penalty_batch(
+                &SoftmaxCrossEntropy,
+                black_box(&xs),
+                &ts,
+                &eta,
+                NoiseOn::Weights,
+                &mut pen,
+            )
+            .unwrap();
+            black_box(&pen);
+        })
+    });
+    group.bench_function("penalty_grad", |b| {
+        b.iter(|| {
+            loss_gauss_newton_grad_batch(
+                &net,
+                &SoftmaxCrossEntropy,
+                black_box(&xs),
+                &ts,
+                &eta,
+                NoiseOn::Weights,
+                &mut grad,
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mlp_16_32_32_1, mlp_10_16_1, mlp_16_32_32_4_ce);
 criterion_main!(benches);

@@ -8,6 +8,7 @@ use noisereg::{
     ActivationKind, Clean, Dense, HalfSquaredError, Init, Loss, Mlp1, Mlp2, Mlp3, Network, NoiseOn,
     Parameters, Perturbation, Relu, SoftmaxCrossEntropy, Tanh,
 };
+use noisereg::{Model, SmoothedCrossEntropy, gauss_newton_penalty, loss_gauss_newton_grad};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -1432,4 +1433,371 @@ fn batch_passes_agree_with_sample_passes_and_do_not_depend_on_the_block_split() 
     check_batch_passes::<10, 1, Mlp1<10, 16, 1, K, K>>(92);
     check_batch_passes::<9, 5, Mlp2<9, 17, 11, 5, K, K>>(93);
     check_batch_passes::<3, 2, Mlp1<3, 4, 2, K, K>>(94);
+}
+
+// ------------------------------------ the loss-correct (Gauss–Newton) penalty
+
+/// The losses of the Gauss–Newton checks, with their f64 value and Hessian.
+#[derive(Clone, Copy, Debug)]
+enum GnLoss {
+    Squared,
+    Softmax,
+    Smoothed(f32),
+}
+
+impl GnLoss {
+    fn softmax(y: &[f64]) -> Vec<f64> {
+        let m = y.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        let e: Vec<f64> = y.iter().map(|v| (v - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    /// `ℓ(y)` in f64 (`t` the real targets or, in `t[0]`, the class).
+    fn value(self, y: &[f64], t: &[f64]) -> f64 {
+        match self {
+            GnLoss::Squared => 0.5 * y.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>(),
+            GnLoss::Softmax | GnLoss::Smoothed(_) => {
+                let alpha = if let GnLoss::Smoothed(a) = self {
+                    a as f64
+                } else {
+                    0.0
+                };
+                let m = y.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                let lse = m + y.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                let k = y.len() as f64;
+                let label = t[0] as usize;
+                let qy: f64 = y
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| (if j == label { 1.0 - alpha } else { 0.0 } + alpha / k) * v)
+                    .sum();
+                lse - qy
+            }
+        }
+    }
+
+    /// `H_ℓ(y)` as an explicit matrix.
+    fn hessian(self, y: &[f64]) -> Vec<Vec<f64>> {
+        let k = y.len();
+        match self {
+            GnLoss::Squared => (0..k)
+                .map(|i| (0..k).map(|j| f64::from(u8::from(i == j))).collect())
+                .collect(),
+            _ => {
+                let p = Self::softmax(y);
+                (0..k)
+                    .map(|i| {
+                        (0..k)
+                            .map(|j| f64::from(u8::from(i == j)) * p[i] - p[i] * p[j])
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl Ref {
+    /// `Σ_{k,k'} H_ℓ[k,k'] ⟨∇f_k, ∇f_k'⟩_η` from explicit gradients and the
+    /// explicit Hessian.
+    fn gauss_newton(&self, x: &[f64], eta: &[f64], on: NoiseOn, loss: GnLoss) -> f64 {
+        let noisy = self.noisy(on);
+        let y = self.out(x);
+        let h = loss.hessian(&y);
+        let grads: Vec<Vec<f64>> = (0..y.len()).map(|k| self.grad_f(x, k)).collect();
+        let mut total = 0.0;
+        for (k, gk) in grads.iter().enumerate() {
+            for (kk, gkk) in grads.iter().enumerate() {
+                let dot: f64 = gk
+                    .iter()
+                    .zip(gkk)
+                    .zip(&noisy)
+                    .filter(|(_, n)| n.0)
+                    .map(|((a, b), n)| eta[n.1] * a * b)
+                    .sum();
+                total += h[k][kk] * dot;
+            }
+        }
+        total
+    }
+}
+
+/// Penalty and gradient of `ℓ + ½ tr(J_fᵀ H_ℓ J_f)` against the f64 reference
+/// and central finite differences, for one network shape and every loss.
+fn check_gauss_newton<const I: usize, const O: usize, N: Network<I, O> + Acts>(seed: u64) {
+    for (ki, &hidden) in [K::Tanh, K::Softplus, K::Sigmoid].iter().enumerate() {
+        let net: N = random_net(seed + ki as u64, hidden, K::Identity);
+        let r = Ref::of(&net);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed ^ ki as u64);
+        let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.02 * (l as f32 + 1.0)).collect();
+        let eta64: Vec<f64> = eta.iter().map(|&v| v as f64).collect();
+        for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+            let x: [f32; I] = random_input(&mut rng, &r);
+            let xr = x64(&x);
+            let real: [f32; O] = core::array::from_fn(|_| uniform(&mut rng));
+            let class = (rng.next_u32() as usize) % O;
+            for loss in [GnLoss::Squared, GnLoss::Softmax, GnLoss::Smoothed(0.1)] {
+                let tag = format!("{}-layer {hidden:?} {on:?} {loss:?}", N::DEPTH);
+                let t64: Vec<f64> = match loss {
+                    GnLoss::Squared => real.iter().map(|&v| v as f64).collect(),
+                    _ => vec![class as f64],
+                };
+                let mut ws = net.workspace();
+                let mut grad = N::zeroed();
+                let (p, v) = match loss {
+                    GnLoss::Squared => (
+                        gauss_newton_penalty(&net, &HalfSquaredError, &x, &real, &eta, on, &mut ws),
+                        loss_gauss_newton_grad(
+                            &net,
+                            &HalfSquaredError,
+                            &x,
+                            &real,
+                            &eta,
+                            on,
+                            &mut ws,
+                            &mut grad,
+                        ),
+                    ),
+                    GnLoss::Softmax => (
+                        gauss_newton_penalty(
+                            &net,
+                            &SoftmaxCrossEntropy,
+                            &x,
+                            &class,
+                            &eta,
+                            on,
+                            &mut ws,
+                        ),
+                        loss_gauss_newton_grad(
+                            &net,
+                            &SoftmaxCrossEntropy,
+                            &x,
+                            &class,
+                            &eta,
+                            on,
+                            &mut ws,
+                            &mut grad,
+                        ),
+                    ),
+                    GnLoss::Smoothed(a) => {
+                        let l = SmoothedCrossEntropy::new(a).unwrap();
+                        (
+                            gauss_newton_penalty(&net, &l, &x, &class, &eta, on, &mut ws),
+                            loss_gauss_newton_grad(
+                                &net, &l, &x, &class, &eta, on, &mut ws, &mut grad,
+                            ),
+                        )
+                    }
+                };
+                let (p, v) = (p.unwrap(), v.unwrap());
+                let want = r.gauss_newton(&xr, &eta64, on, loss);
+                assert_close(&format!("{tag} penalty"), &[p as f64], &[want], 2e-4, 1e-6);
+                assert_eq!(v.penalty, p, "{tag}: penalty of the gradient pass");
+                let want_loss = loss.value(&r.out(&xr), &t64);
+                assert_close(
+                    &format!("{tag} loss"),
+                    &[v.loss as f64],
+                    &[want_loss],
+                    1e-5,
+                    1e-6,
+                );
+                if let GnLoss::Squared = loss {
+                    // H = I: the squared-error form, bit for bit in value.
+                    let se = net.penalty(&x, &eta, on, &mut N::new_cache()).unwrap();
+                    assert_close(
+                        &format!("{tag} = SE form"),
+                        &[p as f64],
+                        &[se as f64],
+                        1e-6,
+                        0.0,
+                    );
+                }
+                let objective = |q: &Ref| {
+                    loss.value(&q.out(&xr), &t64) + 0.5 * q.gauss_newton(&xr, &eta64, on, loss)
+                };
+                let fd = fd_grad(&r, objective, 1e-5);
+                assert_close(&format!("{tag} gradient"), &flat(&grad), &fd, 2e-3, 2e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn gauss_newton_penalty_and_gradient_match_f64_reference_and_finite_differences() {
+    check_gauss_newton::<3, 3, Mlp1<3, 5, 3, K, K>>(71);
+    check_gauss_newton::<3, 4, Mlp2<3, 4, 5, 4, K, K>>(72);
+    check_gauss_newton::<2, 2, Dense<2, 2, K>>(73);
+}
+
+#[test]
+fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
+    // ‖a‖² (Σ_k p_k ‖δ_k‖² − ‖Σ_k p_k δ_k‖²) per layer, from the f64 deltas.
+    let net: Mlp1<3, 5, 3, K, K> = random_net(81, K::Tanh, K::Identity);
+    let r = Ref::of(&net);
+    let x = [0.4f32, -0.7, 0.2];
+    let xr = x64(&x);
+    let eta = [0.03f32, 0.05];
+    let p = GnLoss::softmax(&r.out(&xr));
+    let mut want = 0.0;
+    let per_k: Vec<_> = (0..3).map(|k| r.deltas(&xr, k)).collect();
+    for (l, &eta_l) in eta.iter().enumerate() {
+        let a2: f64 = per_k[0].0[l].iter().map(|v| v * v).sum();
+        let n = per_k[0].1[l].len();
+        let mean: Vec<f64> = (0..n)
+            .map(|i| (0..3).map(|k| p[k] * per_k[k].1[l][i]).sum())
+            .collect();
+        let spread: f64 = (0..3)
+            .map(|k| p[k] * per_k[k].1[l].iter().map(|v| v * v).sum::<f64>())
+            .sum::<f64>()
+            - mean.iter().map(|v| v * v).sum::<f64>();
+        want += eta_l as f64 * a2 * spread;
+    }
+    let mut ws = net.workspace();
+    let got = gauss_newton_penalty(
+        &net,
+        &SoftmaxCrossEntropy,
+        &x,
+        &1,
+        &eta,
+        NoiseOn::Weights,
+        &mut ws,
+    )
+    .unwrap();
+    assert_close(
+        "per-layer softmax formula",
+        &[got as f64],
+        &[want],
+        1e-4,
+        0.0,
+    );
+    // The squared-error form is a different (larger) number.
+    let se = net
+        .penalty(
+            &x,
+            &eta,
+            NoiseOn::Weights,
+            &mut Mlp1::<3, 5, 3, K, K>::new_cache(),
+        )
+        .unwrap();
+    assert!(se > 2.0 * got, "SE form {se} vs Gauss–Newton {got}");
+}
+
+#[test]
+fn gauss_newton_rejects_bad_input_and_leaves_the_gradient_unchanged() {
+    let net: Mlp1<2, 3, 2, K, K> = random_net(91, K::Tanh, K::Identity);
+    let mut ws = net.workspace();
+    let mut grad = net;
+    let before = flat(&grad);
+    let on = NoiseOn::Weights;
+    let bad_eta = loss_gauss_newton_grad(
+        &net,
+        &SoftmaxCrossEntropy,
+        &[0.1, 0.2],
+        &0,
+        &[0.1],
+        on,
+        &mut ws,
+        &mut grad,
+    );
+    assert!(matches!(
+        bad_eta,
+        Err(noisereg::Error::LengthMismatch { .. })
+    ));
+    let bad_label = loss_gauss_newton_grad(
+        &net,
+        &SoftmaxCrossEntropy,
+        &[0.1, 0.2],
+        &2,
+        &[0.1, 0.1],
+        on,
+        &mut ws,
+        &mut grad,
+    );
+    assert!(matches!(
+        bad_label,
+        Err(noisereg::Error::InvalidParameter { .. })
+    ));
+    assert_eq!(flat(&grad), before);
+    // NaN input: NaN out, no panic.
+    let p = gauss_newton_penalty(
+        &net,
+        &SoftmaxCrossEntropy,
+        &[f32::NAN, 0.0],
+        &0,
+        &[0.1, 0.1],
+        on,
+        &mut ws,
+    )
+    .unwrap();
+    assert!(p.is_nan());
+}
+
+#[test]
+fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_name() {
+    use noisereg::{NoiseKind, Sgd, Trainer, WeightNoiseConfig, loss_gauss_newton_grad_batch};
+    type Net = Mlp1<3, 5, 3, K, K>;
+    let net: Net = random_net(95, K::Tanh, K::Identity);
+    let xs = [[0.3f32, -0.2, 0.9], [-0.5, 0.4, 0.1], [0.8, 0.7, -0.6]];
+    let ts = [0usize, 2, 1];
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    let (eta, on) = ([0.05, 0.05], NoiseOn::WeightsAndBiases);
+    let new = || -> Trainer<3, 3, Net, Sgd> { Trainer::new(net, Sgd::new(0.1).unwrap(), 5) };
+    let mut t = new().with_penalty(&cfg).unwrap();
+    t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
+    let mut want = Net::zeroed();
+    loss_gauss_newton_grad_batch(&net, &SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_eq!(
+        flat(t.gradient()),
+        flat(&want),
+        "with_penalty: loss-correct"
+    );
+    let mut t = new().with_squared_error_penalty(&cfg).unwrap();
+    t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
+    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_eq!(
+        flat(t.gradient()),
+        flat(&want),
+        "with_squared_error_penalty"
+    );
+}
+
+#[test]
+fn gauss_newton_penalty_batch_agrees_with_the_sample_penalty() {
+    type Net = Mlp2<3, 4, 5, 4, K, K>;
+    let net: Net = random_net(97, K::Tanh, K::Identity);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(98);
+    let xs: Vec<[f32; 3]> = (0..37)
+        .map(|_| core::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let ts: Vec<usize> = (0..37).map(|i| i % 4).collect();
+    let (eta, on) = ([0.02, 0.03, 0.04], NoiseOn::WeightsAndBiases);
+    let mut out = vec![0.0; 37];
+    net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut out)
+        .unwrap();
+    let mut ws = net.workspace();
+    let want: Vec<f64> = xs
+        .iter()
+        .zip(&ts)
+        .map(|(x, t)| {
+            gauss_newton_penalty(&net, &SoftmaxCrossEntropy, x, t, &eta, on, &mut ws).unwrap()
+                as f64
+        })
+        .collect();
+    let got: Vec<f64> = out.iter().map(|&v| v as f64).collect();
+    assert_close(
+        "batch vs sample Gauss–Newton penalty",
+        &got,
+        &want,
+        1e-5,
+        0.0,
+    );
+    assert!(
+        net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &xs, &ts[1..], &eta, on, &mut out)
+            .is_err()
+    );
 }

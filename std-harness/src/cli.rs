@@ -239,7 +239,8 @@ pub struct TrainArgs {
     /// Label smoothing ε in [0, 1) (ce only).
     #[arg(long, value_name = "EPS", allow_hyphen_values = true, value_parser = smoothing, default_value = "0")]
     pub label_smoothing: f32,
-    /// Explicit penalty ½·η·‖∇_W f‖² instead of (or with) drawn noise.
+    /// Explicit loss-correct penalty ½·η·E tr(J_fᵀ H_ℓ J_f) — ½·η·‖∇_W f‖² for
+    /// mse, the Gauss–Newton term for ce — instead of (or with) drawn noise.
     #[arg(long, value_name = "ETA", allow_hyphen_values = true, value_parser = non_negative, default_value = "0")]
     pub penalty: f32,
     /// Optimiser.

@@ -698,6 +698,24 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.penalty_grad_from_cache(ws, dy, eta, on, grad)
     }
 
+    fn seeded_penalty_traced(
+        &self,
+        ws: &mut DynCache,
+        seed: &Vec<f32>,
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut Self>,
+    ) -> Result<f32, Error> {
+        self.check_eta(eta)?;
+        check(seed.len(), self.outputs())?;
+        let total = self.penalty_from(ws, seed, eta, on)?;
+        if let Some(grad) = grad {
+            self.r_forward(ws, eta, on)?;
+            self.r_backward(ws, 0.0, eta, grad)?;
+        }
+        Ok(total)
+    }
+
     fn hessian_trace_at(
         &self,
         x: &Vec<f32>,

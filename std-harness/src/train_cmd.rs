@@ -335,10 +335,12 @@ fn divergence_cause(
     if s.penalty > 0.0 {
         let eta = vec![s.penalty; net.depth()];
         let mut cache = net.new_cache();
+        // The loss-correct penalty the run trains on (docs/theory.md §11).
         let largest = xs
             .iter()
-            .map(|x| {
-                net.penalty(x, &eta, s.noise_on.into(), &mut cache)
+            .zip(ts)
+            .map(|(x, t)| {
+                noisereg::gauss_newton_penalty(net, loss, x, t, &eta, s.noise_on.into(), &mut cache)
                     .unwrap_or(f32::INFINITY)
             })
             .fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });

@@ -51,11 +51,46 @@ impl Loss<Tgt> for AnyLoss {
                 SmoothedCrossEntropy::new(*a)?.value(y, c)
             }
             (AnyLoss::Ce(_), Tgt::Class(c)) => SoftmaxCrossEntropy.value(y, c),
-            _ => Err(Error::InvalidParameter {
-                name: "target",
-                requirement: "a real value for mse, a class label for ce",
-            }),
+            _ => Err(mismatched_target()),
         }
+    }
+
+    fn identity_hessian(&self) -> bool {
+        *self == AnyLoss::Mse
+    }
+
+    fn hessian_factor(&self, y: &[f32], t: &Tgt, j: usize, s: &mut [f32]) -> Result<(), Error> {
+        match (self, t) {
+            (AnyLoss::Mse, Tgt::Real(v)) => HalfSquaredError.hessian_factor(y, &[*v][..], j, s),
+            // Smoothing does not change the Hessian.
+            (AnyLoss::Ce(_), Tgt::Class(c)) => SoftmaxCrossEntropy.hessian_factor(y, c, j, s),
+            _ => Err(mismatched_target()),
+        }
+    }
+
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        t: &Tgt,
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        match (self, t) {
+            (AnyLoss::Mse, Tgt::Real(v)) => {
+                HalfSquaredError.hessian_factor_derivative(y, &[*v][..], r, c)
+            }
+            (AnyLoss::Ce(_), Tgt::Class(k)) => {
+                SoftmaxCrossEntropy.hessian_factor_derivative(y, k, r, c)
+            }
+            _ => Err(mismatched_target()),
+        }
+    }
+}
+
+fn mismatched_target() -> Error {
+    Error::InvalidParameter {
+        name: "target",
+        requirement: "a real value for mse, a class label for ce",
     }
 }
 

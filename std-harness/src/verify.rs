@@ -14,8 +14,8 @@ use crate::model_file::ModelFile;
 use crate::train_cmd::{loss_of, targets};
 use crate::trainer::{AnyLoss, Tgt};
 use noisereg::{
-    AntitheticPairs, Error, Loss, NoiseKind, NoiseOn, NoisyLoss, WeightNoiseConfig, clean_loss,
-    noisy_cost_expansion,
+    AntitheticPairs, Error, Loss, LossCostExpansion, NoiseKind, NoiseOn, NoisyLoss,
+    WeightNoiseConfig, clean_loss, loss_cost_expansion, noisy_cost_expansion,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -97,6 +97,24 @@ pub fn expansion(
         trace: e.trace,
         residual_trace: e.residual_trace,
     })
+}
+
+/// The first-order noisy cost of the run's own loss (docs/theory.md §11) at
+/// η = 1 on every layer (η factored out): the squared-error form, the
+/// loss-correct Gauss–Newton term and the curvature term.
+///
+/// # Errors
+///
+/// As the core's `loss_cost_expansion`.
+pub fn loss_expansion(
+    net: &DynMlp,
+    loss: &AnyLoss,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+    on: NoiseOn,
+) -> Result<LossCostExpansion, Error> {
+    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.on(on);
+    loss_cost_expansion(net, loss, xs, ts, &ones)
 }
 
 /// The classification error `1[argmax y ≠ t]` as a loss, so that the loss
@@ -347,8 +365,12 @@ pub struct VerifyRow {
     pub mc_excess: f64,
     /// Its standard error.
     pub mc_std_error: f64,
-    /// The seed's formula `(η/2) E‖∇f‖²` (over the perturbed parameters).
+    /// The seed's formula `(η/2) E‖∇f‖²` (over the perturbed parameters),
+    /// the squared-error form whatever the loss.
     pub seed_formula: Option<f64>,
+    /// The loss-correct first-order term `(η/2) E tr(J_fᵀ H_ℓ J_f)`
+    /// (Gauss–Newton; the seed's formula for ½ squared error).
+    pub gauss_newton: Option<f64>,
     /// The exact first-order formula.
     pub exact_formula: Option<f64>,
     /// Mean accuracy under the perturbation (ce models).
@@ -382,6 +404,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     } else {
         None
     };
+    let lexp = loss_expansion(&md.net, &loss, &md.xs, &md.ts, on).map_err(fail)?;
     let pairs = a.draws / 2;
     let mut rows = Vec::new();
     for &eta in &a.eta {
@@ -397,13 +420,15 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         } else {
             None
         };
-        let formulas = exp.filter(|_| additive);
+        let formulas = Some(lexp).filter(|_| additive);
+        let half_eta = 0.5 * f64::from(eta);
         rows.push(VerifyRow {
             eta,
             mc_excess: r.excess(),
             mc_std_error: r.std_error,
-            seed_formula: formulas.map(|e| e.seed_excess(f64::from(eta))),
-            exact_formula: formulas.map(|e| e.exact_excess(f64::from(eta))),
+            seed_formula: formulas.map(|e| half_eta * e.squared_error_form),
+            gauss_newton: formulas.map(|e| half_eta * e.gauss_newton),
+            exact_formula: formulas.map(|e| half_eta * (e.gauss_newton + e.curvature)),
             accuracy: acc.map(|r| 1.0 - r.mean),
             accuracy_std_error: acc.map(|r| r.std_error),
         });
@@ -431,7 +456,9 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             "clean_loss": clean,
             "clean_accuracy": clean_accuracy,
             "grad_sq_over": pert.on,
-            "mean_grad_sq": exp.map(|e| e.grad_sq),
+            "mean_grad_sq": lexp.squared_error_form,
+            "mean_gauss_newton": lexp.gauss_newton,
+            "mean_curvature": lexp.curvature,
             "mean_trace": exp.map(|e| e.trace),
             "pairs": pairs,
             "rows": rows,
@@ -455,12 +482,18 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             "mean {norm} = {:.6}   mean tr ∇²f = {:.6}",
             e.grad_sq, e.trace
         );
+    } else {
+        println!(
+            "mean {norm} = {:.6}   mean tr(J_fᵀ H_ℓ J_f) = {:.6}   mean Σ_k ∂ℓ/∂f_k tr ∇²f_k = {:.6}",
+            lexp.squared_error_form, lexp.gauss_newton, lexp.curvature
+        );
     }
     println!(
-        "{:>10}  {:>24}  {:>16}  {:>14}{}",
+        "{:>10}  {:>24}  {:>16}  {:>16}  {:>14}{}",
         "eta",
         "MC excess ± SE",
         format!("seed (η/2)E{norm}"),
+        "(η/2)E tr(JᵀHJ)",
         "exact formula",
         if ce { "  accuracy ± SE" } else { "" }
     );
@@ -471,15 +504,20 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             _ => String::new(),
         };
         println!(
-            "{:>10.3e}  {:>24}  {:>16}  {:>14}{acc}",
+            "{:>10.3e}  {:>24}  {:>16}  {:>16}  {:>14}{acc}",
             r.eta,
             format!("{:.6e} ± {:.1e}", r.mc_excess, r.mc_std_error),
             opt(r.seed_formula),
+            opt(r.gauss_newton),
             opt(r.exact_formula)
         );
     }
-    if exp.is_none() || !additive {
-        println!("(the formulas are for additive noise and the ½ squared error)");
+    if !additive {
+        println!("(the formulas are for additive noise)");
+    } else if ce {
+        println!(
+            "(seed: the squared-error form, right only for ½ squared error; (η/2)E tr(JᵀHJ): the loss-correct penalty --penalty trains on; exact: plus the curvature term, docs/theory.md §11)"
+        );
     }
     Ok(())
 }

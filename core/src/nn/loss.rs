@@ -28,6 +28,148 @@ pub trait Loss<T: ?Sized> {
     ///
     /// As [`value_grad`](Self::value_grad).
     fn value(&self, y: &[f32], target: &T) -> Result<f32, Error>;
+
+    /// Column `j` of a factor `S` of the loss's Hessian in the output,
+    /// `H_ℓ(y) = ∂²ℓ/∂y² = S Sᵀ`, written into `s` (`j < y.len()`). The
+    /// loss-correct penalty (docs/theory.md §11) is `Σ_j ‖J_fᵀ s_j‖²_η`.
+    ///
+    /// # Errors
+    ///
+    /// By default [`Error::InvalidParameter`] naming `loss`: a loss must
+    /// supply its Hessian to be used with the loss-correct penalty.
+    /// [`Error::LengthMismatch`] if `s` does not fit `y`, and the errors of
+    /// [`value`](Self::value); `j` out of range is [`Error::InvalidParameter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Loss, SoftmaxCrossEntropy};
+    /// // p = (½, ½): H = diag(p) − ppᵀ = ¼ [[1, −1], [−1, 1]], S = √½·(I − p 1ᵀ).
+    /// let mut s = [0.0; 2];
+    /// SoftmaxCrossEntropy.hessian_factor(&[0.0, 0.0], &0, 0, &mut s).unwrap();
+    /// assert!((s[0] - 0.5f32.sqrt() * 0.5).abs() < 1e-7 && (s[1] + 0.5f32.sqrt() * 0.5).abs() < 1e-7);
+    /// ```
+    fn hessian_factor(&self, y: &[f32], target: &T, j: usize, s: &mut [f32]) -> Result<(), Error> {
+        let _ = (y, target, j, s);
+        Err(NO_HESSIAN)
+    }
+
+    /// `true` when `H_ℓ = I` for every output (½ squared error): the
+    /// loss-correct penalty is then the squared-error form, and its gradient
+    /// takes the fused path of
+    /// [`Network::penalty_grad_from_cache`](crate::Network::penalty_grad_from_cache).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
+    /// assert!(<HalfSquaredError as Loss<[f32]>>::identity_hessian(&HalfSquaredError));
+    /// assert!(!SoftmaxCrossEntropy.identity_hessian());
+    /// ```
+    fn identity_hessian(&self) -> bool {
+        false
+    }
+
+    /// `c = ∂/∂y [½ tr(H_ℓ(y) G)]` for a fixed symmetric `G`, given only
+    /// `r_j = s_jᵀ G s_j` for the columns of [`hessian_factor`](Self::hessian_factor)
+    /// (enough for the crate's losses): the loss side of the gradient of the
+    /// loss-correct penalty, which also moves with `y`.
+    ///
+    /// # Errors
+    ///
+    /// As [`hessian_factor`](Self::hessian_factor); [`Error::LengthMismatch`]
+    /// if `r` or `c` does not fit `y`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{HalfSquaredError, Loss};
+    /// // Constant Hessian: nothing moves with y.
+    /// let mut c = [1.0; 2];
+    /// HalfSquaredError.hessian_factor_derivative(&[1.0, 2.0], &[0.0, 0.0][..], &[3.0, 4.0], &mut c).unwrap();
+    /// assert_eq!(c, [0.0, 0.0]);
+    /// ```
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        target: &T,
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        let _ = (y, target, r, c);
+        Err(NO_HESSIAN)
+    }
+}
+
+/// The default of the curvature methods of [`Loss`].
+const NO_HESSIAN: Error = Error::InvalidParameter {
+    name: "loss",
+    requirement: "a loss that supplies its Hessian (Loss::hessian_factor)",
+};
+
+/// `Ok` when `j` indexes an output.
+#[inline]
+fn check_column(j: usize, outputs: usize) -> Result<(), Error> {
+    if j < outputs {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name: "j",
+            requirement: "less than the number of outputs",
+        })
+    }
+}
+
+/// `H = I`: column `j` is `e_j`.
+#[inline]
+fn identity_factor(y: &[f32], j: usize, s: &mut [f32]) -> Result<(), Error> {
+    check_len(s.len(), y.len())?;
+    check_column(j, y.len())?;
+    for (i, v) in s.iter_mut().enumerate() {
+        *v = if i == j { 1.0 } else { 0.0 };
+    }
+    Ok(())
+}
+
+/// `p = softmax(y)` into `p` (stable; NaN propagates).
+#[inline]
+fn softmax_into(y: &[f32], p: &mut [f32]) {
+    let (m, sum) = SoftmaxCrossEntropy::max_and_sum(y);
+    let inv = 1.0 / sum;
+    for (q, &v) in p.iter_mut().zip(y) {
+        *q = libm::expf(v - m) * inv;
+    }
+}
+
+/// The softmax Hessian `diag(p) − ppᵀ = Σ_j p_j (e_j − p)(e_j − p)ᵀ`
+/// (as `Σ_j p_j = 1`): column `j` of the factor is `√p_j (e_j − p)`, which
+/// has no cancellation and no negative weight.
+#[inline]
+pub(crate) fn softmax_hessian_factor(y: &[f32], j: usize, s: &mut [f32]) -> Result<(), Error> {
+    check_len(s.len(), y.len())?;
+    check_column(j, y.len())?;
+    softmax_into(y, s);
+    let pj = s.get(j).copied().unwrap_or(0.0);
+    let root = libm::sqrtf(pj);
+    for (i, v) in s.iter_mut().enumerate() {
+        *v = root * (if i == j { 1.0 } else { 0.0 } - *v);
+    }
+    Ok(())
+}
+
+/// For the softmax factor, `r_j = p_j q_j` with `q_j = (e_j − p)ᵀG(e_j − p)`
+/// and `½ tr(HG) = ½ Σ_j r_j = P/2`; its derivative is
+/// `c_m = ½ (r_m − p_m P)` (docs/theory.md §11).
+#[inline]
+pub(crate) fn softmax_hessian_derivative(y: &[f32], r: &[f32], c: &mut [f32]) -> Result<(), Error> {
+    check_len(r.len(), y.len())?;
+    check_len(c.len(), y.len())?;
+    softmax_into(y, c);
+    let total: f32 = r.iter().sum();
+    for (cm, rm) in c.iter_mut().zip(r) {
+        *cm = 0.5 * (rm - *cm * total);
+    }
+    Ok(())
 }
 
 /// Half squared error `ℓ = ½‖y − t‖²`, gradient `y − t`.
@@ -64,6 +206,37 @@ impl Loss<[f32]> for HalfSquaredError {
         });
         Ok(0.5 * s)
     }
+
+    fn identity_hessian(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &[f32],
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(target.len(), y.len())?;
+        identity_factor(y, j, s)
+    }
+
+    #[inline]
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        target: &[f32],
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(target.len(), y.len())?;
+        check_len(r.len(), y.len())?;
+        check_len(c.len(), y.len())?;
+        c.fill(0.0);
+        Ok(())
+    }
 }
 
 impl<const K: usize> Loss<[f32; K]> for HalfSquaredError {
@@ -75,6 +248,32 @@ impl<const K: usize> Loss<[f32; K]> for HalfSquaredError {
     #[inline]
     fn value(&self, y: &[f32], target: &[f32; K]) -> Result<f32, Error> {
         <Self as Loss<[f32]>>::value(self, y, target)
+    }
+
+    fn identity_hessian(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &[f32; K],
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
+        <Self as Loss<[f32]>>::hessian_factor(self, y, target, j, s)
+    }
+
+    #[inline]
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        target: &[f32; K],
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        <Self as Loss<[f32]>>::hessian_factor_derivative(self, y, target, r, c)
     }
 }
 
@@ -98,7 +297,7 @@ pub struct SoftmaxCrossEntropy;
 impl SoftmaxCrossEntropy {
     /// `(max y, Σ e^{y_j − max})`; NaN anywhere makes the max NaN.
     #[inline]
-    fn max_and_sum(y: &[f32]) -> (f32, f32) {
+    pub(crate) fn max_and_sum(y: &[f32]) -> (f32, f32) {
         let m = y.iter().fold(f32::NEG_INFINITY, |m, &v| {
             if v > m || v.is_nan() || m.is_nan() {
                 if m.is_nan() { m } else { v }
@@ -138,6 +337,30 @@ impl Loss<usize> for SoftmaxCrossEntropy {
         let yt = Self::check_label(y, *target)?;
         let (m, s) = Self::max_and_sum(y);
         Ok(m + libm::logf(s) - yt)
+    }
+
+    #[inline]
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &usize,
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
+        Self::check_label(y, *target)?;
+        softmax_hessian_factor(y, j, s)
+    }
+
+    #[inline]
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        target: &usize,
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        Self::check_label(y, *target)?;
+        softmax_hessian_derivative(y, r, c)
     }
 }
 

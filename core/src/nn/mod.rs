@@ -67,6 +67,23 @@
 //! each row in SIMD lanes first; the two orders agree within the rounding
 //! bound stated on [`DenseRef::forward_block`] (tested against f64).
 //!
+//! # Which penalty
+//!
+//! [`Network::penalty`], [`Network::penalty_grad`] and
+//! [`Network::loss_penalty_grad_batch`] are the **squared-error form**
+//! `Σ_k ‖∇_θ f_k‖²_η`: what weight noise induces under ½ squared error only.
+//! For any other loss the first-order penalty is the **loss-correct**
+//! Gauss–Newton term `tr(J_fᵀ H_ℓ J_f)` (docs/theory.md §11):
+//! [`gauss_newton_penalty`], [`loss_gauss_newton_grad`],
+//! [`loss_gauss_newton_grad_batch`] and [`Network::gauss_newton_penalty_batch`]
+//! take the loss, which supplies its Hessian ([`Loss::hessian_factor`]); for
+//! softmax cross-entropy it is, per layer, `η ‖a‖² (Σ_k p_k ‖δ_k‖² −
+//! ‖Σ_k p_k δ_k‖²)`, many times smaller than the squared-error form.
+//! [`Trainer::with_penalty`](crate::Trainer::with_penalty) trains on the
+//! loss-correct one, [`Trainer::with_squared_error_penalty`](crate::Trainer::with_squared_error_penalty)
+//! on the squared-error form; [`loss_cost_expansion`] gives both and the
+//! exact first-order noisy cost with the curvature term, for every loss.
+//!
 //! # Run-time-sized networks
 //!
 //! [`DenseRef`] is a layer over borrowed slices with every pass as a method.
@@ -115,6 +132,7 @@ mod block;
 mod dense;
 mod fast_math;
 mod forward;
+mod gauss_newton;
 mod init;
 mod loss;
 mod matmat;
@@ -127,7 +145,13 @@ mod trace;
 pub use activation::{Activation, ActivationKind, Identity, Relu, Sigmoid, Softplus, Tanh};
 pub use block::BLOCK;
 pub use dense::{Dense, DenseBlock, DenseCache, DenseRef};
+pub(crate) use gauss_newton::add_gauss_newton_grad;
+pub use gauss_newton::{
+    LossCostExpansion, gauss_newton_penalty, loss_cost_expansion, loss_gauss_newton_grad,
+    loss_gauss_newton_grad_batch,
+};
 pub use init::Init;
 pub use loss::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
+pub(crate) use loss::{softmax_hessian_derivative, softmax_hessian_factor};
 pub use network::{Mlp1, Mlp2, Mlp3, Network};
 pub use penalty::{LossAndPenalty, NoiseOn};

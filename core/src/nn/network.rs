@@ -512,6 +512,45 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         Ok(total)
     }
 
+    /// The penalty of one seed `s`: `Σ_l η_l ‖∇_{θ_l} (s·f)‖²` (one backward
+    /// sweep), given a clean forward pass in `cache`; with `grad`, also adds
+    /// `H_{s·f} (η ⊙ ∇_θ (s·f))`, the gradient of half of it with `s` held
+    /// fixed (R-operator). The loss-correct penalty sums this over the
+    /// columns of the loss's Hessian factor ([`Loss::hessian_factor`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Clean, Dense, Network, NoiseOn};
+    /// // Linear model: ∇_w (s·f) = s xᵀ, so the penalty is η‖s‖²‖x‖².
+    /// let net = Dense::<1, 2>::zeroed();
+    /// let (mut cache, mut y) = (Dense::<1, 2>::new_cache(), [0.0; 2]);
+    /// net.forward_with(&[2.0], &mut Clean, &mut cache, &mut y);
+    /// let p = net.seeded_penalty_from_cache(&mut cache, &[1.0, -1.0], &[0.5], NoiseOn::Weights, None);
+    /// assert_eq!(p, Ok(0.5 * 2.0 * 4.0));
+    /// ```
+    fn seeded_penalty_from_cache(
+        &self,
+        cache: &mut Self::Cache,
+        seed: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut Self>,
+    ) -> Result<f32, Error> {
+        Self::check_eta(eta)?;
+        let total = self.penalty_from(0, cache, seed, eta, on, None);
+        if let Some(grad) = grad {
+            let (mut ry, zero) = ([0.0; OUT], [0.0; OUT]);
+            self.r_forward_from(0, cache, eta, on, None, &mut ry);
+            self.r_backward_from(0, cache, 0.0, eta, &zero, None, grad, None);
+        }
+        Ok(total)
+    }
+
     /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
     /// every parameter, whichever count in the penalty) and returns the
     /// penalty. Runs a clean forward pass into `cache`.
@@ -666,6 +705,64 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
             for k in 0..OUT {
                 for seed in Self::block_seed(&mut blk).iter_mut() {
                     unit(seed, k);
+                }
+                acc.fill(0.0);
+                let acc = &mut acc[..xb.len()];
+                self.penalty_block(0, xb, &mut blk, eta, on, acc, None);
+                for (o, a) in ob.iter_mut().zip(acc.iter()) {
+                    *o += *a;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The loss-correct (Gauss–Newton) penalty `tr(J_fᵀ H_ℓ J_f)` of every
+    /// sample, `out[i]` for `xs[i]` ([`gauss_newton_penalty`](crate::gauss_newton_penalty)
+    /// per sample, up to rounding), computed [`BLOCK`] samples at a time:
+    /// one forward pass and one penalty sweep per column of the loss's
+    /// Hessian factor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out`, `xs` and `targets` differ in length
+    /// or `eta.len() != DEPTH`, and the loss's errors; `out` is unspecified
+    /// after a loss error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseOn, SoftmaxCrossEntropy};
+    /// let mut out = [0.0; 2];
+    /// let net = Dense::<1, 2>::zeroed();
+    /// net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &[[1.0], [2.0]], &[0, 1], &[1.0], NoiseOn::Weights, &mut out)
+    ///     .unwrap();
+    /// assert!((out[0] - 0.5).abs() < 1e-6 && (out[1] - 2.0).abs() < 1e-6);
+    /// ```
+    fn gauss_newton_penalty_batch<T, L: Loss<T>>(
+        &self,
+        loss: &L,
+        xs: &[[f32; IN]],
+        targets: &[T],
+        eta: &[f32],
+        on: NoiseOn,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(out.len(), xs.len())?;
+        check_len(targets.len(), xs.len())?;
+        Self::check_eta(eta)?;
+        let mut blk = Self::new_block();
+        self.prepare_block(&mut blk);
+        let mut acc = [0.0; BLOCK];
+        let chunks = xs.chunks(BLOCK).zip(targets.chunks(BLOCK));
+        for ((xb, tb), ob) in chunks.zip(out.chunks_mut(BLOCK)) {
+            self.forward_block(xb, &mut blk);
+            let ys = *Self::block_output(&blk);
+            ob.fill(0.0);
+            for j in 0..OUT {
+                let seeds = Self::block_seed(&mut blk);
+                for ((seed, y), t) in seeds.iter_mut().zip(&ys).zip(tb) {
+                    loss.hessian_factor(y, t, j, seed)?;
                 }
                 acc.fill(0.0);
                 let acc = &mut acc[..xb.len()];

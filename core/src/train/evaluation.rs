@@ -405,6 +405,8 @@ fn unit_eta(depth: usize) -> Result<heapless::Vec<f32, MAX_LAYERS>, Error> {
 }
 
 /// The noisy cost of the ½-squared-error loss to first order in η (THEORY §1–§2).
+/// For every loss (softmax cross-entropy, label smoothing) see
+/// [`loss_cost_expansion`](crate::loss_cost_expansion) (docs/theory.md §11).
 ///
 /// # Examples
 ///
@@ -435,7 +437,8 @@ pub struct NoisyCostExpansion {
 }
 
 /// Evaluates the seed's and the exact first-order formula for the noisy cost
-/// `E_ε J(θ + ε)` of the ½-squared-error loss, for additive noise of
+/// `E_ε J(θ + ε)` of the ½-squared-error loss (any loss:
+/// [`loss_cost_expansion`](crate::loss_cost_expansion)), for additive noise of
 /// per-layer variance `config.eta(l)` on the parameters `config` selects.
 ///
 /// Local reparameterisation is accepted too: per sample its pre-activations

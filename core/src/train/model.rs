@@ -158,6 +158,20 @@ pub trait Model<X, Y>: Parameters + Clone {
         grad: &mut Self,
     ) -> Result<f32, Error>;
 
+    /// [`Network::seeded_penalty_from_cache`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta` or `seed` does not fit.
+    fn seeded_penalty_traced(
+        &self,
+        ws: &mut Self::Workspace,
+        seed: &Y,
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut Self>,
+    ) -> Result<f32, Error>;
+
     /// [`Network::hessian_trace`].
     ///
     /// # Errors
@@ -276,6 +290,18 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> Model<[f32; IN], [f
         grad: &mut Self,
     ) -> Result<f32, Error> {
         self.penalty_grad_from_cache(ws, dy, eta, on, grad)
+    }
+
+    #[inline]
+    fn seeded_penalty_traced(
+        &self,
+        ws: &mut Self::Workspace,
+        seed: &[f32; OUT],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut Self>,
+    ) -> Result<f32, Error> {
+        self.seeded_penalty_from_cache(ws, seed, eta, on, grad)
     }
 
     #[inline]

@@ -3,6 +3,7 @@
 use super::validate::unit_half_open;
 use crate::error::{Error, check_len};
 use crate::nn::Loss;
+use crate::nn::{softmax_hessian_derivative, softmax_hessian_factor};
 
 /// Softmax cross-entropy against the smoothed target `q = (1 − α)e_t + α/K`:
 /// `ℓ = log Σ_j e^{y_j} − Σ_j q_j y_j`, gradient `softmax(y) − q`.
@@ -91,5 +92,28 @@ impl Loss<usize> for SmoothedCrossEntropy {
     fn value(&self, y: &[f32], target: &usize) -> Result<f32, Error> {
         let (_, s, qy) = self.parts(y, *target)?;
         Ok(libm::logf(s) - qy)
+    }
+
+    /// The Hessian does not depend on the target: as [`SoftmaxCrossEntropy`](crate::SoftmaxCrossEntropy).
+    fn hessian_factor(
+        &self,
+        y: &[f32],
+        target: &usize,
+        j: usize,
+        s: &mut [f32],
+    ) -> Result<(), Error> {
+        self.parts(y, *target)?;
+        softmax_hessian_factor(y, j, s)
+    }
+
+    fn hessian_factor_derivative(
+        &self,
+        y: &[f32],
+        target: &usize,
+        r: &[f32],
+        c: &mut [f32],
+    ) -> Result<(), Error> {
+        self.parts(y, *target)?;
+        softmax_hessian_derivative(y, r, c)
     }
 }

@@ -10,7 +10,7 @@ use super::target::Target;
 use super::weight_noise::WeightNoise;
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
-use crate::nn::{BLOCK, Loss, NoiseOn};
+use crate::nn::{BLOCK, Loss, NoiseOn, add_gauss_newton_grad};
 use crate::perturbation::{Clean, Perturbation};
 use core::marker::PhantomData;
 
@@ -110,6 +110,8 @@ pub struct ModelTrainer<X, Y, N: Model<X, Y>, O, const S: usize = 0> {
     opt: O,
     cache: N::Workspace,
     weight_noise: Option<WeightNoise>,
+    /// The penalty's settings; its redraw policy (which the penalty ignores)
+    /// holds the [`PenaltyForm`], so the trainer keeps its documented size.
     penalty: Option<WeightNoiseConfig>,
     input_noise: InputNoise,
     label_noise: LabelNoise,
@@ -226,10 +228,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         Ok(())
     }
 
-    /// Adds the explicit penalty `½ Σ_l η_l ‖∇_{θ_l} f‖²` (summed over outputs)
-    /// to every sample's loss: the deterministic alternative to weight noise.
-    /// `config`'s per-layer η, parameters and schedule are used; its kind and
-    /// redraw policy are ignored.
+    /// Adds the explicit loss-correct penalty `½ tr(J_fᵀ H_ℓ J_f)` (η-weighted,
+    /// [`gauss_newton_penalty`](crate::gauss_newton_penalty)) of the loss given
+    /// to [`step`](Self::step) to every sample's loss: the deterministic
+    /// alternative to weight noise (docs/theory.md §11). For ½ squared error
+    /// that is `½ Σ_l η_l ‖∇_{θ_l} f‖²` summed over outputs; for softmax
+    /// cross-entropy it is `½ Σ_l η_l ‖a_l‖² (Σ_k p_k ‖δ_k‖² − ‖Σ_k p_k δ_k‖²)`,
+    /// not the squared-error form. A loss without a Hessian
+    /// ([`Loss::hessian_factor`]) makes `step` fail. `config`'s per-layer η,
+    /// parameters and schedule are used; its kind and redraw policy are ignored.
     ///
     /// # Errors
     ///
@@ -249,7 +256,32 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some(*config);
+        self.penalty = Some(config.redraw(PenaltyForm::LossCorrect.marker()));
+        Ok(self)
+    }
+
+    /// Like [`with_penalty`](Self::with_penalty), but with the squared-error
+    /// form `½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` whatever the loss
+    /// ([`Network::penalty`](crate::Network::penalty)): what weight noise
+    /// induces only under ½ squared error (for softmax cross-entropy it is
+    /// a different, much larger regulariser; docs/theory.md §11).
+    ///
+    /// # Errors
+    ///
+    /// As [`with_penalty`](Self::with_penalty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseKind, Sgd, Trainer, WeightNoiseConfig};
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.1).unwrap();
+    /// let new = || -> Trainer<1, 1, Dense<1, 1>, Sgd> { Trainer::new(Dense::zeroed(), Sgd::new(0.1).unwrap(), 7) };
+    /// let mut t = new().with_squared_error_penalty(&cfg).unwrap();
+    /// assert!(t.step(&HalfSquaredError, &[[1.0]], &[[1.0]]).is_ok());
+    /// ```
+    pub fn with_squared_error_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
+        config.check_depth(self.net.depth())?;
+        self.penalty = Some(config.redraw(PenaltyForm::SquaredError.marker()));
         Ok(self)
     }
 
@@ -502,7 +534,9 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             w.set_step(step);
         }
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
-        let penalty = penalty.as_ref().map(|p| (p, p.eta_schedule().factor(step)));
+        let penalty = penalty
+            .as_ref()
+            .map(|p| (p, p.eta_schedule().factor(step), PenaltyForm::of(p)));
         let pen = PenaltyTerm::new(penalty);
         fill_zero(grad);
         let mut total = 0.0;
@@ -549,10 +583,10 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 noise.scale_gradient(grad);
                 let after = input_noise.draw_index();
                 input_noise.set_draw_index(rewind);
-                for (x, _) in samples {
+                for (x, t) in samples {
                     let mut x_noisy = x.clone();
                     let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
-                    pen.add(net, &x_noisy, cache, grad)?;
+                    pen.add(net, loss, &x_noisy, t, cache, grad)?;
                 }
                 input_noise.set_draw_index(after);
             }
@@ -565,14 +599,14 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                         for (x, t) in samples {
                             let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
-                            pen.add(net, &x, cache, grad)?;
+                            pen.add(net, loss, &x, &t, cache, grad)?;
                         }
                     }
                     None => {
                         for (x, t) in samples {
                             let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                             total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
-                            pen.add(net, &x, cache, grad)?;
+                            pen.add(net, loss, &x, &t, cache, grad)?;
                         }
                     }
                 }
@@ -593,7 +627,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     total += sample_grad(net, loss, &x, &t, noise, cache, g)?;
                     noise.scale_gradient(g);
                     add_into(grad, g);
-                    pen.add(net, &x, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
             Some(noise) => {
@@ -603,7 +637,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     total += sample_grad(net, loss, &x, &t, noise, cache, grad)?;
                     // A no-op except for multiplicative noise (batch of 1 here).
                     noise.scale_gradient(grad);
-                    pen.add(net, &x, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
         }
@@ -656,15 +690,43 @@ fn noisy_sample<X: Buffer, T: Target>(
     (x_noisy, t.with_label_noise(label_noise))
 }
 
+/// Which explicit penalty a trainer adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PenaltyForm {
+    /// `½ tr(J_fᵀ H_ℓ J_f)` of the step's loss.
+    LossCorrect,
+    /// `½ Σ_k ‖∇_θ f_k‖²_η` whatever the loss.
+    SquaredError,
+}
+
+impl PenaltyForm {
+    /// The redraw policy that stands for this form in a stored penalty config.
+    const fn marker(self) -> Redraw {
+        match self {
+            PenaltyForm::LossCorrect => Redraw::PerSample,
+            PenaltyForm::SquaredError => Redraw::PerBatch,
+        }
+    }
+
+    fn of(config: &WeightNoiseConfig) -> Self {
+        match config.redraw_policy() {
+            Redraw::PerSample => PenaltyForm::LossCorrect,
+            Redraw::PerBatch => PenaltyForm::SquaredError,
+        }
+    }
+}
+
 /// The explicit penalty's per-sample gradient, if configured.
 struct PenaltyTerm {
     /// Effective per-layer η (schedule applied), `None` when off.
     eta: Option<([f32; MAX_LAYERS], NoiseOn)>,
+    form: PenaltyForm,
 }
 
 impl PenaltyTerm {
-    fn new(config: Option<(&WeightNoiseConfig, f32)>) -> Self {
-        let eta = config.map(|(c, f)| {
+    fn new(config: Option<(&WeightNoiseConfig, f32, PenaltyForm)>) -> Self {
+        let form = config.map_or(PenaltyForm::LossCorrect, |c| c.2);
+        let eta = config.map(|(c, f, _)| {
             let mut eta = *c.etas();
             for e in eta.iter_mut() {
                 *e *= f;
@@ -673,7 +735,7 @@ impl PenaltyTerm {
         });
         // All η zero: plain training, bit for bit.
         let eta = eta.filter(|(e, _)| e.iter().any(|&v| v > 0.0));
-        Self { eta }
+        Self { eta, form }
     }
 
     /// Whether a penalty is added.
@@ -681,18 +743,28 @@ impl PenaltyTerm {
         self.eta.is_some()
     }
 
-    /// Adds `∇_θ ½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` at the clean `net` into `grad`.
+    /// Adds the gradient of the loss-correct penalty `½ tr(J_fᵀ H_ℓ J_f)`
+    /// (docs/theory.md §11; `½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` for ½ squared error)
+    /// at the clean `net` into `grad`.
     #[inline]
-    fn add<X, Y, N: Model<X, Y>>(
+    fn add<X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>>(
         &self,
         net: &N,
+        loss: &L,
         x: &X,
+        t: &T,
         cache: &mut N::Workspace,
         grad: &mut N,
     ) -> Result<(), Error> {
         if let Some((eta, on)) = &self.eta {
             let eta = eta.get(..net.depth()).unwrap_or(eta);
-            net.penalty_grad_at(x, eta, *on, cache, grad)?;
+            if self.form == PenaltyForm::SquaredError {
+                net.penalty_grad_at(x, eta, *on, cache, grad)?;
+                return Ok(());
+            }
+            let (mut y, dy) = (net.output_buffer(), net.output_buffer());
+            net.forward_traced(x, &mut Clean, cache, &mut y)?;
+            add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
         }
         Ok(())
     }
@@ -716,7 +788,14 @@ impl PenaltyTerm {
         let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
         net.forward_traced(x, &mut Clean, cache, &mut y)?;
         let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-        net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
+        match self.form {
+            PenaltyForm::SquaredError => {
+                net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
+            }
+            PenaltyForm::LossCorrect => {
+                add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
+            }
+        }
         Ok(l)
     }
 }
