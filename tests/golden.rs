@@ -458,6 +458,15 @@ fn golden_training_run() {
 fn golden_training_run_within_tolerance() {
     let got = training_run();
     assert_eq!(got.len(), training::TRAINING_RUN.len());
+    let differ = got
+        .iter()
+        .zip(&training::TRAINING_RUN)
+        .filter(|(g, w)| g != w)
+        .count();
+    println!(
+        "{differ} of {} parameters differ from the golden bits",
+        got.len()
+    );
     for (i, (&g, &w)) in got.iter().zip(&training::TRAINING_RUN).enumerate() {
         let (g, w) = (f32::from_bits(g), f32::from_bits(w));
         assert!(
