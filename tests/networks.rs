@@ -1058,6 +1058,10 @@ fn stack_probe() {
 /// every pass; the deepest recursion that still fits, with and without the
 /// passes, differ by the stack the passes need (to one frame, ~300 B).
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "re-executes the test binary: not possible under qemu-user without binfmt_misc"
+)]
 fn stack_bytes_of_the_biggest_network() {
     let exe = std::env::current_exe().unwrap();
     let fits = |depth: usize, passes: bool| {

@@ -1,9 +1,9 @@
-//! The identities of THEORY §5–§6 (T1–T8), linear regression under weight,
+//! The identities of docs/theory.md §5–§6 (T1–T8), linear regression under weight,
 //! input and label noise, the noisy cost of tanh MLPs (§2) and the diabetes
 //! experiment: each checked in closed form and by Monte Carlo through the
 //! crate's own noise implementations.
 //!
-//! Golden values of THEORY §6 use the UNhalved squared error `E(f̃ − y)²`;
+//! Golden values of docs/theory.md §6 use the UNhalved squared error `E(f̃ − y)²`;
 //! the crate's loss is `½‖y − f‖²`, so its excess costs are half of those.
 //! Monte Carlo acceptance: `|MC − exact| ≤ 4·SE`, antithetic pairs where the
 //! noise allows it, a fixed seed per test.
@@ -458,7 +458,7 @@ fn label_noise_adds_a_constant_to_the_expected_loss() {
     assert_within_4se("label noise", r, clean + 0.5 * s2);
 }
 
-// ---------------------------------------------------------------- tanh MLPs (THEORY §2)
+// ---------------------------------------------------------------- tanh MLPs (docs/theory.md §2)
 
 type Mlp = Mlp1<4, 8, 1, Tanh>;
 

@@ -15,7 +15,7 @@
 //! ```
 //! use noisereg::{Adam, HalfSquaredError, Init, Mlp1, Network, NoiseKind, Tanh, Trainer};
 //! use noisereg::{WeightNoiseConfig, clean_loss, flatness, NoiseOn};
-//! use rand_core::SeedableRng;
+//! use noisereg::rand_core::SeedableRng; // the crate's own rand_core: no second copy to pin
 //!
 //! # fn main() -> Result<(), noisereg::Error> {
 //! type Net = Mlp1<2, 8, 1, Tanh>; // 2 → 8 (tanh) → 1 (linear)
@@ -31,7 +31,7 @@
 //! // taken at θ + ε and applied to the clean θ.
 //! let noise = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)?;
 //! let adam = Adam::with_defaults(0.01, &net)?;
-//! let mut trainer: Trainer<2, 1, Net, _> = Trainer::new(net, adam, 42).with_weight_noise(&noise)?;
+//! let mut trainer = Trainer::new(net, adam, 42).with_weight_noise(&noise)?;
 //! for _ in 0..200 {
 //!     trainer.step(&HalfSquaredError, &xs, &ys)?;
 //! }
@@ -77,7 +77,18 @@
 //!   with a scalar twin (`sq_norm_scalar`, …) that serves as the test oracle.
 //!
 //! Conventions (η is a variance; the loss is `½‖y − f‖²`, so the penalty is
-//! `(η/2)‖∇f‖²`) follow the project's `THEORY.md`.
+//! `(η/2)‖∇f‖²`) and every formula the code implements are derived in the
+//! repository's `docs/theory.md`, which the item docs cite by section
+//! (`docs/theory.md §2`).
+//!
+//! # `rand_core`
+//!
+//! The crate re-exports the [`rand_core`] it is built against (0.10), so
+//! [`SeedableRng`](rand_core::SeedableRng) and [`Rng`](rand_core::Rng) can be
+//! named as `noisereg::rand_core::…` without a dependency of your own that
+//! would have to be kept at the same version: [`BoxMuller::sample`] takes any
+//! `noisereg::rand_core::Rng`, and [`XoshiroLanes`] implements its
+//! `SeedableRng`.
 //!
 //! # Portability
 //!
@@ -104,6 +115,11 @@ mod parameters;
 mod perturbation;
 mod sampler;
 mod train;
+
+/// The `rand_core` this crate is built against, re-exported so that callers
+/// name its traits (`noisereg::rand_core::SeedableRng`, `Rng`) without
+/// pinning a second copy of their own.
+pub use rand_core;
 
 pub use error::Error;
 pub use kernels::*;

@@ -320,7 +320,7 @@ fn print_report(r: &Report) {
         }
         println!();
     }
-    println!("\nThe seed's derivation (THEORY §1–§2), training set, η = {CHECK_ETA}:");
+    println!("\nThe seed's derivation (docs/theory.md §1–§2), training set, η = {CHECK_ETA}:");
     println!(
         "{:<18} {:>22} {:>20} {:>20}",
         "model", "Monte Carlo excess", "seed (η/2)E‖∇f‖²", "exact formula"

@@ -1,5 +1,5 @@
 //! `noisereg verify`: Monte Carlo noisy cost against the seed's first-order
-//! formula and the exact one (THEORY §1–§2), and the Monte Carlo estimator
+//! formula and the exact one (`docs/theory.md` §1–§2), and the Monte Carlo estimator
 //! that `robustness` and the demo share.
 //!
 //! Monte Carlo runs in parallel over antithetic pairs with rayon; pair `p`

@@ -1,5 +1,5 @@
 //! The per-sample penalty `Σ_l η_l ‖∇_{θ_l} f_k‖²` in factorised form:
-//! for a dense layer, `‖∂f_k/∂W‖²_F = ‖δ‖²·‖x‖²` (THEORY §3).
+//! for a dense layer, `‖∂f_k/∂W‖²_F = ‖δ‖²·‖x‖²` (`docs/theory.md` §3).
 
 use super::activation::Activation;
 use super::dense::DenseRef;

@@ -1,4 +1,4 @@
-//! Pearlmutter's R-operator through a dense layer (THEORY §4): the
+//! Pearlmutter's R-operator through a dense layer (`docs/theory.md` §4): the
 //! directional derivative of the forward and backward passes along
 //! `v = η ⊙ ∇_θ f_k`, which yields `H_{f_k} v`, the gradient of
 //! `½ Σ_l η_l ‖∇_{θ_l} f_k‖²`.

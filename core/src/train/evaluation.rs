@@ -404,7 +404,7 @@ fn unit_eta(depth: usize) -> Result<heapless::Vec<f32, MAX_LAYERS>, Error> {
     Ok(v)
 }
 
-/// The noisy cost of the ½-squared-error loss to first order in η (THEORY §1–§2).
+/// The noisy cost of the ½-squared-error loss to first order in η (`docs/theory.md` §1–§2).
 /// For every loss (softmax cross-entropy, label smoothing) see
 /// [`loss_cost_expansion`](crate::loss_cost_expansion) (docs/theory.md §11).
 ///
@@ -455,7 +455,7 @@ pub struct NoisyCostExpansion {
 ///
 /// ```
 /// use noisereg::{noisy_cost_expansion, Dense, Network, NoiseKind, WeightNoiseConfig};
-/// // Linear model: no curvature, so both formulas agree (THEORY T1, halved).
+/// // Linear model: no curvature, so both formulas agree (docs/theory.md §6, T1, halved).
 /// let mut net = Dense::<2, 1>::zeroed();
 /// net.w = [[0.3, -0.1]];
 /// net.b = [0.05];

@@ -5,7 +5,7 @@ use super::validate::finite_non_negative;
 use crate::error::Error;
 
 /// Gaussian noise on the inputs (data augmentation; for a linear model
-/// exactly ridge regression, THEORY §5).
+/// exactly ridge regression, `docs/theory.md` §5).
 ///
 /// Sample `n` of a run gets stream `n` of a counter-keyed generator, so the
 /// noise is reproducible from the seed alone.

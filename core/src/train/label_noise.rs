@@ -8,7 +8,7 @@ use crate::error::Error;
 ///
 /// Gaussian `ỹ = y + ζ`, `ζ ~ N(0, σ² I)`, adds the constant `σ²K/2` to the
 /// expected ½-squared-error loss and leaves its expected gradient unchanged
-/// (THEORY §5). For classification the usual form of label noise is label
+/// (`docs/theory.md` §5). For classification the usual form of label noise is label
 /// smoothing: see [`SmoothedCrossEntropy`](crate::SmoothedCrossEntropy).
 ///
 /// # Examples

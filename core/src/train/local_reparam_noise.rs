@@ -10,7 +10,7 @@ use crate::perturbation::Perturbation;
 ///
 /// With `W̃ = W + E`, `E` i.i.d. `N(0, η)`, a dense layer's pre-activation for
 /// one input `a` is exactly `z ~ N(W a + b, η(‖a‖² + [bias noisy]) I)`
-/// (THEORY §5). This mode draws those OUT normals directly
+/// (`docs/theory.md` §5). This mode draws those OUT normals directly
 /// (`z = W a + b + √(η(‖a‖²+c))·ξ`) instead of IN·OUT weight perturbations.
 ///
 /// What changes compared with [`AdditiveNoise`](crate::AdditiveNoise):

@@ -35,7 +35,7 @@ pub enum NoiseKind {
     Additive,
     /// `w̃ = w(1 + ε)`, `ε ~ N(0, η)` (Gaussian-dropout style).
     Multiplicative,
-    /// Additive noise sampled through the pre-activations (THEORY §5):
+    /// Additive noise sampled through the pre-activations (`docs/theory.md` §5):
     /// `z ~ N(W a + b, η(‖a‖² + [bias noisy]))`, OUT draws per layer.
     LocalReparam,
 }
