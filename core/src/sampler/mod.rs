@@ -65,12 +65,14 @@
 
 mod box_muller;
 mod fill_normal;
+mod gaussian_shift;
+mod lane_stream;
 mod polynomials;
 mod xoshiro_lanes;
 
 pub use box_muller::BoxMuller;
-pub(crate) use fill_normal::{GROUP, fill_normal_state};
 pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
+pub(crate) use gaussian_shift::GaussianShift;
+pub(crate) use lane_stream::LaneStream;
 pub(crate) use polynomials::{cos_half_pi, sin_half_pi};
 pub use xoshiro_lanes::XoshiroLanes;
-pub(crate) use xoshiro_lanes::{LANES, keyed_state};

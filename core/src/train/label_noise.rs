@@ -1,8 +1,8 @@
 //! Label noise: Gaussian noise on regression targets.
 
-use super::gaussian_shift::GaussianShift;
 use super::validate::finite_non_negative;
 use crate::error::Error;
+use crate::sampler::GaussianShift;
 
 /// Noise on the targets.
 ///

@@ -43,3 +43,18 @@ pub(crate) fn copy_checked<P: Parameters>(dst: &mut P, src: &P) {
         }
     }
 }
+
+/// `copy_from_slice` that copies the common prefix instead of panicking.
+pub(crate) trait CopyChecked {
+    fn copy_from_slice_checked(&mut self, src: &[f32]);
+}
+
+impl CopyChecked for [f32] {
+    #[inline]
+    fn copy_from_slice_checked(&mut self, src: &[f32]) {
+        let n = self.len().min(src.len());
+        if let (Some(d), Some(s)) = (self.get_mut(..n), src.get(..n)) {
+            d.copy_from_slice(s);
+        }
+    }
+}

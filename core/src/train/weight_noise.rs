@@ -253,7 +253,7 @@ impl WeightNoise {
                 } else if weights && biases {
                     self.bias(c, n);
                 } else {
-                    super::additive_noise::CopyChecked::copy_from_slice_checked(n, c);
+                    super::parameter_ops::CopyChecked::copy_from_slice_checked(n, c);
                 }
             }
         }

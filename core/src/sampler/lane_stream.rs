@@ -1,7 +1,8 @@
 //! Counter-keyed Gaussian streams drawn with the SIMD fill: the same draw
 //! regenerated on demand, for the weight-noise perturbations.
 
-use crate::sampler::{GROUP, LANES, fill_normal_state, keyed_state};
+use super::fill_normal::{GROUP, fill_normal_state};
+use super::xoshiro_lanes::{LANES, keyed_state};
 use wide::u32x8;
 
 /// Streams per draw: one per layer (up to [`MAX_LAYERS`](super::MAX_LAYERS)) and spares.
