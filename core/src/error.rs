@@ -44,6 +44,19 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// `Ok(n)` for a non-empty collection of `n` samples; an
+/// [`Error::InvalidParameter`] naming `what` (`batch`, `data`) otherwise.
+pub(crate) fn nonempty(what: &'static str, n: usize) -> Result<usize, Error> {
+    if n == 0 {
+        Err(Error::InvalidParameter {
+            name: what,
+            requirement: "at least one sample",
+        })
+    } else {
+        Ok(n)
+    }
+}
+
 /// `Ok(())` when the lengths agree, the matching [`Error::LengthMismatch`] otherwise.
 pub(crate) fn check_len(left: usize, right: usize) -> Result<(), Error> {
     if left == right {

@@ -311,13 +311,7 @@ where
     }
     config.check_depth(net.depth())?;
     check_len(xs.len(), targets.len())?;
-    if xs.is_empty() {
-        return Err(Error::InvalidParameter {
-            name: "data",
-            requirement: "at least one sample",
-        });
-    }
-    let n = xs.len() as f64;
+    let n = crate::error::nonempty("data", xs.len())? as f64;
     let eta = config.etas().get(..net.depth()).unwrap_or(config.etas());
     let on = config.noise_on();
     let mut ws = net.workspace();

@@ -852,14 +852,7 @@ fn eta_at(eta: &[f32], l: usize) -> f32 {
 /// `n` as f32, or an error for an empty batch.
 #[inline]
 pub(crate) fn nonempty(n: usize) -> Result<f32, Error> {
-    if n == 0 {
-        Err(Error::InvalidParameter {
-            name: "batch",
-            requirement: "at least one sample",
-        })
-    } else {
-        Ok(n as f32)
-    }
+    crate::error::nonempty("batch", n).map(|n| n as f32)
 }
 
 impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dense<IN, OUT, A> {

@@ -9,14 +9,7 @@ use crate::nn::{BLOCK, HalfSquaredError, Loss, NoiseOn};
 use crate::perturbation::Clean;
 
 fn nonempty(n: usize) -> Result<f64, Error> {
-    if n == 0 {
-        Err(Error::InvalidParameter {
-            name: "data",
-            requirement: "at least one sample",
-        })
-    } else {
-        Ok(n as f64)
-    }
+    crate::error::nonempty("data", n).map(|n| n as f64)
 }
 
 /// Mean loss over a data set at the clean weights (accumulated in `f64`).

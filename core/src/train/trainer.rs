@@ -477,12 +477,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     where
         X: 'a,
     {
-        if n == 0 {
-            return Err(Error::InvalidParameter {
-                name: "batch",
-                requirement: "at least one sample",
-            });
-        }
+        crate::error::nonempty("batch", n)?;
         for (x, t) in samples.clone() {
             if !x.as_ref().iter().all(|v| v.is_finite()) {
                 return Err(Error::NonFinite { what: "input" });
