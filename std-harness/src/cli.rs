@@ -44,6 +44,38 @@ in nats plus accuracy for ce models)."
     Robustness(RobustnessArgs),
     /// Print normal samples (for outside statistical testing).
     Sample(SampleArgs),
+    /// Export a model as a no_std Rust module or a C header with one inference function.
+    Export(ExportArgs),
+}
+
+/// Export language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A `no_std` Rust module: `const` weights, `NETWORK` and `predict` (one `include!`).
+    Rust,
+    /// A C header: `static const` arrays and `noisereg_predict`.
+    C,
+}
+
+/// `noisereg export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model written by `noisereg train`.
+    #[arg(long, value_name = "MODEL.json")]
+    pub model: PathBuf,
+    /// Output language.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Store weights as B-bit codes in int8 (one f32 scale per row), B = 2..8.
+    #[arg(long, value_name = "B", value_parser = clap::value_parser!(u8).range(2..=8))]
+    pub quantize: Option<u8>,
+    /// Write the module or header here (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the exported network's outputs for every row of this CSV (the
+    /// CSV needs the model's target column too), one row per line.
+    #[arg(long, value_name = "DATA.csv")]
+    pub predict: Option<PathBuf>,
 }
 
 /// A finite number `>= 0`.

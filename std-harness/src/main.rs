@@ -10,6 +10,7 @@ mod cli;
 mod dataset;
 mod demo;
 mod dyn_mlp;
+mod export;
 mod failure;
 mod model_file;
 mod optim;
@@ -31,6 +32,7 @@ fn main() {
         Command::Verify(a) => verify::verify(a),
         Command::Robustness(a) => robustness::robustness(a),
         Command::Sample(a) => sample::sample(a),
+        Command::Export(a) => export::export(a),
     };
     if let Err(f) = result {
         eprintln!("error: {f}");
