@@ -10,7 +10,7 @@ use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
 use crate::plots::{Series, line_chart};
 use crate::train_cmd::loss_of;
-use crate::trainer::Tgt;
+use crate::trainer::{AnyLoss, Tgt};
 use crate::verify::{
     ErrorRate, ModelOnData, Perturbation, expansion, finite_result, load_model_on_data, loss_units,
     noise_config, perturbed_loss,
@@ -431,7 +431,6 @@ pub struct PerturbRow {
 ///
 /// A runtime failure if the core rejects a setting; an input failure naming
 /// the model if the loss overflows.
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate_perturbation(
     name: &str,
     md: &ModelOnData,
@@ -440,33 +439,68 @@ pub fn evaluate_perturbation(
     draws: u32,
     seed: u64,
 ) -> Outcome<PerturbRow> {
+    let target = EvalTarget {
+        net: &md.net,
+        xs: &md.xs,
+        ts: &md.ts,
+        loss: loss_of(&md.model.settings),
+        loss_arg: md.model.settings.loss,
+    };
+    evaluate_net(name, &target, spec, pert, draws, seed)
+}
+
+/// A network and the data to evaluate it on.
+pub struct EvalTarget<'a> {
+    /// The network.
+    pub net: &'a DynMlp,
+    /// Standardised inputs.
+    pub xs: &'a [Vec<f32>],
+    /// Targets.
+    pub ts: &'a [Tgt],
+    /// The loss.
+    pub loss: AnyLoss,
+    /// Which loss (for units and accuracy).
+    pub loss_arg: LossArg,
+}
+
+/// [`evaluate_perturbation`] for a network in memory.
+///
+/// # Errors
+///
+/// As [`evaluate_perturbation`].
+pub fn evaluate_net(
+    name: &str,
+    t: &EvalTarget,
+    spec: &PerturbSpec,
+    pert: &PerturbationArgs,
+    draws: u32,
+    seed: u64,
+) -> Outcome<PerturbRow> {
     let fail = |e: noisereg::Error| Failure::runtime(format!("evaluation failed: {e}"));
-    let loss = loss_of(&md.model.settings);
-    let ce = md.model.settings.loss == LossArg::Ce;
+    let loss = t.loss;
+    let ce = t.loss_arg == LossArg::Ce;
     let on: NoiseOn = pert.noise_on.into();
-    let clean = clean_loss(&md.net, &loss, &md.xs, &md.ts).map_err(fail)?;
+    let clean = clean_loss(t.net, &loss, t.xs, t.ts).map_err(fail)?;
     let clean_err = if ce {
-        Some(clean_loss(&md.net, &ErrorRate, &md.xs, &md.ts).map_err(fail)?)
+        Some(clean_loss(t.net, &ErrorRate, t.xs, t.ts).map_err(fail)?)
     } else {
         None
     };
-    let ys: Option<Vec<f32>> = md
-        .ts
-        .iter()
-        .map(|t| match t {
-            Tgt::Real(y) => Some(*y),
-            Tgt::Class(_) => None,
-        })
-        .collect();
+    let ys: Option<Vec<f32>> =
+        t.ts.iter()
+            .map(|t| match t {
+                Tgt::Real(y) => Some(*y),
+                Tgt::Class(_) => None,
+            })
+            .collect();
     let ys = ys.filter(|_| !ce);
     let (n, (mean, se), median, bad, acc, pred) = match spec.kind {
         PerturbKind::Gauss(eta) => {
             let cfg = noise_config(pert, eta).map_err(fail)?;
             let pairs = (draws / 2).max(2);
-            let r =
-                perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, seed).map_err(fail)?;
+            let r = perturbed_loss(t.net, &loss, t.xs, t.ts, &cfg, pairs, seed).map_err(fail)?;
             let acc = if ce {
-                let e = perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, seed)
+                let e = perturbed_loss(t.net, &ErrorRate, t.xs, t.ts, &cfg, pairs, seed)
                     .map_err(fail)?;
                 Some((e.mean, e.std_error))
             } else {
@@ -474,7 +508,7 @@ pub fn evaluate_perturbation(
             };
             let pred = match (&ys, pert.multiplicative) {
                 (Some(ys), false) => {
-                    let e = expansion(&md.net, &md.xs, ys, on).map_err(fail)?;
+                    let e = expansion(t.net, t.xs, ys, on).map_err(fail)?;
                     Some(PredictedIncrease {
                         seed: e.seed_excess(f64::from(eta)),
                         exact: e.exact_excess(f64::from(eta)),
@@ -492,10 +526,10 @@ pub fn evaluate_perturbation(
             let values: Vec<Result<(f64, f64), noisereg::Error>> = (0..u64::from(n))
                 .into_par_iter()
                 .map(|d| {
-                    let q = perturbed_net(&md.net, kind, on, seed, d)?;
-                    let l = clean_loss(&q, &loss, &md.xs, &md.ts)?;
+                    let q = perturbed_net(t.net, kind, on, seed, d)?;
+                    let l = clean_loss(&q, &loss, t.xs, t.ts)?;
                     let e = if ce {
-                        clean_loss(&q, &ErrorRate, &md.xs, &md.ts)?
+                        clean_loss(&q, &ErrorRate, t.xs, t.ts)?
                     } else {
                         0.0
                     };
@@ -518,7 +552,7 @@ pub fn evaluate_perturbation(
             let median = sorted[sorted.len() / 2];
             let pred = match (kind, &ys) {
                 (PerturbKind::Quant(cfg), Some(ys)) => {
-                    Some(quant_prediction(&md.net, &cfg, &md.xs, ys).map_err(fail)?)
+                    Some(quant_prediction(t.net, &cfg, t.xs, ys).map_err(fail)?)
                 }
                 _ => None,
             };
@@ -547,7 +581,7 @@ pub fn evaluate_perturbation(
         nonfinite_fraction: bad,
         predicted_exact: pred.map(|p| p.exact),
         predicted_seed: pred.map(|p| p.seed),
-        units: loss_units(md.model.settings.loss),
+        units: loss_units(t.loss_arg),
         clean_accuracy: clean_err.map(|e| 1.0 - e),
         perturbed_accuracy: acc.map(|(e, _)| 1.0 - e),
         accuracy_std_error: acc.map(|(_, s)| s),
