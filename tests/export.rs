@@ -324,3 +324,60 @@ fn robustness_perturb_rejects_bad_items_with_status_2() {
         .assert()
         .code(2);
 }
+
+/// The int8 model the firmware runs (`firmware/src/bin/int8.rs`).
+#[allow(dead_code, clippy::all)]
+mod firmware_model {
+    include!("../firmware/src/int8_model.rs");
+}
+
+#[test]
+fn firmware_int8_model_is_the_cli_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("firmware_model.json");
+    noisereg()
+        .args([
+            "train", "--target", "target", "--epochs", "50", "--hidden", "8",
+        ])
+        .args(["--activation", "tanh", "--data"])
+        .arg(diabetes())
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let out = dir.path().join("int8_model.rs");
+    noisereg()
+        .args(["export", "--format", "rust", "--quantize", "8", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let fresh = std::fs::read_to_string(&out).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/src/int8_model.rs");
+    if std::env::var_os("NOISEREG_REGENERATE").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        fresh == checked_in,
+        "firmware/src/int8_model.rs is stale: NOISEREG_REGENERATE=1 cargo test -p noisereg-harness --test export"
+    );
+}
+
+/// The host's `result:` line for the firmware's int8 program (`run.sh`).
+#[test]
+fn firmware_int8_report() {
+    use noisereg::Int8Network as _;
+    let mut hash = noisereg_firmware_workload::Fnv1a::new();
+    for x in noisereg_firmware_workload::X.iter() {
+        let mut y = [0.0f32; firmware_model::OUTPUTS];
+        firmware_model::NETWORK.forward(x, &mut y);
+        hash.write_f32s(&y);
+    }
+    println!(
+        "result: int8_parameter_bytes={} int8_predictions_fnv1a={:#010x}",
+        firmware_model::PARAMETER_BYTES,
+        hash.finish()
+    );
+}

@@ -478,7 +478,11 @@ pub fn export(a: &ExportArgs) -> Outcome {
             a.model.display()
         ))
     })?;
-    let model = a.model.display().to_string();
+    // The file name only, so the output does not depend on where the model lives.
+    let model = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let text = match a.format {
         ExportFormat::Rust => rust_source(&m, &model, &layers, a.quantize),
         ExportFormat::C => c_source(&m, &model, &layers, a.quantize),
