@@ -116,6 +116,34 @@ for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi co
   fi
 done
 
+step "host reference of the exported int8 model (tests/export.rs, release)"
+int8_out=$(cd "$root" && cargo test --release -q -p noisereg-harness --test export \
+  -- --exact firmware_int8_report --nocapture 2>&1) || { printf '%s\n' "$int8_out"; fail "host int8 report"; }
+int8_host=$(grep '^result: ' <<<"$int8_out" || true)
+[ -n "$int8_host" ] || { printf '%s\n' "$int8_out"; fail "no int8 result line from the host"; }
+printf '%s\n' "$int8_host"
+for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi cortex-m0 microbit"; do
+  read -r target cpu machine <<<"$board"
+  step "$machine: the exported int8 model (src/bin/int8.rs)"
+  (cd "$fw" && CARGO_TARGET_DIR="$fw_target" cargo build --release --locked -q --target "$target" --bin int8) >&2 ||
+    fail "int8 firmware build for $target"
+  elf="$fw_target/$target/release/int8"
+  rc=0
+  run "$elf" "$cpu" "$machine" "$logs/int8-$machine.log" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "firmware: int8 on $machine exited with status $rc" >&2
+    status=1
+  fi
+  if [ "$(grep '^result: ' "$logs/int8-$machine.log" || true)" != "$int8_host" ]; then
+    echo "firmware: int8 predictions on $machine differ from the host's" >&2
+    status=1
+  else
+    echo "firmware: int8 predictions on $machine match the host bit for bit"
+  fi
+  read -r text data bss < <(size_of "$elf")
+  echo "int8 image on $machine: flash $((text + data)) B, RAM $((data + bss)) B"
+done
+
 for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi cortex-m0 microbit"; do
   read -r target cpu machine <<<"$board"
   for fault in panic hard-fault; do

@@ -73,6 +73,12 @@
 //!   same bits on every target, and [`fill_normal`], a batch fill vectorised
 //!   with `wide` and fed by [`XoshiroLanes`], eight xoshiro128++ streams in
 //!   SIMD lanes. Uniforms have 24 bits, so `|z| ≤ 5.77`.
+//! - **Deployment** — [`quantize_weights`] to 2–8 bits ([`QuantConfig`]:
+//!   nearest, stochastic or dithered; per row or per layer), int8 storage
+//!   ([`ToInt8`], [`Int8DenseRef`]), faults ([`flip_bits_f32`],
+//!   [`flip_bits_int8_weights`], [`stuck_at_zero`]), aihwkit's PCM drift
+//!   ([`PcmDrift`]) and the predicted loss increase under quantisation
+//!   ([`predicted_increase`] with [`dither_variance`]).
 //! - **Vector kernels** — [`sq_norm`], [`dot`], [`axpy`] and [`scale`], each
 //!   with a scalar twin (`sq_norm_scalar`, …) that serves as the test oracle.
 //!
@@ -113,6 +119,7 @@ mod kernels;
 mod nn;
 mod parameters;
 mod perturbation;
+mod quant;
 mod sampler;
 mod train;
 
@@ -126,5 +133,6 @@ pub use kernels::*;
 pub use nn::*;
 pub use parameters::Parameters;
 pub use perturbation::{Clean, Perturbation};
+pub use quant::*;
 pub use sampler::*;
 pub use train::*;

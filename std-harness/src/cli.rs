@@ -44,6 +44,38 @@ in nats plus accuracy for ce models)."
     Robustness(RobustnessArgs),
     /// Print normal samples (for outside statistical testing).
     Sample(SampleArgs),
+    /// Export a model as a no_std Rust module or a C header with one inference function.
+    Export(ExportArgs),
+}
+
+/// Export language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A `no_std` Rust module: `const` weights, `NETWORK` and `predict` (one `include!`).
+    Rust,
+    /// A C header: `static const` arrays and `noisereg_predict`.
+    C,
+}
+
+/// `noisereg export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model written by `noisereg train`.
+    #[arg(long, value_name = "MODEL.json")]
+    pub model: PathBuf,
+    /// Output language.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Store weights as B-bit codes in int8 (one f32 scale per row), B = 2..8.
+    #[arg(long, value_name = "B", value_parser = clap::value_parser!(u8).range(2..=8))]
+    pub quantize: Option<u8>,
+    /// Write the module or header here (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the exported network's outputs for every row of this CSV (the
+    /// CSV needs the model's target column too), one row per line.
+    #[arg(long, value_name = "DATA.csv")]
+    pub predict: Option<PathBuf>,
 }
 
 /// A finite number `>= 0`.
@@ -338,9 +370,18 @@ pub struct RobustnessArgs {
     #[command(flatten)]
     pub csv: CsvArgs,
     /// Noise variances η, comma separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true, allow_hyphen_values = true, value_parser = non_negative)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required_unless_present = "perturb", conflicts_with = "perturb", allow_hyphen_values = true, value_parser = non_negative)]
     pub eta: Vec<f32>,
-    /// Monte Carlo draws per η.
+    /// Deployment perturbations, comma separated: gauss:ETA; quant:B (round to
+    /// nearest), dither:B (subtractive dither), stoch:B (stochastic rounding),
+    /// B = 2..8 bits, one scale per row or with /layer per layer (quant:4/layer);
+    /// bitflip:P (f32 bits), bitflip8:P (bits of 8-bit codes), stuck:P (weights
+    /// stuck at zero), P a rate in [0, 1]; drift:T (aihwkit PCM model with global
+    /// drift compensation) or rawdrift:T (without), T = 30s, 2h, 1d, 1mo, 1y.
+    /// Every model gets the same draws; `--draws` per item.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = crate::robustness::parse_perturb)]
+    pub perturb: Vec<crate::robustness::PerturbSpec>,
+    /// Monte Carlo draws per η (or per `--perturb` item).
     #[arg(long, value_name = "N", default_value = "1000",
           value_parser = clap::value_parser!(u32).range(4..))]
     pub draws: u32,

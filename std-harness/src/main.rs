@@ -1,13 +1,13 @@
 //! `noisereg`: the command line of the noisereg workspace.
 //!
 //! Commands: `demo` (the whole story on built-in data), `train`, `verify`,
-//! `robustness` and `sample`; see `noisereg --help`. Bad input ends with a
+//! `robustness`, `sample` and `export`; see `noisereg --help`. Bad input ends with a
 //! one-line `error: …` and exit status 2, and no output file is left behind.
 //! The commands live in the `noisereg_harness` library; this is its shell.
 
 use clap::Parser;
 use noisereg_harness::cli::{Cli, Command};
-use noisereg_harness::{demo, robustness, sample, train_cmd, verify};
+use noisereg_harness::{demo, export, robustness, sample, train_cmd, verify};
 
 fn main() {
     let cli = Cli::parse();
@@ -17,6 +17,7 @@ fn main() {
         Command::Verify(a) => verify::verify(a),
         Command::Robustness(a) => robustness::robustness(a),
         Command::Sample(a) => sample::sample(a),
+        Command::Export(a) => export::export(a),
     };
     if let Err(f) = result {
         eprintln!("error: {f}");
