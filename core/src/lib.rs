@@ -54,8 +54,12 @@
 //!   [`SoftmaxCrossEntropy`] losses, the per-sample penalty
 //!   `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` without materialising a gradient, its
 //!   gradient (a Hessian–vector product by Pearlmutter's R-operator) and the
-//!   exact `tr ∇²_θ f`. [`DenseRef`] exposes every pass per layer over slices
-//!   so a network sized at run time gets the same bits.
+//!   exact `tr ∇²_θ f`; for any loss, the loss-correct (Gauss–Newton)
+//!   penalty [`gauss_newton_penalty`] and its gradient. The batch passes
+//!   ([`Network::forward_batch`], [`Network::loss_grad_sum`]) run [`BLOCK`]
+//!   samples at a time with the weights held in registers. [`DenseRef`]
+//!   exposes every pass per layer over slices so a network sized at run time
+//!   gets the same bits.
 //! - **Noise** — [`WeightNoise`] (additive `w + ε`, multiplicative
 //!   `w(1 + ε)`, or local reparameterisation), configured by
 //!   [`WeightNoiseConfig`] with η per layer, weights or weights and biases
