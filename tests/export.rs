@@ -342,6 +342,9 @@ mod firmware_model {
     include!("../firmware/src/int8_model.rs");
 }
 
+/// Bit-exact against the default build that generated the file: fused
+/// multiply-adds (x86-64-v3, aarch64) change the training run's last bits.
+#[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
 #[test]
 fn firmware_int8_model_is_the_cli_export() {
     let dir = tempfile::tempdir().unwrap();
