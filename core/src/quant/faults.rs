@@ -56,6 +56,16 @@ impl Events {
     }
 
     /// Calls `hit(k)` for each event among the next `width` positions.
+    /// `code` with each of its 8 bits flipped at the next events; counts them.
+    fn flip_byte<R: Rng + ?Sized>(&mut self, code: i8, rng: &mut R, flips: &mut u64) -> i8 {
+        let mut bits = code as u8;
+        self.visit(8, rng, |k| {
+            bits ^= 1 << k;
+            *flips += 1;
+        });
+        bits as i8
+    }
+
     fn visit<R: Rng + ?Sized>(&mut self, width: u32, rng: &mut R, mut hit: impl FnMut(u32)) {
         let mut pos = 0u64;
         let width = u64::from(width);
@@ -147,12 +157,7 @@ pub fn flip_bits_i8<R: Rng + ?Sized>(
     let mut events = Events::new(rate, rng);
     let mut flips = 0u64;
     for c in codes {
-        let mut bits = *c as u8;
-        events.visit(8, rng, |k| {
-            bits ^= 1 << k;
-            flips += 1;
-        });
-        *c = bits as i8;
+        *c = events.flip_byte(*c, rng, &mut flips);
     }
     Ok(flips)
 }
@@ -212,12 +217,8 @@ pub fn flip_bits_int8_weights<P: Parameters + ?Sized, R: Rng + ?Sized>(
                 } else {
                     libm::roundf(*v / step).clamp(-127.0, 127.0) as i8
                 };
-                let mut bits = code as u8;
-                events.visit(8, rng, |k| {
-                    bits ^= 1 << k;
-                    flips += 1;
-                });
-                *v = f32::from((bits as i8) as i16) * step;
+                let code = events.flip_byte(code, rng, &mut flips);
+                *v = f32::from(i16::from(code)) * step;
             }
         }
     }
