@@ -55,6 +55,11 @@ impl LaneStream {
         }
     }
 
+    /// The seed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Moves on to the next independent draw.
     #[inline]
     pub(crate) fn advance(&mut self) {

@@ -88,6 +88,20 @@ impl LayerNoise {
         });
     }
 
+    /// `out = std·ξ` with fresh normals (zeros when this layer's std is 0).
+    #[inline]
+    pub(crate) fn fill_eps(&mut self, out: &mut [f32]) {
+        let s = self.std;
+        if s == 0.0 {
+            out.fill(0.0);
+            return;
+        }
+        self.stream.fill(out);
+        for v in out.iter_mut() {
+            *v *= s;
+        }
+    }
+
     /// Biases: [`perturb`](Self::perturb) when biases are noisy, else copied.
     #[inline(always)]
     pub(crate) fn perturb_bias(

@@ -1,5 +1,6 @@
 //! The training step: noise, forward, backward, optimiser, all or nothing.
 
+use super::flipout::{FlipoutPass, add_product};
 use super::input_noise::InputNoise;
 use super::label_noise::LabelNoise;
 use super::model::{Buffer, Model};
@@ -8,7 +9,7 @@ use super::parameter_ops::{add_into, fill_zero, scale_all};
 use super::sample_ring::SampleRing;
 use super::target::Target;
 use super::weight_noise::WeightNoise;
-use super::weight_noise_config::{MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
+use super::weight_noise_config::{Estimator, MAX_LAYERS, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
 use crate::nn::{BLOCK, Loss, NoiseOn, add_gauss_newton_grad};
 use crate::perturbation::{Clean, Perturbation};
@@ -224,6 +225,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 requirement: "per sample with local reparameterisation",
             });
         }
+        check_estimator(config, S)?;
         self.weight_noise = Some(WeightNoise::new(config, sub_seed(self.seed, 1)));
         Ok(())
     }
@@ -558,6 +560,33 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     total += pen.loss_and_add(net, loss, &x, &t, cache, grad)?;
                 }
             }
+            Some(noise) if noise.estimator() == Estimator::Flipout => {
+                noise.next_draw();
+                let mult = noise.needs_gradient_scaling();
+                let (biases, seed, draw) = (noise.noisy_biases(), noise.seed(), noise.draw_index());
+                let Some((eps, rest)) = scratch.split_first_mut() else {
+                    return Err(FLIPOUT_SCRATCH);
+                };
+                noise.draw_eps(eps);
+                let mut g2 = rest.first_mut().filter(|_| mult);
+                if let Some(g2) = g2.as_deref_mut() {
+                    fill_zero(g2);
+                }
+                if mult && g2.is_none() {
+                    return Err(FLIPOUT_SCRATCH);
+                }
+                let clean = mult.then_some(&*net);
+                let mut pass = FlipoutPass::new(&*eps, clean, g2, biases, seed, draw);
+                for (i, (x, t)) in samples.enumerate() {
+                    pass.set_sample(i);
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    total += sample_grad(net, loss, &x, &t, &mut pass, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
+                }
+                if let Some(g2) = rest.first().filter(|_| mult) {
+                    add_product(grad, eps, g2);
+                }
+            }
             Some(noise) if noise.per_batch() && noise.needs_gradient_scaling() && pen.is_on() => {
                 // (1 + ε) scales the noisy gradient only: loss gradients
                 // first, scaled, then a second pass adds the penalty with the
@@ -625,6 +654,20 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
+            Some(noise) if noise.perturbs_weights() && !noise.needs_gradient_scaling() && S > 0 => {
+                // One draw per weight: W̃ materialised in the scratch network,
+                // then a clean pass on it (the same bits as regenerating).
+                for (x, t) in samples {
+                    noise.next_draw();
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    let Some(noisy) = scratch.first_mut() else {
+                        break;
+                    };
+                    noise.perturb_parameters(net, noisy);
+                    total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
+                }
+            }
             Some(noise) => {
                 for (x, t) in samples {
                     noise.next_draw();
@@ -668,6 +711,34 @@ impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const 
         ring: &SampleRing<IN, T, CAP>,
     ) -> Result<f32, Error> {
         self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), ring.len())
+    }
+}
+
+/// The error of Flipout without its scratch networks.
+const FLIPOUT_SCRATCH: Error = Error::InvalidParameter {
+    name: "scratch",
+    requirement: "Flipout needs one scratch network (S >= 1), two with multiplicative noise",
+};
+
+/// Rejects, when the noise is set, the estimators this trainer cannot run.
+fn check_estimator(config: &WeightNoiseConfig, scratch: usize) -> Result<(), Error> {
+    let kind = config.kind();
+    match config.estimator_as_set() {
+        Estimator::LocalReparam if kind == NoiseKind::Multiplicative => {
+            Err(Error::InvalidParameter {
+                name: "estimator",
+                requirement: "additive noise with local reparameterisation",
+            })
+        }
+        Estimator::Flipout if kind == NoiseKind::LocalReparam => Err(Error::InvalidParameter {
+            name: "estimator",
+            requirement: "Flipout or local reparameterisation, not both",
+        }),
+        Estimator::Flipout if scratch < 1 => Err(FLIPOUT_SCRATCH),
+        Estimator::Flipout if kind == NoiseKind::Multiplicative && scratch < 2 => {
+            Err(FLIPOUT_SCRATCH)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@ use super::layer_noise::LayerNoise;
 use super::local_reparam_noise::LocalReparamNoise;
 use super::multiplicative_noise::MultiplicativeNoise;
 use super::validate::finite_non_negative;
-use super::weight_noise_config::{NoiseKind, Redraw, WeightNoiseConfig};
+use super::weight_noise_config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
@@ -65,12 +65,14 @@ impl WeightNoise {
     /// assert_eq!(noise.draw_index(), 0);
     /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
-        let kind = match config.kind() {
-            NoiseKind::Additive => Kind::Additive(AdditiveNoise::new(config, seed)),
-            NoiseKind::Multiplicative => {
+        let kind = match (config.kind(), config.estimator()) {
+            (NoiseKind::Multiplicative, e) if e != Estimator::LocalReparam => {
                 Kind::Multiplicative(MultiplicativeNoise::new(config, seed))
             }
-            NoiseKind::LocalReparam => Kind::LocalReparam(LocalReparamNoise::new(config, seed)),
+            (_, Estimator::LocalReparam) => {
+                Kind::LocalReparam(LocalReparamNoise::new(config, seed))
+            }
+            _ => Kind::Additive(AdditiveNoise::new(config, seed)),
         };
         let mut noise = Self {
             config: *config,
@@ -192,6 +194,38 @@ impl WeightNoise {
     /// Whether any parameter gets noise at the current step.
     pub fn is_active(&self) -> bool {
         self.core().active()
+    }
+
+    /// The gradient estimator.
+    pub fn estimator(&self) -> Estimator {
+        self.config.estimator()
+    }
+
+    /// Writes the current draw's `ε` (`√η_l·ξ` per parameter, the values
+    /// [`perturb_parameters`](Self::perturb_parameters) adds to additive
+    /// weights; 0 on clean biases and where η = 0) into `eps`.
+    pub(crate) fn draw_eps<P: Parameters>(&mut self, eps: &mut P) {
+        let biases = self.core().biases;
+        for layer in 0..eps.slice_count() / 2 {
+            let core = self.core_mut();
+            core.begin_layer(layer);
+            core.fill_eps(eps.slice_mut(2 * layer));
+            if biases {
+                core.fill_eps(eps.slice_mut(2 * layer + 1));
+            } else {
+                eps.slice_mut(2 * layer + 1).fill(0.0);
+            }
+        }
+    }
+
+    /// The seed of the noise stream (Flipout derives its signs from it).
+    pub(crate) fn seed(&self) -> u64 {
+        self.core().stream.seed()
+    }
+
+    /// Whether biases get noise.
+    pub(crate) fn noisy_biases(&self) -> bool {
+        self.core().biases
     }
 
     /// Whether the draw is shared by a whole mini-batch.
