@@ -51,14 +51,26 @@ impl LayerNoise {
     /// value is drawn) and sets its standard deviation.
     #[inline]
     pub(crate) fn begin_layer(&mut self, layer: usize) {
+        self.set_layer(layer);
+        if self.std != 0.0 {
+            self.stream.restart(layer as u64);
+        }
+    }
+
+    /// Sets layer `layer`'s signed standard deviation, touching no stream.
+    #[inline]
+    pub(crate) fn set_layer(&mut self, layer: usize) {
+        self.std = self.layer_std(layer);
+    }
+
+    /// `±√(factor·η_layer)`, 0 when that variance is not positive.
+    #[inline]
+    pub(crate) fn layer_std(&self, layer: usize) -> f32 {
         let eta = self.eta.get(layer).copied().unwrap_or(0.0) * self.factor;
-        self.std = if eta > 0.0 {
+        if eta > 0.0 {
             self.sign * libm::sqrtf(eta)
         } else {
             0.0
-        };
-        if self.std != 0.0 {
-            self.stream.restart(layer as u64);
         }
     }
 

@@ -654,6 +654,20 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     pen.add(net, loss, &x, &t, cache, grad)?;
                 }
             }
+            Some(noise) if noise.estimator() == Estimator::LocalReparam && S > 0 => {
+                // The sample's Σ OUT_l normals drawn once into the scratch
+                // network's biases (the values the passes would regenerate).
+                for (x, t) in samples {
+                    noise.next_draw();
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    let Some(mut pass) = scratch.first_mut().and_then(|xi| noise.local_pass(xi))
+                    else {
+                        return Err(UNREACHABLE);
+                    };
+                    total += sample_grad(net, loss, &x, &t, &mut pass, cache, grad)?;
+                    pen.add(net, loss, &x, &t, cache, grad)?;
+                }
+            }
             Some(noise) if noise.perturbs_weights() && !noise.needs_gradient_scaling() && S > 0 => {
                 // One draw per weight: W̃ materialised in the scratch network,
                 // then a clean pass on it (the same bits as regenerating).
@@ -661,7 +675,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     noise.next_draw();
                     let (x, t) = noisy_sample(input_noise, label_noise, x, t);
                     let Some(noisy) = scratch.first_mut() else {
-                        break;
+                        return Err(UNREACHABLE);
                     };
                     noise.perturb_parameters(net, noisy);
                     total += sample_grad(noisy, loss, &x, &t, &mut Clean, cache, grad)?;
@@ -713,6 +727,12 @@ impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const 
         self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), ring.len())
     }
 }
+
+/// A trainer branch taken without what its guard checked (not reached).
+const UNREACHABLE: Error = Error::InvalidParameter {
+    name: "estimator",
+    requirement: "a scratch network and a matching noise kind",
+};
 
 /// The error of Flipout without its scratch networks.
 const FLIPOUT_SCRATCH: Error = Error::InvalidParameter {

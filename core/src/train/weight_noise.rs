@@ -218,6 +218,20 @@ impl WeightNoise {
         }
     }
 
+    /// Local reparameterisation: the current draw's normals into `xi`'s
+    /// bias slices and the pass that reads them; `None` for other kinds.
+    pub(crate) fn local_pass<'a, P: Parameters>(
+        &mut self,
+        xi: &'a mut P,
+    ) -> Option<super::local_reparam_noise::LocalPass<'a, P>> {
+        let Kind::LocalReparam(n) = &mut self.kind else {
+            return None;
+        };
+        n.draw_into(xi);
+        let (stds, biases) = n.stds();
+        Some(super::local_reparam_noise::LocalPass { xi, stds, biases })
+    }
+
     /// The seed of the noise stream (Flipout derives its signs from it).
     pub(crate) fn seed(&self) -> u64 {
         self.core().stream.seed()
@@ -306,7 +320,10 @@ impl Perturbation for WeightNoise {
 
     #[inline]
     fn begin_layer(&mut self, layer: usize) {
-        self.core_mut().begin_layer(layer);
+        match &mut self.kind {
+            Kind::LocalReparam(n) => n.begin_layer(layer),
+            _ => self.core_mut().begin_layer(layer),
+        }
     }
 
     #[inline]
