@@ -25,6 +25,9 @@ pub type Net = Mlp1<10, 16, 1, Tanh>;
 /// Scratch networks: two, so multiplicative Flipout runs too.
 const SCRATCH: usize = 2;
 
+/// Standardised inputs and targets.
+pub type Data = (Vec<[f32; 10]>, Vec<[f32; 1]>);
+
 /// The estimators compared, with their names.
 pub const ESTIMATORS: [(Estimator, &str); 4] = [
     (Estimator::Independent, "independent"),
@@ -38,7 +41,7 @@ pub const ESTIMATORS: [(Estimator, &str); 4] = [
 /// # Errors
 ///
 /// Never for the built-in data; a runtime [`Failure`] otherwise.
-pub fn diabetes() -> Outcome<(Vec<[f32; 10]>, Vec<[f32; 1]>)> {
+pub fn diabetes() -> Outcome<Data> {
     let d = parse_csv(
         DIABETES.as_bytes(),
         "diabetes.csv",
@@ -98,13 +101,13 @@ pub fn gradient_variance(
     seed: u64,
 ) -> Outcome<f64> {
     let sgd = Sgd::new(1e-3).map_err(fail)?;
-    let mut t: Trainer<10, 1, Net, Sgd, SCRATCH> = Trainer::with_scratch(net.clone(), sgd, seed);
+    let mut t: Trainer<10, 1, Net, Sgd, SCRATCH> = Trainer::with_scratch(*net, sgd, seed);
     t.set_weight_noise(cfg).map_err(fail)?;
     let mut grads = Vec::with_capacity(draws);
     for _ in 0..draws {
         t.step(&HalfSquaredError, xs, ys).map_err(fail)?;
         grads.push(flat(t.gradient()));
-        *t.network_mut() = net.clone();
+        *t.network_mut() = *net;
     }
     let n = grads.len().max(1) as f64;
     let dim = grads.first().map_or(0, Vec::len);
@@ -142,8 +145,7 @@ pub fn training_curve(
     pairs: u32,
 ) -> Outcome<Vec<(f64, f64)>> {
     let adam = Adam::with_defaults(0.01, init).map_err(fail)?;
-    let mut t: Trainer<10, 1, Net, Adam<Net>, SCRATCH> =
-        Trainer::with_scratch(init.clone(), adam, 11);
+    let mut t: Trainer<10, 1, Net, Adam<Net>, SCRATCH> = Trainer::with_scratch(*init, adam, 11);
     t.set_weight_noise(cfg).map_err(fail)?;
     let eval = WeightNoiseConfig::new(cfg.kind(), cfg.eta(0)).map_err(fail)?;
     let mut secs = 0.0;
@@ -204,17 +206,16 @@ pub fn estimators(a: &EstimatorsArgs) -> Outcome {
     let mut init = Net::zeroed();
     init.init(Init::Glorot, &mut rng);
     // θ for the variances: 30 plain epochs from the same start.
-    let mut theta = init.clone();
-    {
+    let theta = {
         let adam = Adam::with_defaults(0.01, &init).map_err(fail)?;
-        let mut t: Trainer<10, 1, Net, Adam<Net>> = Trainer::new(init.clone(), adam, 1);
+        let mut t: Trainer<10, 1, Net, Adam<Net>> = Trainer::new(init, adam, 1);
         for _ in 0..30 {
             for (xb, yb) in xs.chunks(32).zip(ys.chunks(32)) {
                 t.step(&HalfSquaredError, xb, yb).map_err(fail)?;
             }
         }
-        theta.clone_from(t.network());
-    }
+        *t.network()
+    };
     let mut rows: Vec<Row> = Vec::new();
     for (est, name) in ESTIMATORS {
         if est == Estimator::LocalReparam && kind == NoiseKind::Multiplicative {
