@@ -378,3 +378,93 @@ mod tests {
         assert!((ones as i64 - 32_000).abs() < 700, "{ones}");
     }
 }
+
+#[cfg(test)]
+mod marginal {
+    extern crate std;
+    use super::*;
+    use crate::train::{NoiseKind, WeightNoise, WeightNoiseConfig};
+    use crate::{Init, Mlp1, Network, Tanh};
+    use rand_core::SeedableRng;
+    use std::vec::Vec;
+
+    type Net = Mlp1<4, 8, 1, Tanh>;
+    const DRAWS: usize = 4000;
+
+    /// Outputs for samples 5 and 6 (the same `x`) of `DRAWS` Flipout batches,
+    /// and `DRAWS` independent outputs for the same `x`.
+    fn outputs(kind: NoiseKind) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mut net = Net::zeroed();
+        net.init(
+            Init::Glorot,
+            &mut rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(4),
+        );
+        let x = [0.9f32, -0.4, 1.3, 0.2];
+        let cfg = WeightNoiseConfig::new(kind, 0.09).unwrap();
+        let (mut flip, mut indep) = (WeightNoise::new(&cfg, 1), WeightNoise::new(&cfg, 2));
+        let mut eps = Net::zeroed();
+        let mut cache = Net::new_cache();
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..DRAWS {
+            flip.next_draw();
+            flip.draw_eps(&mut eps);
+            let clean = (kind == NoiseKind::Multiplicative).then_some(&net);
+            let mut pass = FlipoutPass::new(&eps, clean, None, false, 1, flip.draw_index());
+            for (n, out) in [(5, &mut a), (6, &mut b)] {
+                pass.set_sample(n);
+                let mut y = [0.0];
+                net.forward_with(&x, &mut pass, &mut cache, &mut y);
+                out.push(y[0]);
+            }
+            indep.next_draw();
+            let mut y = [0.0];
+            net.forward_with(&x, &mut indep, &mut cache, &mut y);
+            c.push(y[0]);
+        }
+        (a, b, c)
+    }
+
+    /// Two-sample Kolmogorov–Smirnov statistic.
+    fn ks(mut a: Vec<f32>, mut b: Vec<f32>) -> f64 {
+        a.sort_by(f32::total_cmp);
+        b.sort_by(f32::total_cmp);
+        let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+        while i < a.len() && j < b.len() {
+            if a[i] <= b[j] {
+                i += 1;
+            } else {
+                j += 1;
+            }
+            let f = i as f64 / a.len() as f64 - j as f64 / b.len() as f64;
+            d = d.max(f.abs());
+        }
+        d
+    }
+
+    fn corr(a: &[f32], b: &[f32]) -> f64 {
+        let n = a.len() as f64;
+        let ma = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let mb = b.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+        for (&x, &y) in a.iter().zip(b) {
+            let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+            sab += x * y;
+            saa += x * x;
+            sbb += y * y;
+        }
+        sab / libm::sqrt(saa * sbb)
+    }
+
+    #[test]
+    fn flipout_marginal_is_the_independent_one_and_samples_decorrelate() {
+        for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
+            let (a, b, c) = outputs(kind);
+            // KS critical value at α = 0.001 for two samples of 4000: 0.0437.
+            let d = ks(a.clone(), c);
+            assert!(d < 0.0437, "{kind:?}: KS {d}");
+            // One ΔŴ shared: per-batch noise gives correlation 1 here.
+            let r = corr(&a, &b);
+            assert!(r.abs() < 0.5, "{kind:?}: correlation of two samples {r}");
+        }
+    }
+}
