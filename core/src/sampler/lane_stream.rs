@@ -84,6 +84,12 @@ impl LaneStream {
         self.used = SPARE as u8;
     }
 
+    /// Whether the current stream is stream `id` of the current draw.
+    #[inline]
+    pub(crate) fn is_at(&self, id: u64) -> bool {
+        self.key == self.draw.wrapping_mul(STREAMS_PER_DRAW).wrapping_add(id)
+    }
+
     /// Writes the next `out.len()` normals of the current stream into `out`.
     // One copy of the SIMD fill for every noise source (flash on small MCUs).
     #[inline(never)]

@@ -58,8 +58,6 @@ pub struct LocalReparamNoise {
     offsets: [u32; MAX_LAYERS + 1],
     /// Normals of the stream read so far.
     pos: u32,
-    /// The draw the stream was last restarted for.
-    started: Option<u64>,
 }
 
 impl LocalReparamNoise {
@@ -79,7 +77,6 @@ impl LocalReparamNoise {
             core: LayerNoise::new(config, seed),
             offsets: [0; MAX_LAYERS + 1],
             pos: 0,
-            started: None,
         }
     }
 
@@ -88,14 +85,13 @@ impl LocalReparamNoise {
     fn restart(&mut self) {
         self.core.stream.restart(0);
         self.pos = 0;
-        self.started = Some(self.core.stream.draw());
     }
 
     /// Positions the stream at layer `layer`'s first normal.
     #[inline]
     fn seek(&mut self, layer: usize) {
         let target = self.offsets.get(layer).copied().unwrap_or(0);
-        if target < self.pos || self.started != Some(self.core.stream.draw()) {
+        if target < self.pos || !self.core.stream.is_at(0) {
             self.restart();
         }
         let mut skip = [0.0f32; 32];

@@ -14,12 +14,14 @@ use crate::perturbation::Perturbation;
 ///
 /// # Memory
 ///
-/// The whole state is `size_of::<WeightNoise>()` = 416 bytes (on 64-bit and
+/// The whole state is `size_of::<WeightNoise>()` = 456 bytes (on 64-bit and
 /// 32-bit ARM alike, `u64` being 8-aligned on both): the 72-byte config, a
 /// working copy of the per-layer η (32), the eight xoshiro128++ lane states
 /// of the current layer's stream (128), 32 normals drawn ahead (128),
 /// seed, draw counter and stream key (24), the current layer's scale, sign
-/// and flags, and the variant tag. Drawing a row also uses a 128-byte stack
+/// and flags, the variant tag, and (in every variant's space, used by local
+/// reparameterisation) where each layer's normals start in the sample's
+/// stream and how far it was read (40). Drawing a row also uses a 128-byte stack
 /// buffer. Nothing grows with the network: each layer's noise is regenerated
 /// from a stream restarted in [`begin_layer`](Perturbation::begin_layer).
 ///
