@@ -1417,3 +1417,69 @@ fn gradient_variances_of_the_estimators_are_ordered() {
         }
     }
 }
+
+/// `train --estimator` through the binary: recorded in the model file,
+/// contradictions are usage errors; `estimators --quick` writes its table.
+#[test]
+fn cli_estimator_flag_and_comparison() {
+    let bin = env!("CARGO_BIN_EXE_noisereg");
+    let dir = tempfile::tempdir().unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/diabetes.csv");
+    let train = |extra: &[&str], out: &str| {
+        std::process::Command::new(bin)
+            .args([
+                "train", "--data", data, "--target", "target", "--epochs", "2",
+            ])
+            .args(["--weight-noise", "0.01", "--out"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (extra, kind, est) in [
+        (&["--estimator", "flipout"][..], "additive", Some("flipout")),
+        (
+            &["--estimator", "flipout", "--multiplicative"],
+            "multiplicative",
+            Some("flipout"),
+        ),
+        (&["--estimator", "per-batch"], "additive", Some("per-batch")),
+        (&["--estimator", "local-reparam"], "local-reparam", None),
+        (&[], "additive", None),
+    ] {
+        let o = train(extra, "m.json");
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join("m.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["settings"]["noise_kind"], kind, "{extra:?}");
+        assert_eq!(v["settings"]["estimator"].as_str(), est, "{extra:?}");
+    }
+    for bad in [
+        &["--estimator", "local-reparam", "--multiplicative"][..],
+        &["--estimator", "flipout", "--local-reparam"],
+    ] {
+        let o = train(bad, "x.json");
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
+    let csv = dir.path().join("t.csv");
+    let o = std::process::Command::new(bin)
+        .args(["estimators", "--quick", "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(
+        names,
+        ["independent", "per-batch", "flipout", "local-reparam"]
+    );
+}

@@ -87,6 +87,7 @@ fn settings(epochs: usize) -> Settings {
         weight_noise: 0.0,
         noise_on: NoiseOnArg::Weights,
         noise_kind: NoiseKindArg::Additive,
+        estimator: Default::default(),
         input_noise: 0.0,
         label_noise: 0.0,
         label_smoothing: 0.0,

@@ -3,7 +3,7 @@
 //! allocated from it, and names the file and the field (`layers[1].weights`)
 //! of the first problem.
 
-use crate::cli::{ActivationArg, LossArg, NoiseKindArg, NoiseOnArg, OptimizerArg};
+use crate::cli::{ActivationArg, EstimatorArg, LossArg, NoiseKindArg, NoiseOnArg, OptimizerArg};
 use crate::dataset::Standardizer;
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
@@ -31,6 +31,9 @@ pub struct Settings {
     pub noise_on: NoiseOnArg,
     /// How weight noise entered.
     pub noise_kind: NoiseKindArg,
+    /// The weight-noise gradient estimator (omitted: independent).
+    #[serde(default, skip_serializing_if = "EstimatorArg::is_default")]
+    pub estimator: EstimatorArg,
     /// Input-noise standard deviation.
     pub input_noise: f32,
     /// Label-noise standard deviation.
@@ -92,6 +95,19 @@ impl Settings {
                 "test_fraction",
                 self.test_fraction.to_string(),
                 "in [0, 1)",
+            ));
+        }
+        let local = self.noise_kind == NoiseKindArg::LocalReparam;
+        let contradiction = match self.estimator {
+            EstimatorArg::LocalReparam => self.noise_kind == NoiseKindArg::Multiplicative,
+            EstimatorArg::PerBatch | EstimatorArg::Flipout => local,
+            EstimatorArg::Independent => false,
+        };
+        if contradiction {
+            return Err(err(
+                "estimator",
+                format!("{:?} with noise_kind {:?}", self.estimator, self.noise_kind),
+                "local-reparam only with additive noise",
             ));
         }
         if self.epochs == 0 {

@@ -3,7 +3,7 @@
 
 use crate::atomic_write::{NamedPath, check_outputs, json_bytes, resolve, write_all_atomic};
 use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, EpochMetrics, RunShape, data_hash};
-use crate::cli::{LossArg, NoiseKindArg, OptimizerArg, TrainArgs};
+use crate::cli::{EstimatorArg, LossArg, NoiseKindArg, OptimizerArg, TrainArgs};
 use crate::dataset::{Dataset, Standardizer, TargetKind, load_csv, permutation, split};
 use crate::dyn_mlp::DynMlp;
 use crate::failure::{Failure, Outcome};
@@ -170,7 +170,8 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     if s.weight_noise > 0.0 {
         let cfg = WeightNoiseConfig::new(s.noise_kind.into(), s.weight_noise)
             .map_err(bad)?
-            .on(on);
+            .on(on)
+            .with_estimator(s.estimator.into());
         t.set_weight_noise(&cfg).map_err(bad)?;
     }
     if s.penalty > 0.0 {
@@ -400,10 +401,16 @@ pub fn settings_of(a: &TrainArgs) -> Settings {
         noise_on: a.noise_on,
         noise_kind: if a.multiplicative {
             NoiseKindArg::Multiplicative
-        } else if a.local_reparam {
+        } else if a.local_reparam || a.estimator == EstimatorArg::LocalReparam {
             NoiseKindArg::LocalReparam
         } else {
             NoiseKindArg::Additive
+        },
+        // The kind carries local reparameterisation (as before the flag).
+        estimator: if a.local_reparam || a.estimator == EstimatorArg::LocalReparam {
+            EstimatorArg::Independent
+        } else {
+            a.estimator
         },
         input_noise: a.input_noise,
         label_noise: a.label_noise,
@@ -431,6 +438,29 @@ fn check_settings(a: &TrainArgs) {
         crate::cli::usage_error(
             ErrorKind::ArgumentConflict,
             "--label-smoothing needs --loss ce",
+        );
+    }
+    if a.local_reparam
+        && !matches!(
+            a.estimator,
+            EstimatorArg::Independent | EstimatorArg::LocalReparam
+        )
+    {
+        crate::cli::usage_error(
+            ErrorKind::ArgumentConflict,
+            "--local-reparam is --estimator local-reparam; it cannot be combined with another --estimator",
+        );
+    }
+    if a.multiplicative && a.estimator == EstimatorArg::LocalReparam {
+        crate::cli::usage_error(
+            ErrorKind::ArgumentConflict,
+            "--estimator local-reparam draws additive noise only; it cannot be combined with --multiplicative",
+        );
+    }
+    if !a.estimator.is_default() && a.weight_noise == 0.0 {
+        crate::cli::usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--estimator needs --weight-noise ETA > 0",
         );
     }
     if (a.multiplicative || a.local_reparam) && a.weight_noise == 0.0 {
