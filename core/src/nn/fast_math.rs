@@ -142,3 +142,21 @@ mod tests {
         assert!(e <= 4.0, "logistic: {e} ulp");
     }
 }
+
+/// Correctly rounded `√x`. Under SSE it is the hardware instruction through
+/// `wide`, which the compiler VEX-encodes in AVX builds; `libm::sqrtf` is an
+/// inline-assembly legacy `sqrtss`, which after 256-bit AVX code costs an
+/// SSE/AVX transition (on this Intel machine it tripled the x86-64-v3 cost
+/// of local reparameterisation). Elsewhere `libm::sqrtf`. Same bits either way.
+#[inline(always)]
+pub(crate) fn sqrt(x: f32) -> f32 {
+    #[cfg(target_feature = "sse")]
+    {
+        let [r, ..] = wide::f32x4::splat(x).sqrt().to_array();
+        r
+    }
+    #[cfg(not(target_feature = "sse"))]
+    {
+        libm::sqrtf(x)
+    }
+}

@@ -150,7 +150,7 @@ pub(crate) fn softmax_hessian_factor(y: &[f32], j: usize, s: &mut [f32]) -> Resu
     check_column(j, y.len())?;
     softmax_into(y, s);
     let pj = s.get(j).copied().unwrap_or(0.0);
-    let root = libm::sqrtf(pj);
+    let root = super::sqrt_f32(pj);
     for (i, v) in s.iter_mut().enumerate() {
         *v = root * (if i == j { 1.0 } else { 0.0 } - *v);
     }

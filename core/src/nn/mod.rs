@@ -131,6 +131,7 @@ mod backward;
 mod block;
 mod dense;
 mod fast_math;
+pub(crate) use fast_math::sqrt as sqrt_f32;
 mod forward;
 mod gauss_newton;
 mod init;

@@ -106,7 +106,7 @@ struct StepConsts {
 fn update(k: StepConsts, p: f32, m: f32, v: f32, g: f32) -> (f32, f32, f32) {
     let m = k.b1 * m + (1.0 - k.b1) * g;
     let v = k.b2 * v + (1.0 - k.b2) * (g * g);
-    let p = p - k.c1 * m / (libm::sqrtf(k.c2 * v) + k.eps);
+    let p = p - k.c1 * m / (crate::nn::sqrt_f32(k.c2 * v) + k.eps);
     (p, m, v)
 }
 

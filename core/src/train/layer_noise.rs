@@ -68,7 +68,7 @@ impl LayerNoise {
     pub(crate) fn layer_std(&self, layer: usize) -> f32 {
         let eta = self.eta.get(layer).copied().unwrap_or(0.0) * self.factor;
         if eta > 0.0 {
-            self.sign * libm::sqrtf(eta)
+            self.sign * crate::nn::sqrt_f32(eta)
         } else {
             0.0
         }

@@ -137,7 +137,7 @@ fn add_forward(
     z: &mut [f32],
     xi: impl FnOnce(&mut dyn FnMut(usize, &[f32])),
 ) {
-    let scale = s * libm::sqrtf(spread(biases, a_in));
+    let scale = s * crate::nn::sqrt_f32(spread(biases, a_in));
     xi(&mut |at, xi| {
         let z = z.get_mut(at..at + xi.len()).unwrap_or(&mut []);
         for (z, &xi) in z.iter_mut().zip(xi) {
@@ -156,7 +156,7 @@ fn add_backward(
     g_a: &mut [f32],
     xi: impl FnOnce(&mut dyn FnMut(usize, &[f32])),
 ) {
-    let root = libm::sqrtf(spread(biases, a_in));
+    let root = crate::nn::sqrt_f32(spread(biases, a_in));
     if root == 0.0 {
         return;
     }
