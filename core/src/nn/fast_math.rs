@@ -94,6 +94,24 @@ pub(crate) fn logistic(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// Correctly rounded `√x`. Under SSE it is the hardware instruction through
+/// `wide`, which the compiler VEX-encodes in AVX builds; `libm::sqrtf` is an
+/// inline-assembly legacy `sqrtss`, which after 256-bit AVX code costs an
+/// SSE/AVX transition (on this Intel machine it tripled the x86-64-v3 cost
+/// of local reparameterisation). Elsewhere `libm::sqrtf`. Same bits either way.
+#[inline(always)]
+pub(crate) fn sqrt(x: f32) -> f32 {
+    #[cfg(target_feature = "sse")]
+    {
+        let [r, ..] = wide::f32x4::splat(x).sqrt().to_array();
+        r
+    }
+    #[cfg(not(target_feature = "sse"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,22 +159,17 @@ mod tests {
         let e = max_ulp(logistic, |x| 1.0 / (1.0 + libm::exp(-x)), -80.0, 80.0);
         assert!(e <= 4.0, "logistic: {e} ulp");
     }
-}
 
-/// Correctly rounded `√x`. Under SSE it is the hardware instruction through
-/// `wide`, which the compiler VEX-encodes in AVX builds; `libm::sqrtf` is an
-/// inline-assembly legacy `sqrtss`, which after 256-bit AVX code costs an
-/// SSE/AVX transition (on this Intel machine it tripled the x86-64-v3 cost
-/// of local reparameterisation). Elsewhere `libm::sqrtf`. Same bits either way.
-#[inline(always)]
-pub(crate) fn sqrt(x: f32) -> f32 {
-    #[cfg(target_feature = "sse")]
-    {
-        let [r, ..] = wide::f32x4::splat(x).sqrt().to_array();
-        r
-    }
-    #[cfg(not(target_feature = "sse"))]
-    {
-        libm::sqrtf(x)
+    #[test]
+    fn sqrt_is_libm_bit_for_bit() {
+        let mut x = 1.0e-30f32;
+        while x < 1.0e30 {
+            for v in [x, x * 1.000_001, x * 1.7] {
+                assert_eq!(super::sqrt(v).to_bits(), libm::sqrtf(v).to_bits(), "{v}");
+            }
+            x *= 1.37;
+        }
+        assert_eq!(super::sqrt(0.0), 0.0);
+        assert!(super::sqrt(-1.0).is_nan());
     }
 }
