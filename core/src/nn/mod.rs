@@ -138,7 +138,7 @@ mod init;
 mod loss;
 mod matmat;
 mod matvec;
-pub(crate) use matvec::{axpy_into, row_dot};
+pub(crate) use matvec::{axpy_into, row_dot, rows_axpy, rows_dot};
 mod network;
 mod penalty;
 mod r_op;

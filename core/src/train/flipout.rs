@@ -1,7 +1,7 @@
 //! Flipout (Wen et al. 2018): one weight perturbation `ΔŴ` per mini-batch,
 //! decorrelated per sample by random signs, `ΔW_n = ΔŴ ∘ (s_n r_nᵀ)`.
 
-use crate::nn::{axpy_into, row_dot};
+use crate::nn::{axpy_into, row_dot, rows_axpy, rows_dot};
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 
@@ -142,6 +142,22 @@ impl<P: Parameters> Perturbation for FlipoutPass<'_, P> {
         };
         let (kr, ks) = self.keys(layer);
         let (mut ra, mut tmp) = ([0.0f32; CHUNK], [0.0f32; CHUNK]);
+        if self.clean.is_none() && n_in <= CHUNK && n_out <= CHUNK {
+            // Additive, one chunk: `ΔŴ (r ∘ a)` with the forward pass's kernel.
+            let len = Self::signed_inputs(kr, a_in, 0, &mut ra);
+            let t = tmp.get_mut(..n_out).unwrap_or(&mut []);
+            rows_dot(w, ra.get(..len).unwrap_or(&[]), t);
+            let bits = sign_word(ks, 0);
+            for (o, (zo, &v)) in z.iter_mut().zip(t.iter()).enumerate() {
+                *zo += flip(v, bits >> o);
+            }
+            if self.biases {
+                for (o, (zo, &e)) in z.iter_mut().zip(b).enumerate() {
+                    *zo += flip(e, bits >> o);
+                }
+            }
+            return;
+        }
         let mut at = 0;
         while at < n_in {
             let len = Self::signed_inputs(kr, a_in, at, &mut ra);
@@ -177,6 +193,21 @@ impl<P: Parameters> Perturbation for FlipoutPass<'_, P> {
         };
         let (kr, ks) = self.keys(layer);
         let (mut acc, mut tmp) = ([0.0f32; CHUNK], [0.0f32; CHUNK]);
+        if self.clean.is_none() && n_in <= CHUNK && n_out <= CHUNK {
+            // Additive, one chunk: `ΔŴᵀ (s ∘ δ)` with the backward pass's kernel.
+            let bits = sign_word(ks, 0);
+            let sd = tmp.get_mut(..n_out).unwrap_or(&mut []);
+            for (o, (v, &d)) in sd.iter_mut().zip(delta).enumerate() {
+                *v = flip(d, bits >> o);
+            }
+            let acc = acc.get_mut(..n_in).unwrap_or(&mut []);
+            rows_axpy(w, sd, acc);
+            let bits = sign_word(kr, 0);
+            for (i, (g, &v)) in g_a.iter_mut().zip(acc.iter()).enumerate() {
+                *g += flip(v, bits >> i);
+            }
+            return;
+        }
         let mut at = 0;
         while at < n_in {
             let len = (n_in - at).min(CHUNK);
@@ -252,13 +283,9 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    const IN: usize = 3;
-    const H: usize = 4;
     const OUT: usize = 2;
-    type Net = Mlp1<IN, H, OUT, Tanh>;
 
-    fn filled(seed: u64, scale: f32) -> Net {
-        let mut n = Net::zeroed();
+    fn filled<P: Parameters>(mut n: P, seed: u64, scale: f32) -> P {
         let mut k = seed;
         for i in 0..n.slice_count() {
             for v in n.slice_mut(i) {
@@ -270,17 +297,17 @@ mod tests {
     }
 
     /// Sign `±1` of input `i` (`which = 0`) or output `i` (`which = 1`).
-    fn sign(p: &FlipoutPass<'_, Net>, layer: usize, which: usize, i: usize) -> f64 {
+    fn sign<P: Parameters>(p: &FlipoutPass<'_, P>, layer: usize, which: usize, i: usize) -> f64 {
         let (kr, ks) = p.keys(layer);
         let k = if which == 0 { kr } else { ks };
         if out_bit(k, i) & 1 == 1 { -1.0 } else { 1.0 }
     }
 
     /// The loss `½‖y − f‖²` in f64 with the pass's signs and `eps`, at `theta`.
-    fn loss_f64(
-        p: &FlipoutPass<'_, Net>,
+    fn loss_f64<P: Parameters>(
+        p: &FlipoutPass<'_, P>,
         theta: &[Vec<f64>],
-        eps: &Net,
+        eps: &P,
         mult: bool,
         biases: bool,
         x: &[f64],
@@ -315,25 +342,27 @@ mod tests {
         a.iter().zip(y).map(|(f, t)| 0.5 * (t - f) * (t - f)).sum()
     }
 
-    fn check(mult: bool, biases: bool) {
-        let net = filled(1, 1.6);
-        let eps = filled(2, 0.8);
-        let x = [0.7f32, -1.1, 0.4];
+    fn check<const IN: usize, const H: usize>(mult: bool, biases: bool) {
+        type N<const I: usize, const J: usize> = Mlp1<I, J, OUT, Tanh>;
+        let scale = 1.6 / libm::sqrtf(IN as f32 / 3.0);
+        let net = filled(N::<IN, H>::zeroed(), 1, scale);
+        let eps = filled(N::<IN, H>::zeroed(), 2, 0.5 * scale);
+        let x: [f32; IN] = core::array::from_fn(|i| libm::sinf(1.7 * i as f32 + 0.3));
         let y = [0.3f32, -0.2];
-        let mut g2 = Net::zeroed();
-        let mut grad = Net::zeroed();
+        let mut g2 = N::<IN, H>::zeroed();
+        let mut grad = N::<IN, H>::zeroed();
         let clean = mult.then_some(&net);
         {
             let mut pass = FlipoutPass::new(&eps, clean, mult.then_some(&mut g2), biases, 5, 3);
             pass.set_sample(2);
-            let mut cache = Net::new_cache();
+            let mut cache = N::<IN, H>::new_cache();
             let mut out = [0.0f32; OUT];
             net.forward_with(&x, &mut pass, &mut cache, &mut out);
             let dy: [f32; OUT] = core::array::from_fn(|k| out[k] - y[k]);
             net.backward_with(&cache, &dy, &mut pass, &mut grad);
         }
         // The f64 reference sees the same signs.
-        let mut probe = FlipoutPass::<Net>::new(&eps, None, None, biases, 5, 3);
+        let mut probe = FlipoutPass::<N<IN, H>>::new(&eps, None, None, biases, 5, 3);
         probe.set_sample(2);
         if mult {
             add_product(&mut grad, &eps, &g2);
@@ -363,7 +392,9 @@ mod tests {
     fn flipout_gradient_matches_f64_finite_differences() {
         for mult in [false, true] {
             for biases in [false, true] {
-                check(mult, biases);
+                check::<3, 4>(mult, biases);
+                // More than 64 inputs and outputs: the chunked path.
+                check::<70, 66>(mult, biases);
             }
         }
     }
