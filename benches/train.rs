@@ -25,8 +25,10 @@ fn batch<const IN: usize>() -> (Vec<[f32; IN]>, Vec<[f32; 1]>) {
     (xs, ys)
 }
 
-/// The normals one per-sample `weight_noise` step draws: every layer's rows
-/// in the forward pass, every layer but the first again in the backward pass.
+/// The normals one per-sample `weight_noise` step draws without a scratch
+/// network (`S = 0`): every layer's rows in the forward pass, every layer but
+/// the first again in the backward pass. The benched trainers have `S = 1`
+/// and draw each weight's normal once per sample.
 fn draw_only(noise: &mut WeightNoise, layers: &[(usize, usize)], row: &mut [f32], clean: &[f32]) {
     for _ in 0..BATCH {
         noise.next_draw();

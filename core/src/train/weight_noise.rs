@@ -231,7 +231,12 @@ impl WeightNoise {
         };
         n.draw_into(xi);
         let (stds, biases) = n.stds();
-        Some(super::local_reparam_noise::LocalPass { xi, stds, biases })
+        Some(super::local_reparam_noise::LocalPass {
+            xi,
+            stds,
+            biases,
+            roots: [0.0; super::MAX_LAYERS],
+        })
     }
 
     /// The seed of the noise stream (Flipout derives its signs from it).
