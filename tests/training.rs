@@ -1465,6 +1465,52 @@ fn cli_estimator_flag_and_comparison() {
         let o = train(bad, "x.json");
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
     }
+    // A Flipout or per-batch run resumes from its checkpoint (one weight
+    // draw per step) to the same model.
+    for est in ["flipout", "per-batch"] {
+        let ck = dir.path().join("ck.json");
+        let _ = std::fs::remove_file(&ck);
+        let o = std::process::Command::new(bin)
+            .args([
+                "train",
+                "--data",
+                data,
+                "--target",
+                "target",
+                "--weight-noise",
+                "0.01",
+            ])
+            .args(["--estimator", est, "--epochs", "3", "--checkpoint"])
+            .arg(&ck)
+            .args(["--checkpoint-every", "5", "--out"])
+            .arg(dir.path().join("full.json"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = std::process::Command::new(bin)
+            .args([
+                "train",
+                "--data",
+                data,
+                "--target",
+                "target",
+                "--weight-noise",
+                "0.01",
+            ])
+            .args(["--estimator", est, "--epochs", "3", "--resume"])
+            .arg(&ck)
+            .arg("--out")
+            .arg(dir.path().join("resumed.json"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{est}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+        assert_eq!(read("full.json"), read("resumed.json"), "{est}");
+    }
     let csv = dir.path().join("t.csv");
     let o = std::process::Command::new(bin)
         .args(["estimators", "--quick", "--out"])

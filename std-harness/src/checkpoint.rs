@@ -224,12 +224,18 @@ impl Checkpoint {
         }
         let samples = (self.epoch * run.train_rows + (self.batch * b).min(run.train_rows)) as u64;
         let n = &self.noise;
-        for (field, value, on) in [
-            ("noise.input", n.input, s.input_noise > 0.0),
-            ("noise.label", n.label, s.label_noise > 0.0),
-            ("noise.weight", n.weight, s.weight_noise > 0.0),
+        // Per-batch and Flipout draw the weight noise once per step.
+        let per_step = matches!(
+            s.estimator,
+            crate::cli::EstimatorArg::PerBatch | crate::cli::EstimatorArg::Flipout
+        );
+        let weight_draws = if per_step { self.step } else { samples };
+        for (field, value, on, draws) in [
+            ("noise.input", n.input, s.input_noise > 0.0, samples),
+            ("noise.label", n.label, s.label_noise > 0.0, samples),
+            ("noise.weight", n.weight, s.weight_noise > 0.0, weight_draws),
         ] {
-            let expected = if on { samples } else { 0 };
+            let expected = if on { draws } else { 0 };
             if value != expected {
                 return Err(err(
                     field,
