@@ -748,9 +748,16 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
         t1.step(&HalfSquaredError, &xs[i..i + 8], &ys[i..i + 8])
             .unwrap();
     }
-    // The materialised rows and the regenerated rows are summed by the same
-    // kernel: the same bits.
-    assert_eq!(bits(&a), bits(t1.network()));
+    // The same draw; with scratch the clean batch pass sums in another
+    // order, so the results agree to rounding (Adam amplifies it a little).
+    let close = |a: &[u32], b: &[u32]| {
+        assert_eq!(a.len(), b.len());
+        for (k, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let (x, y) = (f32::from_bits(x), f32::from_bits(y));
+            assert!((x - y).abs() <= 1e-4 * (1.0 + x.abs()), "{k}: {x} vs {y}");
+        }
+    };
+    close(&bits(&a), &bits(t1.network()));
     for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
         let cfg = WeightNoiseConfig::new(kind, 0.02)
             .unwrap()
@@ -758,10 +765,27 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
             .redraw(Redraw::PerBatch);
         let w: Wide = init_net::<16, Wide>(25);
         let regenerated = run_wide_s::<16, Wide, 0>(&w, Some(&cfg), None);
-        assert_eq!(run_wide_s::<16, Wide, 1>(&w, Some(&cfg), None), regenerated);
+        close(
+            &run_wide_s::<16, Wide, 1>(&w, Some(&cfg), None),
+            &regenerated,
+        );
         let o: Odd = init_net::<10, Odd>(26);
         let regenerated = run_wide_s::<10, Odd, 0>(&o, Some(&cfg), None);
-        assert_eq!(run_wide_s::<10, Odd, 1>(&o, Some(&cfg), None), regenerated);
+        close(
+            &run_wide_s::<10, Odd, 1>(&o, Some(&cfg), None),
+            &regenerated,
+        );
+        // A different draw is far from it: the check sees the noise.
+        let other = WeightNoiseConfig::new(kind, 0.03)
+            .unwrap()
+            .on(NoiseOn::WeightsAndBiases)
+            .redraw(Redraw::PerBatch);
+        let far = run_wide_s::<10, Odd, 1>(&o, Some(&other), None);
+        assert!(
+            far.iter()
+                .zip(&regenerated)
+                .any(|(&x, &y)| (f32::from_bits(x) - f32::from_bits(y)).abs() > 1e-3)
+        );
     }
 }
 

@@ -89,7 +89,8 @@ pub struct NoisePositions {
 ///   backward pass), the same bits. Multiplicative noise in batches larger
 ///   than 1 needs `S ≥ 1` for a per-sample gradient.
 /// - [`PerBatch`](Estimator::PerBatch): with `S ≥ 1`, `θ̃` once per batch
-///   (without, regenerated per sample, with the same result).
+///   and (without the penalty) the clean batch pass on it; without, `θ̃`
+///   regenerated per sample: the same draw, summed in another order.
 /// - [`Flipout`](Estimator::Flipout): needs `S ≥ 1` (the batch's ε), and
 ///   `S ≥ 2` with multiplicative noise (its extra gradient term); rejected
 ///   when the noise is set otherwise.
@@ -552,19 +553,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         match noise {
             None if !pen.is_on() => {
                 // Clean: the batch pass, `BLOCK` samples at a time.
-                let mut xb: heapless::Vec<X, BLOCK> = heapless::Vec::new();
-                let mut tb: heapless::Vec<T, BLOCK> = heapless::Vec::new();
-                for (x, t) in samples {
-                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
-                    if xb.is_full() {
-                        net.loss_grad_sum(loss, &xb, &tb, grad, &mut total)?;
-                        xb.clear();
-                        tb.clear();
-                    }
-                    // Cannot fail: emptied above when full.
-                    let (_, _) = (xb.push(x), tb.push(t));
-                }
-                net.loss_grad_sum(loss, &xb, &tb, grad, &mut total)?;
+                block_pass(
+                    &*net,
+                    loss,
+                    samples,
+                    input_noise,
+                    label_noise,
+                    grad,
+                    &mut total,
+                )?;
             }
             None => {
                 for (x, t) in samples {
@@ -629,6 +626,19 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             Some(noise) if noise.per_batch() => {
                 noise.next_draw();
                 match scratch.first_mut() {
+                    Some(noisy) if !pen.is_on() => {
+                        // θ̃ materialised once, then the clean batch pass on it.
+                        noise.perturb_parameters(net, noisy);
+                        block_pass(
+                            &*noisy,
+                            loss,
+                            samples,
+                            input_noise,
+                            label_noise,
+                            grad,
+                            &mut total,
+                        )?;
+                    }
                     Some(noisy) => {
                         // θ̃ materialised once; the gradient at θ̃ goes to θ.
                         noise.perturb_parameters(net, noisy);
@@ -772,6 +782,34 @@ fn check_estimator(config: &WeightNoiseConfig, scratch: usize) -> Result<(), Err
         }
         _ => Ok(()),
     }
+}
+
+/// The clean batch pass over `samples` (input and label noise applied),
+/// `BLOCK` samples at a time: ADDS the summed gradient into `grad` and the
+/// losses into `total`.
+#[inline(always)]
+fn block_pass<'a, X: Buffer + 'a, Y: Buffer, N: Model<X, Y>, T: Target + 'a, L: Loss<T>>(
+    net: &N,
+    loss: &L,
+    samples: impl Iterator<Item = (&'a X, &'a T)>,
+    input_noise: &mut InputNoise,
+    label_noise: &mut LabelNoise,
+    grad: &mut N,
+    total: &mut f32,
+) -> Result<(), Error> {
+    let mut xb: heapless::Vec<X, BLOCK> = heapless::Vec::new();
+    let mut tb: heapless::Vec<T, BLOCK> = heapless::Vec::new();
+    for (x, t) in samples {
+        let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+        if xb.is_full() {
+            net.loss_grad_sum(loss, &xb, &tb, grad, total)?;
+            xb.clear();
+            tb.clear();
+        }
+        // Cannot fail: emptied above when full.
+        let (_, _) = (xb.push(x), tb.push(t));
+    }
+    net.loss_grad_sum(loss, &xb, &tb, grad, total)
 }
 
 /// One sample with input and label noise applied.
