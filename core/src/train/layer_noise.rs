@@ -91,13 +91,14 @@ impl LayerNoise {
             return;
         }
         let n = clean.len().min(out.len());
-        self.stream.for_each_chunk(n, |at, z| {
-            let c = clean.get(at..at + z.len()).unwrap_or(&[]);
-            let o = out.get_mut(at..at + z.len()).unwrap_or(&mut []);
-            for ((o, &c), &z) in o.iter_mut().zip(c).zip(z) {
-                *o = combine(c, s, z);
-            }
-        });
+        // The normals straight into `out`, then combined in place.
+        let (Some(o), Some(c)) = (out.get_mut(..n), clean.get(..n)) else {
+            return;
+        };
+        self.stream.fill(o);
+        for (o, &c) in o.iter_mut().zip(c) {
+            *o = combine(c, s, *o);
+        }
     }
 
     /// `out = std·ξ` with fresh normals (zeros when this layer's std is 0).
