@@ -12,8 +12,8 @@ use crate::perturbation::Perturbation;
 /// restarted in [`begin_layer`](Perturbation::begin_layer). The layer's
 /// weights, row-major, then (if noisy) its biases take that stream's values
 /// in order, so the backward pass sees exactly the forward pass's ε and
-/// nothing the size of the weights is stored (rows are drawn through a
-/// 32-value stack buffer). When a layer's η is 0 the clean values are
+/// nothing the size of the weights is stored (a row's normals are drawn
+/// into the network's row buffer and combined there). When a layer's η is 0 the clean values are
 /// copied and no number is drawn, so η = 0 reproduces the clean network bit
 /// for bit.
 ///

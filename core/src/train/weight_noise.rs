@@ -21,8 +21,9 @@ use crate::perturbation::Perturbation;
 /// seed, draw counter and stream key (24), the current layer's scale, sign
 /// and flags, the variant tag, and (in every variant's space, used by local
 /// reparameterisation) where each layer's normals start in the sample's
-/// stream and how far it was read (40). Drawing a row also uses a 128-byte stack
-/// buffer. Nothing grows with the network: each layer's noise is regenerated
+/// stream and how far it was read (40). Rows are drawn into the network's
+/// row buffer; multiplicative gradient scaling and local reparameterisation
+/// use a 128-byte stack buffer. Nothing grows with the network: each layer's noise is regenerated
 /// from a stream restarted in [`begin_layer`](Perturbation::begin_layer).
 ///
 /// # Examples
