@@ -1553,3 +1553,33 @@ fn cli_estimator_flag_and_comparison() {
         ["independent", "per-batch", "flipout", "local-reparam"]
     );
 }
+
+/// Every estimator's batch gradient has the independent one's expectation:
+/// `‖ḡ_e − ḡ_ind‖²` is within its sampling spread `(v_e + v_ind)/R`.
+#[test]
+fn estimators_are_unbiased_against_the_independent_reference() {
+    use noisereg::{Estimator, Init};
+    use noisereg_harness::estimators::{Net as DNet, config, diabetes, gradient_moments};
+    let (xs, ys) = diabetes().unwrap();
+    let mut theta = DNet::zeroed();
+    theta.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(8));
+    let (xs, ys) = (&xs[..16], &ys[..16]);
+    let draws = 3000;
+    for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
+        let moments = |e| {
+            let cfg = config(e, kind, 0.1).unwrap();
+            gradient_moments(&theta, &cfg, xs, ys, draws, 13).unwrap()
+        };
+        let (m0, v0) = moments(Estimator::Independent);
+        let mut others = vec![Estimator::PerBatch, Estimator::Flipout];
+        if kind == NoiseKind::Additive {
+            others.push(Estimator::LocalReparam);
+        }
+        for e in others {
+            let (m, v) = moments(e);
+            let d2: f64 = m.iter().zip(&m0).map(|(a, b)| (a - b) * (a - b)).sum();
+            let spread = (v + v0) / draws as f64;
+            assert!(d2 < 3.0 * spread, "{kind:?} {e:?}: {d2} vs {spread}");
+        }
+    }
+}

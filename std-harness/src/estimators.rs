@@ -100,6 +100,23 @@ pub fn gradient_variance(
     draws: usize,
     seed: u64,
 ) -> Outcome<f64> {
+    gradient_moments(net, cfg, xs, ys, draws, seed).map(|m| m.1)
+}
+
+/// The mean batch gradient over `draws` noise draws and its variance (as
+/// [`gradient_variance`]).
+///
+/// # Errors
+///
+/// As [`gradient_variance`].
+pub fn gradient_moments(
+    net: &Net,
+    cfg: &WeightNoiseConfig,
+    xs: &[[f32; 10]],
+    ys: &[[f32; 1]],
+    draws: usize,
+    seed: u64,
+) -> Outcome<(Vec<f64>, f64)> {
     let sgd = Sgd::new(1e-3).map_err(fail)?;
     let mut t: Trainer<10, 1, Net, Sgd, SCRATCH> = Trainer::with_scratch(*net, sgd, seed);
     t.set_weight_noise(cfg).map_err(fail)?;
@@ -117,7 +134,7 @@ pub fn gradient_variance(
             *m += v / n;
         }
     }
-    Ok(grads
+    let var = grads
         .iter()
         .map(|g| {
             g.iter()
@@ -126,7 +143,8 @@ pub fn gradient_variance(
                 .sum::<f64>()
         })
         .sum::<f64>()
-        / n)
+        / n;
+    Ok((mean, var))
 }
 
 /// One training run: `(seconds spent in steps, noisy cost)` after each
