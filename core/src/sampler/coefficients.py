@@ -88,3 +88,23 @@ if __name__ == "__main__":
     basis = [(lambda k: (lambda x: x ** k))(2 * j + 2) for j in range(4)]
     c, m = remez(lambda x: mp.cos(h * x) - 1, basis, lambda x: 1 / mp.cos(h * x), mp.mpf(0), mp.mpf(1) / 2, n_grid=2000)
     show("C", c, m)
+
+
+def fast():
+    """Shorter fits for `fill_normal_fast` (fast.rs): no division, 3-term sin/cos."""
+    lo, hi = mp.sqrt(2) / 2 - 1, mp.sqrt(2) - 1
+    # −2·ln(1 + f) = f·(L0 + L1·f + … + L6·f⁶), f ∈ [√2/2 − 1, √2 − 1].
+    g = lambda x: -2 * mp.log1p(x) / x if x != 0 else mp.mpf(-2)
+    basis = [(lambda k: (lambda x: x ** k))(j) for j in range(7)]
+    c, m = remez(g, basis, lambda x: 1 / abs(g(x)), lo, hi, n_grid=2000)
+    show("FL", c, m)
+    h = mp.pi / 2
+    tiny = mp.mpf("1e-20")
+    # sin((π/2)·y) = y·(S0 + S1·y² + S2·y⁴), |y| ≤ ½.
+    basis = [(lambda k: (lambda x: x ** k))(2 * j + 1) for j in range(3)]
+    c, m = remez(lambda x: mp.sin(h * x), basis, lambda x: 1 / mp.sin(h * x), tiny, mp.mpf(1) / 2, n_grid=2000)
+    show("FS", c, m)
+    # cos((π/2)·y) = 1 + C0·y² + C1·y⁴ + C2·y⁶, |y| ≤ ½.
+    basis = [(lambda k: (lambda x: x ** k))(2 * j + 2) for j in range(3)]
+    c, m = remez(lambda x: mp.cos(h * x) - 1, basis, lambda x: 1 / mp.cos(h * x), mp.mpf(0), mp.mpf(1) / 2, n_grid=2000)
+    show("FC", c, m)

@@ -64,6 +64,7 @@
 //! under SSE/AVX and `libm::sqrtf` elsewhere (correctly rounded either way).
 
 mod box_muller;
+mod fast;
 mod fill_normal;
 mod gaussian_shift;
 mod lane_stream;
@@ -71,6 +72,7 @@ mod polynomials;
 mod xoshiro_lanes;
 
 pub use box_muller::BoxMuller;
+pub use fast::{fill_normal_fast, fill_normal_fast_scalar};
 pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
 pub(crate) use gaussian_shift::GaussianShift;
 pub(crate) use lane_stream::LaneStream;
