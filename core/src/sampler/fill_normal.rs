@@ -104,18 +104,30 @@ pub(crate) fn fill(
     kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
     map: impl Fn(f32x8) -> f32x8,
 ) {
+    fill_with(rng, out, step, kernel, map);
+}
+
+/// [`fill`] with the generator step `next` in place of xoshiro128++'s.
+#[inline(always)]
+pub(crate) fn fill_with(
+    rng: &mut XoshiroLanes,
+    out: &mut [f32],
+    next: impl Fn(&mut [u32x8; 4]) -> u32x8,
+    kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
+    map: impl Fn(f32x8) -> f32x8,
+) {
     if out.is_empty() {
         return;
     }
     let mut s = rng.take_state();
-    fill_state(&mut s, out, kernel, map);
+    fill_state(&mut s, out, next, kernel, map);
     rng.put_state(s);
 }
 
 /// [`fill_normal`] on a bare lane state (for streams that keep it compact).
 #[inline]
 pub(crate) fn fill_normal_state(s: &mut [u32x8; 4], out: &mut [f32]) {
-    fill_state(s, out, group_kernel, |z| z);
+    fill_state(s, out, step, group_kernel, |z| z);
 }
 
 /// The loop of [`fill`] on a lane state held by the caller; `kernel` maps
@@ -124,6 +136,7 @@ pub(crate) fn fill_normal_state(s: &mut [u32x8; 4], out: &mut [f32]) {
 fn fill_state(
     state: &mut [u32x8; 4],
     out: &mut [f32],
+    step: impl Fn(&mut [u32x8; 4]) -> u32x8,
     kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
     map: impl Fn(f32x8) -> f32x8,
 ) {
