@@ -98,7 +98,7 @@ pub fn fill_normal_with(
 /// The batch loop: state in registers, 32 normals per iteration, then at
 /// most two groups of 16 (the last one possibly partial).
 #[inline(always)]
-pub(crate) fn fill(
+fn fill(
     rng: &mut XoshiroLanes,
     out: &mut [f32],
     kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
@@ -178,7 +178,7 @@ fn fill_state(
 
 /// Whether `wide` has a SIMD back end here (as in `Lanes::sqrt`); without
 /// one `f32x8` is eight scalars and unrolling only costs flash.
-pub(crate) const SIMD: bool = cfg!(any(
+const SIMD: bool = cfg!(any(
     target_feature = "sse",
     target_feature = "simd128",
     all(target_feature = "neon", target_arch = "aarch64")
