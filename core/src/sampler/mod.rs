@@ -38,7 +38,7 @@
 //! [`fill_normal_fast`] trades accuracy for speed: xoshiro128+ words (one
 //! add instead of the `++` scrambler; only their top 24 bits are read), no
 //! division in the logarithm, `sin πy`/`cos πy` polynomials on a half turn
-//! (no quarter-turn fold). Each value is within 6.8·10⁻⁶ of exact
+//! (no quarter-turn fold). Each value is within 6.9·10⁻⁶ of exact
 //! Box–Muller of its uniforms (the accurate fill: 1.0·10⁻⁶), and 10⁸ values
 //! pass KS, moment and tail tests. Its stream differs from [`fill_normal`]'s.
 //!
