@@ -1,7 +1,7 @@
-//! Standard-normal fill throughput: noisereg's SIMD batch fill (accurate and
-//! fast variants) and scalar
-//! Box–Muller against rand_distr's ziggurat and a naive std Box–Muller, in one
-//! group so the ratios come from one run.
+//! Standard-normal fill throughput: noisereg's SIMD batch fill (accurate,
+//! and the fast variant `noisereg_simd_fast`) and scalar Box–Muller against
+//! rand_distr's ziggurat and a naive std Box–Muller, in one group so the
+//! ratios come from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use noisereg::{BoxMuller, XoshiroLanes, fill_normal, fill_normal_fast};
