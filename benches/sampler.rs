@@ -1,9 +1,10 @@
-//! Standard-normal fill throughput: noisereg's SIMD batch fill and scalar
-//! Box–Muller against rand_distr's ziggurat and a naive std Box–Muller, in one
-//! group so the ratios come from one run.
+//! Standard-normal fill throughput: noisereg's SIMD batch fill (accurate,
+//! and the fast variant `noisereg_simd_fast`) and scalar Box–Muller against
+//! rand_distr's ziggurat and a naive std Box–Muller, in one group so the
+//! ratios come from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use noisereg::{BoxMuller, XoshiroLanes, fill_normal};
+use noisereg::{BoxMuller, XoshiroLanes, fill_normal, fill_normal_fast};
 use rand_core::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::{Xoshiro128PlusPlus, Xoshiro256PlusPlus};
@@ -18,6 +19,11 @@ fn normal_fill(c: &mut Criterion) {
         let mut lanes = XoshiroLanes::seed_from_u64(1);
         group.bench_function(BenchmarkId::new("noisereg_simd", n), |b| {
             b.iter(|| fill_normal(&mut lanes, black_box(&mut out)))
+        });
+
+        let mut lanes = XoshiroLanes::seed_from_u64(1);
+        group.bench_function(BenchmarkId::new("noisereg_simd_fast", n), |b| {
+            b.iter(|| fill_normal_fast(&mut lanes, black_box(&mut out)))
         });
 
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);

@@ -1,7 +1,10 @@
 //! The Gaussian samplers against the normal distribution (KS, moments, tails),
 //! against an f64 Box–Muller reference, and the lanes against rand_xoshiro.
 
-use noisereg::{BoxMuller, Error, XoshiroLanes, fill_normal, fill_normal_scalar, fill_normal_with};
+use noisereg::{
+    BoxMuller, Error, XoshiroLanes, fill_normal, fill_normal_fast, fill_normal_fast_scalar,
+    fill_normal_scalar, fill_normal_with,
+};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 
@@ -362,4 +365,190 @@ fn box_muller_reset_discards_the_spare_and_reproduces_the_first_draws() {
     let mut fresh = BoxMuller::new(0.5, 2.0).unwrap();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(0x5eed_0005);
     assert_eq!(fresh.sample(&mut rng).to_bits(), first[0]);
+}
+
+/// Streaming statistics of many normals: raw moment sums, a binned CDF on
+/// [−6, 6] (bins of 1/4096) and tail counts, so 10⁸ values need no sort.
+struct Stats {
+    n: f64,
+    sums: [f64; 4],
+    bins: Vec<u64>,
+    tails: [u64; 4],
+}
+
+const BINS_PER_UNIT: f64 = 4096.0;
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            n: 0.0,
+            sums: [0.0; 4],
+            bins: vec![0; 12 * BINS_PER_UNIT as usize + 1],
+            tails: [0; 4],
+        }
+    }
+
+    fn add(&mut self, z: &[f32]) {
+        let last = self.bins.len() - 1;
+        let mut s = [0.0f64; 4];
+        for &v in z {
+            let x = f64::from(v);
+            let x2 = x * x;
+            s[0] += x;
+            s[1] += x2;
+            s[2] += x2 * x;
+            s[3] += x2 * x2;
+            // Bin i holds [−6 + i/4096, −6 + (i + 1)/4096); below −6 in bin 0.
+            let i = ((x + 6.0) * BINS_PER_UNIT).max(0.0) as usize;
+            self.bins[i.min(last)] += 1;
+            let a = v.abs();
+            for (t, c) in self.tails.iter_mut().enumerate() {
+                *c += u64::from(a > (t + 2) as f32);
+            }
+        }
+        for (t, v) in self.sums.iter_mut().zip(s) {
+            *t += v;
+        }
+        self.n += z.len() as f64;
+    }
+
+    /// Largest |F_n(x) − Φ(x)| over the bin edges: a KS statistic on a grid,
+    /// never above the full one, so its usual critical value is conservative.
+    fn ks_on_edges(&self) -> f64 {
+        let mut below = 0u64;
+        let mut d = 0.0f64;
+        for (i, c) in self.bins.iter().enumerate().take(self.bins.len() - 1) {
+            below += c;
+            let edge = -6.0 + (i + 1) as f64 / BINS_PER_UNIT;
+            d = d.max((below as f64 / self.n - phi(edge)).abs());
+        }
+        d
+    }
+
+    /// Mean, variance, skewness and excess kurtosis, each with its standard
+    /// error under N(0, 1): 1/√n, √(2/n), √(6/n), √(24/n).
+    fn moments(&self) -> [(f64, f64, f64); 4] {
+        let n = self.n;
+        let [m1, m2, m3, m4] = self.sums.map(|s| s / n);
+        let var = m2 - m1 * m1;
+        let skew = (m3 - 3.0 * m1 * m2 + 2.0 * m1.powi(3)) / var.powf(1.5);
+        let kurt = (m4 - 4.0 * m1 * m3 + 6.0 * m1 * m1 * m2 - 3.0 * m1.powi(4)) / (var * var) - 3.0;
+        [
+            (m1, 0.0, (1.0 / n).sqrt()),
+            (var, 1.0, (2.0 / n).sqrt()),
+            (skew, 0.0, (6.0 / n).sqrt()),
+            (kurt, 0.0, (24.0 / n).sqrt()),
+        ]
+    }
+
+    fn check(&self, name: &str) {
+        let d = self.ks_on_edges();
+        let limit = 1.95 / self.n.sqrt();
+        println!(
+            "{name}: n = {:.0e}, KS (on a 1/4096 grid) {d:.3e}, limit {limit:.3e}",
+            self.n
+        );
+        assert!(d < limit, "{name}: KS {d:.3e} >= {limit:.3e}");
+        for ((got, want, se), what) in
+            self.moments()
+                .into_iter()
+                .zip(["mean", "variance", "skewness", "excess kurtosis"])
+        {
+            println!(
+                "{name}: {what} {got:.6} (exact {want}, SE {se:.1e}, {:.2} SE)",
+                (got - want) / se
+            );
+            assert!(
+                (got - want).abs() < 5.0 * se,
+                "{name}: {what} {got} vs {want} ± 5·{se:.1e}"
+            );
+        }
+        for (t, &c) in self.tails.iter().enumerate() {
+            let k = (t + 2) as f64;
+            let p = libm::erfc(k / core::f64::consts::SQRT_2);
+            let (want, se) = (self.n * p, (self.n * p * (1.0 - p)).sqrt());
+            println!("{name}: beyond {k}σ {c} (exact {want:.1} ± {se:.1})");
+            assert!(
+                (c as f64 - want).abs() < 5.0 * se,
+                "{name}: {c} beyond {k}σ, expected {want:.1} ± 5·{se:.1}"
+            );
+        }
+    }
+}
+
+/// 10⁸ values of `fill_normal_fast` against N(0, 1): KS, moments, tails
+/// beyond 2–5σ (release only; a few seconds).
+#[test]
+#[cfg_attr(debug_assertions, ignore)]
+fn fill_normal_fast_is_normal_at_1e8() {
+    let mut rng = XoshiroLanes::seed_from_u64(0x5eed_0008);
+    let mut stats = Stats::new();
+    let mut z = vec![0.0f32; 1 << 16];
+    let total = 100_000_000usize;
+    let mut done = 0;
+    while done < total {
+        let m = z.len().min(total - done);
+        fill_normal_fast(&mut rng, &mut z[..m]);
+        stats.add(&z[..m]);
+        done += m;
+    }
+    stats.check("fill_normal_fast");
+}
+
+/// `fill_normal_fast` against Box–Muller in `f64` of the documented words:
+/// lane `k` is rand_xoshiro's `Xoshiro128Plus` after `k` jumps.
+#[test]
+fn fill_normal_fast_matches_f64_box_muller_of_xoshiro128plus_words() {
+    use rand_xoshiro::Xoshiro128Plus;
+    let groups = 20_000;
+    let mut z = vec![0.0f32; 16 * groups];
+    fill_normal_fast(&mut XoshiroLanes::seed_from_u64(77), &mut z);
+    let mut lanes: Vec<Xoshiro128Plus> = Vec::new();
+    let mut g = Xoshiro128Plus::seed_from_u64(77);
+    for _ in 0..8 {
+        lanes.push(g.clone());
+        g.jump();
+    }
+    let mut worst = 0.0f64;
+    for j in 0..groups {
+        let a: Vec<u32> = lanes.iter_mut().map(|l| l.next_u32()).collect();
+        let b: Vec<u32> = lanes.iter_mut().map(|l| l.next_u32()).collect();
+        for k in 0..8 {
+            let u1 = f64::from((a[k] >> 8) + 1) / 16_777_216.0;
+            let r = (-2.0 * u1.ln()).sqrt();
+            let y = (f64::from((b[k] >> 9) & 0x3f_ffff) + 0.5) / 4_194_304.0 - 0.5;
+            let theta = core::f64::consts::PI * (y + f64::from(b[k] >> 31));
+            let (sin, cos) = theta.sin_cos();
+            worst = worst
+                .max((f64::from(z[16 * j + k]) - r * cos).abs())
+                .max((f64::from(z[16 * j + 8 + k]) - r * sin).abs());
+        }
+    }
+    // Documented bound 6.9e-6, plus the final product's rounding.
+    assert!(worst < 7.2e-6, "{worst}");
+}
+
+#[test]
+fn fill_normal_fast_of_any_length_is_a_prefix_and_matches_its_scalar_twin() {
+    let mut long = [0.0f32; 80];
+    fill_normal_fast(&mut XoshiroLanes::seed_from_u64(3), &mut long);
+    for n in 0..80 {
+        let (mut a, mut b) = ([0.0f32; 80], [0.0f32; 80]);
+        let (mut ra, mut rb) = (
+            XoshiroLanes::seed_from_u64(3),
+            XoshiroLanes::seed_from_u64(3),
+        );
+        fill_normal_fast(&mut ra, &mut a[..n]);
+        fill_normal_fast_scalar(&mut rb, &mut b[..n]);
+        assert_eq!(ra, rb, "n = {n}");
+        assert_eq!(a[..n], long[..n], "n = {n}");
+        for (x, y) in a[..n].iter().zip(&b[..n]) {
+            // Equal bits without FMA; with it the multiply-adds fuse.
+            if cfg!(any(target_feature = "fma", target_arch = "aarch64")) {
+                assert!((x - y).abs() < 1e-6, "n = {n}");
+            } else {
+                assert_eq!(x.to_bits(), y.to_bits(), "n = {n}");
+            }
+        }
+    }
 }

@@ -3,8 +3,10 @@
 
 Run: python3 coefficients.py   (needs mpmath, ~30 s). Minimises the relative
 error in exact arithmetic and prints the coefficients as Rust constants.
+`python3 coefficients.py fast` prints those of fast.rs instead.
 """
 import struct
+import sys
 
 import mpmath as mp
 
@@ -73,7 +75,30 @@ def show(name, c, m):
         print(f"const {name}{j}: f32 = {f32_literal(cj)};")
 
 
-if __name__ == "__main__":
+def fast():
+    """Shorter fits for `fill_normal_fast` (fast.rs): no division, half-turn sin/cos."""
+    lo, hi = mp.sqrt(2) / 2 - 1, mp.sqrt(2) - 1
+    # −2·ln(1 + f) = f·(L0 + L1·f + … + L6·f⁶), f ∈ [√2/2 − 1, √2 − 1].
+    g = lambda x: -2 * mp.log1p(x) / x if x != 0 else mp.mpf(-2)
+    basis = [(lambda k: (lambda x: x ** k))(j) for j in range(7)]
+    c, m = remez(g, basis, lambda x: 1 / abs(g(x)), lo, hi, n_grid=2000)
+    show("L", c, m)
+    tiny = mp.mpf("1e-20")
+    # sin(πy) = y·(S0 + S1·y² + S2·y⁴ + S3·y⁶), |y| ≤ ½ (relative error).
+    basis = [(lambda k: (lambda x: x ** k))(2 * j + 1) for j in range(4)]
+    c, m = remez(lambda x: mp.sin(mp.pi * x), basis, lambda x: 1 / mp.sin(mp.pi * x), tiny, mp.mpf(1) / 2, n_grid=2000)
+    show("S", c, m)
+    # cos(πy) = 1 + C0·y² + C1·y⁴ + C2·y⁶ + C3·y⁸, |y| ≤ ½ (absolute error:
+    # cos πy → 0 at y = ½).
+    basis = [(lambda k: (lambda x: x ** k))(2 * j + 2) for j in range(4)]
+    c, m = remez(lambda x: mp.cos(mp.pi * x) - 1, basis, lambda x: 1, mp.mpf(0), mp.mpf(1) / 2, n_grid=2000)
+    print("// (absolute error for C)")
+    show("C", c, m)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["fast"]:
+    fast()
+elif __name__ == "__main__":
     tiny = mp.mpf("1e-20")
     # ln m = 2·atanh(s), |s| ≤ 3 − 2√2: atanh(s) = s + s³·(c1 + c2·s² + c3·s⁴).
     basis = [(lambda k: (lambda x: x ** k))(2 * j + 3) for j in range(3)]

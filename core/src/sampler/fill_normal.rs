@@ -58,7 +58,7 @@ pub(crate) const GROUP: usize = 2 * LANES;
 /// ```
 #[inline]
 pub fn fill_normal(rng: &mut XoshiroLanes, out: &mut [f32]) {
-    fill(rng, out, |z| z);
+    fill(rng, out, group_kernel, |z| z);
 }
 
 /// Fills `out` with normals `N(mean, std²)`: `mean + std·z` for the `z` that
@@ -91,38 +91,62 @@ pub fn fill_normal_with(
 ) -> Result<(), Error> {
     check_mean_std(mean, std)?;
     let (m, s) = (f32x8::splat(mean), f32x8::splat(std));
-    fill(rng, out, |z| m + s * z);
+    fill(rng, out, group_kernel, |z| m + s * z);
     Ok(())
 }
 
 /// The batch loop: state in registers, 32 normals per iteration, then at
 /// most two groups of 16 (the last one possibly partial).
 #[inline(always)]
-fn fill(rng: &mut XoshiroLanes, out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
+fn fill(
+    rng: &mut XoshiroLanes,
+    out: &mut [f32],
+    kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
+    map: impl Fn(f32x8) -> f32x8,
+) {
+    fill_with(rng, out, step, kernel, map);
+}
+
+/// [`fill`] with the generator step `next` in place of xoshiro128++'s.
+#[inline(always)]
+pub(crate) fn fill_with(
+    rng: &mut XoshiroLanes,
+    out: &mut [f32],
+    next: impl Fn(&mut [u32x8; 4]) -> u32x8,
+    kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
+    map: impl Fn(f32x8) -> f32x8,
+) {
     if out.is_empty() {
         return;
     }
     let mut s = rng.take_state();
-    fill_state(&mut s, out, map);
+    fill_state(&mut s, out, next, kernel, map);
     rng.put_state(s);
 }
 
 /// [`fill_normal`] on a bare lane state (for streams that keep it compact).
 #[inline]
 pub(crate) fn fill_normal_state(s: &mut [u32x8; 4], out: &mut [f32]) {
-    fill_state(s, out, |z| z);
+    fill_state(s, out, step, group_kernel, |z| z);
 }
 
-/// The loop of [`fill`] on a lane state held by the caller.
+/// The loop of [`fill`] on a lane state held by the caller; `kernel` maps
+/// blocks `a`, `b` to the group's two halves.
 #[inline(always)]
-fn fill_state(state: &mut [u32x8; 4], out: &mut [f32], map: impl Fn(f32x8) -> f32x8) {
+fn fill_state(
+    state: &mut [u32x8; 4],
+    out: &mut [f32],
+    step: impl Fn(&mut [u32x8; 4]) -> u32x8,
+    kernel: impl Fn(u32x8, u32x8) -> (f32x8, f32x8),
+    map: impl Fn(f32x8) -> f32x8,
+) {
     // A local copy stays in registers through the loop.
     let mut st = *state;
     let s = &mut st;
     let group = |s: &mut [u32x8; 4]| {
         let a = step(s);
         let b = step(s);
-        let (z0, z1) = group_kernel(a, b);
+        let (z0, z1) = kernel(a, b);
         (map(z0), map(z1))
     };
     if !SIMD {
@@ -139,8 +163,8 @@ fn fill_state(state: &mut [u32x8; 4], out: &mut [f32], map: impl Fn(f32x8) -> f3
     for g in pairs {
         let (a0, b0) = (step(s), step(s));
         let (a1, b1) = (step(s), step(s));
-        let (z0, z1) = box_muller_pair::<f32x8>(a0, b0);
-        let (z2, z3) = box_muller_pair::<f32x8>(a1, b1);
+        let (z0, z1) = kernel(a0, b0);
+        let (z2, z3) = kernel(a1, b1);
         let (lo, hi) = g.split_at_mut(GROUP);
         store(lo, map(z0), map(z1));
         store(hi, map(z2), map(z3));

@@ -33,6 +33,15 @@
 //! One implementation, generic over `f32` and `f32x8`, serves [`BoxMuller`]
 //! and [`fill_normal`], so equal words give equal bits in both.
 //!
+//! # Fast variant
+//!
+//! [`fill_normal_fast`] trades accuracy for speed: xoshiro128+ words (one
+//! add instead of the `++` scrambler; only their top 24 bits are read), no
+//! division in the logarithm, `sin πy`/`cos πy` polynomials on a half turn
+//! (no quarter-turn fold). Each value is within 6.9·10⁻⁶ of exact
+//! Box–Muller of its uniforms (the accurate fill: 1.0·10⁻⁶), and 10⁸ values
+//! pass KS, moment and tail tests. Its stream differs from [`fill_normal`]'s.
+//!
 //! # Tails
 //!
 //! With 24-bit uniforms `r ≤ √(48 ln 2) ≈ 5.77`: values beyond 5.77 standard
@@ -64,6 +73,7 @@
 //! under SSE/AVX and `libm::sqrtf` elsewhere (correctly rounded either way).
 
 mod box_muller;
+mod fast;
 mod fill_normal;
 mod gaussian_shift;
 mod lane_stream;
@@ -71,6 +81,7 @@ mod polynomials;
 mod xoshiro_lanes;
 
 pub use box_muller::BoxMuller;
+pub use fast::{fill_normal_fast, fill_normal_fast_scalar};
 pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
 pub(crate) use gaussian_shift::GaussianShift;
 pub(crate) use lane_stream::LaneStream;

@@ -29,6 +29,9 @@ pub(crate) trait Lanes:
     fn shr<const N: u32>(a: Self::Bits) -> Self::Bits;
     /// Arithmetic (sign-extending) right shift of the words read as `i32`.
     fn sar<const N: u32>(a: Self::Bits) -> Self::Bits;
+    /// `self·m + a`: fused (one rounding) on `f32x8` where the target has
+    /// FMA, two roundings otherwise and always on `f32`.
+    fn mul_add(self, m: Self, a: Self) -> Self;
 }
 
 impl Lanes for f32 {
@@ -84,6 +87,10 @@ impl Lanes for f32 {
     #[inline(always)]
     fn sar<const N: u32>(a: u32) -> u32 {
         (a.cast_signed() >> N).cast_unsigned()
+    }
+    #[inline(always)]
+    fn mul_add(self, m: f32, a: f32) -> f32 {
+        self * m + a
     }
 }
 
@@ -159,6 +166,17 @@ impl Lanes for f32x8 {
         let s: i32x8 = a.cast_signed().unbounded_shr_scalar(N);
         s.cast_unsigned()
     }
+    #[inline(always)]
+    fn mul_add(self, m: f32x8, a: f32x8) -> f32x8 {
+        #[cfg(target_feature = "fma")]
+        {
+            f32x8::mul_add(self, m, a)
+        }
+        #[cfg(not(target_feature = "fma"))]
+        {
+            self * m + a
+        }
+    }
 }
 
 // ln m = 2·atanh(s), s = (m − 1)/(m + 1) = f/(2 + f), |s| ≤ 3 − 2√2, with the
@@ -194,6 +212,19 @@ const C3: f32 = 9.037_665_4e-4;
 /// and its mantissa `m ∈ [√2/2, √2)` with `u1 = 2^k·m`, `−24 ≤ k ≤ 0`.
 #[inline(always)]
 pub(crate) fn minus_two_ln_uniform<L: Lanes>(a: L::Bits) -> L {
+    let (k, f) = split_uniform::<L>(a);
+    let s = f / (f + L::splat(2.0));
+    let w = s * s;
+    let q = ((L::splat(Q2) * w + L::splat(Q1)) * w + L::splat(Q0)) * w;
+    let two_f = f + f;
+    (k * L::splat(NEG_TWO_LN_2_HI) - two_f) + (s * (two_f + q) + k * L::splat(NEG_TWO_LN_2_LO))
+}
+
+/// `(k, f)` with `u1 = ((a >> 8) + 1)·2⁻²⁴ = 2^k·(1 + f)`, `1 + f ∈ [√2/2, √2)`,
+/// both exact: `x = (a >> 8) + 1` converts to `f32` exactly, its exponent
+/// field gives `k` and its mantissa, folded, `1 + f`.
+#[inline(always)]
+pub(crate) fn split_uniform<L: Lanes>(a: L::Bits) -> (L, L) {
     let one = L::bits_splat(1);
     let x = L::from_signed(L::wrapping_add(L::shr::<8>(a), one));
     // Subtracting √2/2's bits (and 24 from the exponent, for the 2⁻²⁴) leaves
@@ -204,12 +235,7 @@ pub(crate) fn minus_two_ln_uniform<L: Lanes>(a: L::Bits) -> L {
         L::and(ix, L::bits_splat(0x007f_ffff)),
         L::bits_splat(SQRT_HALF_BITS),
     );
-    let f = L::from_bits(m_bits) - L::splat(1.0);
-    let s = f / (f + L::splat(2.0));
-    let w = s * s;
-    let q = ((L::splat(Q2) * w + L::splat(Q1)) * w + L::splat(Q0)) * w;
-    let two_f = f + f;
-    (k * L::splat(NEG_TWO_LN_2_HI) - two_f) + (s * (two_f + q) + k * L::splat(NEG_TWO_LN_2_LO))
+    (k, L::from_bits(m_bits) - L::splat(1.0))
 }
 
 /// `sin(πy/2)` for `|y| ≤ ½` (the polynomial of [`quarter_turn`]; within
@@ -242,12 +268,23 @@ const RESIDUAL_MASK: u32 = 0x007f_fffe;
 /// (`θ + π`). Returned: the pair after the swap, and bit 31 as a sign mask.
 #[inline(always)]
 fn quarter_turn<L: Lanes>(b: L::Bits) -> (L, L, L::Bits) {
+    let y = quarter_residual::<L>(b);
+    fold_quarter::<L>(cos_half_pi(y), sin_half_pi(y), b)
+}
+
+/// `y ∈ (−½, ½)` of [`quarter_turn`], exact: bits 1..=22 of `b` put in a mantissa.
+#[inline(always)]
+pub(crate) fn quarter_residual<L: Lanes>(b: L::Bits) -> L {
     let one_plus = L::from_bits(L::xor(
         L::and(b, L::bits_splat(RESIDUAL_MASK)),
         L::bits_splat(HALF_STEP_ONE_BITS),
     ));
-    let y = one_plus - L::splat(1.5);
-    let (sin, cos) = (sin_half_pi(y), cos_half_pi(y));
+    one_plus - L::splat(1.5)
+}
+
+/// [`quarter_turn`]'s folding of `(cos φ, sin φ)` by bits 30 and 31 of `b`.
+#[inline(always)]
+pub(crate) fn fold_quarter<L: Lanes>(cos: L, sin: L, b: L::Bits) -> (L, L, L::Bits) {
     let swap = L::sar::<31>(L::shl::<1>(b));
     let (sb, cb) = (L::to_bits(sin), L::to_bits(cos));
     let d = L::and(L::xor(sb, cb), swap);

@@ -196,6 +196,23 @@ pub(crate) fn step(s: &mut [u32x8; 4]) -> u32x8 {
     out
 }
 
+/// One xoshiro128+ step of every lane: the state transition of [`step`]
+/// with the output `s0 + s3` (no `++` scrambler; its low bits are weak).
+#[inline(always)]
+pub(crate) fn step_plus(s: &mut [u32x8; 4]) -> u32x8 {
+    let [mut s0, mut s1, mut s2, mut s3] = *s;
+    let out = s0 + s3;
+    let t = s1.unbounded_shl_scalar(9);
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = s3.unbounded_shl_scalar(11) | s3.unbounded_shr_scalar(21);
+    *s = [s0, s1, s2, s3];
+    out
+}
+
 impl TryRng for XoshiroLanes {
     type Error = Infallible;
 
@@ -299,6 +316,24 @@ mod tests {
         // The eight lanes of one key differ from each other too.
         for k in 1..LANES {
             assert_ne!(block_a[0][k], block_a[0][0]);
+        }
+    }
+
+    #[test]
+    fn step_plus_lanes_equal_jumped_rand_xoshiro128plus_generators() {
+        use rand_xoshiro::Xoshiro128Plus;
+        for seed in [0u64, 7, 0xdead_beef] {
+            let mut s = XoshiroLanes::seed_from_u64(seed).take_state();
+            let blocks: [[u32; LANES]; 100] =
+                core::array::from_fn(|_| step_plus(&mut s).to_array());
+            let mut reference = Xoshiro128Plus::seed_from_u64(seed);
+            for k in 0..LANES {
+                let mut g = reference.clone();
+                for (i, block) in blocks.iter().enumerate() {
+                    assert_eq!(block[k], g.next_u32(), "seed {seed} lane {k} step {i}");
+                }
+                reference.jump();
+            }
         }
     }
 
