@@ -149,6 +149,27 @@ fn start_evaluation(slot: &mut Slot, net: &Net) -> Result<(), Error> {
     noise.set_eta(&[ETA; MAX_LAYERS])
 }
 
+/// The clean loss (accumulated in f64) and the loss under weight noise of
+/// `net`, computed as [`run`] computes them on the trained network: the
+/// host test checks them against [`noisereg::perturbed_loss`].
+///
+/// # Errors
+///
+/// Any error of the core.
+pub fn evaluate(net: &Net) -> Result<(f64, NoisyLoss), Error> {
+    let mut slot = Slot::Evaluating(Evaluation {
+        net: Net::zeroed(),
+        noisy: Net::zeroed(),
+        noise: None,
+    });
+    start_evaluation(&mut slot, net)?;
+    let Slot::Evaluating(e) = &mut slot else {
+        return Err(OUT_OF_ORDER);
+    };
+    let clean = clean(&e.net)?;
+    Ok((clean, perturbed(e, clean)?))
+}
+
 /// The report on the slot's evaluation: clean loss, loss under weight
 /// noise, checksum of the parameters' bits.
 #[inline(never)]
@@ -285,14 +306,17 @@ fn train() -> Result<Report, Error> {
 #[cfg(not(feature = "train"))]
 #[inline(never)]
 fn train() -> Result<Report, Error> {
-    let mut net = Net::zeroed();
-    init(&mut net);
-    let before = clean(&net)? as f32;
     let mut slot = Slot::Evaluating(Evaluation {
         net: Net::zeroed(),
         noisy: Net::zeroed(),
         noise: None,
     });
+    let Slot::Evaluating(e) = &mut slot else {
+        return Err(OUT_OF_ORDER);
+    };
+    init(&mut e.net);
+    let before = clean(&e.net)? as f32;
+    let net = e.net;
     start_evaluation(&mut slot, &net)?;
     report(&mut slot, before)
 }
