@@ -1,13 +1,14 @@
-//! Training step cost per sample: plain, weight noise (per sample, per batch,
-//! local reparameterisation), the explicit penalty, and the normals alone.
+//! Training step cost per sample: plain, weight noise (independent per
+//! sample, per batch, Flipout, local reparameterisation), the explicit
+//! penalty, and the normals alone.
 //!
 //! Every id runs one optimiser step (SGD) on a mini-batch of 32 samples
 //! (forward, backward, update) and reports throughput in samples.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use noisereg::{
-    HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseKind, NoiseOn, Perturbation, Redraw, Sgd,
-    Tanh, Trainer, WeightNoise, WeightNoiseConfig,
+    Estimator, HalfSquaredError, Init, Mlp1, Mlp2, Network, NoiseKind, NoiseOn, Perturbation,
+    Redraw, Sgd, Tanh, Trainer, WeightNoise, WeightNoiseConfig,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -58,6 +59,7 @@ fn group<const IN: usize, N: Network<IN, 1>>(
     let additive = WeightNoiseConfig::new(NoiseKind::Additive, ETA).unwrap();
     let per_batch = additive.redraw(Redraw::PerBatch);
     let local = WeightNoiseConfig::new(NoiseKind::LocalReparam, ETA).unwrap();
+    let flipout = additive.with_estimator(Estimator::Flipout);
 
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -75,6 +77,10 @@ fn group<const IN: usize, N: Network<IN, 1>>(
     bench(
         "weight_noise_per_batch",
         fresh().with_weight_noise(&per_batch).unwrap(),
+    );
+    bench(
+        "weight_noise_flipout",
+        fresh().with_weight_noise(&flipout).unwrap(),
     );
     bench(
         "weight_noise_local_reparam",

@@ -939,7 +939,7 @@ fn optimizers_follow_their_update_rules() {
 #[test]
 fn weight_noise_state_is_a_few_rng_states() {
     // Documented in WeightNoise and Trainer: nothing weight-sized.
-    assert_eq!(size_of::<WeightNoise>(), 416);
+    assert_eq!(size_of::<WeightNoise>(), 456);
     assert_eq!(size_of::<InputNoise>(), 24);
     assert_eq!(size_of::<LabelNoise>(), 24);
     assert_eq!(size_of::<Xoshiro128PlusPlus>(), 16);
@@ -960,10 +960,11 @@ fn weight_noise_state_is_a_few_rng_states() {
     let adam = size_of::<Trainer<16, 1, Big, Adam<Big>, 1>>();
     let bound = fixed + size_of::<Adam<Big>>() + size_of::<Big>();
     assert!(adam <= bound, "{adam} > {bound}");
-    assert!(size_of::<Option<WeightNoise>>() <= 416 + 8);
+    assert!(size_of::<Option<WeightNoise>>() <= 456 + 8);
     // The trainer's only weight-noise state is the WeightNoise itself: eight
-    // xoshiro128++ lanes, 32 normals drawn ahead, settings and counters.
-    assert!(size_of::<WeightNoise>() <= 8 * size_of::<Xoshiro128PlusPlus>() + 32 * 4 + 160);
+    // xoshiro128++ lanes, 32 normals drawn ahead, settings and counters, and
+    // local reparameterisation's per-layer stream offsets (40).
+    assert!(size_of::<WeightNoise>() <= 8 * size_of::<Xoshiro128PlusPlus>() + 32 * 4 + 160 + 40);
 }
 
 #[test]
@@ -1259,5 +1260,160 @@ fn trainer_local_reparam_gradient_matches_finite_differences() {
             .zip(&fd)
             .any(|(&g, &w)| (f64::from(g) - w).abs() > 1e-3);
         assert!(differs, "the noise-scale term is too small to test");
+    }
+}
+
+// ---- Estimators (issue 11) ----
+
+#[test]
+fn estimators_that_cannot_run_are_rejected_when_the_noise_is_set() {
+    use noisereg::Estimator;
+    let add = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let mul = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    let sgd = Sgd::new(0.1).unwrap();
+    let flip = add.with_estimator(Estimator::Flipout);
+    // Flipout keeps ΔŴ in a scratch network: none here.
+    let t0: Trainer<2, 1, Net, Sgd> = Trainer::new(net(1), sgd, 7);
+    let e = t0.clone().with_weight_noise(&flip).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "scratch",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Multiplicative Flipout also needs the second one.
+    let t1: Trainer<2, 1, Net, Sgd, 1> = Trainer::with_scratch(net(1), sgd, 7);
+    assert!(t1.clone().with_weight_noise(&flip).is_ok());
+    let mflip = mul.with_estimator(Estimator::Flipout);
+    let e = t1.clone().with_weight_noise(&mflip).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "scratch",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let t2: Trainer<2, 1, Net, Sgd, 2> = Trainer::with_scratch(net(1), sgd, 7);
+    assert!(t2.clone().with_weight_noise(&mflip).is_ok());
+    // Local reparameterisation is additive only.
+    let e = t2
+        .clone()
+        .with_weight_noise(&mul.with_estimator(Estimator::LocalReparam))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "estimator",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // The kind LocalReparam with Flipout or per-batch draws is a contradiction.
+    let lr = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.01).unwrap();
+    assert!(
+        t2.clone()
+            .with_weight_noise(&lr.with_estimator(Estimator::Flipout))
+            .is_err()
+    );
+    assert!(
+        t2.clone()
+            .with_weight_noise(&lr.redraw(Redraw::PerBatch))
+            .is_err()
+    );
+    // Additive noise with the LocalReparam estimator is local reparameterisation.
+    let t = t0
+        .with_weight_noise(&add.with_estimator(Estimator::LocalReparam))
+        .unwrap();
+    assert_eq!(
+        t.weight_noise().unwrap().estimator(),
+        Estimator::LocalReparam
+    );
+    assert!(!t.weight_noise().unwrap().perturbs_weights());
+}
+
+/// The same steps with and without the scratch network that keeps a sample's
+/// draw: independent noise (one draw per weight instead of two) and local
+/// reparameterisation (normals read once) give the same bits.
+#[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+#[test]
+fn one_draw_per_sample_with_scratch_is_bit_identical_to_regenerating() {
+    let (xs, ys) = data(12);
+    for cfg in [
+        WeightNoiseConfig::new(NoiseKind::Additive, 0.02).unwrap(),
+        WeightNoiseConfig::new(NoiseKind::Additive, 0.02)
+            .unwrap()
+            .on(NoiseOn::WeightsAndBiases),
+        WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.02).unwrap(),
+        WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.02)
+            .unwrap()
+            .on(NoiseOn::WeightsAndBiases)
+            .with_layer_eta(&[0.0, 0.03])
+            .unwrap(),
+    ] {
+        let sgd = Sgd::new(0.05).unwrap();
+        let mut a: Trainer<2, 1, Net, Sgd> = Trainer::new(net(3), sgd, 9);
+        let mut b: Trainer<2, 1, Net, Sgd, 1> = Trainer::with_scratch(net(3), sgd, 9);
+        a.set_weight_noise(&cfg).unwrap();
+        b.set_weight_noise(&cfg).unwrap();
+        for s in 0..5 {
+            let (x, y) = (&xs[s..s + 4], &ys[s..s + 4]);
+            let (la, lb) = (
+                a.step(&HalfSquaredError, x, y).unwrap(),
+                b.step(&HalfSquaredError, x, y).unwrap(),
+            );
+            assert_eq!(la.to_bits(), lb.to_bits(), "{cfg:?} step {s}");
+        }
+        let (fa, fb) = (flat(a.network()), flat(b.network()));
+        assert_eq!(fa, fb, "{cfg:?}");
+    }
+}
+
+/// Gradient variance over noise draws at a fixed θ and batch (diabetes,
+/// 10→16→1): sharing one draw (per batch) is much noisier than independent
+/// draws for a large batch; Flipout lies between, close to independent.
+#[test]
+fn gradient_variances_of_the_estimators_are_ordered() {
+    use noisereg::{Estimator, Init};
+    use noisereg_harness::estimators::{Net as DNet, config, diabetes, gradient_variance};
+    let (xs, ys) = diabetes().unwrap();
+    let mut theta = DNet::zeroed();
+    theta.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+    let (xs, ys) = (&xs[..128], &ys[..128]);
+    for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
+        let var = |e| {
+            let cfg = config(e, kind, 0.02).unwrap();
+            gradient_variance(&theta, &cfg, xs, ys, 300, 5).unwrap()
+        };
+        let (ind, batch, flip) = (
+            var(Estimator::Independent),
+            var(Estimator::PerBatch),
+            var(Estimator::Flipout),
+        );
+        assert!(ind > 0.0 && ind.is_finite());
+        assert!(
+            batch > 5.0 * ind,
+            "{kind:?}: per-batch {batch} vs independent {ind}"
+        );
+        assert!(
+            flip < 2.0 * ind,
+            "{kind:?}: Flipout {flip} vs independent {ind}"
+        );
+        assert!(
+            flip < batch / 3.0,
+            "{kind:?}: Flipout {flip} vs per-batch {batch}"
+        );
+        if kind == NoiseKind::Additive {
+            let local = var(Estimator::LocalReparam);
+            assert!(local < 2.0 * ind, "local {local} vs independent {ind}");
+        }
     }
 }

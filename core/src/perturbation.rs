@@ -69,6 +69,13 @@ pub trait Perturbation {
     ) {
         let _ = (layer, a_in, delta, g_a);
     }
+
+    /// Called in every layer's backward pass (the first layer's too) once
+    /// `δ = ∂f/∂z` is known, with the layer's input `a_in`: Flipout's
+    /// multiplicative noise accumulates its extra weight-gradient term here.
+    fn backward_delta(&mut self, layer: usize, a_in: &[f32], delta: &[f32]) {
+        let _ = (layer, a_in, delta);
+    }
 }
 
 /// No perturbation: the clean network.

@@ -46,6 +46,36 @@ in nats plus accuracy for ce models)."
     Sample(SampleArgs),
     /// Export a model as a no_std Rust module or a C header with one inference function.
     Export(ExportArgs),
+    /// Compare the weight-noise gradient estimators on the built-in diabetes
+    /// data: gradient variance against the independent reference and time to
+    /// reach a noisy cost.
+    Estimators(EstimatorsArgs),
+}
+
+/// `noisereg estimators`.
+#[derive(Debug, Args)]
+pub struct EstimatorsArgs {
+    /// CSV file for the table.
+    #[arg(long, value_name = "FILE", default_value = "estimators.csv")]
+    pub out: PathBuf,
+    /// SVG plot of the noisy cost against training time.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// η (variance) of the weight noise.
+    #[arg(long, default_value_t = 0.01)]
+    pub eta: f32,
+    /// Multiplicative noise instead of additive (no local reparameterisation).
+    #[arg(long)]
+    pub multiplicative: bool,
+    /// Training epochs per estimator.
+    #[arg(long, default_value_t = 150)]
+    pub epochs: usize,
+    /// Noise draws for each gradient variance.
+    #[arg(long, default_value_t = 2000)]
+    pub draws: usize,
+    /// A few epochs and draws (a smoke test).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Export language.

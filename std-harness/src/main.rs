@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use noisereg_harness::cli::{Cli, Command};
-use noisereg_harness::{demo, export, robustness, sample, train_cmd, verify};
+use noisereg_harness::{demo, estimators, export, robustness, sample, train_cmd, verify};
 
 fn main() {
     let cli = Cli::parse();
@@ -18,6 +18,7 @@ fn main() {
         Command::Robustness(a) => robustness::robustness(a),
         Command::Sample(a) => sample::sample(a),
         Command::Export(a) => export::export(a),
+        Command::Estimators(a) => estimators::estimators(a),
     };
     if let Err(f) = result {
         eprintln!("error: {f}");

@@ -94,9 +94,11 @@ fn mismatched_target() -> Error {
     }
 }
 
-/// The core's trainer over a [`DynMlp`] (one scratch network: multiplicative
-/// noise with batches larger than 1).
-pub type DynTrainer = ModelTrainer<Vec<f32>, Vec<f32>, DynMlp, Opt, 1>;
+/// The core's trainer over a [`DynMlp`] with two scratch networks: one
+/// holds a sample's noisy weights (independent noise), its normals (local
+/// reparameterisation) or the batch's ε (per-batch noise, Flipout);
+/// multiplicative Flipout and multiplicative per-sample noise use the second.
+pub type DynTrainer = ModelTrainer<Vec<f32>, Vec<f32>, DynMlp, Opt, 2>;
 
 impl Target for Tgt {
     fn is_finite_target(&self) -> bool {
@@ -155,8 +157,8 @@ mod tests {
     use super::*;
     use crate::optim::Opt;
     use noisereg::{
-        ActivationKind, Init, Mlp1, Network, NoiseKind, NoiseOn, Parameters, Sgd, Tanh, Trainer,
-        WeightNoiseConfig,
+        ActivationKind, Estimator, Init, Mlp1, Network, NoiseKind, NoiseOn, Parameters, Sgd, Tanh,
+        Trainer, WeightNoiseConfig,
     };
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro128PlusPlus;
@@ -170,7 +172,7 @@ mod tests {
         let mut d = DynMlp::mlp(3, &[6], 1, ActivationKind::Tanh).unwrap();
         d.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(12));
         let seed = 77;
-        let mut core: Trainer<3, 1, _, _, 1> =
+        let mut core: Trainer<3, 1, _, _, 2> =
             Trainer::with_scratch(net, Sgd::new(0.05).unwrap(), seed);
         let mut dynt = DynTrainer::with_scratch(d, Opt::Sgd(Sgd::new(0.05).unwrap()), seed);
         if let Some(cfg) = noise {
@@ -223,5 +225,10 @@ mod tests {
         compare(Some(mul), 0.0, 0.0, 0.0);
         let lr = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.01).unwrap();
         compare(Some(lr), 0.0, 0.0, 0.1);
+        for cfg in [add, mul] {
+            let f = cfg.with_estimator(Estimator::Flipout);
+            compare(Some(f), 0.0, 0.0, 0.0);
+            compare(Some(f.on(NoiseOn::WeightsAndBiases)), 0.02, 0.05, 0.0);
+        }
     }
 }

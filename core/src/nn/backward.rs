@@ -105,6 +105,7 @@ impl<A: Activation> DenseRef<'_, A> {
         for ((go, zo), ao) in g.iter_mut().zip(z).zip(a) {
             *go *= self.act.df_given(*zo, *ao);
         }
+        p.backward_delta(layer, x, g);
         for (gwo, d) in gw.chunks_exact_mut(self.n_in).zip(g.iter()) {
             axpy_into(*d, x, gwo);
         }

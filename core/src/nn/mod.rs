@@ -137,6 +137,7 @@ mod init;
 mod loss;
 mod matmat;
 mod matvec;
+pub(crate) use matvec::{axpy_into, row_dot};
 mod network;
 mod penalty;
 mod r_op;

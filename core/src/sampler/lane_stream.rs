@@ -55,6 +55,11 @@ impl LaneStream {
         }
     }
 
+    /// The seed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Moves on to the next independent draw.
     #[inline]
     pub(crate) fn advance(&mut self) {
@@ -77,6 +82,12 @@ impl LaneStream {
         self.key = self.draw.wrapping_mul(STREAMS_PER_DRAW).wrapping_add(id);
         self.pending = true;
         self.used = SPARE as u8;
+    }
+
+    /// Whether the current stream is stream `id` of the current draw.
+    #[inline]
+    pub(crate) fn is_at(&self, id: u64) -> bool {
+        self.key == self.draw.wrapping_mul(STREAMS_PER_DRAW).wrapping_add(id)
     }
 
     /// Writes the next `out.len()` normals of the current stream into `out`.

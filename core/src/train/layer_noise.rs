@@ -51,14 +51,26 @@ impl LayerNoise {
     /// value is drawn) and sets its standard deviation.
     #[inline]
     pub(crate) fn begin_layer(&mut self, layer: usize) {
+        self.set_layer(layer);
+        if self.std != 0.0 {
+            self.stream.restart(layer as u64);
+        }
+    }
+
+    /// Sets layer `layer`'s signed standard deviation, touching no stream.
+    #[inline]
+    pub(crate) fn set_layer(&mut self, layer: usize) {
+        self.std = self.layer_std(layer);
+    }
+
+    /// `±√(factor·η_layer)`, 0 when that variance is not positive.
+    #[inline]
+    pub(crate) fn layer_std(&self, layer: usize) -> f32 {
         let eta = self.eta.get(layer).copied().unwrap_or(0.0) * self.factor;
-        self.std = if eta > 0.0 {
+        if eta > 0.0 {
             self.sign * libm::sqrtf(eta)
         } else {
             0.0
-        };
-        if self.std != 0.0 {
-            self.stream.restart(layer as u64);
         }
     }
 
@@ -86,6 +98,20 @@ impl LayerNoise {
                 *o = combine(c, s, z);
             }
         });
+    }
+
+    /// `out = std·ξ` with fresh normals (zeros when this layer's std is 0).
+    #[inline]
+    pub(crate) fn fill_eps(&mut self, out: &mut [f32]) {
+        let s = self.std;
+        if s == 0.0 {
+            out.fill(0.0);
+            return;
+        }
+        self.stream.fill(out);
+        for v in out.iter_mut() {
+            *v *= s;
+        }
     }
 
     /// Biases: [`perturb`](Self::perturb) when biases are noisy, else copied.

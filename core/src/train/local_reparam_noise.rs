@@ -2,8 +2,9 @@
 //! reparameterisation, Kingma, Salimans & Welling 2015).
 
 use super::layer_noise::LayerNoise;
-use super::weight_noise_config::WeightNoiseConfig;
+use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
 use crate::kernels::sq_norm;
+use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 
 /// Additive weight noise, sampled as pre-activation noise.
@@ -25,7 +26,13 @@ use crate::perturbation::Perturbation;
 ///   the clean weights, and the noise term's derivative
 ///   `√η·ξ·a/√(‖a‖²+c)` flows back to `a` in
 ///   [`pre_activation_backward`](Perturbation::pre_activation_backward).
-/// - It costs OUT draws per layer instead of IN·OUT.
+/// - It costs OUT draws per layer instead of IN·OUT: one stream per draw
+///   (stream 0 of the draw), whose normals go to the layers in order, layer
+///   `l` taking the `OUT_l` after those of layers `0..l` (65 on 16→32→32→1).
+///   The forward pass reads it once, in order; the backward pass, which runs
+///   the layers in reverse, restarts it and skips to the layer's place. A
+///   trainer with a scratch network reads it once per sample into the
+///   scratch network's bias slices instead (the same values).
 ///
 /// Multiplicative noise has no such exact form here (its variance depends on
 /// `W`), so this mode is additive only.
@@ -46,6 +53,11 @@ use crate::perturbation::Perturbation;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalReparamNoise {
     pub(crate) core: LayerNoise,
+    /// Where each layer's normals start in the draw's stream (set by the
+    /// forward pass).
+    offsets: [u32; MAX_LAYERS + 1],
+    /// Normals of the stream read so far.
+    pos: u32,
 }
 
 impl LocalReparamNoise {
@@ -63,41 +75,134 @@ impl LocalReparamNoise {
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
         Self {
             core: LayerNoise::new(config, seed),
+            offsets: [0; MAX_LAYERS + 1],
+            pos: 0,
         }
     }
 
-    /// `‖a‖² + [bias noisy]`.
+    /// Restarts the draw's stream.
     #[inline]
-    fn spread(&self, a_in: &[f32]) -> f32 {
-        sq_norm(a_in) + if self.core.biases { 1.0 } else { 0.0 }
+    fn restart(&mut self) {
+        self.core.stream.restart(0);
+        self.pos = 0;
+    }
+
+    /// Positions the stream at layer `layer`'s first normal.
+    #[inline]
+    fn seek(&mut self, layer: usize) {
+        let target = self.offsets.get(layer).copied().unwrap_or(0);
+        if target < self.pos || !self.core.stream.is_at(0) {
+            self.restart();
+        }
+        let mut skip = [0.0f32; 32];
+        while self.pos < target {
+            let k = ((target - self.pos) as usize).min(skip.len());
+            self.core.stream.fill(skip.get_mut(..k).unwrap_or(&mut []));
+            self.pos += k as u32;
+        }
+    }
+
+    /// Writes the current draw's normals into `xi`'s bias slices (layer `l`'s
+    /// into slice `2l + 1`), the values the passes would read.
+    pub(crate) fn draw_into<P: Parameters>(&mut self, xi: &mut P) {
+        self.restart();
+        for layer in 0..xi.slice_count() / 2 {
+            let b = xi.slice_mut(2 * layer + 1);
+            self.core.stream.fill(b);
+            self.pos += b.len() as u32;
+        }
+    }
+
+    /// The signed standard deviation of every layer and whether biases are noisy.
+    pub(crate) fn stds(&self) -> ([f32; MAX_LAYERS], bool) {
+        (
+            core::array::from_fn(|l| self.core.layer_std(l)),
+            self.core.biases,
+        )
+    }
+}
+
+/// `‖a‖² + [bias noisy]`.
+#[inline]
+fn spread(biases: bool, a_in: &[f32]) -> f32 {
+    sq_norm(a_in) + if biases { 1.0 } else { 0.0 }
+}
+
+/// `z += s·√spread·ξ` over consecutive pieces of ξ.
+#[inline(always)]
+fn add_forward(
+    s: f32,
+    biases: bool,
+    a_in: &[f32],
+    z: &mut [f32],
+    xi: impl FnOnce(&mut dyn FnMut(usize, &[f32])),
+) {
+    let scale = s * libm::sqrtf(spread(biases, a_in));
+    xi(&mut |at, xi| {
+        let z = z.get_mut(at..at + xi.len()).unwrap_or(&mut []);
+        for (z, &xi) in z.iter_mut().zip(xi) {
+            *z += scale * xi;
+        }
+    });
+}
+
+/// `g_a += s·(δ·ξ)·a/√spread`.
+#[inline(always)]
+fn add_backward(
+    s: f32,
+    biases: bool,
+    a_in: &[f32],
+    delta: &[f32],
+    g_a: &mut [f32],
+    xi: impl FnOnce(&mut dyn FnMut(usize, &[f32])),
+) {
+    let root = libm::sqrtf(spread(biases, a_in));
+    if root == 0.0 {
+        return;
+    }
+    let mut t = 0.0;
+    xi(&mut |at, xi| {
+        let d = delta.get(at..at + xi.len()).unwrap_or(&[]);
+        for (&d, &xi) in d.iter().zip(xi) {
+            t += d * xi;
+        }
+    });
+    let k = s * t / root;
+    for (g, &a) in g_a.iter_mut().zip(a_in) {
+        *g += k * a;
     }
 }
 
 impl Perturbation for LocalReparamNoise {
     #[inline]
     fn begin_layer(&mut self, layer: usize) {
-        self.core.begin_layer(layer);
+        self.core.set_layer(layer);
     }
 
     #[inline]
-    fn pre_activation(&mut self, _layer: usize, a_in: &[f32], z: &mut [f32]) {
+    fn pre_activation(&mut self, layer: usize, a_in: &[f32], z: &mut [f32]) {
+        if layer == 0 {
+            self.restart();
+        }
+        let start = self.offsets.get(layer).copied().unwrap_or(0);
+        if let Some(next) = self.offsets.get_mut(layer + 1) {
+            *next = start.saturating_add(z.len() as u32);
+        }
         let s = self.core.std;
         if s == 0.0 {
             return;
         }
-        let scale = s * libm::sqrtf(self.spread(a_in));
-        self.core.stream.for_each_chunk(z.len(), |at, xi| {
-            let z = z.get_mut(at..at + xi.len()).unwrap_or(&mut []);
-            for (z, &xi) in z.iter_mut().zip(xi) {
-                *z += scale * xi;
-            }
-        });
+        self.seek(layer);
+        let n = z.len();
+        let (biases, stream) = (self.core.biases, &mut self.core.stream);
+        add_forward(s, biases, a_in, z, |f| stream.for_each_chunk(n, f));
+        self.pos += n as u32;
     }
 
     #[inline]
     fn pre_activation_backward(
         &mut self,
-        _layer: usize,
+        layer: usize,
         a_in: &[f32],
         delta: &[f32],
         g_a: &mut [f32],
@@ -106,20 +211,47 @@ impl Perturbation for LocalReparamNoise {
         if s == 0.0 {
             return;
         }
-        let root = libm::sqrtf(self.spread(a_in));
-        if root == 0.0 {
+        self.seek(layer);
+        let n = delta.len();
+        let (biases, stream) = (self.core.biases, &mut self.core.stream);
+        add_backward(s, biases, a_in, delta, g_a, |f| stream.for_each_chunk(n, f));
+        self.pos += n as u32;
+    }
+}
+
+/// Local reparameterisation with the sample's normals already drawn into a
+/// scratch network's bias slices ([`LocalReparamNoise::draw_into`]): one
+/// stream start and `Σ OUT_l` normals per sample.
+pub(crate) struct LocalPass<'a, P> {
+    pub(crate) xi: &'a P,
+    pub(crate) stds: [f32; MAX_LAYERS],
+    pub(crate) biases: bool,
+}
+
+impl<P: Parameters> Perturbation for LocalPass<'_, P> {
+    #[inline]
+    fn pre_activation(&mut self, layer: usize, a_in: &[f32], z: &mut [f32]) {
+        let s = self.stds.get(layer).copied().unwrap_or(0.0);
+        if s == 0.0 {
             return;
         }
-        let mut t = 0.0;
-        self.core.stream.for_each_chunk(delta.len(), |at, xi| {
-            let d = delta.get(at..at + xi.len()).unwrap_or(&[]);
-            for (&d, &xi) in d.iter().zip(xi) {
-                t += d * xi;
-            }
-        });
-        let k = s * t / root;
-        for (g, &a) in g_a.iter_mut().zip(a_in) {
-            *g += k * a;
+        let xi = self.xi.slice(2 * layer + 1);
+        add_forward(s, self.biases, a_in, z, |f| f(0, xi));
+    }
+
+    #[inline]
+    fn pre_activation_backward(
+        &mut self,
+        layer: usize,
+        a_in: &[f32],
+        delta: &[f32],
+        g_a: &mut [f32],
+    ) {
+        let s = self.stds.get(layer).copied().unwrap_or(0.0);
+        if s == 0.0 {
+            return;
         }
+        let xi = self.xi.slice(2 * layer + 1);
+        add_backward(s, self.biases, a_in, delta, g_a, |f| f(0, xi));
     }
 }

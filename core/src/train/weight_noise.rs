@@ -5,7 +5,7 @@ use super::layer_noise::LayerNoise;
 use super::local_reparam_noise::LocalReparamNoise;
 use super::multiplicative_noise::MultiplicativeNoise;
 use super::validate::finite_non_negative;
-use super::weight_noise_config::{NoiseKind, Redraw, WeightNoiseConfig};
+use super::weight_noise_config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
 use crate::error::Error;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
@@ -14,12 +14,14 @@ use crate::perturbation::Perturbation;
 ///
 /// # Memory
 ///
-/// The whole state is `size_of::<WeightNoise>()` = 416 bytes (on 64-bit and
+/// The whole state is `size_of::<WeightNoise>()` = 456 bytes (on 64-bit and
 /// 32-bit ARM alike, `u64` being 8-aligned on both): the 72-byte config, a
 /// working copy of the per-layer η (32), the eight xoshiro128++ lane states
 /// of the current layer's stream (128), 32 normals drawn ahead (128),
 /// seed, draw counter and stream key (24), the current layer's scale, sign
-/// and flags, and the variant tag. Drawing a row also uses a 128-byte stack
+/// and flags, the variant tag, and (in every variant's space, used by local
+/// reparameterisation) where each layer's normals start in the sample's
+/// stream and how far it was read (40). Drawing a row also uses a 128-byte stack
 /// buffer. Nothing grows with the network: each layer's noise is regenerated
 /// from a stream restarted in [`begin_layer`](Perturbation::begin_layer).
 ///
@@ -65,12 +67,14 @@ impl WeightNoise {
     /// assert_eq!(noise.draw_index(), 0);
     /// ```
     pub fn new(config: &WeightNoiseConfig, seed: u64) -> Self {
-        let kind = match config.kind() {
-            NoiseKind::Additive => Kind::Additive(AdditiveNoise::new(config, seed)),
-            NoiseKind::Multiplicative => {
+        let kind = match (config.kind(), config.estimator()) {
+            (NoiseKind::Multiplicative, e) if e != Estimator::LocalReparam => {
                 Kind::Multiplicative(MultiplicativeNoise::new(config, seed))
             }
-            NoiseKind::LocalReparam => Kind::LocalReparam(LocalReparamNoise::new(config, seed)),
+            (_, Estimator::LocalReparam) => {
+                Kind::LocalReparam(LocalReparamNoise::new(config, seed))
+            }
+            _ => Kind::Additive(AdditiveNoise::new(config, seed)),
         };
         let mut noise = Self {
             config: *config,
@@ -194,6 +198,52 @@ impl WeightNoise {
         self.core().active()
     }
 
+    /// The gradient estimator.
+    pub fn estimator(&self) -> Estimator {
+        self.config.estimator()
+    }
+
+    /// Writes the current draw's `ε` (`√η_l·ξ` per parameter, the values
+    /// [`perturb_parameters`](Self::perturb_parameters) adds to additive
+    /// weights; 0 on clean biases and where η = 0) into `eps`.
+    pub(crate) fn draw_eps<P: Parameters>(&mut self, eps: &mut P) {
+        let biases = self.core().biases;
+        for layer in 0..eps.slice_count() / 2 {
+            let core = self.core_mut();
+            core.begin_layer(layer);
+            core.fill_eps(eps.slice_mut(2 * layer));
+            if biases {
+                core.fill_eps(eps.slice_mut(2 * layer + 1));
+            } else {
+                eps.slice_mut(2 * layer + 1).fill(0.0);
+            }
+        }
+    }
+
+    /// Local reparameterisation: the current draw's normals into `xi`'s
+    /// bias slices and the pass that reads them; `None` for other kinds.
+    pub(crate) fn local_pass<'a, P: Parameters>(
+        &mut self,
+        xi: &'a mut P,
+    ) -> Option<super::local_reparam_noise::LocalPass<'a, P>> {
+        let Kind::LocalReparam(n) = &mut self.kind else {
+            return None;
+        };
+        n.draw_into(xi);
+        let (stds, biases) = n.stds();
+        Some(super::local_reparam_noise::LocalPass { xi, stds, biases })
+    }
+
+    /// The seed of the noise stream (Flipout derives its signs from it).
+    pub(crate) fn seed(&self) -> u64 {
+        self.core().stream.seed()
+    }
+
+    /// Whether biases get noise.
+    pub(crate) fn noisy_biases(&self) -> bool {
+        self.core().biases
+    }
+
     /// Whether the draw is shared by a whole mini-batch.
     pub fn per_batch(&self) -> bool {
         self.config.redraw_policy() == Redraw::PerBatch
@@ -272,7 +322,10 @@ impl Perturbation for WeightNoise {
 
     #[inline]
     fn begin_layer(&mut self, layer: usize) {
-        self.core_mut().begin_layer(layer);
+        match &mut self.kind {
+            Kind::LocalReparam(n) => n.begin_layer(layer),
+            _ => self.core_mut().begin_layer(layer),
+        }
     }
 
     #[inline]

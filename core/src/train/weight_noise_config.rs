@@ -59,6 +59,43 @@ pub enum Redraw {
     PerBatch,
 }
 
+/// How a mini-batch's weight noise is sampled: the gradient estimator. Every
+/// estimator gives each sample the exact `N(0, η)` marginal of its weights
+/// (or, for [`LocalReparam`](Estimator::LocalReparam), of its
+/// pre-activations); they differ in cost and in the correlation between the
+/// samples of a batch, hence in the variance of the batch gradient.
+///
+/// | estimator | normals per sample (16→32→32→1) | RAM besides the trainer | batch gradient variance |
+/// |---|---|---|---|
+/// | `Independent` | 1,568 | one scratch network (`S = 1`) for one draw per weight, else none and two draws | lowest (reference) |
+/// | `PerBatch` | 1,568 per batch | one scratch network recommended | highest: one draw shared by the batch |
+/// | `Flipout` | 1,568 per batch + 65 + 81 random signs | one scratch network (`S = 1`; two for multiplicative noise) | between, close to independent |
+/// | `LocalReparam` | 65 (sum of the layers' outputs) | none | different estimator, additive only |
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
+/// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+/// assert_eq!(c.estimator(), Estimator::Independent);
+/// let f = c.with_estimator(Estimator::Flipout);
+/// assert_eq!((f.estimator(), f.redraw_policy()), (Estimator::Flipout, Redraw::PerBatch));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Estimator {
+    /// A fresh ε for every weight and every sample: the reference (default).
+    #[default]
+    Independent,
+    /// One ε shared by every sample of a mini-batch ([`Redraw::PerBatch`]).
+    PerBatch,
+    /// Flipout (Wen et al. 2018): one `ΔŴ` per batch, decorrelated per sample
+    /// by random signs, `ΔW_n = ΔŴ ∘ (s_n r_nᵀ)`; additive and multiplicative.
+    Flipout,
+    /// Local reparameterisation: the pre-activations' noise drawn directly
+    /// (additive noise only; see [`NoiseKind::LocalReparam`]).
+    LocalReparam,
+}
+
 /// Weight-noise settings, validated when built.
 ///
 /// η is a **variance** (each draw has standard deviation `√η`), one value per
@@ -87,7 +124,7 @@ pub struct WeightNoiseConfig {
     on: NoiseOn,
     eta: [f32; MAX_LAYERS],
     layers: Option<u8>,
-    redraw: Redraw,
+    estimator: Estimator,
     schedule: EtaSchedule,
 }
 
@@ -113,7 +150,7 @@ impl WeightNoiseConfig {
             on: NoiseOn::Weights,
             eta: [eta; MAX_LAYERS],
             layers: None,
-            redraw: Redraw::PerSample,
+            estimator: Estimator::Independent,
             schedule: EtaSchedule::constant(),
         })
     }
@@ -166,7 +203,8 @@ impl WeightNoiseConfig {
         self
     }
 
-    /// When to redraw.
+    /// When to redraw: [`Redraw::PerSample`] selects
+    /// [`Estimator::Independent`], [`Redraw::PerBatch`] [`Estimator::PerBatch`].
     ///
     /// # Examples
     ///
@@ -176,8 +214,40 @@ impl WeightNoiseConfig {
     /// assert_eq!(c.redraw_policy(), Redraw::PerBatch);
     /// ```
     pub const fn redraw(mut self, redraw: Redraw) -> Self {
-        self.redraw = redraw;
+        self.estimator = match redraw {
+            Redraw::PerSample => Estimator::Independent,
+            Redraw::PerBatch => Estimator::PerBatch,
+        };
         self
+    }
+
+    /// The gradient estimator (checked against the kind and the trainer when
+    /// the noise is set: [`ModelTrainer::set_weight_noise`](crate::ModelTrainer::set_weight_noise)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Estimator, NoiseKind, WeightNoiseConfig};
+    /// let c = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    /// assert_eq!(c.with_estimator(Estimator::Flipout).estimator(), Estimator::Flipout);
+    /// ```
+    pub const fn with_estimator(mut self, estimator: Estimator) -> Self {
+        self.estimator = estimator;
+        self
+    }
+
+    /// The gradient estimator; [`NoiseKind::LocalReparam`] always means
+    /// [`Estimator::LocalReparam`].
+    pub const fn estimator(&self) -> Estimator {
+        match self.kind {
+            NoiseKind::LocalReparam => Estimator::LocalReparam,
+            _ => self.estimator,
+        }
+    }
+
+    /// The estimator as set, whatever the kind (for validation).
+    pub(crate) const fn estimator_as_set(&self) -> Estimator {
+        self.estimator
     }
 
     /// The η schedule.
@@ -220,9 +290,13 @@ impl WeightNoiseConfig {
         self.on
     }
 
-    /// The redraw policy.
+    /// The redraw policy: [`Redraw::PerBatch`] for the estimators that draw
+    /// once per batch ([`PerBatch`](Estimator::PerBatch), [`Flipout`](Estimator::Flipout)).
     pub const fn redraw_policy(&self) -> Redraw {
-        self.redraw
+        match self.estimator {
+            Estimator::PerBatch | Estimator::Flipout => Redraw::PerBatch,
+            Estimator::Independent | Estimator::LocalReparam => Redraw::PerSample,
+        }
     }
 
     /// The η schedule.
