@@ -26,7 +26,7 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hio};
 use noisereg::rand_core::SeedableRng;
 use noisereg::{
-    BoxMuller, Error, HalfSquaredError, Init, Network, NoiseKind, Redraw, Sgd, Trainer,
+    BoxMuller, Error, Estimator, HalfSquaredError, Init, Network, NoiseKind, Redraw, Sgd, Trainer,
     WeightNoiseConfig, XoshiroLanes, fill_normal,
 };
 use noisereg_firmware_workload::{BATCH, ETA, FEATURES, LEARNING_RATE, Net, SEED, X, Y};
@@ -112,25 +112,27 @@ enum Mode {
     Plain,
     Independent,
     PerBatch,
+    Flipout,
     LocalReparam,
     Penalty,
 }
 
 /// Per-sample cost of a training step (batch [`BATCH`], SGD) in `mode`,
-/// over [`STEPS`] steps after one warm-up step; `empty` is the cost of the
-/// loop with an empty body over [`STEPS`] repetitions.
+/// with `S` scratch networks, over [`STEPS`] steps after one warm-up step;
+/// `empty` is the cost of the loop with an empty body over [`STEPS`]
+/// repetitions.
 #[inline(never)]
-fn train(mode: Mode, empty: u64) -> Result<u64, Error> {
+fn train<const S: usize>(mode: Mode, empty: u64) -> Result<u64, Error> {
     let mut net = Net::zeroed();
     net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(SEED));
     let sgd = Sgd::new(LEARNING_RATE)?;
-    // One scratch network: the per-batch draw is materialised once per batch.
-    let mut t: Trainer<FEATURES, 1, Net, Sgd, 1> = Trainer::with_scratch(net, sgd, SEED + 1);
+    let mut t: Trainer<FEATURES, 1, Net, Sgd, S> = Trainer::with_scratch(net, sgd, SEED + 1);
     let additive = WeightNoiseConfig::new(NoiseKind::Additive, ETA)?;
     match mode {
         Mode::Plain => {}
         Mode::Independent => t.set_weight_noise(&additive)?,
         Mode::PerBatch => t.set_weight_noise(&additive.redraw(Redraw::PerBatch))?,
+        Mode::Flipout => t.set_weight_noise(&additive.with_estimator(Estimator::Flipout))?,
         Mode::LocalReparam => {
             t.set_weight_noise(&WeightNoiseConfig::new(NoiseKind::LocalReparam, ETA)?)?;
         }
@@ -222,11 +224,22 @@ fn main() -> ! {
             fill(empty_window),
             None,
         );
-        let plain = train(Mode::Plain, empty_steps)?;
+        let plain = train::<0>(Mode::Plain, empty_steps)?;
         line(&mut out, "train_plain", "sample", plain, Some(plain));
+        // Without a scratch network (the RAM-lean trainer the M0 program
+        // uses), then with one (what each estimator does fastest).
+        let independent = train::<0>(Mode::Independent, empty_steps)?;
+        line(
+            &mut out,
+            "train_independent_s0",
+            "sample",
+            independent,
+            Some(plain),
+        );
         for (what, mode) in [
             ("train_independent", Mode::Independent),
             ("train_per_batch", Mode::PerBatch),
+            ("train_flipout", Mode::Flipout),
             ("train_local_reparam", Mode::LocalReparam),
             ("train_explicit_penalty", Mode::Penalty),
         ] {
@@ -234,7 +247,7 @@ fn main() -> ! {
                 &mut out,
                 what,
                 "sample",
-                train(mode, empty_steps)?,
+                train::<1>(mode, empty_steps)?,
                 Some(plain),
             );
         }
