@@ -65,7 +65,7 @@ pub const EVAL_PAIRS: u32 = 16;
 /// Runs the workload: initialise, train [`STEPS`] steps, evaluate.
 ///
 /// Laid out for a small stack (the M0 goal is 4 KiB of RAM in all): one
-/// [`Slot`] in [`train`]'s frame holds the trainer, built in place by a
+/// `Slot` in `train`'s frame holds the trainer, built in place by a
 /// sibling call, and then, in the same bytes, what the evaluation needs;
 /// construction temporaries, the noise set-up, the training step and the
 /// evaluation are sibling calls on top of it, so they never add up.
