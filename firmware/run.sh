@@ -164,8 +164,8 @@ for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi co
     echo "firmware: counts on $machine exited with status $rc" >&2
     status=1
   fi
-  for what in normal_box_muller normal_fill_normal train_plain train_independent_s0 train_independent \
-    train_per_batch train_flipout train_local_reparam train_explicit_penalty; do
+  for what in normal_box_muller normal_fill_normal train_plain train_plain_per_sample train_independent_s0 \
+    train_independent train_per_batch train_flipout train_local_reparam train_explicit_penalty; do
     if ! grep -Eq "^count: $what +[0-9]+\.[0-9] instructions per" "$log"; then
       echo "firmware: no count for $what on $machine" >&2
       status=1

@@ -28,8 +28,8 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hio};
 use noisereg::rand_core::SeedableRng;
 use noisereg::{
-    BoxMuller, Error, Estimator, HalfSquaredError, Init, Network, NoiseKind, Redraw, Sgd, Trainer,
-    WeightNoiseConfig, XoshiroLanes, fill_normal,
+    BoxMuller, Clean, Error, Estimator, HalfSquaredError, Init, Loss, Mlp2, Model, Network,
+    NoiseKind, Optimizer, Redraw, Sgd, Tanh, Trainer, WeightNoiseConfig, XoshiroLanes, fill_normal,
 };
 use noisereg_firmware_workload::{BATCH, ETA, FEATURES, LEARNING_RATE, Net, SEED, X, Y};
 use panic_semihosting as _;
@@ -70,18 +70,33 @@ fn window(reps: usize, mut f: impl FnMut()) -> u64 {
     elapsed(start, end) * 10_000_000_000 / CLOCK_HZ
 }
 
-/// `count: ` line: `what`, instructions per `unit` (one decimal), and the
-/// ratio to `base` if given.
-fn line(out: &mut impl Write, what: &str, unit: &str, tenths: u64, base: Option<u64>) {
+/// `count: ` line: `prefix` + `what`, instructions per `unit` (one
+/// decimal), and the ratios to the trainer's plain step and to the plain
+/// per-sample passes, if given.
+fn line(
+    out: &mut impl Write,
+    (prefix, what): (&str, &str),
+    unit: &str,
+    tenths: u64,
+    bases: Option<(u64, u64)>,
+) {
+    let width = 34usize.saturating_sub(prefix.len());
     let _ = write!(
         out,
-        "count: {what:<28} {:>8}.{} instructions per {unit}",
+        "count: {prefix}{what:<width$} {:>8}.{} instructions per {unit}",
         tenths / 10,
         tenths % 10
     );
-    if let Some(b) = base.filter(|&b| b > 0) {
-        let r = tenths * 100 / b;
-        let _ = write!(out, " ({}.{:02}x plain)", r / 100, r % 100);
+    if let Some((plain, per_sample)) = bases.filter(|&(a, b)| a > 0 && b > 0) {
+        let (r, q) = (tenths * 100 / plain, tenths * 100 / per_sample);
+        let _ = write!(
+            out,
+            " ({}.{:02}x plain, {}.{:02}x plain per-sample)",
+            r / 100,
+            r % 100,
+            q / 100,
+            q % 100
+        );
     }
     let _ = writeln!(out);
 }
@@ -119,16 +134,20 @@ enum Mode {
     Penalty,
 }
 
-/// Per-sample cost of a training step (batch [`BATCH`], SGD) in `mode`,
-/// with `S` scratch networks, over [`STEPS`] steps after one warm-up step;
-/// `empty` is the cost of the loop with an empty body over [`STEPS`]
-/// repetitions.
+/// Per-sample cost of a training step (batch [`BATCH`] of `xs` and the
+/// first targets, SGD) of network `N` in `mode`, with `S` scratch networks,
+/// over [`STEPS`] steps after one warm-up step; `empty` is the cost of the
+/// loop with an empty body over [`STEPS`] repetitions.
 #[inline(never)]
-fn train<const S: usize>(mode: Mode, empty: u64) -> Result<u64, Error> {
-    let mut net = Net::zeroed();
+fn train<N: Network<IN, 1>, const IN: usize, const S: usize>(
+    mode: Mode,
+    xs: &[[f32; IN]; BATCH],
+    empty: u64,
+) -> Result<u64, Error> {
+    let mut net = N::zeroed();
     net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(SEED));
     let sgd = Sgd::new(LEARNING_RATE)?;
-    let mut t: Trainer<FEATURES, 1, Net, Sgd, S> = Trainer::with_scratch(net, sgd, SEED + 1);
+    let mut t: Trainer<IN, 1, N, Sgd, S> = Trainer::with_scratch(net, sgd, SEED + 1);
     let additive = WeightNoiseConfig::new(NoiseKind::Additive, ETA)?;
     match mode {
         Mode::Plain => {}
@@ -140,8 +159,7 @@ fn train<const S: usize>(mode: Mode, empty: u64) -> Result<u64, Error> {
         }
         Mode::Penalty => t = t.with_penalty(&additive)?,
     }
-    let targets = Y.as_chunks::<1>().0;
-    let (xs, ts) = (&X[..BATCH], &targets[..BATCH]);
+    let ts = &Y.as_chunks::<1>().0[..BATCH];
     t.step(&HalfSquaredError, xs, ts)?;
     let mut err = Ok(());
     let c = window(STEPS, || {
@@ -152,6 +170,86 @@ fn train<const S: usize>(mode: Mode, empty: u64) -> Result<u64, Error> {
     err?;
     Ok(c.saturating_sub(empty) / (STEPS * BATCH) as u64)
 }
+
+/// Per-sample cost of plain SGD (batch [`BATCH`]) through the per-sample
+/// passes the noisy estimators use (`forward_traced`, `backward_traced`
+/// with no perturbation), written out here: the trainer's own plain step
+/// runs the batch pass instead, which on these targets (`BLOCK` = 1)
+/// prepares the block (transposes every weight matrix) for every sample.
+#[inline(never)]
+fn plain_per_sample<N: Network<IN, 1>, const IN: usize>(
+    xs: &[[f32; IN]; BATCH],
+    empty: u64,
+) -> Result<u64, Error> {
+    let mut net = N::zeroed();
+    net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(SEED));
+    let mut grad = N::zeroed();
+    let mut cache = Model::workspace(&net);
+    let mut sgd = Sgd::new(LEARNING_RATE)?;
+    let ts = &Y.as_chunks::<1>().0[..BATCH];
+    let mut step = || -> Result<(), Error> {
+        for i in 0..grad.slice_count() {
+            grad.slice_mut(i).fill(0.0);
+        }
+        for (x, t) in black_box(xs).iter().zip(ts) {
+            let (mut y, mut dy) = ([0.0f32], [0.0f32]);
+            Model::forward_traced(&net, x, &mut Clean, &mut cache, &mut y)?;
+            HalfSquaredError.value_grad(&y, t, &mut dy)?;
+            Model::backward_traced(&net, &cache, &dy, &mut Clean, &mut grad)?;
+        }
+        let inv = 1.0 / BATCH as f32;
+        for i in 0..grad.slice_count() {
+            grad.slice_mut(i).iter_mut().for_each(|g| *g *= inv);
+        }
+        sgd.step(&mut net, &grad)
+    };
+    step()?;
+    let mut err = Ok(());
+    let c = window(STEPS, || {
+        if let Err(e) = step() {
+            err = Err(e);
+        }
+    });
+    err?;
+    Ok(c.saturating_sub(empty) / (STEPS * BATCH) as u64)
+}
+
+/// Every training row for network `N` (`prefix` names the network).
+fn train_rows<N: Network<IN, 1>, const IN: usize>(
+    out: &mut impl Write,
+    prefix: &str,
+    xs: &[[f32; IN]; BATCH],
+    empty: u64,
+) -> Result<(), Error> {
+    let row = |out: &mut _, what: &str, tenths, bases| {
+        line(out, (prefix, what), "sample", tenths, Some(bases));
+    };
+    let plain = train::<N, IN, 0>(Mode::Plain, xs, empty)?;
+    let bases = (plain, plain_per_sample::<N, IN>(xs, empty)?);
+    row(out, "plain", plain, bases);
+    row(out, "plain_per_sample", bases.1, bases);
+    // Without a scratch network (the RAM-lean trainer the M0 program
+    // uses), then with one (what each estimator does fastest).
+    row(
+        out,
+        "independent_s0",
+        train::<N, IN, 0>(Mode::Independent, xs, empty)?,
+        bases,
+    );
+    for (what, mode) in [
+        ("independent", Mode::Independent),
+        ("per_batch", Mode::PerBatch),
+        ("flipout", Mode::Flipout),
+        ("local_reparam", Mode::LocalReparam),
+        ("explicit_penalty", Mode::Penalty),
+    ] {
+        row(out, what, train::<N, IN, 1>(mode, xs, empty)?, bases);
+    }
+    Ok(())
+}
+
+/// The network of the host's `train_16_32_32_1` bench group.
+type Big = Mlp2<16, 32, 32, 1, Tanh>;
 
 /// Measured and expected instructions of the known loop, in tenths.
 #[inline(never)]
@@ -222,44 +320,34 @@ fn main() -> ! {
     let result = (|| -> Result<(), Error> {
         line(
             &mut out,
-            "normal_box_muller",
+            ("normal_", "box_muller"),
             "normal",
             box_muller(empty_normals)?,
             None,
         );
         line(
             &mut out,
-            "normal_fill_normal",
+            ("normal_", "fill_normal"),
             "normal",
             fill(empty_window),
             None,
         );
-        let plain = train::<0>(Mode::Plain, empty_steps)?;
-        line(&mut out, "train_plain", "sample", plain, Some(plain));
-        // Without a scratch network (the RAM-lean trainer the M0 program
-        // uses), then with one (what each estimator does fastest).
-        let independent = train::<0>(Mode::Independent, empty_steps)?;
-        line(
-            &mut out,
-            "train_independent_s0",
-            "sample",
-            independent,
-            Some(plain),
-        );
-        for (what, mode) in [
-            ("train_independent", Mode::Independent),
-            ("train_per_batch", Mode::PerBatch),
-            ("train_flipout", Mode::Flipout),
-            ("train_local_reparam", Mode::LocalReparam),
-            ("train_explicit_penalty", Mode::Penalty),
-        ] {
-            line(
-                &mut out,
-                what,
-                "sample",
-                train::<1>(mode, empty_steps)?,
-                Some(plain),
-            );
+        let Some(xs) = X.first_chunk::<BATCH>() else {
+            return Err(Error::LengthMismatch {
+                left: X.len(),
+                right: BATCH,
+            });
+        };
+        train_rows::<Net, FEATURES>(&mut out, "train_", xs, empty_steps)?;
+        if BOARD == "mps2-an386" {
+            // 16 inputs: the 10 features, then the first 6 again.
+            let mut big = [[0.0f32; 16]; BATCH];
+            for (b, x) in big.iter_mut().zip(xs) {
+                for (i, v) in b.iter_mut().enumerate() {
+                    *v = x[i % FEATURES];
+                }
+            }
+            train_rows::<Big, 16>(&mut out, "train_16_32_32_1_", &big, empty_steps)?;
         }
         Ok(())
     })();
