@@ -10,7 +10,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use noisereg_firmware_workload::{FEATURES, Fixed6, Fnv1a, Report, SAMPLES, X, Y, run};
+use noisereg::rand_core::SeedableRng;
+use noisereg::{HalfSquaredError, Init, Network, NoiseKind, WeightNoiseConfig, perturbed_loss};
+use noisereg_firmware_workload::{
+    ETA, EVAL_PAIRS, FEATURES, Fixed6, Fnv1a, Net, Report, SAMPLES, SEED, X, Y, evaluate, run,
+};
 
 /// Rows of the CSV taken, from the first.
 const SUBSET_ROWS: usize = 128;
@@ -170,6 +174,46 @@ fn fixed6_prints_six_rounded_decimals() {
     ];
     for (x, want) in cases {
         assert_eq!(Fixed6(x).to_string(), want, "{x:?}");
+    }
+}
+
+/// The firmware evaluates the loss under weight noise with its own lean
+/// loop (one noise state, one noisy copy, in the trainer's memory); it must
+/// give `perturbed_loss`'s numbers bit for bit (the same kernels run in both,
+/// so this holds on every build).
+#[test]
+fn workload_evaluation_equals_perturbed_loss() {
+    let targets = Y.as_chunks::<1>().0;
+    let noise = WeightNoiseConfig::new(NoiseKind::Additive, ETA).unwrap();
+    for seed in [1, 2, 3] {
+        let mut net = Net::zeroed();
+        net.init(
+            Init::Glorot,
+            &mut rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(seed),
+        );
+        let (clean, lean) = evaluate(&net).unwrap();
+        let want = perturbed_loss(
+            &net,
+            &HalfSquaredError,
+            &X,
+            targets,
+            &noise,
+            EVAL_PAIRS,
+            SEED + 2,
+        )
+        .unwrap();
+        assert_eq!(clean.to_bits(), want.clean.to_bits(), "seed {seed}");
+        assert_eq!(lean.mean.to_bits(), want.mean.to_bits(), "seed {seed}");
+        assert_eq!(
+            lean.std_error.to_bits(),
+            want.std_error.to_bits(),
+            "seed {seed}"
+        );
+        assert_eq!(lean.pairs, want.pairs);
+        assert!(
+            lean.mean > clean,
+            "noise raises the loss of a random network"
+        );
     }
 }
 

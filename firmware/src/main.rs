@@ -14,7 +14,8 @@ use core::fmt::Write;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hio};
-use noisereg_firmware_workload::run;
+use noisereg::Error;
+use noisereg_firmware_workload::{Report, run};
 use panic_semihosting as _;
 
 /// The board this image is linked for (set by `build.rs`).
@@ -29,13 +30,31 @@ fn main() -> ! {
         cortex_m::asm::udf();
     }
     stack::paint();
-    let report = run();
+    let report = work();
     let peak = stack::high_water();
 
     let verdict = match &report {
         Ok(report) => report.check(),
         Err(_) => Err("the core returned an error"),
     };
+    print(&report, verdict, peak);
+    exit(match verdict {
+        Ok(()) => debug::EXIT_SUCCESS,
+        Err(_) => debug::EXIT_FAILURE,
+    })
+}
+
+/// The workload, in its own frame: `main`'s frame stays small under it.
+#[inline(never)]
+fn work() -> Result<Report, Error> {
+    run()
+}
+
+/// Prints the report, the peak stack and the verdict; its formatting
+/// temporaries live in this frame, which does not exist while the
+/// workload runs.
+#[inline(never)]
+fn print(report: &Result<Report, Error>, verdict: Result<(), &str>, peak: usize) {
     if let Ok(mut out) = hio::hstdout() {
         let _ = writeln!(out, "board: {BOARD}");
         let _ = match &report {
@@ -52,10 +71,6 @@ fn main() -> ! {
             Err(why) => writeln!(out, "verdict: FAILED: {why}"),
         };
     }
-    exit(match verdict {
-        Ok(()) => debug::EXIT_SUCCESS,
-        Err(_) => debug::EXIT_FAILURE,
-    })
 }
 
 /// Ends the QEMU run with `status` (QEMU's exit code 0 or 1).
