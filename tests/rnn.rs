@@ -78,7 +78,6 @@ fn f64_f(k: ActivationKind, x: f64) -> f64 {
 }
 
 /// Cell copy: `wx (H·D) | b (H) | wh (H·H)`; readout copy: `v (K·H) | c (K)`.
-const CELL: usize = H * D + H + H * H;
 const READ: usize = K * H + K;
 
 /// The unrolled f64 network: one cell and one readout copy per step.
@@ -88,10 +87,21 @@ struct Ref {
     reads: Vec<Vec<f64>>,
     act: ActivationKind,
     readout: Readout,
+    /// 1 for Elman, 3 for GRU (reset, update, candidate).
+    gates: usize,
 }
 
 impl Ref {
     fn of(net: &Net, readout: Readout) -> Self {
+        Self::of_params(net, net.act, readout, 1)
+    }
+
+    fn of_params<P: Parameters>(
+        net: &P,
+        act: ActivationKind,
+        readout: Readout,
+        gates: usize,
+    ) -> Self {
         let cell: Vec<f64> = [0, 1, 2]
             .iter()
             .flat_map(|&i| net.slice(i).iter().map(|&v| f64::from(v)))
@@ -103,8 +113,9 @@ impl Ref {
         Self {
             cells: vec![cell; T],
             reads: vec![read; T],
-            act: net.act,
+            act,
             readout,
+            gates,
         }
     }
 
@@ -117,17 +128,30 @@ impl Ref {
         let mut out = Vec::new();
         for t in 0..T {
             let c = &self.cells[t];
-            let (wx, rest) = c.split_at(H * D);
-            let (b, wh) = rest.split_at(H);
-            let z: Vec<f64> = (0..H)
-                .map(|i| {
-                    b[i] + (0..D)
-                        .map(|j| wx[i * D + j] * f64::from(x[t * D + j]))
-                        .sum::<f64>()
-                        + (0..H).map(|j| wh[i * H + j] * h[j]).sum::<f64>()
-                })
-                .collect();
-            h = z.iter().map(|&v| f64_f(self.act, v)).collect();
+            let g = self.gates;
+            let (wx, rest) = c.split_at(g * H * D);
+            let (b, wh) = rest.split_at(g * H);
+            let xin = |i: usize| -> f64 {
+                b[i] + (0..D)
+                    .map(|j| wx[i * D + j] * f64::from(x[t * D + j]))
+                    .sum::<f64>()
+            };
+            let rec =
+                |i: usize, a: &[f64]| -> f64 { (0..H).map(|j| wh[i * H + j] * a[j]).sum::<f64>() };
+            h = if g == 1 {
+                (0..H)
+                    .map(|i| f64_f(self.act, xin(i) + rec(i, &h)))
+                    .collect()
+            } else {
+                let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+                let r: Vec<f64> = (0..H).map(|i| sig(xin(i) + rec(i, &h))).collect();
+                let u: Vec<f64> = (0..H).map(|i| sig(xin(H + i) + rec(H + i, &h))).collect();
+                let q: Vec<f64> = (0..H).map(|i| r[i] * h[i]).collect();
+                let n: Vec<f64> = (0..H)
+                    .map(|i| f64_f(self.act, xin(2 * H + i) + rec(2 * H + i, &q)))
+                    .collect();
+                (0..H).map(|i| (1.0 - u[i]) * n[i] + u[i] * h[i]).collect()
+            };
             if self.read_at(t) {
                 let (v, c) = self.reads[t].split_at(K * H);
                 out.extend((0..K).map(|k| c[k] + (0..H).map(|j| v[k * H + j] * h[j]).sum::<f64>()));
@@ -145,30 +169,37 @@ impl Ref {
 
     fn set_shared(&mut self, p: &[f64]) {
         for c in &mut self.cells {
-            c.copy_from_slice(&p[..CELL]);
+            let n = c.len();
+            c.copy_from_slice(&p[..n]);
         }
         for r in &mut self.reads {
-            r.copy_from_slice(&p[CELL..]);
+            let n = p.len() - r.len();
+            r.copy_from_slice(&p[n..]);
         }
     }
 
     /// Layer (η index) of shared parameter `i`, and whether it is a bias.
-    fn layer_of(i: usize) -> (usize, bool) {
-        if i < H * D {
+    fn layer_of(&self, i: usize) -> (usize, bool) {
+        let g = self.gates;
+        if i < g * H * D {
             (0, false)
-        } else if i < H * D + H {
+        } else if i < g * H * D + g * H {
             (0, true)
-        } else if i < CELL {
+        } else if i < self.cell() {
             (1, false)
-        } else if i < CELL + K * H {
+        } else if i < self.cell() + K * H {
             (2, false)
         } else {
             (2, true)
         }
     }
 
-    fn weight(i: usize, eta: &[f64; 3], on: NoiseOn) -> f64 {
-        let (l, bias) = Self::layer_of(i);
+    fn cell(&self) -> usize {
+        self.cells[0].len()
+    }
+
+    fn weight(&self, i: usize, eta: &[f64; 3], on: NoiseOn) -> f64 {
+        let (l, bias) = self.layer_of(i);
         if bias && on == NoiseOn::Weights {
             0.0
         } else {
@@ -197,10 +228,10 @@ impl Ref {
     fn grad_copy(&self, x: &[f32], j: usize, t: usize, i: usize, h: f64) -> f64 {
         let mut r = self.clone();
         let at = |r: &mut Ref, d: f64| {
-            if i < CELL {
+            if i < self.cell() {
                 r.cells[t][i] += d;
             } else {
-                r.reads[t][i - CELL] += d;
+                r.reads[t][i - self.cell()] += d;
             }
         };
         at(&mut r, h);
@@ -221,13 +252,13 @@ impl Ref {
                     total += g
                         .iter()
                         .enumerate()
-                        .map(|(i, g)| Self::weight(i, eta, on) * g * g)
+                        .map(|(i, g)| self.weight(i, eta, on) * g * g)
                         .sum::<f64>();
                 }
                 RecurrentNoise::PerStep => {
                     for t in 0..T {
-                        for i in 0..CELL + READ {
-                            let w = Self::weight(i, eta, on);
+                        for i in 0..self.cell() + READ {
+                            let w = self.weight(i, eta, on);
                             if w != 0.0 {
                                 let g = self.grad_copy(x, j, t, i, 1e-5);
                                 total += w * g * g;
@@ -253,8 +284,8 @@ impl Ref {
         let h = 1e-4;
         let f0 = self.forward(x)[j];
         let mut total = 0.0;
-        for i in 0..CELL + READ {
-            let w = Self::weight(i, eta, on);
+        for i in 0..self.cell() + READ {
+            let w = self.weight(i, eta, on);
             if w == 0.0 {
                 continue;
             }
@@ -268,10 +299,10 @@ impl Ref {
                     let mut r = self.clone();
                     for t in 0..T {
                         if copy.is_none_or(|c| c == t) {
-                            if i < CELL {
+                            if i < self.cell() {
                                 r.cells[t][i] += d;
                             } else {
-                                r.reads[t][i - CELL] += d;
+                                r.reads[t][i - self.cell()] += d;
                             }
                         }
                     }
@@ -680,7 +711,7 @@ fn ref_from_rows(net: &Net, readout: Readout, rows: &[(usize, usize, Vec<f32>)])
             }
         }
         // Order drawn: wx rows, b, wh rows, (empty bias) = the cell layout.
-        if cell.len() == CELL {
+        if cell.len() == r.cell() {
             r.cells[t] = cell;
         }
         if read.len() == READ {
@@ -759,15 +790,15 @@ impl Ref {
     /// offset, all copies move together.
     fn grad_shared_from_copies(&self, x: &[f32], dy: &[f32]) -> Vec<f64> {
         let h = 1e-5;
-        (0..CELL + READ)
+        (0..self.cell() + READ)
             .map(|i| {
                 let val = |d: f64| {
                     let mut r = self.clone();
                     for t in 0..T {
-                        if i < CELL {
+                        if i < self.cell() {
                             r.cells[t][i] += d;
                         } else {
-                            r.reads[t][i - CELL] += d;
+                            r.reads[t][i - self.cell()] += d;
                         }
                     }
                     r.forward(x)

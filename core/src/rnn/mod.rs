@@ -6,12 +6,18 @@
 //! [`Elman`] owns arrays and calls it, so a network sized at run time gets the
 //! same bits.
 
+#[macro_use]
+mod model_impl;
 mod elman;
 mod elman_ref;
+mod gru;
+mod gru_ref;
 mod sequence;
 
 pub use elman::{Elman, ElmanWork};
 pub use elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
+pub use gru::{Gru, GruWork};
+pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
 pub use sequence::Sequence;
 
 use crate::error::Error;
