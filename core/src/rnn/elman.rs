@@ -11,7 +11,7 @@ use rand_core::Rng;
 /// outputs: `h_t = φ(W_x x_t + W_h h_{t−1} + b)`, `h_0 = 0`, readout
 /// `f = V h_T + c`.
 ///
-/// It is a [`Model`] of [`Sequence<T, D>`] inputs for any length `T`: with
+/// It is a [`Model`](crate::Model) of [`Sequence<T, D>`](crate::Sequence) inputs for any length `T`: with
 /// `[f32; K]` outputs it reads out after the last step (sequence to one),
 /// with `Sequence<T, K>` outputs at every step (sequence to sequence, the
 /// loss summed over t). [`noise`](Self::noise) chooses what weight noise
