@@ -345,7 +345,8 @@ enum Dir {
 /// scratch (`noisy`, `H·D + H + H·H + K·H + K` floats) with
 /// [`begin_step(0)`](Perturbation::begin_step); per step, the draw for step
 /// `t` is made with `begin_step(t)` before step t's forward and again before
-/// its backward (the keyed streams reproduce it); every pass ends with
+/// its backward (the keyed streams reproduce it; steps `t` and `t + 65536`
+/// share a draw); every pass ends with
 /// `begin_step(0)`. Sequence to one, the readout is drawn once (step 0's
 /// key). Local reparameterisation's
 /// pre-activation hooks are not called: recurrent networks do not support it.
