@@ -286,6 +286,11 @@ impl<'a, A: Activation> GruRef<'a, A> {
         self.dims
     }
 
+    /// The noise semantics.
+    pub fn noise(&self) -> RecurrentNoise {
+        self.noise
+    }
+
     fn readout_at(&self, t: usize) -> bool {
         match self.dims.readout {
             Readout::Last => t + 1 == self.dims.steps,
