@@ -16,6 +16,9 @@ pub(crate) struct LayerNoise {
     /// Signed standard deviation of the current layer: `±√(factor·η_l)`.
     pub(crate) std: f32,
     pub(crate) biases: bool,
+    /// Unrolled step of a recurrent network (0 for feedforward networks),
+    /// modulo 2¹⁶ (a `u16` keeps `WeightNoise` at 416 bytes).
+    step: u16,
 }
 
 impl LayerNoise {
@@ -27,6 +30,7 @@ impl LayerNoise {
             sign: 1.0,
             std: 0.0,
             biases: config.noise_on() == NoiseOn::WeightsAndBiases,
+            step: 0,
         }
     }
 
@@ -53,7 +57,10 @@ impl LayerNoise {
     pub(crate) fn begin_layer(&mut self, layer: usize) {
         self.set_layer(layer);
         if self.std != 0.0 {
-            self.stream.restart(layer as u64);
+            // Step t > 0 of a recurrent network: stream id `layer + t·2⁴⁰`
+            // (distinct from every other draw's below 2³⁶ draws).
+            self.stream
+                .restart((layer as u64).wrapping_add(u64::from(self.step) << 40));
         }
     }
 
@@ -72,6 +79,13 @@ impl LayerNoise {
         } else {
             0.0
         }
+    }
+
+    /// Sets the unrolled step mixed into the stream key
+    /// ([`Perturbation::begin_step`](crate::Perturbation::begin_step)).
+    #[inline]
+    pub(crate) fn begin_step(&mut self, step: usize) {
+        self.step = (step & 0xffff) as u16;
     }
 
     /// `out[i] = combine(clean[i], std, z_i)` over the common length with

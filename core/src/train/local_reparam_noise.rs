@@ -191,6 +191,11 @@ impl Perturbation for LocalReparamNoise {
     }
 
     #[inline]
+    fn begin_step(&mut self, step: usize) {
+        self.core.begin_step(step);
+    }
+
+    #[inline]
     fn pre_activation(&mut self, layer: usize, a_in: &[f32], z: &mut [f32]) {
         if layer == 0 {
             self.restart();
