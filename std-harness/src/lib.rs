@@ -26,6 +26,7 @@ pub mod optim;
 pub mod plots;
 pub mod robustness;
 pub mod sample;
+pub mod series;
 pub mod train_cmd;
 pub mod trainer;
 pub mod verify;
