@@ -43,6 +43,14 @@ pub trait Perturbation {
         let _ = layer;
     }
 
+    /// Called by recurrent networks before the layers of unrolled step
+    /// `step` when each step gets its own draw (per-step noise; per-sequence
+    /// noise calls it with 0). Keyed noise mixes the step into its stream
+    /// key, step 0 being the key feedforward networks use. No-op by default.
+    fn begin_step(&mut self, step: usize) {
+        let _ = step;
+    }
+
     /// Writes the weights to use for the next row into `out` (same length as
     /// `clean`).
     fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {

@@ -72,6 +72,11 @@ impl Perturbation for AdditiveNoise {
     }
 
     #[inline]
+    fn begin_step(&mut self, step: usize) {
+        self.core.begin_step(step);
+    }
+
+    #[inline]
     fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
         self.core.perturb(clean, out, add);
     }

@@ -16,6 +16,8 @@ pub(crate) struct LayerNoise {
     /// Signed standard deviation of the current layer: `±√(factor·η_l)`.
     pub(crate) std: f32,
     pub(crate) biases: bool,
+    /// Unrolled step of a recurrent network (0 for feedforward networks).
+    step: u64,
 }
 
 impl LayerNoise {
@@ -27,6 +29,7 @@ impl LayerNoise {
             sign: 1.0,
             std: 0.0,
             biases: config.noise_on() == NoiseOn::WeightsAndBiases,
+            step: 0,
         }
     }
 
@@ -58,8 +61,18 @@ impl LayerNoise {
             0.0
         };
         if self.std != 0.0 {
-            self.stream.restart(layer as u64);
+            // Step t > 0 of a recurrent network: stream id `layer + t·2⁴⁰`
+            // (distinct from every other draw's below 2³⁶ draws).
+            self.stream
+                .restart((layer as u64).wrapping_add(self.step << 40));
         }
+    }
+
+    /// Sets the unrolled step mixed into the stream key
+    /// ([`Perturbation::begin_step`](crate::Perturbation::begin_step)).
+    #[inline]
+    pub(crate) fn begin_step(&mut self, step: usize) {
+        self.step = step as u64;
     }
 
     /// `out[i] = combine(clean[i], std, z_i)` over the common length with

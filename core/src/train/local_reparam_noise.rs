@@ -80,6 +80,11 @@ impl Perturbation for LocalReparamNoise {
     }
 
     #[inline]
+    fn begin_step(&mut self, step: usize) {
+        self.core.begin_step(step);
+    }
+
+    #[inline]
     fn pre_activation(&mut self, _layer: usize, a_in: &[f32], z: &mut [f32]) {
         let s = self.core.std;
         if s == 0.0 {

@@ -276,6 +276,11 @@ impl Perturbation for WeightNoise {
     }
 
     #[inline]
+    fn begin_step(&mut self, step: usize) {
+        self.core_mut().begin_step(step);
+    }
+
+    #[inline]
     fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
         match &mut self.kind {
             Kind::Additive(n) => n.weight_row(clean, out),
