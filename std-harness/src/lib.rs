@@ -19,6 +19,7 @@ pub mod cli;
 pub mod dataset;
 pub mod demo;
 pub mod dyn_mlp;
+pub mod dyn_rnn;
 pub mod export;
 pub mod failure;
 pub mod model_file;

@@ -318,18 +318,34 @@ pub struct PreparedSeries {
 ///
 /// # Errors
 ///
-/// An input [`Failure`] when the training part has no window (`--seq-len`
-/// too long for the series), or the test part is non-empty but too short
-/// for one window.
+/// As [`window_series`].
 pub fn prepare_series(
     d: &SeriesData,
     spec: WindowSpec,
     transform: Transform,
     fraction: f64,
 ) -> Outcome<PreparedSeries> {
+    let split = d.len() - test_rows(d.len(), fraction);
+    let scaling = SeriesScaling::fit(&d.values[..split], transform);
+    window_series(d, spec, scaling, fraction)
+}
+
+/// Splits `d` chronologically as [`prepare_series`] does and windows both
+/// parts with the given statistics (a model file's).
+///
+/// # Errors
+///
+/// An input [`Failure`] when the training part has no window (`--seq-len`
+/// too long for the series), the test part is non-empty but too short for
+/// one window, or a value overflows `f32` once standardised.
+pub fn window_series(
+    d: &SeriesData,
+    spec: WindowSpec,
+    scaling: SeriesScaling,
+    fraction: f64,
+) -> Outcome<PreparedSeries> {
     let n = d.len();
     let split = n - test_rows(n, fraction);
-    let scaling = SeriesScaling::fit(&d.values[..split], transform);
     let lost = scaling.lost();
     let need = spec.seq_len + spec.horizon + lost;
     let extra = if lost > 0 {
