@@ -464,7 +464,7 @@ fn dyn_rnn_gradients_and_penalty_match_f64_finite_differences() {
     let mut total = 0.0;
     d.loss_grad_sum(
         &AnyLoss::Mse,
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &[Tgt::Real(y as f32)],
         &mut g,
         &mut total,
