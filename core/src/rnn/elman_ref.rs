@@ -345,7 +345,9 @@ enum Dir {
 /// scratch (`noisy`, `H·D + H + H·H + K·H + K` floats) with
 /// [`begin_step(0)`](Perturbation::begin_step); per step, the draw for step
 /// `t` is made with `begin_step(t)` before step t's forward and again before
-/// its backward (the keyed streams reproduce it). Local reparameterisation's
+/// its backward (the keyed streams reproduce it); every pass ends with
+/// `begin_step(0)`. Sequence to one, the readout is drawn once (step 0's
+/// key). Local reparameterisation's
 /// pre-activation hooks are not called: recurrent networks do not support it.
 ///
 /// # Examples
@@ -445,7 +447,8 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
         p.bias(&[], &mut []);
     }
 
-    /// Draws the readout's weights for `step` into `noisy`.
+    /// Draws the readout's weights for `step` into `noisy` (sequence to one:
+    /// the one readout is keyed on step 0).
     fn draw_readout<P: Perturbation>(
         &self,
         p: &mut P,
@@ -453,6 +456,10 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
         noisy: &mut ElmanParamsMut<'_>,
     ) {
         let h = self.dims.hidden;
+        let step = match self.dims.readout {
+            Readout::Last => 0,
+            Readout::EveryStep => step,
+        };
         p.begin_step(step);
         p.begin_layer(2);
         for (c, o) in self.p.v.chunks_exact(h).zip(noisy.v.chunks_exact_mut(h)) {
@@ -517,6 +524,10 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
                 mv_add(w.v, h, row(ws.h, t, h), y);
             }
         }
+        if per_step {
+            // Back to the feedforward key for whatever draws next.
+            p.begin_step(0);
+        }
         Ok(())
     }
 
@@ -570,6 +581,9 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
             }
             gn.fill(0.0);
             mtv_add(w.wh, h, d, gn);
+        }
+        if per_step {
+            p.begin_step(0);
         }
     }
 

@@ -1,0 +1,923 @@
+//! The Elman network against an f64 reference: forward, BPTT, the penalty of
+//! both noise semantics, its gradient and the exact trace, checked by central
+//! finite differences in f64 on random networks; the weight-noise draws
+//! (per sequence and per step); training through the crate's trainer.
+//!
+//! The reference unrolls the network: every step `t` has its own copy of the
+//! cell's parameters and of the readout's, so "per sequence" (all copies
+//! moved together) and "per step" (one copy moved) are both plain partial
+//! derivatives of one f64 function.
+
+use noisereg::{
+    ActivationKind, Adam, Elman, ElmanParams, ElmanRef, ElmanScratch, Error, HalfSquaredError,
+    Init, Model, ModelTrainer, NoiseKind, NoiseOn, Parameters, Perturbation, Readout,
+    RecurrentNoise, RnnDims, Sequence, Sgd, WeightNoise, WeightNoiseConfig, clean_loss,
+};
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+const D: usize = 2;
+const H: usize = 3;
+const K: usize = 2;
+const T: usize = 4;
+type Net = Elman<D, H, K, ActivationKind>;
+
+const ACTS: [ActivationKind; 4] = [
+    ActivationKind::Tanh,
+    ActivationKind::Sigmoid,
+    ActivationKind::Softplus,
+    ActivationKind::Identity,
+];
+
+fn uniform(rng: &mut impl Rng) -> f32 {
+    (rng.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
+}
+
+fn random_net(seed: u64, act: ActivationKind, noise: RecurrentNoise) -> Net {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut net = Net::zeroed().with_noise(noise);
+    net.act = act;
+    for i in 0..net.slice_count() {
+        for v in net.slice_mut(i) {
+            *v = 0.8 * uniform(&mut rng);
+        }
+    }
+    net
+}
+
+fn random_seq<const N: usize>(rng: &mut impl Rng) -> Sequence<T, N> {
+    let mut s = Sequence::<T, N>::zeros();
+    for v in s.as_mut() {
+        *v = uniform(rng);
+    }
+    s
+}
+
+#[track_caller]
+fn assert_close(what: &str, a: &[f64], b: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-2);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= rtol * y.abs() + atol * scale,
+            "{what}: element {i}: got {x}, want {y} (scale {scale})"
+        );
+    }
+}
+
+// ------------------------------------------------------ the f64 reference
+
+fn f64_f(k: ActivationKind, x: f64) -> f64 {
+    match k {
+        ActivationKind::Identity => x,
+        ActivationKind::Tanh => x.tanh(),
+        ActivationKind::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        ActivationKind::Relu => x.max(0.0),
+        ActivationKind::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+    }
+}
+
+/// Cell copy: `wx (H·D) | b (H) | wh (H·H)`; readout copy: `v (K·H) | c (K)`.
+const CELL: usize = H * D + H + H * H;
+const READ: usize = K * H + K;
+
+/// The unrolled f64 network: one cell and one readout copy per step.
+#[derive(Clone, Debug)]
+struct Ref {
+    cells: Vec<Vec<f64>>,
+    reads: Vec<Vec<f64>>,
+    act: ActivationKind,
+    readout: Readout,
+}
+
+impl Ref {
+    fn of(net: &Net, readout: Readout) -> Self {
+        let cell: Vec<f64> = [0, 1, 2]
+            .iter()
+            .flat_map(|&i| net.slice(i).iter().map(|&v| f64::from(v)))
+            .collect();
+        let read: Vec<f64> = [4, 5]
+            .iter()
+            .flat_map(|&i| net.slice(i).iter().map(|&v| f64::from(v)))
+            .collect();
+        Self {
+            cells: vec![cell; T],
+            reads: vec![read; T],
+            act: net.act,
+            readout,
+        }
+    }
+
+    fn read_at(&self, t: usize) -> bool {
+        self.readout == Readout::EveryStep || t + 1 == T
+    }
+
+    fn forward(&self, x: &[f32]) -> Vec<f64> {
+        let mut h = vec![0.0f64; H];
+        let mut out = Vec::new();
+        for t in 0..T {
+            let c = &self.cells[t];
+            let (wx, rest) = c.split_at(H * D);
+            let (b, wh) = rest.split_at(H);
+            let z: Vec<f64> = (0..H)
+                .map(|i| {
+                    b[i] + (0..D)
+                        .map(|j| wx[i * D + j] * f64::from(x[t * D + j]))
+                        .sum::<f64>()
+                        + (0..H).map(|j| wh[i * H + j] * h[j]).sum::<f64>()
+                })
+                .collect();
+            h = z.iter().map(|&v| f64_f(self.act, v)).collect();
+            if self.read_at(t) {
+                let (v, c) = self.reads[t].split_at(K * H);
+                out.extend((0..K).map(|k| c[k] + (0..H).map(|j| v[k * H + j] * h[j]).sum::<f64>()));
+            }
+        }
+        out
+    }
+
+    /// Shared parameter vector (the crate's slice order), from copy 0.
+    fn shared(&self) -> Vec<f64> {
+        let mut p = self.cells[0].clone();
+        p.extend(&self.reads[0]);
+        p
+    }
+
+    fn set_shared(&mut self, p: &[f64]) {
+        for c in &mut self.cells {
+            c.copy_from_slice(&p[..CELL]);
+        }
+        for r in &mut self.reads {
+            r.copy_from_slice(&p[CELL..]);
+        }
+    }
+
+    /// Layer (η index) of shared parameter `i`, and whether it is a bias.
+    fn layer_of(i: usize) -> (usize, bool) {
+        if i < H * D {
+            (0, false)
+        } else if i < H * D + H {
+            (0, true)
+        } else if i < CELL {
+            (1, false)
+        } else if i < CELL + K * H {
+            (2, false)
+        } else {
+            (2, true)
+        }
+    }
+
+    fn weight(i: usize, eta: &[f64; 3], on: NoiseOn) -> f64 {
+        let (l, bias) = Self::layer_of(i);
+        if bias && on == NoiseOn::Weights {
+            0.0
+        } else {
+            eta[l]
+        }
+    }
+
+    /// `∂ g / ∂θ` over the shared parameters, central differences.
+    fn grad_shared(&self, g: impl Fn(&Ref) -> f64, h: f64) -> Vec<f64> {
+        let p = self.shared();
+        (0..p.len())
+            .map(|i| {
+                let mut r = self.clone();
+                let mut q = p.clone();
+                q[i] = p[i] + h;
+                r.set_shared(&q);
+                let up = g(&r);
+                q[i] = p[i] - h;
+                r.set_shared(&q);
+                (up - g(&r)) / (2.0 * h)
+            })
+            .collect()
+    }
+
+    /// `∂ f_j / ∂θ_{t,i}` for copy t (index i in `cell | read`).
+    fn grad_copy(&self, x: &[f32], j: usize, t: usize, i: usize, h: f64) -> f64 {
+        let mut r = self.clone();
+        let at = |r: &mut Ref, d: f64| {
+            if i < CELL {
+                r.cells[t][i] += d;
+            } else {
+                r.reads[t][i - CELL] += d;
+            }
+        };
+        at(&mut r, h);
+        let up = r.forward(x)[j];
+        at(&mut r, -2.0 * h);
+        (up - r.forward(x)[j]) / (2.0 * h)
+    }
+
+    /// The penalty `Σ_j Σ_l η_l ‖∇_{θ_l} f_j‖²` of either semantics, from
+    /// finite-difference gradients of the unrolled network.
+    fn penalty(&self, x: &[f32], eta: &[f64; 3], on: NoiseOn, noise: RecurrentNoise) -> f64 {
+        let outs = self.forward(x).len();
+        let mut total = 0.0;
+        for j in 0..outs {
+            match noise {
+                RecurrentNoise::PerSequence => {
+                    let g = self.grad_shared(|r| r.forward(x)[j], 1e-5);
+                    total += g
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| Self::weight(i, eta, on) * g * g)
+                        .sum::<f64>();
+                }
+                RecurrentNoise::PerStep => {
+                    for t in 0..T {
+                        for i in 0..CELL + READ {
+                            let w = Self::weight(i, eta, on);
+                            if w != 0.0 {
+                                let g = self.grad_copy(x, j, t, i, 1e-5);
+                                total += w * g * g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        total
+    }
+
+    /// `Σ_l η_l tr ∇²f_j` over the noisy parameters (per step: the diagonal
+    /// blocks of the copies), second differences.
+    fn trace(
+        &self,
+        x: &[f32],
+        j: usize,
+        eta: &[f64; 3],
+        on: NoiseOn,
+        noise: RecurrentNoise,
+    ) -> f64 {
+        let h = 1e-4;
+        let f0 = self.forward(x)[j];
+        let mut total = 0.0;
+        for i in 0..CELL + READ {
+            let w = Self::weight(i, eta, on);
+            if w == 0.0 {
+                continue;
+            }
+            let copies: Vec<Option<usize>> = match noise {
+                RecurrentNoise::PerSequence => vec![None],
+                RecurrentNoise::PerStep => (0..T).map(Some).collect(),
+            };
+            for copy in copies {
+                let mut second = 0.0;
+                for d in [h, -h] {
+                    let mut r = self.clone();
+                    for t in 0..T {
+                        if copy.is_none_or(|c| c == t) {
+                            if i < CELL {
+                                r.cells[t][i] += d;
+                            } else {
+                                r.reads[t][i - CELL] += d;
+                            }
+                        }
+                    }
+                    second += r.forward(x)[j];
+                }
+                total += w * (second - 2.0 * f0) / (h * h);
+            }
+        }
+        total
+    }
+}
+
+/// f64 BPTT-free reference of the penalty gradient: central differences of
+/// `dy·f + ½ penalty`, the penalty from the unrolled f64 network.
+fn penalty_objective_grad(
+    r: &Ref,
+    x: &[f32],
+    dy: &[f64],
+    eta: &[f64; 3],
+    on: NoiseOn,
+    noise: RecurrentNoise,
+) -> Vec<f64> {
+    r.grad_shared(
+        |r| {
+            let f = r.forward(x);
+            f.iter().zip(dy).map(|(f, d)| f * d).sum::<f64>() + 0.5 * r.penalty(x, eta, on, noise)
+        },
+        1e-3,
+    )
+}
+
+fn flat<P: Parameters>(p: &P) -> Vec<f64> {
+    (0..p.slice_count())
+        .flat_map(|i| p.slice(i).iter().map(|&v| f64::from(v)))
+        .collect()
+}
+
+const ETA: [f32; 3] = [0.3, 0.5, 0.7];
+const ETA64: [f64; 3] = [0.3, 0.5, 0.7];
+
+// ---------------------------------------------------------------- the tests
+
+#[test]
+fn forward_matches_f64_reference() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+    for (n, act) in ACTS.into_iter().enumerate() {
+        let net = random_net(10 + n as u64, act, RecurrentNoise::PerSequence);
+        let x = random_seq::<D>(&mut rng);
+        let mut y = [0.0; K];
+        Model::<Sequence<T, D>, [f32; K]>::predict(&net, &x, &mut y).unwrap();
+        let want = Ref::of(&net, Readout::Last).forward(x.as_ref());
+        let got: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+        assert_close("seq to one", &got, &want, 1e-5, 1e-6);
+        let mut ys = Sequence::<T, K>::zeros();
+        Model::<Sequence<T, D>, Sequence<T, K>>::predict(&net, &x, &mut ys).unwrap();
+        let want = Ref::of(&net, Readout::EveryStep).forward(x.as_ref());
+        let got: Vec<f64> = ys.as_ref().iter().map(|&v| f64::from(v)).collect();
+        assert_close("seq to seq", &got, &want, 1e-5, 1e-6);
+    }
+}
+
+/// `∇_θ (dy·f)` by BPTT against central differences of the f64 network.
+#[test]
+fn bptt_matches_finite_differences() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
+    for (n, act) in ACTS.into_iter().enumerate() {
+        for readout in [Readout::Last, Readout::EveryStep] {
+            let net = random_net(20 + n as u64, act, RecurrentNoise::PerSequence);
+            let x = random_seq::<D>(&mut rng);
+            let outs = if readout == Readout::Last { K } else { T * K };
+            let dy: Vec<f32> = (0..outs).map(|_| uniform(&mut rng)).collect();
+            let mut grad = Net::zeroed();
+            let view = net.view(T, readout).unwrap();
+            let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+            let mut ws = work.scratch();
+            view.forward(x.as_ref(), &mut noisereg::Clean, &mut ws)
+                .unwrap();
+            view.backward(&mut ws, &dy, &mut noisereg::Clean, &mut grad.params_mut())
+                .unwrap();
+            let r = Ref::of(&net, readout);
+            let want = r.grad_shared(
+                |r| {
+                    r.forward(x.as_ref())
+                        .iter()
+                        .zip(&dy)
+                        .map(|(f, d)| f * f64::from(*d))
+                        .sum()
+                },
+                1e-5,
+            );
+            assert_close(
+                &format!("{act:?} {readout:?}"),
+                &flat(&grad),
+                &want,
+                1e-4,
+                1e-5,
+            );
+        }
+    }
+}
+
+fn all_cases() -> Vec<(ActivationKind, Readout, RecurrentNoise, NoiseOn)> {
+    let mut v = Vec::new();
+    for act in [
+        ActivationKind::Tanh,
+        ActivationKind::Sigmoid,
+        ActivationKind::Softplus,
+    ] {
+        for readout in [Readout::Last, Readout::EveryStep] {
+            for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+                for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+                    v.push((act, readout, noise, on));
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn penalty_matches_unrolled_reference_for_both_semantics() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
+    for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
+        let net = random_net(30 + n as u64, act, noise);
+        let x = random_seq::<D>(&mut rng);
+        let view = net.view(T, readout).unwrap();
+        let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+        let got = view
+            .penalty(x.as_ref(), &ETA, on, &mut work.scratch())
+            .unwrap();
+        let want = Ref::of(&net, readout).penalty(x.as_ref(), &ETA64, on, noise);
+        assert_close(
+            &format!("{act:?} {readout:?} {noise:?} {on:?}"),
+            &[f64::from(got)],
+            &[want],
+            1e-4,
+            0.0,
+        );
+    }
+}
+
+/// The two semantics differ (they coincide only for T = 1).
+#[test]
+fn per_step_and_per_sequence_penalties_differ() {
+    let net = random_net(5, ActivationKind::Tanh, RecurrentNoise::PerSequence);
+    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
+    let mut ws = noisereg::ElmanWork::<D, H, K, T>::new();
+    let a =
+        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
+            .unwrap();
+    let net = net.with_noise(RecurrentNoise::PerStep);
+    let b =
+        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
+            .unwrap();
+    assert!((a - b).abs() > 1e-3 * a.abs(), "{a} vs {b}");
+}
+
+/// `∇_θ [dy·f + ½ penalty]` (R-operator through time) against central
+/// differences of the f64 objective, both semantics, both readouts.
+#[test]
+fn penalty_gradient_matches_finite_differences() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
+    for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
+        let net = random_net(40 + n as u64, act, noise);
+        let x = random_seq::<D>(&mut rng);
+        let view = net.view(T, readout).unwrap();
+        let outs = if readout == Readout::Last { K } else { T * K };
+        let dy: Vec<f32> = (0..outs).map(|_| uniform(&mut rng)).collect();
+        let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+        let mut ws = work.scratch();
+        view.forward(x.as_ref(), &mut noisereg::Clean, &mut ws)
+            .unwrap();
+        let mut grad = Net::zeroed();
+        view.penalty_grad(&mut ws, &dy, &ETA, on, &mut grad.params_mut())
+            .unwrap();
+        let dy64: Vec<f64> = dy.iter().map(|&v| f64::from(v)).collect();
+        let want = penalty_objective_grad(
+            &Ref::of(&net, readout),
+            x.as_ref(),
+            &dy64,
+            &ETA64,
+            on,
+            noise,
+        );
+        assert_close(
+            &format!("{act:?} {readout:?} {noise:?} {on:?}"),
+            &flat(&grad),
+            &want,
+            2e-3,
+            2e-4,
+        );
+    }
+}
+
+/// The seeded penalty with `s = e_j` is output j's share of the penalty, and
+/// its gradient is the penalty gradient with `dy = 0`.
+#[test]
+fn seeded_penalty_sums_to_the_penalty() {
+    let net = random_net(6, ActivationKind::Tanh, RecurrentNoise::PerStep);
+    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(6));
+    let view = net.view(T, Readout::Last).unwrap();
+    let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+    let mut ws = work.scratch();
+    let total = view
+        .penalty(x.as_ref(), &ETA, NoiseOn::Weights, &mut ws)
+        .unwrap();
+    let (mut sum, mut g1, mut g2) = (0.0, Net::zeroed(), Net::zeroed());
+    for j in 0..K {
+        let mut s = [0.0; K];
+        s[j] = 1.0;
+        sum += view
+            .seeded_penalty(
+                &mut ws,
+                &s,
+                &ETA,
+                NoiseOn::Weights,
+                Some(&mut g1.params_mut()),
+            )
+            .unwrap();
+    }
+    view.penalty_grad(
+        &mut ws,
+        &[0.0; K],
+        &ETA,
+        NoiseOn::Weights,
+        &mut g2.params_mut(),
+    )
+    .unwrap();
+    assert!((sum - total).abs() <= 1e-6 * total.abs());
+    assert_close("gradient", &flat(&g1), &flat(&g2), 1e-5, 1e-6);
+}
+
+#[test]
+fn hessian_trace_matches_second_differences() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+    for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
+        let net = random_net(70 + n as u64, act, noise);
+        let x = random_seq::<D>(&mut rng);
+        let view = net.view(T, readout).unwrap();
+        let outs = if readout == Readout::Last { K } else { T * K };
+        let mut tr = vec![0.0f32; outs];
+        let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+        view.hessian_trace(x.as_ref(), &ETA, on, &mut work.scratch(), &mut tr)
+            .unwrap();
+        let r = Ref::of(&net, readout);
+        let want: Vec<f64> = (0..outs)
+            .map(|j| r.trace(x.as_ref(), j, &ETA64, on, noise))
+            .collect();
+        let got: Vec<f64> = tr.iter().map(|&v| f64::from(v)).collect();
+        assert_close(
+            &format!("{act:?} {readout:?} {noise:?} {on:?}"),
+            &got,
+            &want,
+            1e-3,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn views_reject_wrong_lengths() {
+    let dims = RnnDims {
+        input: 2,
+        hidden: 2,
+        output: 1,
+        steps: 3,
+        readout: Readout::Last,
+    };
+    let ok = ElmanParams {
+        wx: &[0.0; 4],
+        b: &[0.0; 2],
+        wh: &[0.0; 4],
+        v: &[0.0; 2],
+        c: &[0.0],
+    };
+    let act = ActivationKind::Tanh;
+    assert!(ElmanRef::new(ok, act, dims, RecurrentNoise::PerStep).is_ok());
+    let bad = ElmanParams {
+        wh: &[0.0; 3],
+        ..ok
+    };
+    assert!(matches!(
+        ElmanRef::new(bad, act, dims, RecurrentNoise::PerStep),
+        Err(Error::LengthMismatch { .. })
+    ));
+    let zero = RnnDims { steps: 0, ..dims };
+    assert!(ElmanRef::new(ok, act, zero, RecurrentNoise::PerStep).is_err());
+    let mut buf = vec![0.0; ElmanScratch::required_len(&dims) - 1];
+    assert!(ElmanScratch::split(&mut buf, &dims).is_err());
+    let mut buf = vec![0.0; ElmanScratch::required_len(&dims)];
+    let mut ws = ElmanScratch::split(&mut buf, &dims).unwrap();
+    let net = ElmanRef::new(ok, act, dims, RecurrentNoise::PerStep).unwrap();
+    assert!(
+        net.forward(&[0.0; 5], &mut noisereg::Clean, &mut ws)
+            .is_err()
+    );
+    assert!(
+        net.penalty(&[0.0; 6], &[0.1; 2], NoiseOn::Weights, &mut ws)
+            .is_err()
+    );
+    assert!(
+        net.penalty(&[0.0; 6], &[0.1; 3], NoiseOn::Weights, &mut ws)
+            .is_ok()
+    );
+    let mut tr = [0.0; 2];
+    assert!(
+        net.hessian_trace(&[0.0; 6], &[0.1; 3], NoiseOn::Weights, &mut ws, &mut tr)
+            .is_err()
+    );
+}
+
+/// A slice-built view (as a run-time-sized network builds it) gives the
+/// const-generic network's bits.
+#[test]
+fn flat_buffer_view_matches_const_generic_bits() {
+    let net = random_net(8, ActivationKind::Tanh, RecurrentNoise::PerStep);
+    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
+    let dims = RnnDims {
+        input: D,
+        hidden: H,
+        output: K,
+        steps: T,
+        readout: Readout::Last,
+    };
+    let p: Vec<Vec<f32>> = (0..6).map(|i| net.slice(i).to_vec()).collect();
+    let view = ElmanRef::new(
+        ElmanParams {
+            wx: &p[0],
+            b: &p[1],
+            wh: &p[2],
+            v: &p[4],
+            c: &p[5],
+        },
+        net.act,
+        dims,
+        net.noise,
+    )
+    .unwrap();
+    let mut buf = vec![0.0; ElmanScratch::required_len(&dims)];
+    let mut ws = ElmanScratch::split(&mut buf, &dims).unwrap();
+    let pen = view
+        .penalty(x.as_ref(), &ETA, NoiseOn::Weights, &mut ws)
+        .unwrap();
+    let mut w2 = noisereg::ElmanWork::<D, H, K, T>::new();
+    let want =
+        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut w2)
+            .unwrap();
+    assert_eq!(pen.to_bits(), want.to_bits());
+}
+
+// ------------------------------------------------------------ weight noise
+
+/// Records every row the network asks for, keyed by (step, layer).
+struct Recorder {
+    inner: WeightNoise,
+    step: usize,
+    layer: usize,
+    rows: Vec<(usize, usize, Vec<f32>)>,
+}
+
+impl Perturbation for Recorder {
+    fn perturbs_weights(&self) -> bool {
+        self.inner.perturbs_weights()
+    }
+    fn begin_step(&mut self, step: usize) {
+        self.step = step;
+        self.inner.begin_step(step);
+    }
+    fn begin_layer(&mut self, layer: usize) {
+        self.layer = layer;
+        self.inner.begin_layer(layer);
+    }
+    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
+        self.inner.weight_row(clean, out);
+        self.rows.push((self.step, self.layer, out.to_vec()));
+    }
+    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
+        self.inner.bias(clean, out);
+        self.rows.push((self.step, self.layer, out.to_vec()));
+    }
+}
+
+fn recorder(kind: NoiseKind, on: NoiseOn) -> Recorder {
+    let cfg = WeightNoiseConfig::new(kind, 0.05).unwrap().on(on);
+    Recorder {
+        inner: WeightNoise::new(&cfg, 11),
+        step: 0,
+        layer: 0,
+        rows: Vec::new(),
+    }
+}
+
+/// The unrolled reference at the recorded draws: copy t of the cell and
+/// readout is what step t was given.
+fn ref_from_rows(net: &Net, readout: Readout, rows: &[(usize, usize, Vec<f32>)]) -> Ref {
+    let mut r = Ref::of(net, readout);
+    for t in 0..T {
+        let mut cell = Vec::new();
+        let mut read = Vec::new();
+        for (s, l, v) in rows {
+            if *s == t && *l < 2 {
+                cell.extend(v.iter().map(|&v| f64::from(v)));
+            }
+            if *s == t && *l == 2 {
+                read.extend(v.iter().map(|&v| f64::from(v)));
+            }
+        }
+        // Order drawn: wx rows, b, wh rows, (empty bias) = the cell layout.
+        if cell.len() == CELL {
+            r.cells[t] = cell;
+        }
+        if read.len() == READ {
+            // Sequence to one: the one readout is keyed on step 0, used at T.
+            let at = if readout == Readout::Last { T - 1 } else { t };
+            r.reads[at] = read;
+        }
+    }
+    r
+}
+
+/// Per sequence: the draw is the one `perturb_parameters` materialises
+/// (one network, step 0 keys), so the noisy forward pass equals the clean
+/// pass of the perturbed network bit for bit.
+#[test]
+fn per_sequence_noise_is_one_perturbed_network() {
+    for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
+        for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+            let net = random_net(12, ActivationKind::Tanh, RecurrentNoise::PerSequence);
+            let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
+            let cfg = WeightNoiseConfig::new(kind, 0.05).unwrap().on(on);
+            let mut noise = WeightNoise::new(&cfg, 11);
+            let mut noisy = net;
+            noise.perturb_parameters(&net, &mut noisy);
+            assert_ne!(flat(&noisy), flat(&net));
+            let mut ws = noisereg::ElmanWork::<D, H, K, T>::new();
+            let (mut a, mut b) = ([0.0; K], [0.0; K]);
+            Model::<Sequence<T, D>, [f32; K]>::forward_traced(
+                &net, &x, &mut noise, &mut ws, &mut a,
+            )
+            .unwrap();
+            Model::<Sequence<T, D>, [f32; K]>::predict(&noisy, &x, &mut b).unwrap();
+            assert_eq!(a, b, "{kind:?} {on:?}");
+        }
+    }
+}
+
+/// Per step: every step gets its own draw, the backward pass sees the
+/// forward pass's draws, and the gradient is the sum over copies of the
+/// unrolled network's gradient at those draws (additive noise: `∂/∂θ` of
+/// `f(θ + ε_1, …, θ + ε_T)`).
+#[test]
+fn per_step_noise_draws_per_step_and_backward_sees_them() {
+    for readout in [Readout::Last, Readout::EveryStep] {
+        let net = random_net(13, ActivationKind::Tanh, RecurrentNoise::PerStep);
+        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(13));
+        let view = net.view(T, readout).unwrap();
+        let mut rec = recorder(NoiseKind::Additive, NoiseOn::WeightsAndBiases);
+        let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
+        let mut ws = work.scratch();
+        view.forward(x.as_ref(), &mut rec, &mut ws).unwrap();
+        let fwd_rows = std::mem::take(&mut rec.rows);
+        let got: Vec<f64> = view.output(&ws).iter().map(|&v| f64::from(v)).collect();
+        let r = ref_from_rows(&net, readout, &fwd_rows);
+        // Distinct draws per step.
+        assert_ne!(r.cells[0], r.cells[1]);
+        assert_close("noisy forward", &got, &r.forward(x.as_ref()), 1e-5, 1e-6);
+        let outs = got.len();
+        let dy: Vec<f32> = (0..outs).map(|i| 0.5 - i as f32 * 0.1).collect();
+        let mut grad = Net::zeroed();
+        view.backward(&mut ws, &dy, &mut rec, &mut grad.params_mut())
+            .unwrap();
+        let mut bwd = rec.rows.clone();
+        let mut fwd = fwd_rows.clone();
+        bwd.sort_by_key(|a| (a.0, a.1));
+        fwd.sort_by_key(|a| (a.0, a.1));
+        assert_eq!(bwd, fwd, "the backward pass redraws the forward draws");
+        // The gradient wrt clean θ: shift every copy together.
+        let want = r.grad_shared_from_copies(x.as_ref(), &dy);
+        assert_close(&format!("{readout:?}"), &flat(&grad), &want, 1e-4, 1e-5);
+    }
+}
+
+impl Ref {
+    /// `∂/∂θ Σ_j dy_j f_j(θ + ε_1, …, θ + ε_T)`: each copy keeps its own
+    /// offset, all copies move together.
+    fn grad_shared_from_copies(&self, x: &[f32], dy: &[f32]) -> Vec<f64> {
+        let h = 1e-5;
+        (0..CELL + READ)
+            .map(|i| {
+                let val = |d: f64| {
+                    let mut r = self.clone();
+                    for t in 0..T {
+                        if i < CELL {
+                            r.cells[t][i] += d;
+                        } else {
+                            r.reads[t][i - CELL] += d;
+                        }
+                    }
+                    r.forward(x)
+                        .iter()
+                        .zip(dy)
+                        .map(|(f, d)| f * f64::from(*d))
+                        .sum::<f64>()
+                };
+                (val(h) - val(-h)) / (2.0 * h)
+            })
+            .collect()
+    }
+}
+
+/// `begin_step` keys per-step streams; step 0 is the feedforward key.
+#[test]
+fn begin_step_zero_keeps_the_feedforward_draw() {
+    let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05).unwrap();
+    let clean = [0.25f32; 5];
+    let draw = |step: Option<usize>| {
+        let mut n = WeightNoise::new(&cfg, 3);
+        if let Some(s) = step {
+            n.begin_step(s);
+        }
+        n.begin_layer(1);
+        let mut out = [0.0; 5];
+        n.weight_row(&clean, &mut out);
+        out
+    };
+    assert_eq!(draw(None), draw(Some(0)));
+    assert_ne!(draw(Some(1)), draw(Some(0)));
+    assert_ne!(draw(Some(1)), draw(Some(2)));
+    assert_eq!(draw(Some(2)), draw(Some(2)));
+}
+
+// ----------------------------------------------------------------- training
+
+type Xs = Vec<Sequence<T, D>>;
+
+fn data(n: usize, seed: u64) -> (Xs, Vec<[f32; K]>, Vec<Sequence<T, K>>) {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let xs: Xs = (0..n).map(|_| random_seq::<D>(&mut rng)).collect();
+    // Targets: a running sum of the inputs (a task with memory).
+    let ys_seq: Vec<Sequence<T, K>> = xs
+        .iter()
+        .map(|x| {
+            let mut y = Sequence::<T, K>::zeros();
+            let mut acc = [0.0f32; K];
+            for t in 0..T {
+                acc[0] += 0.5 * x.0[t][0];
+                acc[1] += 0.5 * x.0[t][1] - 0.2 * x.0[t][0];
+                y.0[t] = acc;
+            }
+            y
+        })
+        .collect();
+    let ys = ys_seq.iter().map(|y| y.0[T - 1]).collect();
+    (xs, ys, ys_seq)
+}
+
+fn trained_net(noise: RecurrentNoise) -> Elman<D, H, K, noisereg::Tanh> {
+    let mut net = Elman::<D, H, K, noisereg::Tanh>::zeroed().with_noise(noise);
+    net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(9));
+    net
+}
+
+/// Each configuration trains: the clean loss decreases.
+#[test]
+fn training_decreases_the_loss_in_every_configuration() {
+    let (xs, ys, ys_seq) = data(16, 21);
+    let wn = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let mn = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
+        .unwrap()
+        .on(NoiseOn::WeightsAndBiases);
+    for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+        for cfg in 0..6 {
+            let net = trained_net(noise);
+            let before =
+                clean_loss::<_, [f32; K], _, _, _>(&net, &HalfSquaredError, &xs, &ys).unwrap();
+            let adam = Adam::with_defaults(0.02, &net).unwrap();
+            let mut tr = ModelTrainer::<Sequence<T, D>, [f32; K], _, _>::new(net, adam, 5);
+            tr = match cfg {
+                0 => tr,
+                1 => tr.with_weight_noise(&wn).unwrap(),
+                2 => tr.with_weight_noise(&mn).unwrap(),
+                3 => tr.with_penalty(&pen).unwrap(),
+                4 => tr.with_input_noise(0.05).unwrap(),
+                _ => tr.with_label_noise(0.05).unwrap(),
+            };
+            for i in 0..60 {
+                if cfg == 2 {
+                    // Per-sample multiplicative noise needs batches of 1
+                    // without a scratch network.
+                    let j = i % xs.len();
+                    tr.step(&HalfSquaredError, &xs[j..=j], &ys[j..=j]).unwrap();
+                } else {
+                    tr.step(&HalfSquaredError, &xs, &ys).unwrap();
+                }
+            }
+            let after =
+                clean_loss::<_, [f32; K], _, _, _>(&tr.into_network(), &HalfSquaredError, &xs, &ys)
+                    .unwrap();
+            assert!(
+                after < 0.7 * before,
+                "{noise:?} config {cfg}: {before} -> {after}"
+            );
+        }
+        // Sequence to sequence, plain SGD with the penalty.
+        let net = trained_net(noise);
+        let before =
+            clean_loss::<_, Sequence<T, K>, _, _, _>(&net, &HalfSquaredError, &xs, &ys_seq)
+                .unwrap();
+        let mut tr = ModelTrainer::<Sequence<T, D>, Sequence<T, K>, _, _>::new(
+            net,
+            Sgd::new(0.05).unwrap(),
+            5,
+        )
+        .with_penalty(&pen)
+        .unwrap();
+        for _ in 0..60 {
+            tr.step(&HalfSquaredError, &xs, &ys_seq).unwrap();
+        }
+        let after = clean_loss::<_, Sequence<T, K>, _, _, _>(
+            &tr.into_network(),
+            &HalfSquaredError,
+            &xs,
+            &ys_seq,
+        )
+        .unwrap();
+        assert!(
+            after < 0.7 * before,
+            "{noise:?} seq to seq: {before} -> {after}"
+        );
+    }
+}
+
+/// A step that meets NaN returns an error and changes nothing.
+#[test]
+fn non_finite_step_changes_nothing() {
+    let (mut xs, ys, _) = data(4, 22);
+    let net = trained_net(RecurrentNoise::PerStep);
+    let wn = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let adam = Adam::with_defaults(0.02, &net).unwrap();
+    let mut tr = ModelTrainer::<Sequence<T, D>, [f32; K], _, _>::new(net, adam, 5)
+        .with_weight_noise(&wn)
+        .unwrap();
+    tr.step(&HalfSquaredError, &xs, &ys).unwrap();
+    let before = tr.clone();
+    xs[2].0[1][0] = f32::NAN;
+    assert!(tr.step(&HalfSquaredError, &xs, &ys).is_err());
+    assert_eq!(format!("{before:?}"), format!("{tr:?}"));
+}
