@@ -528,3 +528,30 @@ fn dyn_rnn_gradients_and_penalty_match_f64_finite_differences() {
         close(f64::from(out[0]), f64_forward(&p, None, &xd, h), "forward");
     }
 }
+
+#[test]
+fn demo_has_a_recurrent_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let a = noisereg()
+        .args(["demo", "--quick", "--out", s(&out)])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(stdout.contains("Recurrent: Elman"), "{stdout}");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("rnn_report.json")).unwrap()).unwrap();
+    let methods = r["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 4);
+    assert!(
+        methods
+            .iter()
+            .all(|m| m["test_loss"].as_f64().unwrap().is_finite())
+    );
+    assert_eq!(r["seed_check"].as_array().unwrap().len(), 4);
+    assert_eq!(r["windows_test"], 105 - 1 - 24);
+    for svg in ["rnn_loss_curves.svg", "rnn_perturbation.svg"] {
+        let text = std::fs::read_to_string(out.join(svg)).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("<text"), "{svg}");
+    }
+}

@@ -621,7 +621,11 @@ fn recurrent(a: &DemoArgs) -> Outcome {
         epochs,
         ..settings(epochs)
     };
-    let p = prepare_series(&d, spec, rs.transform, base.test_fraction)?;
+    let mut p = prepare_series(&d, spec, rs.transform, base.test_fraction)?;
+    if a.quick {
+        // The passes are slow unoptimised: fewer training windows in tests.
+        p.train.truncate(48);
+    }
     let step = RecurrentSettings {
         noise_per: NoisePerArg::Step,
         ..rs
@@ -651,8 +655,13 @@ fn recurrent(a: &DemoArgs) -> Outcome {
     for t in trained {
         nets.push(t?);
     }
-    let (xs, _) = window_data(&p.train);
-    let (xt, tt) = window_data(&p.test);
+    let (mut xs, _) = window_data(&p.train);
+    let (mut xt, mut tt) = window_data(&p.test);
+    if a.quick {
+        xs.truncate(8);
+        xt.truncate(4);
+        tt.truncate(4);
+    }
     let mut methods = Vec::new();
     for ((name, _, _), (net, epochs)) in runs.iter().zip(&nets) {
         // Every model is evaluated with one draw per sequence: a deployed
