@@ -78,7 +78,6 @@ fn f64_f(k: ActivationKind, x: f64) -> f64 {
 }
 
 /// Cell copy: `wx (H·D) | b (H) | wh (H·H)`; readout copy: `v (K·H) | c (K)`.
-const CELL: usize = H * D + H + H * H;
 const READ: usize = K * H + K;
 
 /// The unrolled f64 network: one cell and one readout copy per step.
@@ -88,10 +87,21 @@ struct Ref {
     reads: Vec<Vec<f64>>,
     act: ActivationKind,
     readout: Readout,
+    /// 1 for Elman, 3 for GRU (reset, update, candidate).
+    gates: usize,
 }
 
 impl Ref {
     fn of(net: &Net, readout: Readout) -> Self {
+        Self::of_params(net, net.act, readout, 1)
+    }
+
+    fn of_params<P: Parameters>(
+        net: &P,
+        act: ActivationKind,
+        readout: Readout,
+        gates: usize,
+    ) -> Self {
         let cell: Vec<f64> = [0, 1, 2]
             .iter()
             .flat_map(|&i| net.slice(i).iter().map(|&v| f64::from(v)))
@@ -103,8 +113,9 @@ impl Ref {
         Self {
             cells: vec![cell; T],
             reads: vec![read; T],
-            act: net.act,
+            act,
             readout,
+            gates,
         }
     }
 
@@ -117,17 +128,30 @@ impl Ref {
         let mut out = Vec::new();
         for t in 0..T {
             let c = &self.cells[t];
-            let (wx, rest) = c.split_at(H * D);
-            let (b, wh) = rest.split_at(H);
-            let z: Vec<f64> = (0..H)
-                .map(|i| {
-                    b[i] + (0..D)
-                        .map(|j| wx[i * D + j] * f64::from(x[t * D + j]))
-                        .sum::<f64>()
-                        + (0..H).map(|j| wh[i * H + j] * h[j]).sum::<f64>()
-                })
-                .collect();
-            h = z.iter().map(|&v| f64_f(self.act, v)).collect();
+            let g = self.gates;
+            let (wx, rest) = c.split_at(g * H * D);
+            let (b, wh) = rest.split_at(g * H);
+            let xin = |i: usize| -> f64 {
+                b[i] + (0..D)
+                    .map(|j| wx[i * D + j] * f64::from(x[t * D + j]))
+                    .sum::<f64>()
+            };
+            let rec =
+                |i: usize, a: &[f64]| -> f64 { (0..H).map(|j| wh[i * H + j] * a[j]).sum::<f64>() };
+            h = if g == 1 {
+                (0..H)
+                    .map(|i| f64_f(self.act, xin(i) + rec(i, &h)))
+                    .collect()
+            } else {
+                let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+                let r: Vec<f64> = (0..H).map(|i| sig(xin(i) + rec(i, &h))).collect();
+                let u: Vec<f64> = (0..H).map(|i| sig(xin(H + i) + rec(H + i, &h))).collect();
+                let q: Vec<f64> = (0..H).map(|i| r[i] * h[i]).collect();
+                let n: Vec<f64> = (0..H)
+                    .map(|i| f64_f(self.act, xin(2 * H + i) + rec(2 * H + i, &q)))
+                    .collect();
+                (0..H).map(|i| (1.0 - u[i]) * n[i] + u[i] * h[i]).collect()
+            };
             if self.read_at(t) {
                 let (v, c) = self.reads[t].split_at(K * H);
                 out.extend((0..K).map(|k| c[k] + (0..H).map(|j| v[k * H + j] * h[j]).sum::<f64>()));
@@ -145,30 +169,37 @@ impl Ref {
 
     fn set_shared(&mut self, p: &[f64]) {
         for c in &mut self.cells {
-            c.copy_from_slice(&p[..CELL]);
+            let n = c.len();
+            c.copy_from_slice(&p[..n]);
         }
         for r in &mut self.reads {
-            r.copy_from_slice(&p[CELL..]);
+            let n = p.len() - r.len();
+            r.copy_from_slice(&p[n..]);
         }
     }
 
     /// Layer (η index) of shared parameter `i`, and whether it is a bias.
-    fn layer_of(i: usize) -> (usize, bool) {
-        if i < H * D {
+    fn layer_of(&self, i: usize) -> (usize, bool) {
+        let g = self.gates;
+        if i < g * H * D {
             (0, false)
-        } else if i < H * D + H {
+        } else if i < g * H * D + g * H {
             (0, true)
-        } else if i < CELL {
+        } else if i < self.cell() {
             (1, false)
-        } else if i < CELL + K * H {
+        } else if i < self.cell() + K * H {
             (2, false)
         } else {
             (2, true)
         }
     }
 
-    fn weight(i: usize, eta: &[f64; 3], on: NoiseOn) -> f64 {
-        let (l, bias) = Self::layer_of(i);
+    fn cell(&self) -> usize {
+        self.cells[0].len()
+    }
+
+    fn weight(&self, i: usize, eta: &[f64; 3], on: NoiseOn) -> f64 {
+        let (l, bias) = self.layer_of(i);
         if bias && on == NoiseOn::Weights {
             0.0
         } else {
@@ -197,10 +228,10 @@ impl Ref {
     fn grad_copy(&self, x: &[f32], j: usize, t: usize, i: usize, h: f64) -> f64 {
         let mut r = self.clone();
         let at = |r: &mut Ref, d: f64| {
-            if i < CELL {
+            if i < self.cell() {
                 r.cells[t][i] += d;
             } else {
-                r.reads[t][i - CELL] += d;
+                r.reads[t][i - self.cell()] += d;
             }
         };
         at(&mut r, h);
@@ -221,13 +252,13 @@ impl Ref {
                     total += g
                         .iter()
                         .enumerate()
-                        .map(|(i, g)| Self::weight(i, eta, on) * g * g)
+                        .map(|(i, g)| self.weight(i, eta, on) * g * g)
                         .sum::<f64>();
                 }
                 RecurrentNoise::PerStep => {
                     for t in 0..T {
-                        for i in 0..CELL + READ {
-                            let w = Self::weight(i, eta, on);
+                        for i in 0..self.cell() + READ {
+                            let w = self.weight(i, eta, on);
                             if w != 0.0 {
                                 let g = self.grad_copy(x, j, t, i, 1e-5);
                                 total += w * g * g;
@@ -253,8 +284,8 @@ impl Ref {
         let h = 1e-4;
         let f0 = self.forward(x)[j];
         let mut total = 0.0;
-        for i in 0..CELL + READ {
-            let w = Self::weight(i, eta, on);
+        for i in 0..self.cell() + READ {
+            let w = self.weight(i, eta, on);
             if w == 0.0 {
                 continue;
             }
@@ -268,10 +299,10 @@ impl Ref {
                     let mut r = self.clone();
                     for t in 0..T {
                         if copy.is_none_or(|c| c == t) {
-                            if i < CELL {
+                            if i < self.cell() {
                                 r.cells[t][i] += d;
                             } else {
-                                r.reads[t][i - CELL] += d;
+                                r.reads[t][i - self.cell()] += d;
                             }
                         }
                     }
@@ -680,7 +711,7 @@ fn ref_from_rows(net: &Net, readout: Readout, rows: &[(usize, usize, Vec<f32>)])
             }
         }
         // Order drawn: wx rows, b, wh rows, (empty bias) = the cell layout.
-        if cell.len() == CELL {
+        if cell.len() == r.cell() {
             r.cells[t] = cell;
         }
         if read.len() == READ {
@@ -759,15 +790,15 @@ impl Ref {
     /// offset, all copies move together.
     fn grad_shared_from_copies(&self, x: &[f32], dy: &[f32]) -> Vec<f64> {
         let h = 1e-5;
-        (0..CELL + READ)
+        (0..self.cell() + READ)
             .map(|i| {
                 let val = |d: f64| {
                     let mut r = self.clone();
                     for t in 0..T {
-                        if i < CELL {
+                        if i < self.cell() {
                             r.cells[t][i] += d;
                         } else {
-                            r.reads[t][i - CELL] += d;
+                            r.reads[t][i - self.cell()] += d;
                         }
                     }
                     r.forward(x)
@@ -920,4 +951,328 @@ fn non_finite_step_changes_nothing() {
     xs[2].0[1][0] = f32::NAN;
     assert!(tr.step(&HalfSquaredError, &xs, &ys).is_err());
     assert_eq!(format!("{before:?}"), format!("{tr:?}"));
+}
+
+// ------------------------------------- GRU and Elman through the Model trait
+
+type X = Sequence<T, D>;
+type Gru = noisereg::Gru<D, H, K, ActivationKind>;
+
+/// What the generic checks need of a recurrent network.
+trait Rnn:
+    Parameters + Clone + Model<X, [f32; K]> + Model<X, Sequence<T, K>> + std::fmt::Debug
+{
+    const GATES: usize;
+    fn zero() -> Self;
+    fn act(&self) -> ActivationKind;
+    fn set(&mut self, act: ActivationKind, noise: RecurrentNoise);
+}
+
+impl Rnn for Net {
+    const GATES: usize = 1;
+    fn zero() -> Self {
+        Net::zeroed()
+    }
+    fn act(&self) -> ActivationKind {
+        self.act
+    }
+    fn set(&mut self, act: ActivationKind, noise: RecurrentNoise) {
+        self.act = act;
+        self.noise = noise;
+    }
+}
+
+impl Rnn for Gru {
+    const GATES: usize = 3;
+    fn zero() -> Self {
+        Gru::zeroed()
+    }
+    fn act(&self) -> ActivationKind {
+        self.act
+    }
+    fn set(&mut self, act: ActivationKind, noise: RecurrentNoise) {
+        self.act = act;
+        self.noise = noise;
+    }
+}
+
+fn random_rnn<N: Rnn>(seed: u64, act: ActivationKind, noise: RecurrentNoise) -> N {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut net = N::zero();
+    net.set(act, noise);
+    for i in 0..net.slice_count() {
+        for v in net.slice_mut(i) {
+            *v = 0.9 * uniform(&mut rng);
+        }
+    }
+    net
+}
+
+fn ref_of<N: Rnn>(net: &N, readout: Readout) -> Ref {
+    Ref::of_params(net, net.act(), readout, N::GATES)
+}
+
+/// The outputs of `net` on `x` for a readout, through `Model`.
+fn outputs<N: Rnn>(net: &N, x: &X, readout: Readout) -> Vec<f64> {
+    let out: Vec<f32> = if readout == Readout::Last {
+        let mut y = [0.0; K];
+        Model::<X, [f32; K]>::predict(net, x, &mut y).unwrap();
+        y.to_vec()
+    } else {
+        let mut y = Sequence::<T, K>::zeros();
+        Model::<X, Sequence<T, K>>::predict(net, x, &mut y).unwrap();
+        y.as_ref().to_vec()
+    };
+    out.iter().map(|&v| f64::from(v)).collect()
+}
+
+/// `(penalty, ∇[dy·f + ½ penalty], traces)` through `Model` after a clean
+/// forward pass.
+fn model_passes<N: Rnn>(
+    net: &N,
+    x: &X,
+    readout: Readout,
+    dy: &[f32],
+    on: NoiseOn,
+) -> (f32, N, Vec<f32>) {
+    let mut g = N::zero();
+    if readout == Readout::Last {
+        let mut ws = Model::<X, [f32; K]>::workspace(net);
+        let mut y = [0.0; K];
+        Model::<X, [f32; K]>::forward_traced(net, x, &mut noisereg::Clean, &mut ws, &mut y)
+            .unwrap();
+        let d: [f32; K] = dy.try_into().unwrap();
+        let p =
+            Model::<X, [f32; K]>::penalty_grad_traced(net, &mut ws, &d, &ETA, on, &mut g).unwrap();
+        let mut tr = [0.0; K];
+        Model::<X, [f32; K]>::hessian_trace_at(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
+        (p, g, tr.to_vec())
+    } else {
+        let mut ws = Model::<X, Sequence<T, K>>::workspace(net);
+        let mut y = Sequence::<T, K>::zeros();
+        Model::<X, Sequence<T, K>>::forward_traced(net, x, &mut noisereg::Clean, &mut ws, &mut y)
+            .unwrap();
+        let mut d = Sequence::<T, K>::zeros();
+        d.as_mut().copy_from_slice(dy);
+        let p = Model::<X, Sequence<T, K>>::penalty_grad_traced(net, &mut ws, &d, &ETA, on, &mut g)
+            .unwrap();
+        let mut tr = Sequence::<T, K>::zeros();
+        Model::<X, Sequence<T, K>>::hessian_trace_at(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
+        (p, g, tr.as_ref().to_vec())
+    }
+}
+
+fn check_all_passes<N: Rnn>(
+    seed: u64,
+    cases: &[(ActivationKind, Readout, RecurrentNoise, NoiseOn)],
+) {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    for (n, &(act, readout, noise, on)) in cases.iter().enumerate() {
+        let net: N = random_rnn(seed + n as u64, act, noise);
+        let x = random_seq::<D>(&mut rng);
+        let r = ref_of(&net, readout);
+        let what = format!("{act:?} {readout:?} {noise:?} {on:?}");
+        assert_close(
+            &format!("forward {what}"),
+            &outputs(&net, &x, readout),
+            &r.forward(x.as_ref()),
+            1e-5,
+            1e-6,
+        );
+        let outs = if readout == Readout::Last { K } else { T * K };
+        let dy: Vec<f32> = (0..outs).map(|_| uniform(&mut rng)).collect();
+        let (p, g, tr) = model_passes(&net, &x, readout, &dy, on);
+        let want = r.penalty(x.as_ref(), &ETA64, on, noise);
+        assert_close(
+            &format!("penalty {what}"),
+            &[f64::from(p)],
+            &[want],
+            1e-4,
+            0.0,
+        );
+        let dy64: Vec<f64> = dy.iter().map(|&v| f64::from(v)).collect();
+        let want = penalty_objective_grad(&r, x.as_ref(), &dy64, &ETA64, on, noise);
+        assert_close(
+            &format!("penalty gradient {what}"),
+            &flat(&g),
+            &want,
+            2e-3,
+            2e-4,
+        );
+        let want: Vec<f64> = (0..outs)
+            .map(|j| r.trace(x.as_ref(), j, &ETA64, on, noise))
+            .collect();
+        let got: Vec<f64> = tr.iter().map(|&v| f64::from(v)).collect();
+        assert_close(&format!("trace {what}"), &got, &want, 1e-3, 1e-4);
+    }
+}
+
+/// Forward, penalty (both semantics), penalty gradient with the loss
+/// gradient folded in, and the trace of the GRU against the f64 reference.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "slow f64 reference, run in release")]
+fn gru_passes_match_the_f64_reference() {
+    check_all_passes::<Gru>(100, &all_cases());
+}
+
+/// Two of those cases, for debug builds.
+#[test]
+fn gru_passes_match_the_f64_reference_small() {
+    let cases = [
+        (
+            ActivationKind::Tanh,
+            Readout::Last,
+            RecurrentNoise::PerSequence,
+            NoiseOn::WeightsAndBiases,
+        ),
+        (
+            ActivationKind::Sigmoid,
+            Readout::EveryStep,
+            RecurrentNoise::PerStep,
+            NoiseOn::Weights,
+        ),
+    ];
+    check_all_passes::<Gru>(150, &cases);
+}
+
+/// The same checks on the Elman network through `Model`.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "slow f64 reference, run in release")]
+fn elman_model_passes_match_the_f64_reference() {
+    check_all_passes::<Net>(200, &all_cases());
+}
+
+/// The GRU's loss gradient (`Model::loss_grad_sum`) against central
+/// differences of the f64 loss, both readouts.
+#[test]
+fn gru_loss_gradient_matches_finite_differences() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(300);
+    for act in [ActivationKind::Tanh, ActivationKind::Softplus] {
+        let net: Gru = random_rnn(301, act, RecurrentNoise::PerSequence);
+        let x = random_seq::<D>(&mut rng);
+        let t1 = [0.3, -0.2];
+        let ts = random_seq::<K>(&mut rng);
+        for readout in [Readout::Last, Readout::EveryStep] {
+            let target: Vec<f64> = if readout == Readout::Last {
+                t1.iter().map(|&v| f64::from(v)).collect()
+            } else {
+                ts.as_ref().iter().map(|&v| f64::from(v)).collect()
+            };
+            let mut g = Gru::zeroed();
+            let mut total = 0.0;
+            if readout == Readout::Last {
+                Model::<X, [f32; K]>::loss_grad_sum(
+                    &net,
+                    &HalfSquaredError,
+                    &[x],
+                    &[t1],
+                    &mut g,
+                    &mut total,
+                )
+                .unwrap();
+            } else {
+                Model::<X, Sequence<T, K>>::loss_grad_sum(
+                    &net,
+                    &HalfSquaredError,
+                    &[x],
+                    &[ts],
+                    &mut g,
+                    &mut total,
+                )
+                .unwrap();
+            }
+            let want = ref_of(&net, readout).grad_shared(
+                |r| {
+                    r.forward(x.as_ref())
+                        .iter()
+                        .zip(&target)
+                        .map(|(f, t)| 0.5 * (f - t) * (f - t))
+                        .sum()
+                },
+                1e-5,
+            );
+            assert_close(
+                &format!("{act:?} {readout:?}"),
+                &flat(&g),
+                &want,
+                1e-4,
+                1e-5,
+            );
+        }
+    }
+}
+
+/// GRU per-step noise: distinct draws per step, the backward pass sees the
+/// forward draws, and the gradient is the unrolled one at those draws.
+#[test]
+fn gru_per_step_noise_backward_matches_unrolled_reference() {
+    let net: Gru = random_rnn(400, ActivationKind::Tanh, RecurrentNoise::PerStep);
+    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(400));
+    let mut rec = recorder(NoiseKind::Additive, NoiseOn::WeightsAndBiases);
+    let mut ws = Model::<X, [f32; K]>::workspace(&net);
+    let mut y = [0.0; K];
+    Model::<X, [f32; K]>::forward_traced(&net, &x, &mut rec, &mut ws, &mut y).unwrap();
+    let fwd = std::mem::take(&mut rec.rows);
+    let r = ref_from_rows_gates(&net, &fwd, 3);
+    assert_ne!(r.cells[0], r.cells[1]);
+    let got: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+    assert_close("noisy forward", &got, &r.forward(x.as_ref()), 1e-5, 1e-6);
+    let dy = [0.7, -0.4];
+    let mut g = Gru::zeroed();
+    Model::<X, [f32; K]>::backward_traced(&net, &ws, &dy, &mut rec, &mut g).unwrap();
+    let want = r.grad_shared_from_copies(x.as_ref(), &dy);
+    assert_close("noisy gradient", &flat(&g), &want, 1e-4, 1e-5);
+}
+
+fn ref_from_rows_gates<N: Rnn>(net: &N, rows: &[(usize, usize, Vec<f32>)], gates: usize) -> Ref {
+    let mut r = Ref::of_params(net, net.act(), Readout::Last, gates);
+    for t in 0..T {
+        let cell: Vec<f64> = rows
+            .iter()
+            .filter(|(s, l, _)| *s == t && *l < 2)
+            .flat_map(|(_, _, v)| v.iter().map(|&v| f64::from(v)))
+            .collect();
+        if cell.len() == r.cell() {
+            r.cells[t] = cell;
+        }
+    }
+    let read: Vec<f64> = rows
+        .iter()
+        .filter(|(_, l, _)| *l == 2)
+        .flat_map(|(_, _, v)| v.iter().map(|&v| f64::from(v)))
+        .collect();
+    r.reads[T - 1] = read;
+    r
+}
+
+/// The GRU trains with weight noise of both semantics and with the penalty.
+#[test]
+fn gru_training_decreases_the_loss() {
+    let (xs, ys, _) = data(16, 23);
+    let wn = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+        for pen in [false, true] {
+            let mut net = noisereg::Gru::<D, H, K, noisereg::Tanh>::zeroed().with_noise(noise);
+            net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(9));
+            let before =
+                clean_loss::<_, [f32; K], _, _, _>(&net, &HalfSquaredError, &xs, &ys).unwrap();
+            let adam = Adam::with_defaults(0.03, &net).unwrap();
+            let tr = ModelTrainer::<X, [f32; K], _, _>::new(net, adam, 5);
+            let mut tr = if pen {
+                tr.with_penalty(&wn).unwrap()
+            } else {
+                tr.with_weight_noise(&wn).unwrap()
+            };
+            for _ in 0..60 {
+                tr.step(&HalfSquaredError, &xs, &ys).unwrap();
+            }
+            let after =
+                clean_loss::<_, [f32; K], _, _, _>(&tr.into_network(), &HalfSquaredError, &xs, &ys)
+                    .unwrap();
+            assert!(
+                after < 0.7 * before,
+                "{noise:?} penalty {pen}: {before} -> {after}"
+            );
+        }
+    }
 }

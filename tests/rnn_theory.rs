@@ -4,6 +4,7 @@
 //! curvature–residual term, per sequence and per step) agrees within 4 SE,
 //! the seed's formula is many SE off on an untrained network. A linear cell
 //! with T = 1 reduces to the linear-model identities T1, T6 and T8 (§6).
+//! The same comparison on a GRU of the same sizes.
 //!
 //! Golden values of §6 use the UNhalved squared error; the crate's loss is
 //! `½‖y − f‖²`, so its excess costs are half of those.
@@ -75,11 +76,11 @@ fn config() -> WeightNoiseConfig {
         .on(NoiseOn::WeightsAndBiases)
 }
 
-fn clean_cost(net: &Net, xs: &[X], ys: &[[f32; 1]]) -> f64 {
+fn clean_cost<N: Model<X, [f32; 1]>>(net: &N, xs: &[X], ys: &[[f32; 1]]) -> f64 {
     let mut y = [0.0];
     let mut total = 0.0;
     for (x, t) in xs.iter().zip(ys) {
-        Model::<X, [f32; 1]>::predict(net, x, &mut y).unwrap();
+        net.predict(x, &mut y).unwrap();
         total += f64::from(HalfSquaredError.value(&y, t).unwrap());
     }
     total / xs.len() as f64
@@ -88,8 +89,8 @@ fn clean_cost(net: &Net, xs: &[X], ys: &[[f32; 1]]) -> f64 {
 /// Excess noisy cost `E_ε J(θ + ε) − J(θ)` by antithetic pairs, each draw
 /// applied by the network's own passes (per sequence or per step, as
 /// `net.noise` says); one draw per pair shared by the data set.
-fn mc_excess(
-    net: &Net,
+fn mc_excess<N: Model<X, [f32; 1]>>(
+    net: &N,
     xs: &[X],
     ys: &[[f32; 1]],
     cfg: &WeightNoiseConfig,
@@ -106,7 +107,7 @@ fn mc_excess(
             noise.set_draw_index(p);
             let mut total = 0.0;
             for (x, t) in xs.iter().zip(ys) {
-                Model::<X, [f32; 1]>::forward_traced(net, x, &mut noise, &mut ws, &mut y).unwrap();
+                net.forward_traced(x, &mut noise, &mut ws, &mut y).unwrap();
                 total += f64::from(HalfSquaredError.value(&y, t).unwrap());
             }
             pair += 0.5 * total / xs.len() as f64;
@@ -115,7 +116,7 @@ fn mc_excess(
     })
 }
 
-fn trained(net: Net, xs: &[X], ys: &[[f32; 1]]) -> Net {
+fn trained<N: Model<X, [f32; 1]>>(net: N, xs: &[X], ys: &[[f32; 1]]) -> N {
     let adam = Adam::with_defaults(0.01, &net).unwrap();
     let mut tr = ModelTrainer::<X, [f32; 1], _, _>::new(net, adam, 3);
     for _ in 0..60 {
@@ -251,4 +252,46 @@ fn t8_linear_cell_multiplicative_noise() {
     net.b = [0.0];
     let cfg = cell_only(NoiseKind::Multiplicative, 0.04, NoiseOn::Weights);
     assert_within_4se("T8", mc_t1(&net, &cfg, 0.2, 20_000), 0.0152 / 2.0);
+}
+
+// ------------------------------------------------------------------- GRU
+
+type GruNet = noisereg::Gru<D, H, 1, Tanh>;
+
+/// §8's comparison on a GRU of the same sizes, both semantics, untrained
+/// and trained (η = 1e-3 on every parameter).
+fn check_gru(pairs: u64, seed_off_se: f64) {
+    let (_, xs, ys) = setup(8);
+    let mut net = GruNet::zeroed();
+    net.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(12));
+    for b in net.b.as_flattened_mut() {
+        *b = 0.3;
+    }
+    let cfg = config();
+    for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+        let untrained = net.with_noise(noise);
+        let fitted = trained(untrained, &xs, &ys);
+        for (name, net) in [("untrained", untrained), ("trained", fitted)] {
+            let e = noisy_cost_expansion(&net, &xs, &ys, &cfg).unwrap();
+            let (exact, seed) = (e.exact_formula - e.clean, e.seed_formula - e.clean);
+            let (m, se) = mc_excess(&net, &xs, &ys, &cfg, pairs);
+            println!(
+                "GRU {noise:?} {name}: MC {m:.6} ± {se:.6}, exact {exact:.6}, seed {seed:.6} ({:.1} SE off)",
+                (m - seed) / se
+            );
+            assert_within_4se(&format!("GRU {noise:?} {name} exact"), (m, se), exact);
+            if name == "untrained" {
+                assert!(
+                    (m - seed).abs() > seed_off_se * se,
+                    "GRU {noise:?}: the seed formula {seed} should be off MC {m} ± {se}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "Monte Carlo, run in release")]
+fn gru_exact_formula_agrees_seed_formula_does_not() {
+    check_gru(20_000, 6.0);
 }

@@ -60,13 +60,14 @@
 //!   samples at a time with the weights held in registers. [`DenseRef`]
 //!   exposes every pass per layer over slices so a network sized at run time
 //!   gets the same bits.
-//! - **Recurrent networks** — [`Elman`] (`h_t = φ(W_x x_t + W_h h_{t−1} + b)`
-//!   with a dense readout, sequence to one or sequence to sequence) over
-//!   [`Sequence`] inputs: forward, back-propagation through time, the
-//!   weight-noise penalty per sequence or per step ([`RecurrentNoise`]), its
-//!   gradient by the R-operator through time and the exact Hessian trace;
-//!   a [`Model`], so the trainer and the evaluation functions take it.
-//!   [`ElmanRef`] runs every pass over slices for run-time sizes.
+//! - **Recurrent networks** — [`Elman`] (`h_t = φ(W_x x_t + W_h h_{t−1} + b)`)
+//!   and [`Gru`] cells with a dense readout, sequence to one or sequence to
+//!   sequence, over [`Sequence`] inputs: forward, back-propagation through
+//!   time, the weight-noise penalty per sequence or per step
+//!   ([`RecurrentNoise`]), its gradient by the R-operator through time and
+//!   the exact Hessian trace; each is a [`Model`], so the trainer and the
+//!   evaluation functions take it. [`ElmanRef`] and [`GruRef`] run every
+//!   pass over slices for run-time sizes.
 //! - **Noise** — [`WeightNoise`] (additive `w + ε`, multiplicative
 //!   `w(1 + ε)`, or local reparameterisation), configured by
 //!   [`WeightNoiseConfig`] with η per layer, weights or weights and biases

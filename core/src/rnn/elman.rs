@@ -1,19 +1,17 @@
 //! The const-generic Elman network: owns arrays, calls [`ElmanRef`].
 
 use super::elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
-use super::{Readout, RecurrentNoise, RnnDims, Sequence};
-use crate::error::{Error, check_len};
-use crate::nn::{Activation, Init, Loss, NoiseOn, Tanh};
+use super::{Readout, RecurrentNoise, RnnDims};
+use crate::error::Error;
+use crate::nn::{Activation, Init, Tanh};
 use crate::parameters::Parameters;
-use crate::perturbation::{Clean, Perturbation};
-use crate::train::Model;
 use rand_core::Rng;
 
 /// An Elman network with `D` inputs per step, `H` hidden units and `K`
 /// outputs: `h_t = φ(W_x x_t + W_h h_{t−1} + b)`, `h_0 = 0`, readout
 /// `f = V h_T + c`.
 ///
-/// It is a [`Model`] of [`Sequence<T, D>`] inputs for any length `T`: with
+/// It is a [`Model`](crate::Model) of [`Sequence<T, D>`](crate::Sequence) inputs for any length `T`: with
 /// `[f32; K]` outputs it reads out after the last step (sequence to one),
 /// with `Sequence<T, K>` outputs at every step (sequence to sequence, the
 /// loss summed over t). [`noise`](Self::noise) chooses what weight noise
@@ -26,6 +24,14 @@ use rand_core::Rng;
 /// weights, readout.
 ///
 /// The passes are those of [`ElmanRef`], over [`view`](Self::view).
+///
+/// Two trainer paths do not follow per-step noise: per-batch draws with a
+/// scratch network materialise one perturbed network
+/// ([`WeightNoise::perturb_parameters`](crate::WeightNoise::perturb_parameters)),
+/// i.e. per-sequence noise; and multiplicative noise rescales the gradient
+/// by one factor `(1 + ε)` per parameter (step 0's draw), while per step each
+/// step's share would need its own factor. Additive per-sample noise, the
+/// penalty and the trace follow either semantics exactly.
 ///
 /// # Memory
 ///
@@ -249,183 +255,4 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
     }
 }
 
-/// The output side of a [`Model`] impl: where the readout goes.
-trait RnnOutput: AsRef<[f32]> + AsMut<[f32]> + Clone {
-    const READOUT: Readout;
-    fn zeros() -> Self;
-}
-
-impl<const K: usize> RnnOutput for [f32; K] {
-    const READOUT: Readout = Readout::Last;
-    fn zeros() -> Self {
-        [0.0; K]
-    }
-}
-
-impl<const T: usize, const K: usize> RnnOutput for Sequence<T, K> {
-    const READOUT: Readout = Readout::EveryStep;
-    fn zeros() -> Self {
-        Sequence::zeros()
-    }
-}
-
-impl<const D: usize, const H: usize, const K: usize, A: Activation> Elman<D, H, K, A> {
-    fn view_for<Y: RnnOutput, const T: usize>(&self) -> Result<ElmanRef<'_, A>, Error> {
-        self.view(T, Y::READOUT)
-    }
-}
-
-macro_rules! elman_model {
-    ($y:ty, [$($gen:tt)*]) => {
-        impl<const D: usize, const H: usize, const K: usize, const T: usize, A: Activation, $($gen)*>
-            Model<Sequence<T, D>, $y> for Elman<D, H, K, A>
-        {
-            type Workspace = ElmanWork<D, H, K, T>;
-
-            fn depth(&self) -> usize {
-                3
-            }
-
-            fn zeros_like(&self) -> Self {
-                Self::zeroed().with_noise(self.noise)
-            }
-
-            fn workspace(&self) -> Self::Workspace {
-                ElmanWork::new()
-            }
-
-            fn output_buffer(&self) -> $y {
-                <$y as RnnOutput>::zeros()
-            }
-
-            fn predict(&self, x: &Sequence<T, D>, y: &mut $y) -> Result<(), Error> {
-                let mut ws = ElmanWork::<D, H, K, T>::new();
-                self.forward_traced(x, &mut Clean, &mut ws, y)
-            }
-
-            fn predict_batch(&self, xs: &[Sequence<T, D>], ys: &mut [$y]) -> Result<(), Error> {
-                check_len(xs.len(), ys.len())?;
-                let mut ws = ElmanWork::<D, H, K, T>::new();
-                for (x, y) in xs.iter().zip(ys) {
-                    self.forward_traced(x, &mut Clean, &mut ws, y)?;
-                }
-                Ok(())
-            }
-
-            fn loss_grad_sum<Tg, L: Loss<Tg>>(
-                &self,
-                loss: &L,
-                xs: &[Sequence<T, D>],
-                targets: &[Tg],
-                grad: &mut Self,
-                total: &mut f32,
-            ) -> Result<(), Error> {
-                check_len(xs.len(), targets.len())?;
-                let net = self.view_for::<$y, T>()?;
-                let mut work = ElmanWork::<D, H, K, T>::new();
-                let (mut y, mut dy) = (<$y as RnnOutput>::zeros(), <$y as RnnOutput>::zeros());
-                for (x, t) in xs.iter().zip(targets) {
-                    let mut ws = work.scratch();
-                    net.forward(x.as_ref(), &mut Clean, &mut ws)?;
-                    y.as_mut().copy_from_slice(net.output(&ws));
-                    *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-                    net.backward(&mut ws, dy.as_ref(), &mut Clean, &mut grad.params_mut())?;
-                }
-                Ok(())
-            }
-
-            fn forward_traced<P: Perturbation>(
-                &self,
-                x: &Sequence<T, D>,
-                p: &mut P,
-                ws: &mut Self::Workspace,
-                y: &mut $y,
-            ) -> Result<(), Error> {
-                let net = self.view_for::<$y, T>()?;
-                let mut s = ws.scratch();
-                net.forward(x.as_ref(), p, &mut s)?;
-                y.as_mut().copy_from_slice(net.output(&s));
-                Ok(())
-            }
-
-            fn backward_traced<P: Perturbation>(
-                &self,
-                ws: &Self::Workspace,
-                dy: &$y,
-                p: &mut P,
-                grad: &mut Self,
-            ) -> Result<(), Error> {
-                // The backward pass writes its own values (δ, the draw) into
-                // a copy: the trait lends the workspace immutably.
-                let mut w = *ws;
-                let net = self.view_for::<$y, T>()?;
-                net.backward(&mut w.scratch(), dy.as_ref(), p, &mut grad.params_mut())
-            }
-
-            fn penalty_at(
-                &self,
-                x: &Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-            ) -> Result<f32, Error> {
-                self.view_for::<$y, T>()?.penalty(x.as_ref(), eta, on, &mut ws.scratch())
-            }
-
-            fn penalty_grad_at(
-                &self,
-                x: &Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-                grad: &mut Self,
-            ) -> Result<f32, Error> {
-                let net = self.view_for::<$y, T>()?;
-                let mut s = ws.scratch();
-                net.forward(x.as_ref(), &mut Clean, &mut s)?;
-                let zero = <$y as RnnOutput>::zeros();
-                net.penalty_grad(&mut s, zero.as_ref(), eta, on, &mut grad.params_mut())
-            }
-
-            fn penalty_grad_traced(
-                &self,
-                ws: &mut Self::Workspace,
-                dy: &$y,
-                eta: &[f32],
-                on: NoiseOn,
-                grad: &mut Self,
-            ) -> Result<f32, Error> {
-                let net = self.view_for::<$y, T>()?;
-                net.penalty_grad(&mut ws.scratch(), dy.as_ref(), eta, on, &mut grad.params_mut())
-            }
-
-            fn seeded_penalty_traced(
-                &self,
-                ws: &mut Self::Workspace,
-                seed: &$y,
-                eta: &[f32],
-                on: NoiseOn,
-                grad: Option<&mut Self>,
-            ) -> Result<f32, Error> {
-                let net = self.view_for::<$y, T>()?;
-                let mut g = grad.map(|g| g.params_mut());
-                net.seeded_penalty(&mut ws.scratch(), seed.as_ref(), eta, on, g.as_mut())
-            }
-
-            fn hessian_trace_at(
-                &self,
-                x: &Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-                traces: &mut $y,
-            ) -> Result<(), Error> {
-                let net = self.view_for::<$y, T>()?;
-                net.hessian_trace(x.as_ref(), eta, on, &mut ws.scratch(), traces.as_mut())
-            }
-        }
-    };
-}
-
-elman_model!([f32; K], []);
-elman_model!(Sequence<T, K>, []);
+rnn_model!(Elman, ElmanWork);

@@ -59,7 +59,7 @@ pub struct ElmanParamsMut<'a> {
 }
 
 impl ElmanParamsMut<'_> {
-    fn fill(&mut self, value: f32) {
+    pub(super) fn fill(&mut self, value: f32) {
         for s in [
             &mut *self.wx,
             &mut *self.b,
@@ -84,7 +84,7 @@ impl ElmanParamsMut<'_> {
         )
     }
 
-    fn as_ref(&self) -> ElmanParams<'_> {
+    pub(super) fn as_ref(&self) -> ElmanParams<'_> {
         ElmanParams {
             wx: self.wx,
             b: self.b,
@@ -242,34 +242,34 @@ fn split_params<'a>(buf: &'a mut [f32], d: &RnnDims) -> (ElmanParamsMut<'a>, &'a
 
 /// Row `t` of `n` values of `s` (empty if out of range).
 #[inline(always)]
-fn row(s: &[f32], t: usize, n: usize) -> &[f32] {
+pub(super) fn row(s: &[f32], t: usize, n: usize) -> &[f32] {
     s.get(t * n..(t + 1) * n).unwrap_or(&[])
 }
 
 #[inline(always)]
-fn row_mut(s: &mut [f32], t: usize, n: usize) -> &mut [f32] {
+pub(super) fn row_mut(s: &mut [f32], t: usize, n: usize) -> &mut [f32] {
     s.get_mut(t * n..(t + 1) * n).unwrap_or(&mut [])
 }
 
 /// `h_{t−1}` (row `t − 1` of `h`, empty for `t = 0`: `h_0 = 0`).
 #[inline(always)]
-fn prev(h: &[f32], t: usize, n: usize) -> &[f32] {
+pub(super) fn prev(h: &[f32], t: usize, n: usize) -> &[f32] {
     if t == 0 { &[] } else { row(h, t - 1, n) }
 }
 
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0.0, |s, (x, y)| s + x * y)
 }
 
 #[inline(always)]
-fn sq(a: &[f32]) -> f32 {
+pub(super) fn sq(a: &[f32]) -> f32 {
     dot(a, a)
 }
 
 /// `out += W x`, `W` row-major with `cols` columns.
 #[inline(always)]
-fn mv_add(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
+pub(super) fn mv_add(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
     if x.is_empty() {
         return;
     }
@@ -280,7 +280,7 @@ fn mv_add(w: &[f32], cols: usize, x: &[f32], out: &mut [f32]) {
 
 /// `out += Wᵀ d`.
 #[inline(always)]
-fn mtv_add(w: &[f32], cols: usize, d: &[f32], out: &mut [f32]) {
+pub(super) fn mtv_add(w: &[f32], cols: usize, d: &[f32], out: &mut [f32]) {
     for (r, &di) in w.chunks_exact(cols).zip(d) {
         for (o, &wij) in out.iter_mut().zip(r) {
             *o += wij * di;
@@ -290,7 +290,7 @@ fn mtv_add(w: &[f32], cols: usize, d: &[f32], out: &mut [f32]) {
 
 /// `out += a · u vᵀ` (`out` row-major, `u.len()` rows of `v.len()`).
 #[inline(always)]
-fn outer_add(a: f32, u: &[f32], v: &[f32], out: &mut [f32]) {
+pub(super) fn outer_add(a: f32, u: &[f32], v: &[f32], out: &mut [f32]) {
     if v.is_empty() {
         return;
     }
@@ -303,7 +303,7 @@ fn outer_add(a: f32, u: &[f32], v: &[f32], out: &mut [f32]) {
 }
 
 #[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+pub(super) fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y += a * x;
     }
@@ -345,7 +345,8 @@ enum Dir {
 /// scratch (`noisy`, `H·D + H + H·H + K·H + K` floats) with
 /// [`begin_step(0)`](Perturbation::begin_step); per step, the draw for step
 /// `t` is made with `begin_step(t)` before step t's forward and again before
-/// its backward (the keyed streams reproduce it); every pass ends with
+/// its backward (the keyed streams reproduce it; steps `t` and `t + 65536`
+/// share a draw); every pass ends with
 /// `begin_step(0)`. Sequence to one, the readout is drawn once (step 0's
 /// key). Local reparameterisation's
 /// pre-activation hooks are not called: recurrent networks do not support it.

@@ -1,17 +1,24 @@
 //! Recurrent networks: the Elman cell `h_t = φ(W_x x_t + W_h h_{t−1} + b)`
-//! with a dense readout, trained by back-propagation through time, with the
-//! weight-noise penalty of both noise semantics (`docs/theory.md` §8).
+//! and the GRU cell with a dense readout, trained by back-propagation through
+//! time, with the weight-noise penalty of both noise semantics
+//! (`docs/theory.md` §8).
 //!
-//! Every pass is written once over slices ([`ElmanRef`]); the const-generic
-//! [`Elman`] owns arrays and calls it, so a network sized at run time gets the
-//! same bits.
+//! Every pass is written once over slices ([`ElmanRef`], [`GruRef`]); the
+//! const-generic [`Elman`] and [`Gru`] own arrays and call them, so a network
+//! sized at run time gets the same bits.
 
+#[macro_use]
+mod model_impl;
 mod elman;
 mod elman_ref;
+mod gru;
+mod gru_ref;
 mod sequence;
 
 pub use elman::{Elman, ElmanWork};
 pub use elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
+pub use gru::{Gru, GruWork};
+pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
 pub use sequence::Sequence;
 
 use crate::error::Error;

@@ -16,8 +16,9 @@ pub(crate) struct LayerNoise {
     /// Signed standard deviation of the current layer: `±√(factor·η_l)`.
     pub(crate) std: f32,
     pub(crate) biases: bool,
-    /// Unrolled step of a recurrent network (0 for feedforward networks).
-    step: u64,
+    /// Unrolled step of a recurrent network (0 for feedforward networks),
+    /// modulo 2¹⁶ (a `u16` keeps `WeightNoise` at 416 bytes).
+    step: u16,
 }
 
 impl LayerNoise {
@@ -64,7 +65,7 @@ impl LayerNoise {
             // Step t > 0 of a recurrent network: stream id `layer + t·2⁴⁰`
             // (distinct from every other draw's below 2³⁶ draws).
             self.stream
-                .restart((layer as u64).wrapping_add(self.step << 40));
+                .restart((layer as u64).wrapping_add(u64::from(self.step) << 40));
         }
     }
 
@@ -72,7 +73,7 @@ impl LayerNoise {
     /// ([`Perturbation::begin_step`](crate::Perturbation::begin_step)).
     #[inline]
     pub(crate) fn begin_step(&mut self, step: usize) {
-        self.step = step as u64;
+        self.step = (step & 0xffff) as u16;
     }
 
     /// `out[i] = combine(clean[i], std, z_i)` over the common length with

@@ -1,0 +1,208 @@
+//! The [`Model`](crate::Model) impls of the recurrent networks, written once.
+
+use super::{Readout, Sequence};
+
+/// The output side of a [`Model`] impl: where the readout goes.
+pub(super) trait RnnOutput: AsRef<[f32]> + AsMut<[f32]> + Clone {
+    const READOUT: Readout;
+    fn zeros() -> Self;
+}
+
+impl<const K: usize> RnnOutput for [f32; K] {
+    const READOUT: Readout = Readout::Last;
+    fn zeros() -> Self {
+        [0.0; K]
+    }
+}
+
+impl<const T: usize, const K: usize> RnnOutput for Sequence<T, K> {
+    const READOUT: Readout = Readout::EveryStep;
+    fn zeros() -> Self {
+        Sequence::zeros()
+    }
+}
+
+macro_rules! rnn_model_for {
+    ($net:ident, $work:ident, $y:ty) => {
+        impl<const D: usize, const H: usize, const K: usize, const T: usize, A: $crate::Activation>
+            $crate::Model<$crate::Sequence<T, D>, $y> for $net<D, H, K, A>
+        {
+            type Workspace = $work<D, H, K, T>;
+
+            fn depth(&self) -> usize {
+                3
+            }
+
+            fn zeros_like(&self) -> Self {
+                Self::zeroed().with_noise(self.noise)
+            }
+
+            fn workspace(&self) -> Self::Workspace {
+                $work::new()
+            }
+
+            fn output_buffer(&self) -> $y {
+                <$y as $crate::rnn::model_impl::RnnOutput>::zeros()
+            }
+
+            fn predict(
+                &self,
+                x: &$crate::Sequence<T, D>,
+                y: &mut $y,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                let mut ws = $work::<D, H, K, T>::new();
+                self.forward_traced(x, &mut $crate::Clean, &mut ws, y)
+            }
+
+            fn predict_batch(
+                &self,
+                xs: &[$crate::Sequence<T, D>],
+                ys: &mut [$y],
+            ) -> ::core::result::Result<(), $crate::Error> {
+                $crate::error::check_len(xs.len(), ys.len())?;
+                let mut ws = $work::<D, H, K, T>::new();
+                for (x, y) in xs.iter().zip(ys) {
+                    self.forward_traced(x, &mut $crate::Clean, &mut ws, y)?;
+                }
+                Ok(())
+            }
+
+            fn loss_grad_sum<Tg, L: $crate::Loss<Tg>>(
+                &self,
+                loss: &L,
+                xs: &[$crate::Sequence<T, D>],
+                targets: &[Tg],
+                grad: &mut Self,
+                total: &mut f32,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                $crate::error::check_len(xs.len(), targets.len())?;
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                let mut work = $work::<D, H, K, T>::new();
+                let (mut y, mut dy) = (
+                    <$y as $crate::rnn::model_impl::RnnOutput>::zeros(),
+                    <$y as $crate::rnn::model_impl::RnnOutput>::zeros(),
+                );
+                for (x, t) in xs.iter().zip(targets) {
+                    let mut ws = work.scratch();
+                    net.forward(x.as_ref(), &mut $crate::Clean, &mut ws)?;
+                    y.as_mut().copy_from_slice(net.output(&ws));
+                    *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
+                    net.backward(
+                        &mut ws,
+                        dy.as_ref(),
+                        &mut $crate::Clean,
+                        &mut grad.params_mut(),
+                    )?;
+                }
+                Ok(())
+            }
+
+            fn forward_traced<P: $crate::Perturbation>(
+                &self,
+                x: &$crate::Sequence<T, D>,
+                p: &mut P,
+                ws: &mut Self::Workspace,
+                y: &mut $y,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                let mut s = ws.scratch();
+                net.forward(x.as_ref(), p, &mut s)?;
+                y.as_mut().copy_from_slice(net.output(&s));
+                Ok(())
+            }
+
+            fn backward_traced<P: $crate::Perturbation>(
+                &self,
+                ws: &Self::Workspace,
+                dy: &$y,
+                p: &mut P,
+                grad: &mut Self,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                // The backward pass writes its own values (δ, the draw) into
+                // a copy: the trait lends the workspace immutably.
+                let mut w = *ws;
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                net.backward(&mut w.scratch(), dy.as_ref(), p, &mut grad.params_mut())
+            }
+
+            fn penalty_at(
+                &self,
+                x: &$crate::Sequence<T, D>,
+                eta: &[f32],
+                on: $crate::NoiseOn,
+                ws: &mut Self::Workspace,
+            ) -> ::core::result::Result<f32, $crate::Error> {
+                self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?
+                    .penalty(x.as_ref(), eta, on, &mut ws.scratch())
+            }
+
+            fn penalty_grad_at(
+                &self,
+                x: &$crate::Sequence<T, D>,
+                eta: &[f32],
+                on: $crate::NoiseOn,
+                ws: &mut Self::Workspace,
+                grad: &mut Self,
+            ) -> ::core::result::Result<f32, $crate::Error> {
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                let mut s = ws.scratch();
+                net.forward(x.as_ref(), &mut $crate::Clean, &mut s)?;
+                let zero = <$y as $crate::rnn::model_impl::RnnOutput>::zeros();
+                net.penalty_grad(&mut s, zero.as_ref(), eta, on, &mut grad.params_mut())
+            }
+
+            fn penalty_grad_traced(
+                &self,
+                ws: &mut Self::Workspace,
+                dy: &$y,
+                eta: &[f32],
+                on: $crate::NoiseOn,
+                grad: &mut Self,
+            ) -> ::core::result::Result<f32, $crate::Error> {
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                net.penalty_grad(
+                    &mut ws.scratch(),
+                    dy.as_ref(),
+                    eta,
+                    on,
+                    &mut grad.params_mut(),
+                )
+            }
+
+            fn seeded_penalty_traced(
+                &self,
+                ws: &mut Self::Workspace,
+                seed: &$y,
+                eta: &[f32],
+                on: $crate::NoiseOn,
+                grad: Option<&mut Self>,
+            ) -> ::core::result::Result<f32, $crate::Error> {
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                let mut g = grad.map(|g| g.params_mut());
+                net.seeded_penalty(&mut ws.scratch(), seed.as_ref(), eta, on, g.as_mut())
+            }
+
+            fn hessian_trace_at(
+                &self,
+                x: &$crate::Sequence<T, D>,
+                eta: &[f32],
+                on: $crate::NoiseOn,
+                ws: &mut Self::Workspace,
+                traces: &mut $y,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                net.hessian_trace(x.as_ref(), eta, on, &mut ws.scratch(), traces.as_mut())
+            }
+        }
+    };
+}
+
+/// `Model<Sequence<T, D>, [f32; K]>` (sequence to one) and
+/// `Model<Sequence<T, D>, Sequence<T, K>>` (sequence to sequence) for a
+/// recurrent network type and its workspace.
+macro_rules! rnn_model {
+    ($net:ident, $work:ident) => {
+        rnn_model_for!($net, $work, [f32; K]);
+        rnn_model_for!($net, $work, $crate::Sequence<T, K>);
+    };
+}
