@@ -6,7 +6,7 @@
 
 use assert_cmd::Command;
 use noisereg::{
-    Adam, Clean, Elman, HalfSquaredError, Init, Model, ModelTrainer, NoiseKind, NoiseOn,
+    Adam, Clean, Elman, Gru, HalfSquaredError, Init, Model, ModelTrainer, NoiseKind, NoiseOn,
     Parameters, RecurrentNoise, Sequence, Tanh, WeightNoiseConfig,
 };
 use noisereg_harness::cli::ArchArg;
@@ -115,14 +115,39 @@ fn elman_trains_on_co2_and_verify_and_robustness_use_the_test_windows() {
         "{mc} ± {se} vs {exact}"
     );
 
+    // A GRU trains and verifies the same way.
+    let gru = dir.path().join("gru.json");
+    let g = train_co2(&gru, "gru", &["--penalty", "1e-3"]);
+    assert_eq!(g["test_windows"], 105 - 1 - 12);
+    let m: Value = serde_json::from_slice(&std::fs::read(&gru).unwrap()).unwrap();
+    assert_eq!(m["recurrent"]["arch"], "gru");
+    assert_eq!(m["params"][0]["values"].as_array().unwrap().len(), 3 * 8);
     let r = json_out(
         noisereg()
-            .args(["robustness", "--model", s(&plain), "--model", s(&noisy)])
+            .args(["verify", "--model", s(&gru), "--data", s(&co2())])
+            .args([
+                "--target", "co2_ppm", "--eta", "1e-5", "--draws", "100", "--json",
+            ]),
+    );
+    let gl = g["final_epoch"]["test_loss"].as_f64().unwrap();
+    assert!((r["clean_loss"].as_f64().unwrap() - gl).abs() <= 1e-6 * gl);
+
+    let r = json_out(
+        noisereg()
+            .args([
+                "robustness",
+                "--model",
+                s(&plain),
+                "--model",
+                s(&noisy),
+                "--model",
+                s(&gru),
+            ])
             .args(["--data", s(&co2()), "--target", "co2_ppm"])
             .args(["--eta", "1e-3", "--draws", "200", "--json"]),
     );
     let rows = r["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["increase"].as_f64().unwrap() > 0.0));
 }
 
@@ -294,20 +319,20 @@ fn bad_inputs_exit_2_naming_the_flag_or_file() {
 
 const T: usize = 8;
 
-fn pair(seed: u64, noise: RecurrentNoise) -> (Elman<1, 16, 1, Tanh>, DynRnn) {
-    let mut e = Elman::<1, 16, 1, Tanh>::zeroed().with_noise(noise);
-    e.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(seed));
-    let mut d = DynRnn::new(ArchArg::Elman, 1, 16, 1, T)
-        .unwrap()
-        .with_noise(noise);
+/// A const-generic network `e` (initialised from `seed`) and a `DynRnn` of
+/// the same sizes initialised from the same seed; both get the same
+/// non-zero biases.
+fn pair<N: Parameters>(arch: ArchArg, seed: u64, mut e: N, noise: RecurrentNoise) -> (N, DynRnn) {
+    let mut d = DynRnn::new(arch, 1, 16, 1, T).unwrap().with_noise(noise);
     d.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(seed));
     // Non-zero biases, so that their passes are exercised.
-    for (i, v) in e.b.iter_mut().enumerate() {
-        *v = 0.01 * i as f32 - 0.05;
+    for (i, v) in e.slice_mut(1).iter_mut().enumerate() {
+        *v = 0.01 * (i % 11) as f32 - 0.05;
     }
-    e.c = [0.2];
-    d.slice_mut(1).copy_from_slice(&e.b);
-    d.slice_mut(5).copy_from_slice(&e.c);
+    e.slice_mut(5)[0] = 0.2;
+    for i in [1, 5] {
+        d.slice_mut(i).copy_from_slice(e.slice(i));
+    }
     (e, d)
 }
 
@@ -329,11 +354,15 @@ fn bits_of<P: Parameters>(p: &P) -> Vec<u32> {
         .collect()
 }
 
-#[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
-#[test]
-fn dyn_rnn_gives_the_bits_of_the_const_generic_elman() {
+/// `DynRnn` against the const-generic network `make(noise)` gives: the
+/// same bits in every pass and after five training steps with weight noise
+/// and the penalty.
+fn same_bits<N>(arch: ArchArg, make: impl Fn(RecurrentNoise) -> N)
+where
+    N: Model<Sequence<T, 1>, [f32; 1]> + Parameters + Copy + std::fmt::Debug,
+{
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
-        let (e, d) = pair(3, noise);
+        let (e, d) = make_pair(arch, &make, noise);
         assert_eq!(bits_of(&e), bits_of(&d));
         let xs = seqs(6);
         let xv: Vec<Vec<f32>> = xs.iter().map(|s| s.as_ref().to_vec()).collect();
@@ -357,7 +386,10 @@ fn dyn_rnn_gives_the_bits_of_the_const_generic_elman() {
             .unwrap();
             let pd = d.penalty_at(v, &eta, NoiseOn::Weights, &mut wd).unwrap();
             assert_eq!(pe.to_bits(), pd.to_bits());
-            let (mut ge, mut gd) = (Elman::zeroed(), d.zeros_like());
+            let (mut ge, mut gd) = (
+                Model::<Sequence<T, 1>, [f32; 1]>::zeros_like(&e),
+                d.zeros_like(),
+            );
             Model::<Sequence<T, 1>, [f32; 1]>::penalty_grad_at(
                 &e,
                 x,
@@ -392,6 +424,74 @@ fn dyn_rnn_gives_the_bits_of_the_const_generic_elman() {
             assert_eq!(le.to_bits(), ld.to_bits());
         }
         assert_eq!(bits_of(te.network()), bits_of(td.network()));
+    }
+}
+
+fn make_pair<N: Parameters>(
+    arch: ArchArg,
+    make: &impl Fn(RecurrentNoise) -> N,
+    noise: RecurrentNoise,
+) -> (N, DynRnn) {
+    pair(arch, 3, make(noise), noise)
+}
+
+#[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+#[test]
+fn dyn_rnn_gives_the_bits_of_the_const_generic_elman_and_gru() {
+    same_bits(ArchArg::Elman, |noise| {
+        let mut e = Elman::<1, 16, 1, Tanh>::zeroed().with_noise(noise);
+        e.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+        e
+    });
+    same_bits(ArchArg::Gru, |noise| {
+        let mut g = Gru::<1, 16, 1, Tanh>::zeroed().with_noise(noise);
+        g.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+        g
+    });
+}
+
+#[test]
+fn gru_loss_gradient_matches_finite_differences() {
+    // f32 network, differences in f64 of its f32 loss: a looser check than
+    // Elman's f64 reference (the GRU's f64 reference is the core's tests/rnn).
+    let mut d = DynRnn::new(ArchArg::Gru, 2, 4, 1, 5).unwrap();
+    d.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(5));
+    for (i, v) in d.slice_mut(1).iter_mut().enumerate() {
+        *v = 0.05 * i as f32 - 0.3;
+    }
+    let x: Vec<f32> = (0..10).map(|i| (i as f32 * 0.7).sin()).collect();
+    let t = [Tgt::Real(0.4)];
+    let mut g = d.zeros_like();
+    let mut total = 0.0;
+    d.loss_grad_sum(
+        &AnyLoss::Mse,
+        std::slice::from_ref(&x),
+        &t,
+        &mut g,
+        &mut total,
+    )
+    .unwrap();
+    let loss = |n: &DynRnn| {
+        let mut y = vec![0.0];
+        n.predict(&x, &mut y).unwrap();
+        0.5 * (f64::from(y[0]) - 0.4).powi(2)
+    };
+    let h = 1e-2f32;
+    for i in 0..d.slice_count() {
+        for j in 0..d.slice(i).len() {
+            let mut n = d.clone();
+            let v = n.slice(i)[j];
+            n.slice_mut(i)[j] = v + h;
+            let up = loss(&n);
+            n.slice_mut(i)[j] = v - h;
+            let down = loss(&n);
+            let num = (up - down) / (2.0 * f64::from(h));
+            let a = f64::from(g.slice(i)[j]);
+            assert!(
+                (a - num).abs() <= 2e-3 * num.abs().max(0.1),
+                "slice {i}[{j}]: {a} vs {num}"
+            );
+        }
     }
 }
 

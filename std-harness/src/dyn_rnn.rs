@@ -1,5 +1,5 @@
 //! A recurrent network sized at run time: the core's slice-level passes
-//! ([`ElmanRef`]) over heap storage, as a `Model<Vec<f32>, Vec<f32>>`, so
+//! ([`ElmanRef`], [`GruRef`]) over heap storage, as a `Model<Vec<f32>, Vec<f32>>`, so
 //! the core's trainer and evaluation functions run it. It gives the same bits
 //! as the core's const-generic network of the same sizes (tested below).
 //!
@@ -8,18 +8,21 @@
 
 use crate::cli::ArchArg;
 use noisereg::{
-    ActivationKind, Clean, ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch, Error, Init, Loss,
-    Model, NoiseOn, Parameters, Perturbation, Readout, RecurrentNoise, RnnDims,
+    ActivationKind, Clean, ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch, Error, GruRef,
+    GruScratch, Init, Loss, Model, NoiseOn, Parameters, Perturbation, Readout, RecurrentNoise,
+    RnnDims,
 };
 use rand_core::Rng;
 use std::cell::RefCell;
 
 /// A recurrent network: an Elman cell `h_t = φ(W_x x_t + W_h h_{t−1} + b)`
-/// with a dense readout `f = V h_T + c`.
+/// or a GRU cell (gates reset, update, candidate), with a dense readout
+/// `f = V h_T + c`.
 ///
-/// Parameter slices as the core's `Elman`: 0 `wx`, 1 `b`, 2 `wh`, 3 (empty),
-/// 4 `v`, 5 `c`; η has 3 entries (input weights and cell bias, recurrent
-/// weights, readout).
+/// Parameter slices as the core's `Elman` and `Gru`: 0 `wx`, 1 `b`, 2 `wh`,
+/// 3 (empty), 4 `v`, 5 `c` (the GRU's first three hold the three gates in
+/// turn); η has 3 entries (input weights and cell bias, recurrent weights,
+/// readout).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DynRnn {
     arch: ArchArg,
@@ -103,10 +106,18 @@ impl DynRnn {
                 output * hidden,
                 output,
             ],
-            _ => {
+            ArchArg::Gru => vec![
+                3 * hidden * input,
+                3 * hidden,
+                3 * hidden * hidden,
+                0,
+                output * hidden,
+                output,
+            ],
+            ArchArg::Mlp => {
                 return Err(Error::InvalidParameter {
                     name: "arch",
-                    requirement: "elman (gru is not in the core yet)",
+                    requirement: "elman or gru",
                 });
             }
         };
@@ -155,29 +166,47 @@ impl DynRnn {
         init.fill(h, g.v, g.c, rng);
     }
 
-    fn view(&self) -> Result<ElmanRef<'_, ActivationKind>, Error> {
+    fn params(&self) -> ElmanParams<'_> {
         let p = &self.params;
-        ElmanRef::new(
-            ElmanParams {
-                wx: &p[0],
-                b: &p[1],
-                wh: &p[2],
-                v: &p[4],
-                c: &p[5],
-            },
-            self.act,
-            self.dims,
-            self.noise,
-        )
+        ElmanParams {
+            wx: &p[0],
+            b: &p[1],
+            wh: &p[2],
+            v: &p[4],
+            c: &p[5],
+        }
     }
 
     fn scratch_len(&self) -> usize {
-        ElmanScratch::required_len(&self.dims)
+        match self.arch {
+            ArchArg::Gru => GruScratch::required_len(&self.dims),
+            _ => ElmanScratch::required_len(&self.dims),
+        }
     }
 
     fn grad_of(grad: &mut Self) -> ElmanParamsMut<'_> {
         split_mut(&mut grad.params)
     }
+}
+
+/// Runs `$body` with `$net` the cell's view (`ElmanRef` or `GruRef`) and
+/// `$s` its scratch carved out of `$buf`.
+macro_rules! passes {
+    ($self:expr, $buf:expr, |$net:ident, $s:ident| $body:expr) => {{
+        let (p, d) = ($self.params(), $self.dims);
+        match $self.arch {
+            ArchArg::Gru => {
+                let $net = GruRef::new(p, $self.act, d, $self.noise)?;
+                let mut $s = GruScratch::split($buf, &d)?;
+                $body
+            }
+            _ => {
+                let $net = ElmanRef::new(p, $self.act, d, $self.noise)?;
+                let mut $s = ElmanScratch::split($buf, &d)?;
+                $body
+            }
+        }
+    }};
 }
 
 impl Model<Vec<f32>, Vec<f32>> for DynRnn {
@@ -230,18 +259,18 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         total: &mut f32,
     ) -> Result<(), Error> {
         check(xs.len(), targets.len())?;
-        let net = self.view()?;
         let mut buf = vec![0.0; self.scratch_len()];
         let (mut y, mut dy) = (self.output_buffer(), self.output_buffer());
         let mut g = Self::grad_of(grad);
-        for (x, t) in xs.iter().zip(targets) {
-            let mut ws = ElmanScratch::split(&mut buf, &self.dims)?;
-            net.forward(x, &mut Clean, &mut ws)?;
-            y.copy_from_slice(net.output(&ws));
-            *total += loss.value_grad(&y, t, &mut dy)?;
-            net.backward(&mut ws, &dy, &mut Clean, &mut g)?;
-        }
-        Ok(())
+        passes!(self, &mut buf, |net, ws| {
+            for (x, t) in xs.iter().zip(targets) {
+                net.forward(x, &mut Clean, &mut ws)?;
+                y.copy_from_slice(net.output(&ws));
+                *total += loss.value_grad(&y, t, &mut dy)?;
+                net.backward(&mut ws, &dy, &mut Clean, &mut g)?;
+            }
+            Ok(())
+        })
     }
 
     fn forward_traced<P: Perturbation>(
@@ -251,13 +280,13 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         ws: &mut DynRnnWork,
         y: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        let net = self.view()?;
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
-        net.forward(x, p, &mut s)?;
-        let out = net.output(&s);
-        check(y.len(), out.len())?;
-        y.copy_from_slice(out);
-        Ok(())
+        passes!(self, &mut ws.buf, |net, s| {
+            net.forward(x, p, &mut s)?;
+            let out = net.output(&s);
+            check(y.len(), out.len())?;
+            y.copy_from_slice(out);
+            Ok(())
+        })
     }
 
     fn backward_traced<P: Perturbation>(
@@ -267,12 +296,12 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         p: &mut P,
         grad: &mut Self,
     ) -> Result<(), Error> {
-        let net = self.view()?;
         let mut spare = ws.spare.borrow_mut();
         check(spare.len(), ws.buf.len())?;
         spare.copy_from_slice(&ws.buf);
-        let mut s = ElmanScratch::split(&mut spare, &self.dims)?;
-        net.backward(&mut s, dy, p, &mut Self::grad_of(grad))
+        passes!(self, &mut spare, |net, s| {
+            net.backward(&mut s, dy, p, &mut Self::grad_of(grad))
+        })
     }
 
     fn penalty_at(
@@ -282,8 +311,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         on: NoiseOn,
         ws: &mut DynRnnWork,
     ) -> Result<f32, Error> {
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
-        self.view()?.penalty(x, eta, on, &mut s)
+        passes!(self, &mut ws.buf, |net, s| net.penalty(x, eta, on, &mut s))
     }
 
     fn penalty_grad_at(
@@ -294,11 +322,11 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         ws: &mut DynRnnWork,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        let net = self.view()?;
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
-        net.forward(x, &mut Clean, &mut s)?;
         let zero = self.output_buffer();
-        net.penalty_grad(&mut s, &zero, eta, on, &mut Self::grad_of(grad))
+        passes!(self, &mut ws.buf, |net, s| {
+            net.forward(x, &mut Clean, &mut s)?;
+            net.penalty_grad(&mut s, &zero, eta, on, &mut Self::grad_of(grad))
+        })
     }
 
     fn penalty_grad_traced(
@@ -309,9 +337,9 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
-        self.view()?
-            .penalty_grad(&mut s, dy, eta, on, &mut Self::grad_of(grad))
+        passes!(self, &mut ws.buf, |net, s| {
+            net.penalty_grad(&mut s, dy, eta, on, &mut Self::grad_of(grad))
+        })
     }
 
     fn seeded_penalty_traced(
@@ -322,10 +350,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         on: NoiseOn,
         grad: Option<&mut Self>,
     ) -> Result<f32, Error> {
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
         let mut g = grad.map(Self::grad_of);
-        self.view()?
-            .seeded_penalty(&mut s, seed, eta, on, g.as_mut())
+        passes!(self, &mut ws.buf, |net, s| {
+            net.seeded_penalty(&mut s, seed, eta, on, g.as_mut())
+        })
     }
 
     fn hessian_trace_at(
@@ -336,8 +364,9 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         ws: &mut DynRnnWork,
         traces: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        let mut s = ElmanScratch::split(&mut ws.buf, &self.dims)?;
-        self.view()?.hessian_trace(x, eta, on, &mut s, traces)
+        passes!(self, &mut ws.buf, |net, s| {
+            net.hessian_trace(x, eta, on, &mut s, traces)
+        })
     }
 }
 
