@@ -14,7 +14,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use noisereg::{
-    Clean, Elman, HalfSquaredError, Init, Model, ModelTrainer, NoiseKind, NoiseOn, Parameters,
+    Clean, Elman, Gru, HalfSquaredError, Init, Model, ModelTrainer, NoiseKind, NoiseOn, Parameters,
     RecurrentNoise, Sequence, Sgd, Tanh, WeightNoiseConfig,
 };
 use rand_core::SeedableRng;
@@ -133,5 +133,15 @@ fn rnn_elman(c: &mut Criterion) {
     group(c, "rnn_elman_1_16_1_t32", elman);
 }
 
-criterion_group!(benches, rnn_elman);
+fn gru(noise: RecurrentNoise) -> Gru<1, 16, 1, Tanh> {
+    let mut n = Gru::<1, 16, 1, Tanh>::zeroed().with_noise(noise);
+    n.init(Init::Glorot, &mut Xoshiro128PlusPlus::seed_from_u64(1));
+    n
+}
+
+fn rnn_gru(c: &mut Criterion) {
+    group(c, "rnn_gru_1_16_1_t32", gru);
+}
+
+criterion_group!(benches, rnn_elman, rnn_gru);
 criterion_main!(benches);

@@ -204,9 +204,13 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         return Ok(());
     }
     println!(
-        "{} for every model; {} of {} ({rows_used} samples); {pairs} antithetic pairs",
+        "{} for every model; {} of {}; {pairs} antithetic pairs",
         pert.describe(),
-        rows_are,
+        if rnns == 0 {
+            format!("all {rows_used} rows")
+        } else {
+            format!("{rows_are} ({rows_used} samples)")
+        },
         a.csv.data.display()
     );
     let any_ce = rows.iter().any(|r| r.noisy_accuracy.is_some());

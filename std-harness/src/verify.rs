@@ -403,14 +403,7 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         return verify_on(a, &r.net, &r.model.settings, &r.xs, &r.ts, &used);
     }
     let md = load_model_on_data(&a.model, &a.csv.data, &a.csv.target)?;
-    verify_on(
-        a,
-        &md.net,
-        &md.model.settings,
-        &md.xs,
-        &md.ts,
-        "all rows of --data",
-    )
+    verify_on(a, &md.net, &md.model.settings, &md.xs, &md.ts, ALL_ROWS)
 }
 
 /// A recurrent model with the test windows of a series, transformed with
@@ -467,6 +460,9 @@ pub fn load_rnn_on_data(model: &Path, data: &Path, target: &str) -> Outcome<RnnO
         test_rows: p.rows - p.split,
     })
 }
+
+/// What `verify` of a feed-forward model uses.
+const ALL_ROWS: &str = "all rows of --data";
 
 /// `verify` on a loaded network and its data (`used`: which rows, for the
 /// report).
@@ -552,10 +548,14 @@ fn verify_on<N: Model<Vec<f32>, Vec<f32>> + Sync>(
         return Ok(());
     }
     println!(
-        "model {} on {used} of {} ({} samples); {}; {pairs} antithetic pairs",
+        "model {} on {} of {}; {}; {pairs} antithetic pairs",
         a.model.display(),
+        if used == ALL_ROWS {
+            format!("all {} rows", xs.len())
+        } else {
+            used.to_string()
+        },
         a.csv.data.display(),
-        xs.len(),
         pert.describe(),
     );
     println!("clean loss J = {clean:.6} ({units})");
