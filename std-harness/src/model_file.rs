@@ -295,6 +295,15 @@ impl ModelFile {
     /// An input [`Failure`] naming the file, and the line and column or the
     /// field of the first problem.
     pub fn load(path: &Path) -> Outcome<(Self, DynMlp)> {
+        if format_of(path).as_deref() == Some(RNN_MODEL_FORMAT) {
+            return Err(field_error(
+                path,
+                "format",
+                format!(
+                    "`{RNN_MODEL_FORMAT}` is a recurrent model; this command takes feed-forward models (`{MODEL_FORMAT}`)"
+                ),
+            ));
+        }
         let m: ModelFile = read_json(path, "model")?;
         if m.format != MODEL_FORMAT {
             return Err(field_error(
