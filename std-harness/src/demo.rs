@@ -561,6 +561,44 @@ struct RnnReport {
     seconds: f64,
 }
 
+/// Monte Carlo of the loss under weight noise with a fresh draw for every
+/// window, through the passes' noise hook, so that a per-step network draws
+/// at every step (the core's `perturbed_loss` materialises one perturbed
+/// network per draw: per-sequence noise whatever the network's semantics).
+/// Antithetic pairs; pair `p` uses draws `p·n + i`, combined in pair order.
+fn drawn_per_sample(
+    net: &crate::dyn_rnn::DynRnn,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+    cfg: &WeightNoiseConfig,
+    pairs: u32,
+    seed: u64,
+) -> Result<noisereg::NoisyLoss, noisereg::Error> {
+    use noisereg::{Loss, Model, WeightNoise};
+    let clean = noisereg::clean_loss(net, &AnyLoss::Mse, xs, ts)?;
+    let n = xs.len() as u64;
+    let means = (0..u64::from(pairs))
+        .into_par_iter()
+        .map(|p| {
+            let mut noise = WeightNoise::new(cfg, seed);
+            let (mut ws, mut y) = (net.workspace(), net.output_buffer());
+            let mut pair = 0.0f64;
+            for negated in [false, true] {
+                noise.set_negated(negated);
+                let mut total = 0.0f64;
+                for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
+                    noise.set_draw_index(p * n + i as u64);
+                    net.forward_traced(x, &mut noise, &mut ws, &mut y)?;
+                    total += f64::from(AnyLoss::Mse.value(&y, t)?);
+                }
+                pair += 0.5 * total / n as f64;
+            }
+            Ok(pair)
+        })
+        .collect::<Result<Vec<f64>, noisereg::Error>>()?;
+    noisereg::NoisyLoss::from_pair_means(clean, means)
+}
+
 /// The seed's formula, the exact first-order cost and Monte Carlo for a
 /// recurrent model under `noise` semantics, on `xs`, `ts`.
 fn rnn_seed_check(
@@ -573,7 +611,7 @@ fn rnn_seed_check(
 ) -> Outcome<SeedCheck> {
     let net = net.clone().with_noise(noise);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, RNN_CHECK_ETA).map_err(fail)?;
-    let mc = perturbed_loss(&net, &AnyLoss::Mse, xs, ts, &cfg, pairs, 7).map_err(fail)?;
+    let mc = drawn_per_sample(&net, xs, ts, &cfg, pairs, 7).map_err(fail)?;
     let e = expansion(&net, xs, &reals(ts), NoiseOn::Weights).map_err(fail)?;
     let eta = f64::from(RNN_CHECK_ETA);
     let (s, x) = (e.seed_excess(eta), e.exact_excess(eta));
