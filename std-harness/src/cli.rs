@@ -397,6 +397,57 @@ pub struct TrainArgs {
     /// Sleep this many microseconds after each step (for tests).
     #[arg(long, hide = true, default_value = "0")]
     pub step_delay_us: u64,
+    #[command(flatten)]
+    pub recurrent: RecurrentArgs,
+}
+
+/// Network family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchArg {
+    /// Feed-forward network on the rows of a table.
+    Mlp,
+    /// Elman recurrent network (tanh cell, dense readout) on windows of a series.
+    Elman,
+    /// Gated recurrent unit (GRU) network on windows of a series.
+    Gru,
+}
+
+/// When a recurrent model's weight noise is redrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoisePerArg {
+    /// One draw per window, shared by all its steps.
+    Sequence,
+    /// A fresh draw at every step of a window.
+    Step,
+}
+
+/// `train` options of the recurrent models (`--arch elman|gru`): the rows of
+/// `--data` are the steps of one series, in time order.
+#[derive(Debug, Clone, Args)]
+pub struct RecurrentArgs {
+    /// Network family; elman and gru read windows of a time series.
+    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
+    pub arch: ArchArg,
+    /// Window length T: the model reads T consecutive rows (elman, gru).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub seq_len: Option<u32>,
+    /// Forecast horizon H: the target is the value H rows after a window's
+    /// last row (elman, gru).
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub horizon: Option<u32>,
+    /// Extra input columns besides the target's own past (elman, gru);
+    /// other columns (dates) are ignored.
+    #[arg(long, value_name = "COL,COL", value_delimiter = ',')]
+    pub inputs: Vec<String>,
+    /// Transform of the series before windowing, statistics from the
+    /// training part only (elman, gru).
+    #[arg(long, value_enum)]
+    pub transform: Option<crate::series::Transform>,
+    /// Weight noise redrawn per window or per step (elman, gru).
+    #[arg(long, value_enum)]
+    pub noise_per: Option<NoisePerArg>,
 }
 
 /// The perturbation `verify` and `robustness` apply: the command's own,

@@ -58,7 +58,7 @@ pub struct RobustnessRow {
 struct Report<'a> {
     data: String,
     rows_used: usize,
-    rows_used_are: &'static str,
+    rows_used_are: &'a str,
     perturbation: Perturbation,
     pairs: u32,
     rows: &'a [RobustnessRow],
@@ -85,32 +85,64 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         }];
         check_outputs(&outputs, &inputs, &[])?;
     }
+    let is_rnn = |m: &std::path::Path| {
+        crate::model_file::format_of(m).as_deref() == Some(crate::model_file::RNN_MODEL_FORMAT)
+    };
     if !a.perturb.is_empty() {
+        if let Some(m) = a.model.iter().find(|m| is_rnn(m)) {
+            return Err(Failure::input(format!(
+                "--perturb: {} is a recurrent model; the deployment perturbations take feed-forward models (use --eta)",
+                m.display()
+            )));
+        }
         return robustness_perturb(a);
     }
     let mut models = Vec::new();
     for m in &a.model {
-        models.push((
-            m.display().to_string(),
-            m.as_path(),
-            load_model_on_data(m, &a.csv.data, &a.csv.target)?,
-        ));
+        let md = if is_rnn(m) {
+            let r = crate::verify::load_rnn_on_data(m, &a.csv.data, &a.csv.target)?;
+            Loaded {
+                settings: r.model.settings,
+                net: AnyNet::Rnn(r.net),
+                xs: r.xs,
+                ts: r.ts,
+            }
+        } else {
+            let md = load_model_on_data(m, &a.csv.data, &a.csv.target)?;
+            Loaded {
+                settings: md.model.settings,
+                net: AnyNet::Mlp(md.net),
+                xs: md.xs,
+                ts: md.ts,
+            }
+        };
+        models.push((m.display().to_string(), m.as_path(), md));
     }
+    let rnns = models
+        .iter()
+        .filter(|(_, _, md)| matches!(md.net, AnyNet::Rnn(_)))
+        .count();
+    let rows_are = if rnns == models.len() {
+        "the test windows (the last rows, as in training)"
+    } else if rnns > 0 {
+        "all rows of --data (feed-forward models); the test windows (recurrent models)"
+    } else {
+        "all rows of --data"
+    };
     let pert = Perturbation::of(&a.perturbation);
     let pairs = a.draws / 2;
     let fail = |e: noisereg::Error| Failure::runtime(format!("evaluation failed: {e}"));
     let mut rows = Vec::new();
     for (name, path, md) in &models {
-        let loss = loss_of(&md.model.settings);
-        let ce = md.model.settings.loss == LossArg::Ce;
+        let loss = loss_of(&md.settings);
+        let ce = md.settings.loss == LossArg::Ce;
         for &eta in &a.eta {
             let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
-            let r = perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed)
-                .map_err(fail)?;
+            let r = md.perturbed(&loss, &cfg, pairs, a.seed).map_err(fail)?;
             let r = finite_result(r, eta, path, &a.csv.data)?;
             let acc = if ce {
                 Some(
-                    perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
+                    md.perturbed(&ErrorRate, &cfg, pairs, a.seed)
                         .map_err(fail)?,
                 )
             } else {
@@ -123,7 +155,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
                 noisy_loss: r.mean,
                 std_error: r.std_error,
                 increase: r.excess(),
-                units: loss_units(md.model.settings.loss),
+                units: loss_units(md.settings.loss),
                 clean_accuracy: acc.map(|e| 1.0 - e.clean),
                 noisy_accuracy: acc.map(|e| 1.0 - e.mean),
                 accuracy_std_error: acc.map(|e| e.std_error),
@@ -160,7 +192,7 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         let report = Report {
             data: a.csv.data.display().to_string(),
             rows_used,
-            rows_used_are: "all rows of --data",
+            rows_used_are: rows_are,
             perturbation: pert,
             pairs,
             rows: &rows,
@@ -172,8 +204,13 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         return Ok(());
     }
     println!(
-        "{} for every model; all {rows_used} rows of {}; {pairs} antithetic pairs",
+        "{} for every model; {} of {}; {pairs} antithetic pairs",
         pert.describe(),
+        if rnns == 0 {
+            format!("all {rows_used} rows")
+        } else {
+            format!("{rows_are} ({rows_used} samples)")
+        },
         a.csv.data.display()
     );
     let any_ce = rows.iter().any(|r| r.noisy_accuracy.is_some());
@@ -211,6 +248,37 @@ pub fn robustness(a: &RobustnessArgs) -> Outcome {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// A feed-forward or a recurrent network.
+#[derive(Debug)]
+enum AnyNet {
+    Mlp(DynMlp),
+    Rnn(crate::dyn_rnn::DynRnn),
+}
+
+/// A model with its data in model units.
+#[derive(Debug)]
+struct Loaded {
+    settings: crate::model_file::Settings,
+    net: AnyNet,
+    xs: Vec<Vec<f32>>,
+    ts: Vec<Tgt>,
+}
+
+impl Loaded {
+    fn perturbed<L: noisereg::Loss<Tgt> + Sync>(
+        &self,
+        loss: &L,
+        cfg: &noisereg::WeightNoiseConfig,
+        pairs: u32,
+        seed: u64,
+    ) -> Result<noisereg::NoisyLoss, noisereg::Error> {
+        match &self.net {
+            AnyNet::Mlp(n) => perturbed_loss(n, loss, &self.xs, &self.ts, cfg, pairs, seed),
+            AnyNet::Rnn(n) => perturbed_loss(n, loss, &self.xs, &self.ts, cfg, pairs, seed),
+        }
+    }
 }
 
 /// One deployment perturbation of `--perturb` (its text is the label).

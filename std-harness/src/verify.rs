@@ -14,7 +14,7 @@ use crate::model_file::ModelFile;
 use crate::train_cmd::{loss_of, targets};
 use crate::trainer::{AnyLoss, Tgt};
 use noisereg::{
-    AntitheticPairs, Error, Loss, LossCostExpansion, NoiseKind, NoiseOn, NoisyLoss,
+    AntitheticPairs, Error, Loss, LossCostExpansion, Model, NoiseKind, NoiseOn, NoisyLoss,
     WeightNoiseConfig, clean_loss, loss_cost_expansion, noisy_cost_expansion,
 };
 use rayon::prelude::*;
@@ -29,8 +29,8 @@ use std::path::Path;
 /// # Errors
 ///
 /// As the core's `perturbed_loss`.
-pub fn perturbed_loss<L: Loss<Tgt> + Sync>(
-    net: &DynMlp,
+pub fn perturbed_loss<N: Model<Vec<f32>, Vec<f32>> + Sync, L: Loss<Tgt> + Sync>(
+    net: &N,
     loss: &L,
     xs: &[Vec<f32>],
     ts: &[Tgt],
@@ -82,8 +82,8 @@ impl Expansion {
 /// # Errors
 ///
 /// As the core's `noisy_cost_expansion`.
-pub fn expansion(
-    net: &DynMlp,
+pub fn expansion<N: Model<Vec<f32>, Vec<f32>>>(
+    net: &N,
     xs: &[Vec<f32>],
     ys: &[f32],
     on: NoiseOn,
@@ -106,8 +106,8 @@ pub fn expansion(
 /// # Errors
 ///
 /// As the core's `loss_cost_expansion`.
-pub fn loss_expansion(
-    net: &DynMlp,
+pub fn loss_expansion<N: Model<Vec<f32>, Vec<f32>>>(
+    net: &N,
     loss: &AnyLoss,
     xs: &[Vec<f32>],
     ts: &[Tgt],
@@ -155,7 +155,11 @@ impl Loss<Tgt> for ErrorRate {
 /// # Errors
 ///
 /// As the core's `clean_loss`.
-pub fn accuracy(net: &DynMlp, xs: &[Vec<f32>], ts: &[Tgt]) -> Result<f64, Error> {
+pub fn accuracy<N: Model<Vec<f32>, Vec<f32>>>(
+    net: &N,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+) -> Result<f64, Error> {
     clean_loss(net, &ErrorRate, xs, ts).map(|e| 1.0 - e)
 }
 
@@ -387,36 +391,113 @@ pub struct VerifyRow {
 ///
 /// Input failures for bad files.
 pub fn verify(a: &VerifyArgs) -> Outcome {
+    if crate::model_file::format_of(&a.model).as_deref()
+        == Some(crate::model_file::RNN_MODEL_FORMAT)
+    {
+        let r = load_rnn_on_data(&a.model, &a.csv.data, &a.csv.target)?;
+        let used = format!(
+            "the {} test windows (the last {} rows, as in training)",
+            r.xs.len(),
+            r.test_rows
+        );
+        return verify_on(a, &r.net, &r.model.settings, &r.xs, &r.ts, &used);
+    }
     let md = load_model_on_data(&a.model, &a.csv.data, &a.csv.target)?;
+    verify_on(a, &md.net, &md.model.settings, &md.xs, &md.ts, ALL_ROWS)
+}
+
+/// A recurrent model with the test windows of a series, transformed with
+/// the model's own statistics.
+#[derive(Debug)]
+pub struct RnnOnData {
+    /// The model file.
+    pub model: crate::model_file::RnnModelFile,
+    /// Its network.
+    pub net: crate::dyn_rnn::DynRnn,
+    /// Test windows.
+    pub xs: Vec<Vec<f32>>,
+    /// Their targets in model units.
+    pub ts: Vec<Tgt>,
+    /// Rows in the test part.
+    pub test_rows: usize,
+}
+
+/// Loads a recurrent model and the series it was trained on; returns the
+/// test part's windows (the last `test_fraction` of the rows, split and
+/// transformed as in training).
+///
+/// # Errors
+///
+/// Input failures naming the file for bad models or data, a different
+/// target, missing channels, or a series with no test windows.
+pub fn load_rnn_on_data(model: &Path, data: &Path, target: &str) -> Outcome<RnnOnData> {
+    let (m, net) = crate::model_file::RnnModelFile::load(model)?;
+    if m.target != target.trim() {
+        return Err(Failure::input(format!(
+            "--target `{target}`, but {} was trained to predict `{}`",
+            model.display(),
+            m.target
+        )));
+    }
+    let d = crate::series::load_series(data, &m.target, &m.channels[1..])?;
+    let spec = crate::series::WindowSpec {
+        seq_len: m.recurrent.seq_len,
+        horizon: m.recurrent.horizon,
+    };
+    let p = crate::series::window_series(&d, spec, m.scaling.clone(), m.settings.test_fraction)?;
+    if p.test.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: the model was trained with --test-fraction 0, so there are no test windows to evaluate",
+            model.display()
+        )));
+    }
+    let (xs, ts) = crate::train_cmd::window_data(&p.test);
+    Ok(RnnOnData {
+        model: m,
+        net,
+        xs,
+        ts,
+        test_rows: p.rows - p.split,
+    })
+}
+
+/// What `verify` of a feed-forward model uses.
+const ALL_ROWS: &str = "all rows of --data";
+
+/// `verify` on a loaded network and its data (`used`: which rows, for the
+/// report).
+fn verify_on<N: Model<Vec<f32>, Vec<f32>> + Sync>(
+    a: &VerifyArgs,
+    net: &N,
+    settings: &crate::model_file::Settings,
+    xs: &[Vec<f32>],
+    ts: &[Tgt],
+    used: &str,
+) -> Outcome {
     let on: NoiseOn = a.perturbation.noise_on.into();
     let pert = Perturbation::of(&a.perturbation);
-    let loss = loss_of(&md.model.settings);
-    let ce = md.model.settings.loss == LossArg::Ce;
+    let loss = loss_of(settings);
+    let ce = settings.loss == LossArg::Ce;
     let additive = !a.perturbation.multiplicative;
     let fail = |e: Error| Failure::runtime(format!("evaluation failed: {e}"));
-    let ys: Vec<f32> = md
-        .ts
+    let ys: Vec<f32> = ts
         .iter()
         .map(|t| if let Tgt::Real(v) = t { *v } else { 0.0 })
         .collect();
     let exp = if loss == AnyLoss::Mse {
-        Some(expansion(&md.net, &md.xs, &ys, on).map_err(fail)?)
+        Some(expansion(net, xs, &ys, on).map_err(fail)?)
     } else {
         None
     };
-    let lexp = loss_expansion(&md.net, &loss, &md.xs, &md.ts, on).map_err(fail)?;
+    let lexp = loss_expansion(net, &loss, xs, ts, on).map_err(fail)?;
     let pairs = a.draws / 2;
     let mut rows = Vec::new();
     for &eta in &a.eta {
         let cfg = noise_config(&a.perturbation, eta).map_err(fail)?;
-        let r =
-            perturbed_loss(&md.net, &loss, &md.xs, &md.ts, &cfg, pairs, a.seed).map_err(fail)?;
+        let r = perturbed_loss(net, &loss, xs, ts, &cfg, pairs, a.seed).map_err(fail)?;
         let r = finite_result(r, eta, &a.model, &a.csv.data)?;
         let acc = if ce {
-            Some(
-                perturbed_loss(&md.net, &ErrorRate, &md.xs, &md.ts, &cfg, pairs, a.seed)
-                    .map_err(fail)?,
-            )
+            Some(perturbed_loss(net, &ErrorRate, xs, ts, &cfg, pairs, a.seed).map_err(fail)?)
         } else {
             None
         };
@@ -433,9 +514,9 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
             accuracy_std_error: acc.map(|r| r.std_error),
         });
     }
-    let clean = clean_loss(&md.net, &loss, &md.xs, &md.ts).map_err(fail)?;
+    let clean = clean_loss(net, &loss, xs, ts).map_err(fail)?;
     let clean_accuracy = if ce {
-        Some(accuracy(&md.net, &md.xs, &md.ts).map_err(fail)?)
+        Some(accuracy(net, xs, ts).map_err(fail)?)
     } else {
         None
     };
@@ -444,13 +525,13 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
     } else {
         "‖∇_(W,b) f‖²"
     };
-    let units = loss_units(md.model.settings.loss);
+    let units = loss_units(settings.loss);
     if a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),
             "data": a.csv.data.display().to_string(),
-            "rows_used": md.xs.len(),
-            "rows_used_are": "all rows of --data",
+            "rows_used": xs.len(),
+            "rows_used_are": used,
             "units": units,
             "perturbation": pert,
             "clean_loss": clean,
@@ -467,9 +548,13 @@ pub fn verify(a: &VerifyArgs) -> Outcome {
         return Ok(());
     }
     println!(
-        "model {} on all {} rows of {}; {}; {pairs} antithetic pairs",
+        "model {} on {} of {}; {}; {pairs} antithetic pairs",
         a.model.display(),
-        md.xs.len(),
+        if used == ALL_ROWS {
+            format!("all {} rows", xs.len())
+        } else {
+            used.to_string()
+        },
         a.csv.data.display(),
         pert.describe(),
     );
