@@ -265,6 +265,22 @@ fn bad_inputs_exit_2_naming_the_flag_or_file() {
     let mut c = noisereg();
     base(&mut c);
     fails_with(c.args(["--arch", "elman", "--loss", "ce"]), &["--loss mse"]);
+    // Estimators written for dense layers.
+    for est in ["flipout", "local-reparam", "per-batch"] {
+        let mut c = noisereg();
+        base(&mut c);
+        fails_with(
+            c.args([
+                "--arch",
+                "gru",
+                "--weight-noise",
+                "0.01",
+                "--estimator",
+                est,
+            ]),
+            &["--estimator independent only"],
+        );
+    }
     // A missing input column.
     let mut c = noisereg();
     base(&mut c);

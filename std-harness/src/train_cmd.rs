@@ -671,6 +671,9 @@ fn check_recurrent(a: &TrainArgs) {
     if a.multiplicative || a.local_reparam {
         err("--arch elman|gru take additive weight noise only".into());
     }
+    if a.estimator != EstimatorArg::Independent {
+        err("--arch elman|gru draw weight noise with --estimator independent only (per sequence or per step)".into());
+    }
     if a.label_smoothing > 0.0 {
         err("--label-smoothing needs --loss ce".into());
     }
