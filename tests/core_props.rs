@@ -164,7 +164,7 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     ] {
         match WeightNoiseConfig::new(kind, e) {
             Ok(cfg) => {
-                let mut noise = WeightNoise::new(&cfg.on(on), 3);
+                let mut noise = WeightNoise::new(&cfg.with_noise_on(on), 3);
                 noise.next_draw();
                 net.forward_with(&x, &mut noise, &mut cache, &mut out);
                 net.backward_with(&cache, &y, &mut noise, &mut grad);
@@ -339,8 +339,8 @@ fn failed_training_steps_change_nothing_and_none_panics() {
                 for redraw in [Redraw::PerSample, Redraw::PerBatch] {
                     let cfg = WeightNoiseConfig::new(kind, eta)
                         .unwrap()
-                        .on(NoiseOn::WeightsAndBiases)
-                        .redraw(redraw);
+                        .with_noise_on(NoiseOn::WeightsAndBiases)
+                        .with_redraw(redraw);
                     let t: Trainer<2, 1, Net, Adam<Net>, 1> =
                         Trainer::with_scratch(net, Adam::with_defaults(lr, &net).unwrap(), 6);
                     match t.with_weight_noise(&cfg) {

@@ -170,14 +170,14 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     if s.weight_noise > 0.0 {
         let cfg = WeightNoiseConfig::new(s.noise_kind.into(), s.weight_noise)
             .map_err(bad)?
-            .on(on)
+            .with_noise_on(on)
             .with_estimator(s.estimator.into());
         t.set_weight_noise(&cfg).map_err(bad)?;
     }
     if s.penalty > 0.0 {
         let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.penalty)
             .map_err(bad)?
-            .on(on);
+            .with_noise_on(on);
         t = t.with_penalty(&cfg).map_err(bad)?;
     }
     t = t.with_input_noise(s.input_noise).map_err(bad)?;

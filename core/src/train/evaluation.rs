@@ -453,7 +453,7 @@ pub struct NoisyCostExpansion {
 /// net.w = [[0.3, -0.1]];
 /// net.b = [0.05];
 /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap()
-///     .on(noisereg::NoiseOn::WeightsAndBiases);
+///     .with_noise_on(noisereg::NoiseOn::WeightsAndBiases);
 /// let e = noisy_cost_expansion(&net, &[[1.0, 2.0]], &[[0.2]], &cfg).unwrap();
 /// assert!((2.0 * e.exact_formula - 0.0625).abs() < 1e-7);
 /// assert_eq!(e.seed_formula, e.exact_formula);
