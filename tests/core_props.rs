@@ -353,14 +353,17 @@ fn failed_training_steps_change_nothing_and_none_panics() {
             }
             // Explicit penalty with momentum, plus input and label noise.
             let cfg = WeightNoiseConfig::new(NoiseKind::Additive, eta).unwrap();
-            let mut t: Trainer<2, 1, Net, Momentum<Net>> =
-                Trainer::new(net, Momentum::new(lr, 0.9, &net).unwrap(), 7)
-                    .with_penalty(&cfg)
-                    .unwrap()
-                    .with_input_noise(0.1)
-                    .unwrap()
-                    .with_label_noise(0.1)
-                    .unwrap();
+            let mut t: Trainer<2, 1, Net, Momentum<Net>> = Trainer::new(
+                net,
+                Momentum::new(noisereg::MomentumSettings { lr, mu: 0.9 }, &net).unwrap(),
+                7,
+            )
+            .with_penalty(&cfg)
+            .unwrap()
+            .with_input_noise(0.1)
+            .unwrap()
+            .with_label_noise(0.1)
+            .unwrap();
             check_steps(&mut t, &xs, &ys)
         })
         .unwrap();

@@ -3,9 +3,10 @@
 //! schedules, optimisers, per-batch noise, the ring buffer and memory.
 
 use noisereg::{
-    Adam, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise, Loss, Mlp1,
-    Momentum, Network, NoiseKind, NoiseOn, Optimizer, Parameters, Perturbation, Redraw, SampleRing,
-    ScheduleShape, Sgd, SmoothedCrossEntropy, Tanh, Trainer, WeightNoise, WeightNoiseConfig,
+    Adam, AdamSettings, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise,
+    Loss, Mlp1, Momentum, MomentumSettings, Network, NoiseKind, NoiseOn, Optimizer, Parameters,
+    Perturbation, Redraw, SampleRing, ScheduleShape, Sgd, SmoothedCrossEntropy, Tanh, Trainer,
+    WeightNoise, WeightNoiseConfig,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -454,7 +455,13 @@ fn saved_state_restored_into_fresh_trainer_continues_bit_identically() {
     assert_ne!(bits(cold.network()), bits(full.network()));
 
     let n = net(6);
-    let mom = || T0::new(n, Momentum::new(0.01, 0.9, &n).unwrap(), 2);
+    let mom = || {
+        T0::new(
+            n,
+            Momentum::new(MomentumSettings { lr: 0.01, mu: 0.9 }, &n).unwrap(),
+            2,
+        )
+    };
     let (mut full, mut first, mut resumed) = (mom(), mom(), mom());
     run_from(&mut full, 0, 20);
     run_from(&mut first, 0, 7);
@@ -492,7 +499,7 @@ fn optimizer_restore_rejects_bad_state_and_changes_nothing() {
     assert!(a.restore(&m, &v, 1.5, b2).is_err());
     assert!(a.restore(&m, &v, b1, f32::NAN).is_err());
     assert_eq!(a, before);
-    let mut mo = Momentum::new(0.1, 0.5, &n).unwrap();
+    let mut mo = Momentum::new(MomentumSettings { lr: 0.1, mu: 0.5 }, &n).unwrap();
     let mut inf = n;
     inf.0.b[1] = f32::INFINITY;
     assert!(mo.restore(&inf).is_err());
@@ -678,21 +685,66 @@ fn invalid_settings_are_rejected_naming_the_setting() {
     assert_eq!(name(cfg.with_layer_eta(&[0.1; 9]).unwrap_err()), "layers");
     assert_eq!(name(Sgd::new(0.0).unwrap_err()), "learning_rate");
     assert_eq!(name(Sgd::new(-1.0).unwrap_err()), "learning_rate");
-    assert_eq!(name(Momentum::new(0.1, 1.0, &n).unwrap_err()), "momentum");
     assert_eq!(
-        name(Adam::new(0.1, 1.0, 0.9, 1e-8, &n).unwrap_err()),
+        name(Momentum::new(MomentumSettings { lr: 0.1, mu: 1.0 }, &n).unwrap_err()),
+        "momentum"
+    );
+    assert_eq!(
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta1: 1.0,
+                    beta2: 0.9,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "beta1"
     );
     assert_eq!(
-        name(Adam::new(0.1, 0.9, -0.1, 1e-8, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta2: -0.1,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "beta2"
     );
     assert_eq!(
-        name(Adam::new(0.1, 0.9, 0.9, 0.0, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta2: 0.9,
+                    eps: 0.0,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "epsilon"
     );
     assert_eq!(
-        name(Adam::new(f32::NAN, 0.9, 0.9, 1e-8, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: f32::NAN,
+                    beta2: 0.9,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "learning_rate"
     );
     assert_eq!(
@@ -934,13 +986,21 @@ fn optimizers_follow_their_update_rules() {
     let mut g = Dense::<1, 1>::zeroed();
     g.w = [[0.5]];
     g.b = [-2.0];
-    let mut m = Momentum::new(0.1, 0.9, &p).unwrap();
+    let mut m = Momentum::new(MomentumSettings { lr: 0.1, mu: 0.9 }, &p).unwrap();
     let mut q = p;
     m.step(&mut q, &g).unwrap();
     m.step(&mut q, &g).unwrap();
     // v1 = g, v2 = 0.9g + g = 1.9g; w = 1 − 0.1(0.5 + 0.95)
     assert!((q.w[0][0] - (1.0 - 0.1 * (0.5 + 0.95))).abs() < 1e-7);
-    let mut a = Adam::new(0.1, 0.9, 0.99, 1e-8, &p).unwrap();
+    let mut a = Adam::new(
+        AdamSettings {
+            lr: 0.1,
+            beta2: 0.99,
+            ..Default::default()
+        },
+        &p,
+    )
+    .unwrap();
     let mut r = p;
     let (mut m1, mut v1) = (0.0f64, 0.0f64);
     let mut w = 1.0f64;

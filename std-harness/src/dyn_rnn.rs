@@ -435,7 +435,9 @@ pub fn trainer(
     );
     let opt = match s.optimizer {
         crate::cli::OptimizerArg::Sgd => RnnOpt::Sgd(Sgd::new(s.lr)?),
-        crate::cli::OptimizerArg::Momentum => RnnOpt::Momentum(Momentum::new(s.lr, 0.9, &net)?),
+        crate::cli::OptimizerArg::Momentum => {
+            RnnOpt::Momentum(Momentum::new(noisereg::MomentumSettings::new(s.lr), &net)?)
+        }
         crate::cli::OptimizerArg::Adam => RnnOpt::Adam(Adam::with_defaults(s.lr, &net)?),
     };
     let on = s.noise_on.into();

@@ -162,7 +162,9 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     net.init(init, &mut Xoshiro128PlusPlus::seed_from_u64(s.seed));
     let opt = match s.optimizer {
         OptimizerArg::Sgd => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
-        OptimizerArg::Momentum => Opt::Momentum(Momentum::new(s.lr, 0.9, &net).map_err(bad)?),
+        OptimizerArg::Momentum => {
+            Opt::Momentum(Momentum::new(noisereg::MomentumSettings::new(s.lr), &net).map_err(bad)?)
+        }
         OptimizerArg::Adam => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
     };
     let on = s.noise_on.into();
