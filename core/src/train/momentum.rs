@@ -124,11 +124,11 @@ impl<P: Parameters> Momentum<P> {
     /// # Examples
     ///
     /// ```
-    /// use noisereg::{Dense, Momentum, Network};
+    /// use noisereg::{Dense, Momentum, MomentumSettings, Network};
     /// let p = Dense::<1, 1>::zeroed();
     /// let mut v = p.clone();
     /// v.b = [0.5];
-    /// let mut opt = Momentum::new(0.1, 0.9, &p).unwrap();
+    /// let mut opt = Momentum::new(MomentumSettings::new(0.1), &p).unwrap();
     /// opt.restore(&v).unwrap();
     /// assert_eq!(opt.velocity().b, [0.5]);
     /// v.b = [f32::NAN];
