@@ -875,8 +875,8 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
 
     #[inline]
     fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) {
-        // Lengths are fixed by the types, so the check cannot fail.
-        let _ = self.view().forward_clean(x, y);
+        // Lengths are fixed by the types: the unchecked pass.
+        self.view().forward_clean_unchecked(x, y);
     }
 
     #[inline]
@@ -891,9 +891,8 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         let mut row = [0.0; IN];
         cache.x = *x;
         let c = cache;
-        let _ = self
-            .view()
-            .forward(first, x, p, &mut row, &mut c.z, &mut c.a);
+        self.view()
+            .forward_unchecked(first, x, p, &mut row, &mut c.z, &mut c.a);
         *y = c.a;
     }
 
@@ -910,7 +909,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         let mut row = [0.0; IN];
         let mut g = *dy;
         let c = cache;
-        let _ = self.view().backward(
+        self.view().backward_unchecked(
             first,
             &c.x,
             &c.z,
@@ -937,12 +936,11 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         let v = self.view();
         let c = cache;
         c.g = *g;
-        let _ = v.delta(&c.z, &c.a, &c.g, &mut c.delta);
+        v.delta_unchecked(&c.z, &c.a, &c.g, &mut c.delta);
         if let Some(dx) = dx {
-            let _ = v.input_grad(&c.delta, dx);
+            v.input_grad_unchecked(&c.delta, dx);
         }
-        v.penalty_term(&c.x, &c.delta, eta_at(eta, first), on)
-            .unwrap_or(0.0)
+        v.penalty_term_unchecked(&c.x, &c.delta, eta_at(eta, first), on)
     }
 
     #[inline]
@@ -958,9 +956,8 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         let c = cache;
         let rx = rx.map(|r| r.as_slice());
         let e = eta_at(eta, first);
-        let _ = self
-            .view()
-            .r_forward(&c.x, &c.z, &c.a, &c.delta, rx, e, on, &mut c.rz, &mut c.ra);
+        self.view()
+            .r_forward_unchecked(&c.x, &c.z, &c.a, &c.delta, rx, e, on, &mut c.rz, &mut c.ra);
         *ry = c.ra;
     }
 
@@ -978,7 +975,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
     ) {
         let k = cache;
         let mut r = *rg;
-        let _ = self.view().r_backward(
+        self.view().r_backward_unchecked(
             &k.x,
             &k.z,
             &k.a,
@@ -1013,12 +1010,10 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
             Some((dx, hx)) => (Some(dx), Some(hx.as_flattened_mut())),
             None => (None, None),
         };
-        let tr = v
-            .hessian_backward(&c.z, &c.a, g, hess.as_flattened_mut(), &mut u, hx)
-            .unwrap_or(0.0);
+        let tr = v.hessian_backward_unchecked(&c.z, &c.a, g, hess.as_flattened_mut(), &mut u, hx);
         if let Some(dx) = dx {
-            let _ = v.delta(&c.z, &c.a, g, &mut u);
-            let _ = v.input_grad(&u, dx);
+            v.delta_unchecked(&c.z, &c.a, g, &mut u);
+            v.input_grad_unchecked(&u, dx);
         }
         eta_at(eta, first) * ((crate::kernels::sq_norm(&c.x) + on.bias_term()) * tr)
     }
@@ -1035,14 +1030,15 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
 
     #[inline]
     fn prepare_block(&self, blk: &mut Self::Block) {
-        let _ = self.view().transpose_into(blk.wt.as_flattened_mut());
+        self.view()
+            .transpose_into_unchecked(blk.wt.as_flattened_mut());
     }
 
     #[inline]
     fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block) {
         let n = xs.len().min(BLOCK);
         let (z, a) = (&mut blk.z[..n], &mut blk.a[..n]);
-        let _ = self.view().forward_block(
+        self.view().forward_block_unchecked(
             blk.wt.as_flattened(),
             xs[..n].as_flattened(),
             z.as_flattened_mut(),
@@ -1069,7 +1065,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         dxs: Option<&mut [[f32; IN]]>,
     ) {
         let n = xs.len().min(BLOCK);
-        let _ = self.view().backward_block(
+        self.view().backward_block_unchecked(
             xs[..n].as_flattened(),
             blk.z[..n].as_flattened(),
             blk.a[..n].as_flattened(),
@@ -1092,7 +1088,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         dxs: Option<&mut [[f32; IN]]>,
     ) {
         let n = xs.len().min(BLOCK);
-        let _ = self.view().penalty_block(
+        self.view().penalty_block_unchecked(
             xs[..n].as_flattened(),
             blk.z[..n].as_flattened(),
             blk.a[..n].as_flattened(),
