@@ -59,7 +59,7 @@ fn group<const IN: usize, N: Network<IN, 1>>(
     let (xs, ys) = batch::<IN>();
     let sgd = Sgd::new(1e-4).unwrap();
     let additive = WeightNoiseConfig::new(NoiseKind::Additive, ETA).unwrap();
-    let per_batch = additive.redraw(Redraw::PerBatch);
+    let per_batch = additive.with_redraw(Redraw::PerBatch);
     let local = WeightNoiseConfig::new(NoiseKind::LocalReparam, ETA).unwrap();
     let flipout = additive.with_estimator(Estimator::Flipout);
 
@@ -90,7 +90,7 @@ fn group<const IN: usize, N: Network<IN, 1>>(
     );
     let penalty = WeightNoiseConfig::new(NoiseKind::Additive, ETA)
         .unwrap()
-        .on(NoiseOn::Weights);
+        .with_noise_on(NoiseOn::Weights);
     bench("explicit_penalty", fresh().with_penalty(&penalty).unwrap());
     let mut noise = WeightNoise::new(&additive, 9);
     let widest = layers.iter().map(|l| l.0).max().unwrap_or(1);

@@ -164,7 +164,7 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     ] {
         match WeightNoiseConfig::new(kind, e) {
             Ok(cfg) => {
-                let mut noise = WeightNoise::new(&cfg.on(on), 3);
+                let mut noise = WeightNoise::new(&cfg.with_noise_on(on), 3);
                 noise.next_draw();
                 net.forward_with(&x, &mut noise, &mut cache, &mut out);
                 net.backward_with(&cache, &y, &mut noise, &mut grad);
@@ -339,8 +339,8 @@ fn failed_training_steps_change_nothing_and_none_panics() {
                 for redraw in [Redraw::PerSample, Redraw::PerBatch] {
                     let cfg = WeightNoiseConfig::new(kind, eta)
                         .unwrap()
-                        .on(NoiseOn::WeightsAndBiases)
-                        .redraw(redraw);
+                        .with_noise_on(NoiseOn::WeightsAndBiases)
+                        .with_redraw(redraw);
                     let t: Trainer<2, 1, Net, Adam<Net>, 1> =
                         Trainer::with_scratch(net, Adam::with_defaults(lr, &net).unwrap(), 6);
                     match t.with_weight_noise(&cfg) {
@@ -353,14 +353,17 @@ fn failed_training_steps_change_nothing_and_none_panics() {
             }
             // Explicit penalty with momentum, plus input and label noise.
             let cfg = WeightNoiseConfig::new(NoiseKind::Additive, eta).unwrap();
-            let mut t: Trainer<2, 1, Net, Momentum<Net>> =
-                Trainer::new(net, Momentum::new(lr, 0.9, &net).unwrap(), 7)
-                    .with_penalty(&cfg)
-                    .unwrap()
-                    .with_input_noise(0.1)
-                    .unwrap()
-                    .with_label_noise(0.1)
-                    .unwrap();
+            let mut t: Trainer<2, 1, Net, Momentum<Net>> = Trainer::new(
+                net,
+                Momentum::new(noisereg::MomentumSettings { lr, mu: 0.9 }, &net).unwrap(),
+                7,
+            )
+            .with_penalty(&cfg)
+            .unwrap()
+            .with_input_noise(0.1)
+            .unwrap()
+            .with_label_noise(0.1)
+            .unwrap();
             check_steps(&mut t, &xs, &ys)
         })
         .unwrap();

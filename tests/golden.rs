@@ -177,10 +177,10 @@ fn weight_noise_streams() -> Vec<u32> {
             .unwrap()
             .with_layer_eta(&[0.04, 0.0025])
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases),
+            .with_noise_on(NoiseOn::WeightsAndBiases),
         WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.09)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases),
+            .with_noise_on(NoiseOn::WeightsAndBiases),
     ];
     let mut v = param_bits(&clean);
     for cfg in &configs {

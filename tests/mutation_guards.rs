@@ -28,7 +28,7 @@ fn clean(n: usize) -> Vec<f32> {
 fn weight_noise_draws(kind: NoiseKind, seed: u64) -> Vec<u32> {
     let cfg = WeightNoiseConfig::new(kind, 0.04)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let mut noise = WeightNoise::new(&cfg, seed);
     let mut out = Vec::new();
     for _ in 0..2 {
@@ -181,7 +181,7 @@ fn negated_weight_noise_is_the_exact_negation() {
     ] {
         let cfg = WeightNoiseConfig::new(kind, 0.05)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases);
+            .with_noise_on(NoiseOn::WeightsAndBiases);
         let mut noise = WeightNoise::new(&cfg, 50);
         noise.next_draw();
         // The shift each kind applies to zeros (additive, local) or the
@@ -292,7 +292,7 @@ fn set_eta_sets_the_draw_scale_and_rejects_invalid_eta() {
     // factor 1.
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)
         .unwrap()
-        .schedule(noisereg::EtaSchedule::warm_up(5));
+        .with_schedule(noisereg::EtaSchedule::warm_up(5));
     let mut noise = WeightNoise::new(&cfg, 52);
     assert!(!noise.perturbs_weights());
     noise.set_eta(&[0.25; noisereg::MAX_LAYERS]).unwrap();

@@ -1752,7 +1752,7 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
     let ts = [0usize, 2, 1];
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let (eta, on) = ([0.05, 0.05], NoiseOn::WeightsAndBiases);
     let new = || -> Trainer<3, 3, Net, Sgd> { Trainer::new(net, Sgd::new(0.1).unwrap(), 5) };
     let mut t = new().with_penalty(&cfg).unwrap();

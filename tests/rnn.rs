@@ -686,7 +686,9 @@ impl Perturbation for Recorder {
 }
 
 fn recorder(kind: NoiseKind, on: NoiseOn) -> Recorder {
-    let cfg = WeightNoiseConfig::new(kind, 0.05).unwrap().on(on);
+    let cfg = WeightNoiseConfig::new(kind, 0.05)
+        .unwrap()
+        .with_noise_on(on);
     Recorder {
         inner: WeightNoise::new(&cfg, 11),
         step: 0,
@@ -732,7 +734,9 @@ fn per_sequence_noise_is_one_perturbed_network() {
         for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
             let net = random_net(12, ActivationKind::Tanh, RecurrentNoise::PerSequence);
             let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
-            let cfg = WeightNoiseConfig::new(kind, 0.05).unwrap().on(on);
+            let cfg = WeightNoiseConfig::new(kind, 0.05)
+                .unwrap()
+                .with_noise_on(on);
             let mut noise = WeightNoise::new(&cfg, 11);
             let mut noisy = net;
             noise.perturb_parameters(&net, &mut noisy);
@@ -873,7 +877,7 @@ fn training_decreases_the_loss_in_every_configuration() {
     let mn = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
     let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
         for cfg in 0..6 {
             let net = trained_net(noise);

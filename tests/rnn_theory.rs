@@ -73,7 +73,7 @@ fn setup(seed: u64) -> (Net, Vec<X>, Vec<[f32; 1]>) {
 fn config() -> WeightNoiseConfig {
     WeightNoiseConfig::new(NoiseKind::Additive, 1e-3)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases)
+        .with_noise_on(NoiseOn::WeightsAndBiases)
 }
 
 fn clean_cost<N: Model<X, [f32; 1]>>(net: &N, xs: &[X], ys: &[[f32; 1]]) -> f64 {
@@ -185,7 +185,7 @@ fn cell_only(kind: NoiseKind, eta: f32, on: NoiseOn) -> WeightNoiseConfig {
         .unwrap()
         .with_layer_eta(&[eta, 0.0, 0.0])
         .unwrap()
-        .on(on)
+        .with_noise_on(on)
 }
 
 fn mc_t1(net: &Lin, cfg: &WeightNoiseConfig, y: f32, pairs: u64) -> (f64, f64) {

@@ -61,7 +61,7 @@ fn assert_golden(what: &str, value: f64, golden: f64, tol: f64) {
 fn additive(eta: f64, on: NoiseOn) -> WeightNoiseConfig {
     WeightNoiseConfig::new(NoiseKind::Additive, eta as f32)
         .unwrap()
-        .on(on)
+        .with_noise_on(on)
 }
 
 fn linear(w: [f32; 2], b: f32) -> Dense<2, 1> {
@@ -513,7 +513,7 @@ fn fitted(seed: u64) -> (Mlp, Vec<[f32; 4]>, Vec<[f32; 1]>) {
 fn expansion_check(net: &Mlp, xs: &[[f32; 4]], ys: &[[f32; 1]], eta: f32, seed: u64) -> [f64; 3] {
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, eta)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let mc = perturbed_loss(net, &HalfSquaredError, xs, ys, &cfg, 20_000, seed).unwrap();
     let e = noisy_cost_expansion(net, xs, ys, &cfg).unwrap();
     // Report in units of the standard error.
@@ -566,7 +566,7 @@ fn mlp_local_reparam_has_the_same_noisy_cost() {
     let eta = 1e-2;
     let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, eta)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let mc = perturbed_loss(&net, &HalfSquaredError, &xs, &ys, &cfg, 4000, 2300).unwrap();
     let e = noisy_cost_expansion(&net, &xs, &ys, &cfg).unwrap();
     // O(η²) remainder: allow it on top of 4 SE.

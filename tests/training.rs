@@ -3,9 +3,10 @@
 //! schedules, optimisers, per-batch noise, the ring buffer and memory.
 
 use noisereg::{
-    Adam, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise, Loss, Mlp1,
-    Momentum, Network, NoiseKind, NoiseOn, Optimizer, Parameters, Perturbation, Redraw, SampleRing,
-    ScheduleShape, Sgd, SmoothedCrossEntropy, Tanh, Trainer, WeightNoise, WeightNoiseConfig,
+    Adam, AdamSettings, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise,
+    Loss, Mlp1, Momentum, MomentumSettings, Network, NoiseKind, NoiseOn, Optimizer, Parameters,
+    Perturbation, Redraw, SampleRing, ScheduleShape, Sgd, SmoothedCrossEntropy, Tanh, Trainer,
+    WeightNoise, WeightNoiseConfig,
 };
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -125,7 +126,7 @@ fn additive_noise_gradient_matches_finite_differences_at_perturbed_weights() {
     for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
         let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
             .unwrap()
-            .on(on);
+            .with_noise_on(on);
         let mut noise = WeightNoise::new(&cfg, 11);
         noise.next_draw();
         let g = noisy_grad(&n, &mut noise, x, y);
@@ -143,7 +144,7 @@ fn multiplicative_noise_gradient_matches_finite_differences_wrt_clean_weights() 
     let n = net(2);
     let cfg = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.04)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let mut noise = WeightNoise::new(&cfg, 12);
     let g = noisy_grad(&n, &mut noise, [0.7, -0.4], 0.3);
     // Multipliers 1 + ε: the same draw applied to a network of ones.
@@ -165,7 +166,7 @@ fn local_reparam_gradient_matches_finite_differences() {
         let eta = 0.09f32;
         let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, eta)
             .unwrap()
-            .on(on);
+            .with_noise_on(on);
         let mut noise = WeightNoise::new(&cfg, 13);
         let g = noisy_grad(&n, &mut noise, [0.7, -0.4], 0.3);
         // Recover ξ: with ‖a‖² + c = 1 the pre-activation moves by √η·ξ.
@@ -247,7 +248,7 @@ fn trainer_with_zero_eta_is_bit_identical_to_plain_training() {
     ] {
         let cfg = WeightNoiseConfig::new(kind, 0.0)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases);
+            .with_noise_on(NoiseOn::WeightsAndBiases);
         let t = T0::new(n, adam(&n), 1).with_weight_noise(&cfg).unwrap();
         assert_eq!(bits(&run(t, 30)), plain, "{kind:?}");
         let t = T0::new(n, adam(&n), 1).with_penalty(&cfg).unwrap();
@@ -342,7 +343,7 @@ fn zero_eta_is_plain_training<const IN: usize, N: Network<IN, 1>>(seed: u64) {
     ] {
         let cfg = WeightNoiseConfig::new(kind, 0.0)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases);
+            .with_noise_on(NoiseOn::WeightsAndBiases);
         assert_eq!(run_wide::<IN, N>(&n, Some(&cfg), None), plain, "{kind:?}");
         assert_eq!(run_wide::<IN, N>(&n, None, Some(&cfg)), plain, "penalty");
     }
@@ -381,7 +382,7 @@ fn zero_eta_perturbations_are_clean<const IN: usize, N: Network<IN, 1>>(seed: u6
     ] {
         let cfg = WeightNoiseConfig::new(kind, 0.0)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases);
+            .with_noise_on(NoiseOn::WeightsAndBiases);
         let mut noise = WeightNoise::new(&cfg, seed);
         // η = 0 must take the clean kernels, not a copy-through of them.
         assert!(!noise.perturbs_weights(), "{kind:?}");
@@ -407,7 +408,7 @@ fn noisy_trainer(seed: u64) -> T0<Adam<Net>> {
     let n = net(6);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     T0::new(n, adam(&n), seed)
         .with_weight_noise(&cfg)
         .unwrap()
@@ -454,7 +455,13 @@ fn saved_state_restored_into_fresh_trainer_continues_bit_identically() {
     assert_ne!(bits(cold.network()), bits(full.network()));
 
     let n = net(6);
-    let mom = || T0::new(n, Momentum::new(0.01, 0.9, &n).unwrap(), 2);
+    let mom = || {
+        T0::new(
+            n,
+            Momentum::new(MomentumSettings { lr: 0.01, mu: 0.9 }, &n).unwrap(),
+            2,
+        )
+    };
     let (mut full, mut first, mut resumed) = (mom(), mom(), mom());
     run_from(&mut full, 0, 20);
     run_from(&mut first, 0, 7);
@@ -492,7 +499,7 @@ fn optimizer_restore_rejects_bad_state_and_changes_nothing() {
     assert!(a.restore(&m, &v, 1.5, b2).is_err());
     assert!(a.restore(&m, &v, b1, f32::NAN).is_err());
     assert_eq!(a, before);
-    let mut mo = Momentum::new(0.1, 0.5, &n).unwrap();
+    let mut mo = Momentum::new(MomentumSettings { lr: 0.1, mu: 0.5 }, &n).unwrap();
     let mut inf = n;
     inf.0.b[1] = f32::INFINITY;
     assert!(mo.restore(&inf).is_err());
@@ -678,21 +685,66 @@ fn invalid_settings_are_rejected_naming_the_setting() {
     assert_eq!(name(cfg.with_layer_eta(&[0.1; 9]).unwrap_err()), "layers");
     assert_eq!(name(Sgd::new(0.0).unwrap_err()), "learning_rate");
     assert_eq!(name(Sgd::new(-1.0).unwrap_err()), "learning_rate");
-    assert_eq!(name(Momentum::new(0.1, 1.0, &n).unwrap_err()), "momentum");
     assert_eq!(
-        name(Adam::new(0.1, 1.0, 0.9, 1e-8, &n).unwrap_err()),
+        name(Momentum::new(MomentumSettings { lr: 0.1, mu: 1.0 }, &n).unwrap_err()),
+        "momentum"
+    );
+    assert_eq!(
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta1: 1.0,
+                    beta2: 0.9,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "beta1"
     );
     assert_eq!(
-        name(Adam::new(0.1, 0.9, -0.1, 1e-8, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta2: -0.1,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "beta2"
     );
     assert_eq!(
-        name(Adam::new(0.1, 0.9, 0.9, 0.0, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: 0.1,
+                    beta2: 0.9,
+                    eps: 0.0,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "epsilon"
     );
     assert_eq!(
-        name(Adam::new(f32::NAN, 0.9, 0.9, 1e-8, &n).unwrap_err()),
+        name(
+            Adam::new(
+                AdamSettings {
+                    lr: f32::NAN,
+                    beta2: 0.9,
+                    ..Default::default()
+                },
+                &n
+            )
+            .unwrap_err()
+        ),
         "learning_rate"
     );
     assert_eq!(
@@ -723,7 +775,7 @@ fn invalid_settings_are_rejected_naming_the_setting() {
     );
     let local = WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.1)
         .unwrap()
-        .redraw(Redraw::PerBatch);
+        .with_redraw(Redraw::PerBatch);
     assert_eq!(name(t().with_weight_noise(&local).unwrap_err()), "redraw");
     assert_eq!(name(t().with_input_noise(-0.5).unwrap_err()), "input_std");
 }
@@ -735,8 +787,8 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
     let n = net(11);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.02)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases)
-        .redraw(Redraw::PerBatch);
+        .with_noise_on(NoiseOn::WeightsAndBiases)
+        .with_redraw(Redraw::PerBatch);
     let a = run(T0::new(n, adam(&n), 5).with_weight_noise(&cfg).unwrap(), 20);
     let t1: Trainer<2, 1, Net, Adam<Net>, 1> = Trainer::with_scratch(n, adam(&n), 5)
         .with_weight_noise(&cfg)
@@ -761,8 +813,8 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
     for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
         let cfg = WeightNoiseConfig::new(kind, 0.02)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases)
-            .redraw(Redraw::PerBatch);
+            .with_noise_on(NoiseOn::WeightsAndBiases)
+            .with_redraw(Redraw::PerBatch);
         let w: Wide = init_net::<16, Wide>(25);
         let regenerated = run_wide_s::<16, Wide, 0>(&w, Some(&cfg), None);
         close(
@@ -778,8 +830,8 @@ fn per_batch_noise_with_scratch_matches_regeneration() {
         // A different draw is far from it: the check sees the noise.
         let other = WeightNoiseConfig::new(kind, 0.03)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases)
-            .redraw(Redraw::PerBatch);
+            .with_noise_on(NoiseOn::WeightsAndBiases)
+            .with_redraw(Redraw::PerBatch);
         let far = run_wide_s::<10, Odd, 1>(&o, Some(&other), None);
         assert!(
             far.iter()
@@ -796,7 +848,7 @@ fn per_batch_noise_uses_one_draw_for_the_whole_batch() {
     let n = net(12);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
         .unwrap()
-        .redraw(Redraw::PerBatch);
+        .with_redraw(Redraw::PerBatch);
     let mk = || {
         T0::new(n, Sgd::new(0.1).unwrap(), 3)
             .with_weight_noise(&cfg)
@@ -809,7 +861,7 @@ fn per_batch_noise_uses_one_draw_for_the_whole_batch() {
         .unwrap();
     assert_eq!(bits(one.gradient()), bits(two.gradient()));
     // Per sample, the two copies see different weights.
-    let per = cfg.redraw(Redraw::PerSample);
+    let per = cfg.with_redraw(Redraw::PerSample);
     let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 3)
         .with_weight_noise(&per)
         .unwrap();
@@ -869,7 +921,7 @@ fn warm_up_and_ramp_schedules_control_eta() {
     let n = net(14);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
         .unwrap()
-        .schedule(EtaSchedule::warm_up(5));
+        .with_schedule(EtaSchedule::warm_up(5));
     let plain5 = bits(&run(T0::new(n, adam(&n), 2), 5));
     let warm5 = run(T0::new(n, adam(&n), 2).with_weight_noise(&cfg).unwrap(), 5);
     assert_eq!(bits(&warm5), plain5);
@@ -907,7 +959,7 @@ fn explicit_penalty_step_uses_the_networks_penalty_gradient() {
     let (xs, ys) = data(8);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 1)
         .with_penalty(&cfg)
         .unwrap();
@@ -934,13 +986,21 @@ fn optimizers_follow_their_update_rules() {
     let mut g = Dense::<1, 1>::zeroed();
     g.w = [[0.5]];
     g.b = [-2.0];
-    let mut m = Momentum::new(0.1, 0.9, &p).unwrap();
+    let mut m = Momentum::new(MomentumSettings { lr: 0.1, mu: 0.9 }, &p).unwrap();
     let mut q = p;
     m.step(&mut q, &g).unwrap();
     m.step(&mut q, &g).unwrap();
     // v1 = g, v2 = 0.9g + g = 1.9g; w = 1 − 0.1(0.5 + 0.95)
     assert!((q.w[0][0] - (1.0 - 0.1 * (0.5 + 0.95))).abs() < 1e-7);
-    let mut a = Adam::new(0.1, 0.9, 0.99, 1e-8, &p).unwrap();
+    let mut a = Adam::new(
+        AdamSettings {
+            lr: 0.1,
+            beta2: 0.99,
+            ..Default::default()
+        },
+        &p,
+    )
+    .unwrap();
     let mut r = p;
     let (mut m1, mut v1) = (0.0f64, 0.0f64);
     let mut w = 1.0f64;
@@ -999,11 +1059,11 @@ fn per_batch_multiplicative_noise_leaves_the_penalty_gradient_unscaled() {
     let (xs, ys) = data(8);
     let noise = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.2)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases)
-        .redraw(Redraw::PerBatch);
+        .with_noise_on(NoiseOn::WeightsAndBiases)
+        .with_redraw(Redraw::PerBatch);
     let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.05)
         .unwrap()
-        .on(NoiseOn::WeightsAndBiases);
+        .with_noise_on(NoiseOn::WeightsAndBiases);
     type T1 = Trainer<2, 1, Net, Sgd, 1>;
     let mut a: T1 = Trainer::with_scratch(n, Sgd::new(0.1).unwrap(), 4)
         .with_weight_noise(&noise)
@@ -1152,7 +1212,7 @@ fn check_step_losses<const S: usize>(
     if penalty {
         let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases);
+            .with_noise_on(NoiseOn::WeightsAndBiases);
         t = t.with_penalty(&pen).unwrap();
     }
     let (xs, ys) = data(3 * batch);
@@ -1181,8 +1241,8 @@ fn step_returns_the_mean_noisy_loss_on_every_path() {
         Some(
             WeightNoiseConfig::new(kind, 0.05)
                 .unwrap()
-                .on(NoiseOn::WeightsAndBiases)
-                .redraw(redraw),
+                .with_noise_on(NoiseOn::WeightsAndBiases)
+                .with_redraw(redraw),
         )
     };
     use NoiseKind::{Additive, LocalReparam, Multiplicative};
@@ -1244,7 +1304,7 @@ fn trainer_local_reparam_gradient_matches_finite_differences() {
         let eta = 0.09f32;
         let cfg = WeightNoiseConfig::new(NoiseKind::LocalReparam, eta)
             .unwrap()
-            .on(on);
+            .with_noise_on(on);
         let mut t = T0::new(n, Sgd::new(0.1).unwrap(), 47)
             .with_weight_noise(&cfg)
             .unwrap();
@@ -1350,7 +1410,7 @@ fn estimators_that_cannot_run_are_rejected_when_the_noise_is_set() {
     );
     assert!(
         t2.clone()
-            .with_weight_noise(&lr.redraw(Redraw::PerBatch))
+            .with_weight_noise(&lr.with_redraw(Redraw::PerBatch))
             .is_err()
     );
     // Additive noise with the LocalReparam estimator is local reparameterisation.
@@ -1375,11 +1435,11 @@ fn one_draw_per_sample_with_scratch_is_bit_identical_to_regenerating() {
         WeightNoiseConfig::new(NoiseKind::Additive, 0.02).unwrap(),
         WeightNoiseConfig::new(NoiseKind::Additive, 0.02)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases),
+            .with_noise_on(NoiseOn::WeightsAndBiases),
         WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.02).unwrap(),
         WeightNoiseConfig::new(NoiseKind::LocalReparam, 0.02)
             .unwrap()
-            .on(NoiseOn::WeightsAndBiases)
+            .with_noise_on(NoiseOn::WeightsAndBiases)
             .with_layer_eta(&[0.0, 0.03])
             .unwrap(),
     ] {

@@ -94,6 +94,10 @@
 //! - **Vector kernels** — [`sq_norm`], [`dot`], [`axpy`] and [`scale`], each
 //!   with a scalar twin (`sq_norm_scalar`, …) that serves as the test oracle.
 //!
+//! Naming: settings are built by value, a setter and its getter share one
+//! noun (`with_redraw(Redraw::PerBatch)` sets what `redraw()` reads), and
+//! "no noise" is spelled `none()` ([`InputNoise::none`], [`LabelNoise::none`]).
+//!
 //! Conventions (η is a variance; the loss is `½‖y − f‖²`, so the penalty is
 //! `(η/2)‖∇f‖²`) and every formula the code implements are derived in the
 //! repository's `docs/theory.md`, which the item docs cite by section

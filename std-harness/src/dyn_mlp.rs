@@ -773,7 +773,9 @@ mod tests {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(99);
         let mut normal = noisereg::BoxMuller::standard();
         let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.01 * (l + 1) as f32).collect();
-        let cfg = WeightNoiseConfig::new(kind, 0.02).unwrap().on(on);
+        let cfg = WeightNoiseConfig::new(kind, 0.02)
+            .unwrap()
+            .with_noise_on(on);
         for s in 0..5u64 {
             let x: [f32; IN] = core::array::from_fn(|_| normal.sample(&mut rng));
             let dy: [f32; OUT] = core::array::from_fn(|_| normal.sample(&mut rng));

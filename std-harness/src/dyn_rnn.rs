@@ -435,17 +435,19 @@ pub fn trainer(
     );
     let opt = match s.optimizer {
         crate::cli::OptimizerArg::Sgd => RnnOpt::Sgd(Sgd::new(s.lr)?),
-        crate::cli::OptimizerArg::Momentum => RnnOpt::Momentum(Momentum::new(s.lr, 0.9, &net)?),
+        crate::cli::OptimizerArg::Momentum => {
+            RnnOpt::Momentum(Momentum::new(noisereg::MomentumSettings::new(s.lr), &net)?)
+        }
         crate::cli::OptimizerArg::Adam => RnnOpt::Adam(Adam::with_defaults(s.lr, &net)?),
     };
     let on = s.noise_on.into();
     let mut t = RnnTrainer::new(net, opt, s.seed);
     if s.weight_noise > 0.0 {
-        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.weight_noise)?.on(on);
+        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.weight_noise)?.with_noise_on(on);
         t.set_weight_noise(&cfg)?;
     }
     if s.penalty > 0.0 {
-        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.penalty)?.on(on);
+        let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.penalty)?.with_noise_on(on);
         t = t.with_penalty(&cfg)?;
     }
     t = t.with_input_noise(s.input_noise)?;

@@ -176,7 +176,11 @@ mod tests {
         let mut net = DynMlp::mlp(2, &[3], 1, ActivationKind::Relu).unwrap();
         net.init(Init::He, &mut rng);
         let adam = || Opt::Adam(Adam::with_defaults(0.05, &net).unwrap());
-        let momentum = || Opt::Momentum(Momentum::new(0.05, 0.9, &net).unwrap());
+        let momentum = || {
+            Opt::Momentum(
+                Momentum::new(noisereg::MomentumSettings { lr: 0.05, mu: 0.9 }, &net).unwrap(),
+            )
+        };
         for fresh in [&adam as &dyn Fn() -> Opt, &momentum] {
             let mut a = fresh();
             let mut p = net.clone();

@@ -162,7 +162,9 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     net.init(init, &mut Xoshiro128PlusPlus::seed_from_u64(s.seed));
     let opt = match s.optimizer {
         OptimizerArg::Sgd => Opt::Sgd(Sgd::new(s.lr).map_err(bad)?),
-        OptimizerArg::Momentum => Opt::Momentum(Momentum::new(s.lr, 0.9, &net).map_err(bad)?),
+        OptimizerArg::Momentum => {
+            Opt::Momentum(Momentum::new(noisereg::MomentumSettings::new(s.lr), &net).map_err(bad)?)
+        }
         OptimizerArg::Adam => Opt::Adam(Adam::with_defaults(s.lr, &net).map_err(bad)?),
     };
     let on = s.noise_on.into();
@@ -170,14 +172,14 @@ pub fn build_trainer(s: &Settings, inputs: usize, outputs: usize) -> Outcome<Dyn
     if s.weight_noise > 0.0 {
         let cfg = WeightNoiseConfig::new(s.noise_kind.into(), s.weight_noise)
             .map_err(bad)?
-            .on(on)
+            .with_noise_on(on)
             .with_estimator(s.estimator.into());
         t.set_weight_noise(&cfg).map_err(bad)?;
     }
     if s.penalty > 0.0 {
         let cfg = WeightNoiseConfig::new(NoiseKind::Additive, s.penalty)
             .map_err(bad)?
-            .on(on);
+            .with_noise_on(on);
         t = t.with_penalty(&cfg).map_err(bad)?;
     }
     t = t.with_input_noise(s.input_noise).map_err(bad)?;

@@ -182,7 +182,7 @@ mod tests {
         if penalty > 0.0 {
             let cfg = WeightNoiseConfig::new(NoiseKind::Additive, penalty)
                 .unwrap()
-                .on(NoiseOn::Weights);
+                .with_noise_on(NoiseOn::Weights);
             core = core.with_penalty(&cfg).unwrap();
             dynt = dynt.with_penalty(&cfg).unwrap();
         }
@@ -228,7 +228,12 @@ mod tests {
         for cfg in [add, mul] {
             let f = cfg.with_estimator(Estimator::Flipout);
             compare(Some(f), 0.0, 0.0, 0.0);
-            compare(Some(f.on(NoiseOn::WeightsAndBiases)), 0.02, 0.05, 0.0);
+            compare(
+                Some(f.with_noise_on(NoiseOn::WeightsAndBiases)),
+                0.02,
+                0.05,
+                0.0,
+            );
         }
     }
 }

@@ -89,7 +89,7 @@ pub fn expansion<N: Model<Vec<f32>, Vec<f32>>>(
     on: NoiseOn,
 ) -> Result<Expansion, Error> {
     let ys: Vec<Vec<f32>> = ys.iter().map(|&y| vec![y]).collect();
-    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.on(on);
+    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.with_noise_on(on);
     let e = noisy_cost_expansion(net, xs, &ys, &ones)?;
     Ok(Expansion {
         clean: e.clean,
@@ -113,7 +113,7 @@ pub fn loss_expansion<N: Model<Vec<f32>, Vec<f32>>>(
     ts: &[Tgt],
     on: NoiseOn,
 ) -> Result<LossCostExpansion, Error> {
-    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.on(on);
+    let ones = WeightNoiseConfig::new(NoiseKind::Additive, 1.0)?.with_noise_on(on);
     loss_cost_expansion(net, loss, xs, ts, &ones)
 }
 
@@ -323,7 +323,7 @@ pub fn noise_config(a: &PerturbationArgs, eta: f32) -> Result<WeightNoiseConfig,
     } else {
         NoiseKind::Additive
     };
-    Ok(WeightNoiseConfig::new(kind, eta)?.on(a.noise_on.into()))
+    Ok(WeightNoiseConfig::new(kind, eta)?.with_noise_on(a.noise_on.into()))
 }
 
 /// `r` if its mean and standard error are finite; otherwise an input

@@ -25,10 +25,17 @@ impl<A: Activation> DenseRef<'_, A> {
     #[inline(always)]
     pub fn delta(&self, z: &[f32], a: &[f32], g: &[f32], delta: &mut [f32]) -> Result<(), Error> {
         self.check(&[], &[z.len(), a.len(), g.len(), delta.len()])?;
+        self.delta_unchecked(z, a, g, delta);
+        Ok(())
+    }
+
+    /// [`delta`](Self::delta) without the length check (callers whose
+    /// lengths are fixed by their types).
+    #[inline(always)]
+    pub(crate) fn delta_unchecked(&self, z: &[f32], a: &[f32], g: &[f32], delta: &mut [f32]) {
         for (((d, zo), ao), go) in delta.iter_mut().zip(z).zip(a).zip(g) {
             *d = self.act.df_given(*zo, *ao) * go;
         }
-        Ok(())
     }
 
     /// `gx = Wᵀ δ` with the clean weights.
@@ -50,8 +57,14 @@ impl<A: Activation> DenseRef<'_, A> {
     #[inline(always)]
     pub fn input_grad(&self, delta: &[f32], gx: &mut [f32]) -> Result<(), Error> {
         self.check(&[gx.len()], &[delta.len()])?;
-        rows_axpy(self.w, delta, gx);
+        self.input_grad_unchecked(delta, gx);
         Ok(())
+    }
+
+    /// [`input_grad`](Self::input_grad) without the length check.
+    #[inline(always)]
+    pub(crate) fn input_grad_unchecked(&self, delta: &[f32], gx: &mut [f32]) {
+        rows_axpy(self.w, delta, gx);
     }
 
     /// Backward pass of one sample through layer number `layer`.
@@ -101,6 +114,26 @@ impl<A: Activation> DenseRef<'_, A> {
             &[z.len(), a.len(), g.len(), gb.len()],
         )?;
         crate::error::check_len(gw.len(), self.w.len())?;
+        self.backward_unchecked(layer, x, z, a, g, p, row, gw, gb, gx);
+        Ok(())
+    }
+
+    /// [`backward`](Self::backward) without the length checks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn backward_unchecked<P: Perturbation>(
+        &self,
+        layer: usize,
+        x: &[f32],
+        z: &[f32],
+        a: &[f32],
+        g: &mut [f32],
+        p: &mut P,
+        row: &mut [f32],
+        gw: &mut [f32],
+        gb: &mut [f32],
+        gx: Option<&mut [f32]>,
+    ) {
         p.begin_layer(layer);
         for ((go, zo), ao) in g.iter_mut().zip(z).zip(a) {
             *go *= self.act.df_given(*zo, *ao);
@@ -122,6 +155,5 @@ impl<A: Activation> DenseRef<'_, A> {
             }
             p.pre_activation_backward(layer, x, g, gx);
         }
-        Ok(())
     }
 }

@@ -60,8 +60,13 @@ impl<A: Activation> DenseRef<'_, A> {
     /// ```
     pub fn transpose_into(&self, wt: &mut [f32]) -> Result<(), Error> {
         check_len(wt.len(), self.w.len())?;
-        transpose_into(self.w, wt, self.n_in, self.b.len());
+        self.transpose_into_unchecked(wt);
         Ok(())
+    }
+
+    /// [`transpose_into`](Self::transpose_into) without the length check.
+    pub(crate) fn transpose_into_unchecked(&self, wt: &mut [f32]) {
+        transpose_into(self.w, wt, self.n_in, self.b.len());
     }
 
     /// Clean forward pass of a block: `zs[s] = W xs[s] + b`, `as_[s] = σ(zs[s])`,
@@ -102,6 +107,19 @@ impl<A: Activation> DenseRef<'_, A> {
     ) -> Result<(), Error> {
         self.block_len(xs.len(), &[zs.len(), as_.len()])?;
         check_len(wt.len(), self.w.len())?;
+        self.forward_block_unchecked(wt, xs, zs, as_);
+        Ok(())
+    }
+
+    /// [`forward_block`](Self::forward_block) without the length checks.
+    #[inline(always)]
+    pub(crate) fn forward_block_unchecked(
+        &self,
+        wt: &[f32],
+        xs: &[f32],
+        zs: &mut [f32],
+        as_: &mut [f32],
+    ) {
         let n_out = self.b.len();
         matmul_block(wt, xs, zs, self.n_in, n_out);
         for z in zs.chunks_exact_mut(n_out) {
@@ -110,7 +128,6 @@ impl<A: Activation> DenseRef<'_, A> {
             }
         }
         self.act.f_slice(zs, as_);
-        Ok(())
     }
 
     /// Clean backward pass of a block: on entry `gs[s] = ∂ℓ/∂a`, on return
@@ -150,6 +167,23 @@ impl<A: Activation> DenseRef<'_, A> {
         if let Some(gx) = gxs.as_ref() {
             check_len(gx.len(), n * self.n_in)?;
         }
+        self.backward_block_unchecked(xs, zs, as_, gs, gw, gb, gxs);
+        Ok(())
+    }
+
+    /// [`backward_block`](Self::backward_block) without the length checks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn backward_block_unchecked(
+        &self,
+        xs: &[f32],
+        zs: &[f32],
+        as_: &[f32],
+        gs: &mut [f32],
+        gw: &mut [f32],
+        gb: &mut [f32],
+        gxs: Option<&mut [f32]>,
+    ) {
         for ((g, z), a) in gs.iter_mut().zip(zs).zip(as_) {
             *g *= self.act.df_given(*z, *a);
         }
@@ -159,7 +193,6 @@ impl<A: Activation> DenseRef<'_, A> {
         if let Some(gx) = gxs {
             rows_axpy_block(self.w, gs, gx, self.n_in, n_out);
         }
-        Ok(())
     }
 
     /// One backward sweep of the penalty over a block: `deltas[s] = σ'(z) ⊙
@@ -202,6 +235,25 @@ impl<A: Activation> DenseRef<'_, A> {
         if let Some(gx) = gxs.as_ref() {
             check_len(gx.len(), n * self.n_in)?;
         }
+        self.penalty_block_unchecked(xs, zs, as_, gs, deltas, eta, on, acc, gxs);
+        Ok(())
+    }
+
+    /// [`penalty_block`](Self::penalty_block) without the length checks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn penalty_block_unchecked(
+        &self,
+        xs: &[f32],
+        zs: &[f32],
+        as_: &[f32],
+        gs: &[f32],
+        deltas: &mut [f32],
+        eta: f32,
+        on: NoiseOn,
+        acc: &mut [f32],
+        gxs: Option<&mut [f32]>,
+    ) {
         for (((d, z), a), g) in deltas.iter_mut().zip(zs).zip(as_).zip(gs) {
             *d = self.act.df_given(*z, *a) * g;
         }
@@ -211,11 +263,10 @@ impl<A: Activation> DenseRef<'_, A> {
             .zip(xs.chunks_exact(self.n_in))
             .zip(deltas.chunks_exact(n_out))
         {
-            *t += self.penalty_term(x, d, eta, on).unwrap_or(0.0);
+            *t += self.penalty_term_unchecked(x, d, eta, on);
         }
         if let Some(gx) = gxs {
             rows_axpy_block(self.w, deltas, gx, self.n_in, n_out);
         }
-        Ok(())
     }
 }

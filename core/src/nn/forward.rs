@@ -40,6 +40,22 @@ impl<A: Activation> DenseRef<'_, A> {
         a: &mut [f32],
     ) -> Result<(), Error> {
         self.check(&[x.len(), row.len()], &[z.len(), a.len()])?;
+        self.forward_unchecked(layer, x, p, row, z, a);
+        Ok(())
+    }
+
+    /// [`forward`](Self::forward) without the length check (callers whose
+    /// lengths are fixed by their types).
+    #[inline(always)]
+    pub(crate) fn forward_unchecked<P: Perturbation>(
+        &self,
+        layer: usize,
+        x: &[f32],
+        p: &mut P,
+        row: &mut [f32],
+        z: &mut [f32],
+        a: &mut [f32],
+    ) {
         p.begin_layer(layer);
         if p.perturbs_weights() {
             for (zo, wo) in z.iter_mut().zip(self.w.chunks_exact(self.n_in)) {
@@ -59,7 +75,6 @@ impl<A: Activation> DenseRef<'_, A> {
         }
         p.pre_activation(layer, x, z);
         self.act.f_slice(z, a);
-        Ok(())
     }
 
     /// Clean forward pass keeping only the output: `a = σ(Wx + b)`, the same
@@ -82,10 +97,16 @@ impl<A: Activation> DenseRef<'_, A> {
     #[inline(always)]
     pub fn forward_clean(&self, x: &[f32], a: &mut [f32]) -> Result<(), Error> {
         self.check(&[x.len()], &[a.len()])?;
+        self.forward_clean_unchecked(x, a);
+        Ok(())
+    }
+
+    /// [`forward_clean`](Self::forward_clean) without the length check.
+    #[inline(always)]
+    pub(crate) fn forward_clean_unchecked(&self, x: &[f32], a: &mut [f32]) {
         rows_dot(self.w, x, a);
         for (ao, bo) in a.iter_mut().zip(self.b) {
             *ao = self.act.f(*ao + *bo);
         }
-        Ok(())
     }
 }

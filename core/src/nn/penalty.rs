@@ -102,6 +102,18 @@ impl<A: Activation> DenseRef<'_, A> {
         on: NoiseOn,
     ) -> Result<f32, Error> {
         self.check(&[x.len()], &[delta.len()])?;
-        Ok(eta * ((sq_norm(x) + on.bias_term()) * sq_norm(delta)))
+        Ok(self.penalty_term_unchecked(x, delta, eta, on))
+    }
+
+    /// [`penalty_term`](Self::penalty_term) without the length check.
+    #[inline(always)]
+    pub(crate) fn penalty_term_unchecked(
+        &self,
+        x: &[f32],
+        delta: &[f32],
+        eta: f32,
+        on: NoiseOn,
+    ) -> f32 {
+        eta * ((sq_norm(x) + on.bias_term()) * sq_norm(delta))
     }
 }

@@ -52,6 +52,25 @@ impl<A: Activation> DenseRef<'_, A> {
             &[x.len(), rx_len],
             &[z.len(), a.len(), delta.len(), rz.len(), ra.len()],
         )?;
+        self.r_forward_unchecked(x, z, a, delta, rx, eta, on, rz, ra);
+        Ok(())
+    }
+
+    /// [`r_forward`](Self::r_forward) without the length check.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn r_forward_unchecked(
+        &self,
+        x: &[f32],
+        z: &[f32],
+        a: &[f32],
+        delta: &[f32],
+        rx: Option<&[f32]>,
+        eta: f32,
+        on: NoiseOn,
+        rz: &mut [f32],
+        ra: &mut [f32],
+    ) {
         let s = eta * (sq_norm(x) + on.bias_term());
         match rx {
             Some(rx) => {
@@ -69,7 +88,6 @@ impl<A: Activation> DenseRef<'_, A> {
         for (((q, r), zo), ao) in ra.iter_mut().zip(rz.iter()).zip(z).zip(a) {
             *q = self.act.df_given(*zo, *ao) * r;
         }
-        Ok(())
     }
 
     /// R-backward, fused with the loss gradient.
@@ -131,6 +149,29 @@ impl<A: Activation> DenseRef<'_, A> {
             ],
         )?;
         check_len(gw.len(), self.w.len())?;
+        self.r_backward_unchecked(x, z, a, g, delta, rz, rx, rg, c, eta, gw, gb, rgx);
+        Ok(())
+    }
+
+    /// [`r_backward`](Self::r_backward) without the length checks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn r_backward_unchecked(
+        &self,
+        x: &[f32],
+        z: &[f32],
+        a: &[f32],
+        g: &[f32],
+        delta: &[f32],
+        rz: &[f32],
+        rx: Option<&[f32]>,
+        rg: &mut [f32],
+        c: f32,
+        eta: f32,
+        gw: &mut [f32],
+        gb: &mut [f32],
+        rgx: Option<&mut [f32]>,
+    ) {
         for ((((r, zo), ao), go), rzo) in rg.iter_mut().zip(z).zip(a).zip(g).zip(rz) {
             let (d1, d2) = (self.act.df_given(*zo, *ao), self.act.d2f_given(*zo, *ao));
             *r = d2 * rzo * go + d1 * *r;
@@ -160,6 +201,5 @@ impl<A: Activation> DenseRef<'_, A> {
             rows_axpy(self.w, rg, rgx);
             axpy_into(eta * sq_norm(delta), x, rgx);
         }
-        Ok(())
     }
 }

@@ -52,6 +52,21 @@ impl<A: Activation> DenseRef<'_, A> {
         if let Some(h) = &hess_x {
             check_len(h.len(), n_in.saturating_mul(n_in))?;
         }
+        Ok(self.hessian_backward_unchecked(z, a, g, hess, u, hess_x))
+    }
+
+    /// [`hessian_backward`](Self::hessian_backward) without the length checks.
+    #[inline]
+    pub(crate) fn hessian_backward_unchecked(
+        &self,
+        z: &[f32],
+        a: &[f32],
+        g: &[f32],
+        hess: &mut [f32],
+        u: &mut [f32],
+        hess_x: Option<&mut [f32]>,
+    ) -> f32 {
+        let (n_out, n_in) = (self.b.len(), self.n_in);
         // u = σ'(z) for the scaling, then the diagonal term.
         for ((uo, zo), ao) in u.iter_mut().zip(z).zip(a) {
             *uo = self.act.df_given(*zo, *ao);
@@ -81,6 +96,6 @@ impl<A: Activation> DenseRef<'_, A> {
                 rows_axpy(self.w, u, hxrow);
             }
         }
-        Ok(trace)
+        trace
     }
 }

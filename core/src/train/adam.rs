@@ -6,6 +6,52 @@ use super::validate::{finite_positive, unit_half_open};
 use crate::error::Error;
 use crate::parameters::Parameters;
 
+/// Adam's settings, validated when [`Adam::new`] builds the optimiser.
+///
+/// The defaults are Kingma & Ba's: `lr = 1e-3`, `β₁ = 0.9`, `β₂ = 0.999`,
+/// `ε = 1e-8`; name only the fields that differ.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::AdamSettings;
+/// let s = AdamSettings { lr: 0.01, beta2: 0.99, ..AdamSettings::default() };
+/// assert_eq!((s.lr, s.beta1, s.beta2, s.eps), (0.01, 0.9, 0.99, 1e-8));
+/// assert_eq!(AdamSettings::new(0.01), AdamSettings { lr: 0.01, ..Default::default() });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamSettings {
+    /// Learning rate (finite, `> 0`).
+    pub lr: f32,
+    /// First-moment decay β₁, in `[0, 1)`.
+    pub beta1: f32,
+    /// Second-moment decay β₂, in `[0, 1)`.
+    pub beta2: f32,
+    /// ε added to `√v̂` (finite, `> 0`).
+    pub eps: f32,
+}
+
+impl Default for AdamSettings {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl AdamSettings {
+    /// The defaults with learning rate `lr`.
+    pub fn new(lr: f32) -> Self {
+        Self {
+            lr,
+            ..Self::default()
+        }
+    }
+}
+
 /// Adam: bias-corrected first and second moment estimates of the gradient.
 ///
 /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
@@ -16,13 +62,14 @@ use crate::parameters::Parameters;
 /// # Examples
 ///
 /// ```
-/// use noisereg::{Adam, Optimizer, Dense};
+/// use noisereg::{Adam, AdamSettings, Optimizer, Dense};
 /// let mut p: Dense<1, 1> = Dense { w: [[1.0]], b: [0.0], act: Default::default() };
 /// let g: Dense<1, 1> = Dense { w: [[4.0]], b: [0.0], act: Default::default() };
-/// let mut adam = Adam::new(0.1, 0.9, 0.999, 1e-8, &p).unwrap();
+/// let mut adam = Adam::new(AdamSettings::new(0.1), &p).unwrap();
 /// adam.step(&mut p, &g).unwrap();
 /// assert!((p.w[0][0] - 0.9).abs() < 1e-6); // first step moves by ≈ lr
-/// assert!(Adam::new(0.1, 0.9, 1.0, 1e-8, &p).is_err());
+/// let bad = AdamSettings { beta2: 1.0, ..AdamSettings::new(0.1) };
+/// assert!(Adam::new(bad, &p).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam<P> {
@@ -37,8 +84,7 @@ pub struct Adam<P> {
 }
 
 impl<P: Parameters + Clone> Adam<P> {
-    /// Adam with the given learning rate, betas and ε; moments start at 0
-    /// with the shape of `like`.
+    /// Adam with `settings`; the moments start at 0 with the shape of `like`.
     ///
     /// # Errors
     ///
@@ -48,21 +94,23 @@ impl<P: Parameters + Clone> Adam<P> {
     /// # Examples
     ///
     /// ```
-    /// use noisereg::{Adam, Dense, Network, Optimizer};
+    /// use noisereg::{Adam, AdamSettings, Dense, Network, Optimizer};
     /// let mut p = Dense::<1, 1>::zeroed();
     /// let mut g = Dense::<1, 1>::zeroed();
     /// g.w = [[1.0]];
-    /// let mut adam = Adam::new(0.1, 0.9, 0.999, 1e-8, &p).unwrap();
+    /// let settings = AdamSettings { lr: 0.1, beta2: 0.99, ..AdamSettings::default() };
+    /// let mut adam = Adam::new(settings, &p).unwrap();
+    /// assert_eq!(adam.settings(), settings);
     /// adam.step(&mut p, &g).unwrap();
     /// assert!((p.w[0][0] + 0.1).abs() < 1e-6); // first step: −lr·sign(g)
-    /// assert!(Adam::new(0.1, 1.0, 0.999, 1e-8, &p).is_err());
+    /// assert!(Adam::new(AdamSettings { beta1: 1.0, ..settings }, &p).is_err());
     /// ```
-    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, like: &P) -> Result<Self, Error> {
+    pub fn new(settings: AdamSettings, like: &P) -> Result<Self, Error> {
         Ok(Self {
-            lr: finite_positive("learning_rate", lr)?,
-            beta1: unit_half_open("beta1", beta1)?,
-            beta2: unit_half_open("beta2", beta2)?,
-            eps: finite_positive("epsilon", eps)?,
+            lr: finite_positive("learning_rate", settings.lr)?,
+            beta1: unit_half_open("beta1", settings.beta1)?,
+            beta2: unit_half_open("beta2", settings.beta2)?,
+            eps: finite_positive("epsilon", settings.eps)?,
             beta1_t: 1.0,
             beta2_t: 1.0,
             m: zeroed_like(like),
@@ -85,7 +133,7 @@ impl<P: Parameters + Clone> Adam<P> {
     /// assert_eq!(adam.first_moment(), &Dense::zeroed());
     /// ```
     pub fn with_defaults(lr: f32, like: &P) -> Result<Self, Error> {
-        Self::new(lr, 0.9, 0.999, 1e-8, like)
+        Self::new(AdamSettings::new(lr), like)
     }
 }
 
@@ -111,6 +159,16 @@ fn update(k: StepConsts, p: f32, m: f32, v: f32, g: f32) -> (f32, f32, f32) {
 }
 
 impl<P> Adam<P> {
+    /// The settings it was built with.
+    pub fn settings(&self) -> AdamSettings {
+        AdamSettings {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+        }
+    }
+
     /// First-moment estimate.
     pub fn first_moment(&self) -> &P {
         &self.m

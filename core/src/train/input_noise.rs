@@ -59,12 +59,12 @@ impl InputNoise {
     ///
     /// ```
     /// use noisereg::InputNoise;
-    /// let mut off = InputNoise::off();
+    /// let mut off = InputNoise::none();
     /// let mut out = [0.0f32; 2];
     /// off.perturb(&[1.0, 2.0], &mut out);
     /// assert_eq!((out, off.std()), ([1.0, 2.0], 0.0));
     /// ```
-    pub fn off() -> Self {
+    pub fn none() -> Self {
         Self {
             shift: GaussianShift::new(0.0, 0),
         }

@@ -24,7 +24,7 @@ mod validate;
 mod weight_noise;
 mod weight_noise_config;
 
-pub use adam::Adam;
+pub use adam::{Adam, AdamSettings};
 pub use additive_noise::AdditiveNoise;
 pub use eta_schedule::{EtaSchedule, ScheduleShape};
 pub use evaluation::{
@@ -35,7 +35,7 @@ pub use input_noise::InputNoise;
 pub use label_noise::LabelNoise;
 pub use local_reparam_noise::LocalReparamNoise;
 pub use model::{Buffer, Model};
-pub use momentum::Momentum;
+pub use momentum::{Momentum, MomentumSettings};
 pub use multiplicative_noise::MultiplicativeNoise;
 pub use optimizer::Optimizer;
 pub use sample_ring::SampleRing;

@@ -174,7 +174,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             opt,
             weight_noise: None,
             penalty: None,
-            input_noise: InputNoise::off(),
+            input_noise: InputNoise::none(),
             label_noise: LabelNoise::none(),
             seed,
             step: 0,
@@ -232,7 +232,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn set_weight_noise(&mut self, config: &WeightNoiseConfig) -> Result<(), Error> {
         config.check_depth(self.net.depth())?;
-        if config.kind() == NoiseKind::LocalReparam && config.redraw_policy() == Redraw::PerBatch {
+        if config.kind() == NoiseKind::LocalReparam && config.redraw() == Redraw::PerBatch {
             return Err(Error::InvalidParameter {
                 name: "redraw",
                 requirement: "per sample with local reparameterisation",
@@ -271,7 +271,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some(config.redraw(PenaltyForm::LossCorrect.marker()));
+        self.penalty = Some(config.with_redraw(PenaltyForm::LossCorrect.marker()));
         Ok(self)
     }
 
@@ -296,7 +296,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn with_squared_error_penalty(mut self, config: &WeightNoiseConfig) -> Result<Self, Error> {
         config.check_depth(self.net.depth())?;
-        self.penalty = Some(config.redraw(PenaltyForm::SquaredError.marker()));
+        self.penalty = Some(config.with_redraw(PenaltyForm::SquaredError.marker()));
         Ok(self)
     }
 
@@ -546,7 +546,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         let noise = weight_noise.as_mut().filter(|w| w.is_active());
         let penalty = penalty
             .as_ref()
-            .map(|p| (p, p.eta_schedule().factor(step), PenaltyForm::of(p)));
+            .map(|p| (p, p.schedule().factor(step), PenaltyForm::of(p)));
         let pen = PenaltyTerm::new(penalty);
         fill_zero(grad);
         let mut total = 0.0;
@@ -845,7 +845,7 @@ impl PenaltyForm {
     }
 
     fn of(config: &WeightNoiseConfig) -> Self {
-        match config.redraw_policy() {
+        match config.redraw() {
             Redraw::PerSample => PenaltyForm::LossCorrect,
             Redraw::PerBatch => PenaltyForm::SquaredError,
         }

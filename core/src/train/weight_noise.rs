@@ -112,14 +112,14 @@ impl WeightNoise {
     ///
     /// ```
     /// use noisereg::{EtaSchedule, NoiseKind, WeightNoise, WeightNoiseConfig};
-    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().schedule(EtaSchedule::warm_up(3));
+    /// let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().with_schedule(EtaSchedule::warm_up(3));
     /// let mut noise = WeightNoise::new(&cfg, 1);
     /// assert!(!noise.is_active());
     /// noise.set_step(3);
     /// assert!(noise.is_active());
     /// ```
     pub fn set_step(&mut self, step: u64) {
-        let f = self.config.eta_schedule().factor(step);
+        let f = self.config.schedule().factor(step);
         self.core_mut().set_factor(f);
     }
 
@@ -252,7 +252,7 @@ impl WeightNoise {
 
     /// Whether the draw is shared by a whole mini-batch.
     pub fn per_batch(&self) -> bool {
-        self.config.redraw_policy() == Redraw::PerBatch
+        self.config.redraw() == Redraw::PerBatch
     }
 
     /// Whether the gradient at `θ̃` needs [`scale_gradient`](Self::scale_gradient)

@@ -47,8 +47,8 @@ pub enum NoiseKind {
 /// ```
 /// use noisereg::{NoiseKind, Redraw, WeightNoiseConfig};
 /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
-/// assert_eq!(c.redraw_policy(), Redraw::PerSample);
-/// assert_eq!(c.redraw(Redraw::PerBatch).redraw_policy(), Redraw::PerBatch);
+/// assert_eq!(c.redraw(), Redraw::PerSample);
+/// assert_eq!(c.with_redraw(Redraw::PerBatch).redraw(), Redraw::PerBatch);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Redraw {
@@ -87,7 +87,7 @@ pub enum Redraw {
 /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
 /// assert_eq!(c.estimator(), Estimator::Independent);
 /// let f = c.with_estimator(Estimator::Flipout);
-/// assert_eq!((f.estimator(), f.redraw_policy()), (Estimator::Flipout, Redraw::PerBatch));
+/// assert_eq!((f.estimator(), f.redraw()), (Estimator::Flipout, Redraw::PerBatch));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Estimator {
@@ -116,8 +116,8 @@ pub enum Estimator {
 /// use noisereg::{WeightNoiseConfig, NoiseKind, NoiseOn, Redraw, Error};
 /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01)
 ///     .unwrap()
-///     .on(NoiseOn::WeightsAndBiases)
-///     .redraw(Redraw::PerBatch);
+///     .with_noise_on(NoiseOn::WeightsAndBiases)
+///     .with_redraw(Redraw::PerBatch);
 /// assert_eq!(c.eta(3), 0.01);
 /// let c = c.with_layer_eta(&[0.01, 0.0]).unwrap();
 /// assert_eq!((c.eta(0), c.eta(1), c.layers()), (0.01, 0.0, Some(2)));
@@ -204,9 +204,9 @@ impl WeightNoiseConfig {
     /// use noisereg::{NoiseKind, NoiseOn, WeightNoiseConfig};
     /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
     /// assert_eq!(c.noise_on(), NoiseOn::Weights);
-    /// assert_eq!(c.on(NoiseOn::WeightsAndBiases).noise_on(), NoiseOn::WeightsAndBiases);
+    /// assert_eq!(c.with_noise_on(NoiseOn::WeightsAndBiases).noise_on(), NoiseOn::WeightsAndBiases);
     /// ```
-    pub const fn on(mut self, on: NoiseOn) -> Self {
+    pub const fn with_noise_on(mut self, on: NoiseOn) -> Self {
         self.on = on;
         self
     }
@@ -218,10 +218,10 @@ impl WeightNoiseConfig {
     ///
     /// ```
     /// use noisereg::{NoiseKind, Redraw, WeightNoiseConfig};
-    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().redraw(Redraw::PerBatch);
-    /// assert_eq!(c.redraw_policy(), Redraw::PerBatch);
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().with_redraw(Redraw::PerBatch);
+    /// assert_eq!(c.redraw(), Redraw::PerBatch);
     /// ```
-    pub const fn redraw(mut self, redraw: Redraw) -> Self {
+    pub const fn with_redraw(mut self, redraw: Redraw) -> Self {
         self.estimator = match redraw {
             Redraw::PerSample => Estimator::Independent,
             Redraw::PerBatch => Estimator::PerBatch,
@@ -264,10 +264,10 @@ impl WeightNoiseConfig {
     ///
     /// ```
     /// use noisereg::{EtaSchedule, NoiseKind, WeightNoiseConfig};
-    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().schedule(EtaSchedule::warm_up(5));
-    /// assert_eq!((c.eta_schedule().factor(4), c.eta_schedule().factor(5)), (0.0, 1.0));
+    /// let c = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap().with_schedule(EtaSchedule::warm_up(5));
+    /// assert_eq!((c.schedule().factor(4), c.schedule().factor(5)), (0.0, 1.0));
     /// ```
-    pub const fn schedule(mut self, schedule: EtaSchedule) -> Self {
+    pub const fn with_schedule(mut self, schedule: EtaSchedule) -> Self {
         self.schedule = schedule;
         self
     }
@@ -300,7 +300,7 @@ impl WeightNoiseConfig {
 
     /// The redraw policy: [`Redraw::PerBatch`] for the estimators that draw
     /// once per batch ([`PerBatch`](Estimator::PerBatch), [`Flipout`](Estimator::Flipout)).
-    pub const fn redraw_policy(&self) -> Redraw {
+    pub const fn redraw(&self) -> Redraw {
         match self.estimator {
             Estimator::PerBatch | Estimator::Flipout => Redraw::PerBatch,
             Estimator::Independent | Estimator::LocalReparam => Redraw::PerSample,
@@ -308,7 +308,7 @@ impl WeightNoiseConfig {
     }
 
     /// The η schedule.
-    pub const fn eta_schedule(&self) -> &EtaSchedule {
+    pub const fn schedule(&self) -> &EtaSchedule {
         &self.schedule
     }
 

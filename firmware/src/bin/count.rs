@@ -152,7 +152,7 @@ fn train<N: Network<IN, 1>, const IN: usize, const S: usize>(
     match mode {
         Mode::Plain => {}
         Mode::Independent => t.set_weight_noise(&additive)?,
-        Mode::PerBatch => t.set_weight_noise(&additive.redraw(Redraw::PerBatch))?,
+        Mode::PerBatch => t.set_weight_noise(&additive.with_redraw(Redraw::PerBatch))?,
         Mode::Flipout => t.set_weight_noise(&additive.with_estimator(Estimator::Flipout))?,
         Mode::LocalReparam => {
             t.set_weight_noise(&WeightNoiseConfig::new(NoiseKind::LocalReparam, ETA)?)?;

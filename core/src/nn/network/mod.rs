@@ -1,21 +1,26 @@
-//! The `Network` trait, its impl for one [`Dense`] layer and for the tuple
-//! `(Dense, rest)`, which composes layers to any depth.
+//! The `Network` trait and the MLP aliases; its impl for one [`Dense`]
+//! layer is in `dense_impl.rs`, for the tuple `(Dense, rest)`, which
+//! composes layers to any depth, in `pair.rs`.
 //!
 //! Every pass is a loop over layers calling one [`DenseRef`] function per
 //! layer: forward from the input, backward from the output. A network sized
 //! at run time that runs the same loop gets the same bits.
 
-use super::activation::Activation;
 use super::block::BLOCK;
-use super::dense::{Dense, DenseBlock, DenseCache};
+use super::dense::Dense;
 use super::init::Init;
 use super::loss::Loss;
 use super::penalty::{LossAndPenalty, NoiseOn};
 use crate::error::{Error, check_len};
 use crate::parameters::Parameters;
-use crate::perturbation::{Clean, Perturbation};
+use crate::perturbation::Perturbation;
 use core::fmt::Debug;
 use rand_core::Rng;
+
+mod batch;
+mod dense_impl;
+mod pair;
+mod penalty_passes;
 
 /// A fixed-size network mapping `[f32; IN]` to `[f32; OUT]`.
 ///
@@ -54,7 +59,7 @@ use rand_core::Rng;
 /// run(&(Dense::<2, 3, Tanh>::zeroed(), Dense::<3, 2>::zeroed()));
 /// ```
 pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug + Sized {
-    /// Per-layer values of one sample ([`DenseCache`] per layer), fixed size.
+    /// Per-layer values of one sample ([`DenseCache`](super::DenseCache) per layer), fixed size.
     type Cache: Clone + Debug;
     /// Number of dense layers.
     const DEPTH: usize;
@@ -316,23 +321,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         p: &mut P,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        check_len(xs.len(), targets.len())?;
-        let n = nonempty(xs.len())?;
-        grad.fill_zero();
-        let mut total = 0.0;
-        if p.is_clean() {
-            self.loss_grad_sum(loss, xs, targets, grad, &mut total)?;
-        } else {
-            let mut cache = Self::new_cache();
-            let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
-            for (x, t) in xs.iter().zip(targets) {
-                self.forward_with(x, p, &mut cache, &mut y);
-                total += loss.value_grad(&y, t, &mut dy)?;
-                self.backward_with(&cache, &dy, p, grad);
-            }
-        }
-        grad.scale_all(1.0 / n);
-        Ok(total / n)
+        batch::loss_grad_batch::<IN, OUT, Self, _, _, _>(self, loss, xs, targets, p, grad)
     }
 
     /// Clean forward pass of a batch: `ys[s] = f(xs[s])`, the bits of
@@ -355,16 +344,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// assert_eq!(ys, [[2.0], [4.0], [6.0]]);
     /// ```
     fn forward_batch(&self, xs: &[[f32; IN]], ys: &mut [[f32; OUT]]) -> Result<(), Error> {
-        check_len(ys.len(), xs.len())?;
-        let mut blk = Self::new_block();
-        self.prepare_block(&mut blk);
-        for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks_mut(BLOCK)) {
-            self.forward_block(xb, &mut blk);
-            for (y, o) in yb.iter_mut().zip(Self::block_output(&blk)) {
-                *y = *o;
-            }
-        }
-        Ok(())
+        batch::forward_batch::<IN, OUT, Self>(self, xs, ys)
     }
 
     /// ADDS the clean gradient of `Σ_s ℓ(f(xs[s]), targets[s])` into `grad`
@@ -395,19 +375,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         grad: &mut Self,
         total: &mut f32,
     ) -> Result<(), Error> {
-        check_len(xs.len(), targets.len())?;
-        let mut blk = Self::new_block();
-        self.prepare_block(&mut blk);
-        for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
-            self.forward_block(xb, &mut blk);
-            let ys = *Self::block_output(&blk);
-            let seeds = Self::block_seed(&mut blk);
-            for ((y, t), dy) in ys.iter().zip(tb).zip(seeds.iter_mut()) {
-                *total += loss.value_grad(y, t, dy)?;
-            }
-            self.backward_block(xb, &mut blk, grad, None);
-        }
-        Ok(())
+        batch::loss_grad_sum::<IN, OUT, Self, _, _>(self, loss, xs, targets, grad, total)
     }
 
     /// `Ok` when `eta` has one entry per layer.
@@ -454,16 +422,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         cache: &mut Self::Cache,
     ) -> Result<f32, Error> {
-        Self::check_eta(eta)?;
-        let mut y = [0.0; OUT];
-        self.forward_from(0, x, &mut Clean, cache, &mut y);
-        let mut seed = [0.0; OUT];
-        let mut total = 0.0;
-        for k in 0..OUT {
-            unit(&mut seed, k);
-            total += self.penalty_from(0, cache, &seed, eta, on, None);
-        }
-        Ok(total)
+        penalty_passes::penalty::<IN, OUT, Self>(self, x, eta, on, cache)
     }
 
     /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and
@@ -499,17 +458,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        Self::check_eta(eta)?;
-        let mut seed = [0.0; OUT];
-        let (mut ry, zero) = ([0.0; OUT], [0.0; OUT]);
-        let mut total = 0.0;
-        for (k, c) in dy.iter().enumerate() {
-            unit(&mut seed, k);
-            total += self.penalty_from(0, cache, &seed, eta, on, None);
-            self.r_forward_from(0, cache, eta, on, None, &mut ry);
-            self.r_backward_from(0, cache, *c, eta, &zero, None, grad, None);
-        }
-        Ok(total)
+        penalty_passes::penalty_grad_from_cache::<IN, OUT, Self>(self, cache, dy, eta, on, grad)
     }
 
     /// The penalty of one seed `s`: `Σ_l η_l ‖∇_{θ_l} (s·f)‖²` (one backward
@@ -541,14 +490,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         grad: Option<&mut Self>,
     ) -> Result<f32, Error> {
-        Self::check_eta(eta)?;
-        let total = self.penalty_from(0, cache, seed, eta, on, None);
-        if let Some(grad) = grad {
-            let (mut ry, zero) = ([0.0; OUT], [0.0; OUT]);
-            self.r_forward_from(0, cache, eta, on, None, &mut ry);
-            self.r_backward_from(0, cache, 0.0, eta, &zero, None, grad, None);
-        }
-        Ok(total)
+        penalty_passes::seeded_penalty_from_cache::<IN, OUT, Self>(self, cache, seed, eta, on, grad)
     }
 
     /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
@@ -579,10 +521,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        Self::check_eta(eta)?;
-        let mut y = [0.0; OUT];
-        self.forward_from(0, x, &mut Clean, cache, &mut y);
-        self.penalty_grad_from_cache(cache, &[0.0; OUT], eta, on, grad)
+        penalty_passes::penalty_grad::<IN, OUT, Self>(self, x, eta, on, cache, grad)
     }
 
     /// Adds `∇_θ [ℓ(f(x), t) + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad`
@@ -616,12 +555,9 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         grad: &mut Self,
     ) -> Result<LossAndPenalty, Error> {
-        Self::check_eta(eta)?;
-        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
-        self.forward_from(0, x, &mut Clean, cache, &mut y);
-        let l = loss.value_grad(&y, target, &mut dy)?;
-        let penalty = self.penalty_grad_from_cache(cache, &dy, eta, on, grad)?;
-        Ok(LossAndPenalty { loss: l, penalty })
+        penalty_passes::loss_penalty_grad::<IN, OUT, Self, _, _>(
+            self, loss, x, target, eta, on, cache, grad,
+        )
     }
 
     /// Means of the loss and the penalty over a mini-batch; `grad` is
@@ -654,22 +590,9 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<LossAndPenalty, Error> {
-        check_len(xs.len(), targets.len())?;
-        let n = nonempty(xs.len())?;
-        Self::check_eta(eta)?;
-        grad.fill_zero();
-        let mut cache = Self::new_cache();
-        let mut sum = LossAndPenalty::default();
-        for (x, t) in xs.iter().zip(targets) {
-            let v = self.loss_penalty_grad(loss, x, t, eta, on, &mut cache, grad)?;
-            sum.loss += v.loss;
-            sum.penalty += v.penalty;
-        }
-        grad.scale_all(1.0 / n);
-        Ok(LossAndPenalty {
-            loss: sum.loss / n,
-            penalty: sum.penalty / n,
-        })
+        penalty_passes::loss_penalty_grad_batch::<IN, OUT, Self, _, _>(
+            self, loss, xs, targets, eta, on, grad,
+        )
     }
 
     /// The penalty of every sample: `out[i] = penalty(xs[i])`.
@@ -694,27 +617,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         out: &mut [f32],
     ) -> Result<(), Error> {
-        check_len(out.len(), xs.len())?;
-        Self::check_eta(eta)?;
-        let mut blk = Self::new_block();
-        self.prepare_block(&mut blk);
-        let mut acc = [0.0; BLOCK];
-        for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
-            self.forward_block(xb, &mut blk);
-            ob.fill(0.0);
-            for k in 0..OUT {
-                for seed in Self::block_seed(&mut blk).iter_mut() {
-                    unit(seed, k);
-                }
-                acc.fill(0.0);
-                let acc = &mut acc[..xb.len()];
-                self.penalty_block(0, xb, &mut blk, eta, on, acc, None);
-                for (o, a) in ob.iter_mut().zip(acc.iter()) {
-                    *o += *a;
-                }
-            }
-        }
-        Ok(())
+        batch::penalty_batch::<IN, OUT, Self>(self, xs, eta, on, out)
     }
 
     /// The loss-correct (Gauss–Newton) penalty `tr(J_fᵀ H_ℓ J_f)` of every
@@ -748,31 +651,9 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         out: &mut [f32],
     ) -> Result<(), Error> {
-        check_len(out.len(), xs.len())?;
-        check_len(targets.len(), xs.len())?;
-        Self::check_eta(eta)?;
-        let mut blk = Self::new_block();
-        self.prepare_block(&mut blk);
-        let mut acc = [0.0; BLOCK];
-        let chunks = xs.chunks(BLOCK).zip(targets.chunks(BLOCK));
-        for ((xb, tb), ob) in chunks.zip(out.chunks_mut(BLOCK)) {
-            self.forward_block(xb, &mut blk);
-            let ys = *Self::block_output(&blk);
-            ob.fill(0.0);
-            for j in 0..OUT {
-                let seeds = Self::block_seed(&mut blk);
-                for ((seed, y), t) in seeds.iter_mut().zip(&ys).zip(tb) {
-                    loss.hessian_factor(y, t, j, seed)?;
-                }
-                acc.fill(0.0);
-                let acc = &mut acc[..xb.len()];
-                self.penalty_block(0, xb, &mut blk, eta, on, acc, None);
-                for (o, a) in ob.iter_mut().zip(acc.iter()) {
-                    *o += *a;
-                }
-            }
-        }
-        Ok(())
+        batch::gauss_newton_penalty_batch::<IN, OUT, Self, _, _>(
+            self, loss, xs, targets, eta, on, out,
+        )
     }
 
     /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` over the parameters that count
@@ -804,16 +685,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         traces: &mut [f32; OUT],
     ) -> Result<(), Error> {
-        Self::check_eta(eta)?;
-        let mut y = [0.0; OUT];
-        self.forward_from(0, x, &mut Clean, cache, &mut y);
-        let mut seed = [0.0; OUT];
-        for (k, t) in traces.iter_mut().enumerate() {
-            unit(&mut seed, k);
-            let mut hess = [[0.0; OUT]; OUT];
-            *t = self.trace_from(0, cache, &seed, &mut hess, eta, on, None);
-        }
-        Ok(())
+        penalty_passes::hessian_trace::<IN, OUT, Self>(self, x, eta, on, cache, traces)
     }
 
     /// Multiplies every parameter by `a`.
@@ -853,498 +725,6 @@ fn eta_at(eta: &[f32], l: usize) -> f32 {
 #[inline]
 pub(crate) fn nonempty(n: usize) -> Result<f32, Error> {
     crate::error::nonempty("batch", n).map(|n| n as f32)
-}
-
-impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dense<IN, OUT, A> {
-    type Cache = DenseCache<IN, OUT>;
-    const DEPTH: usize = 1;
-    const PARAMS: usize = IN * OUT + OUT;
-
-    fn zeroed() -> Self {
-        let () = Self::NONEMPTY;
-        Self {
-            w: [[0.0; IN]; OUT],
-            b: [0.0; OUT],
-            act: A::default(),
-        }
-    }
-
-    fn new_cache() -> Self::Cache {
-        DenseCache::new()
-    }
-
-    #[inline]
-    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) {
-        // Lengths are fixed by the types, so the check cannot fail.
-        let _ = self.view().forward_clean(x, y);
-    }
-
-    #[inline]
-    fn forward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    ) {
-        let mut row = [0.0; IN];
-        cache.x = *x;
-        let c = cache;
-        let _ = self
-            .view()
-            .forward(first, x, p, &mut row, &mut c.z, &mut c.a);
-        *y = c.a;
-    }
-
-    #[inline]
-    fn backward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-        dx: Option<&mut [f32; IN]>,
-    ) {
-        let mut row = [0.0; IN];
-        let mut g = *dy;
-        let c = cache;
-        let _ = self.view().backward(
-            first,
-            &c.x,
-            &c.z,
-            &c.a,
-            &mut g,
-            p,
-            &mut row,
-            grad.w.as_flattened_mut(),
-            &mut grad.b,
-            dx.map(|d| d.as_mut_slice()),
-        );
-    }
-
-    #[inline]
-    fn penalty_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        g: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        dx: Option<&mut [f32; IN]>,
-    ) -> f32 {
-        let v = self.view();
-        let c = cache;
-        c.g = *g;
-        let _ = v.delta(&c.z, &c.a, &c.g, &mut c.delta);
-        if let Some(dx) = dx {
-            let _ = v.input_grad(&c.delta, dx);
-        }
-        v.penalty_term(&c.x, &c.delta, eta_at(eta, first), on)
-            .unwrap_or(0.0)
-    }
-
-    #[inline]
-    fn r_forward_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        eta: &[f32],
-        on: NoiseOn,
-        rx: Option<&[f32; IN]>,
-        ry: &mut [f32; OUT],
-    ) {
-        let c = cache;
-        let rx = rx.map(|r| r.as_slice());
-        let e = eta_at(eta, first);
-        let _ = self
-            .view()
-            .r_forward(&c.x, &c.z, &c.a, &c.delta, rx, e, on, &mut c.rz, &mut c.ra);
-        *ry = c.ra;
-    }
-
-    #[inline]
-    fn r_backward_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        c: f32,
-        eta: &[f32],
-        rg: &[f32; OUT],
-        rx: Option<&[f32; IN]>,
-        grad: &mut Self,
-        rgx: Option<&mut [f32; IN]>,
-    ) {
-        let k = cache;
-        let mut r = *rg;
-        let _ = self.view().r_backward(
-            &k.x,
-            &k.z,
-            &k.a,
-            &k.g,
-            &k.delta,
-            &k.rz,
-            rx.map(|v| v.as_slice()),
-            &mut r,
-            c,
-            eta_at(eta, first),
-            grad.w.as_flattened_mut(),
-            &mut grad.b,
-            rgx.map(|v| v.as_mut_slice()),
-        );
-    }
-
-    #[inline]
-    fn trace_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        g: &[f32; OUT],
-        hess: &mut [[f32; OUT]; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
-    ) -> f32 {
-        let v = self.view();
-        let c = cache;
-        let mut u = [0.0; OUT];
-        let (dx, hx) = match below {
-            Some((dx, hx)) => (Some(dx), Some(hx.as_flattened_mut())),
-            None => (None, None),
-        };
-        let tr = v
-            .hessian_backward(&c.z, &c.a, g, hess.as_flattened_mut(), &mut u, hx)
-            .unwrap_or(0.0);
-        if let Some(dx) = dx {
-            let _ = v.delta(&c.z, &c.a, g, &mut u);
-            let _ = v.input_grad(&u, dx);
-        }
-        eta_at(eta, first) * ((crate::kernels::sq_norm(&c.x) + on.bias_term()) * tr)
-    }
-
-    fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
-        init.fill(IN, self.w.as_flattened_mut(), &mut self.b, rng);
-    }
-
-    type Block = DenseBlock<IN, OUT>;
-
-    fn new_block() -> Self::Block {
-        DenseBlock::new()
-    }
-
-    #[inline]
-    fn prepare_block(&self, blk: &mut Self::Block) {
-        let _ = self.view().transpose_into(blk.wt.as_flattened_mut());
-    }
-
-    #[inline]
-    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block) {
-        let n = xs.len().min(BLOCK);
-        let (z, a) = (&mut blk.z[..n], &mut blk.a[..n]);
-        let _ = self.view().forward_block(
-            blk.wt.as_flattened(),
-            xs[..n].as_flattened(),
-            z.as_flattened_mut(),
-            a.as_flattened_mut(),
-        );
-    }
-
-    #[inline]
-    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK] {
-        &blk.a
-    }
-
-    #[inline]
-    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
-        &mut blk.g
-    }
-
-    #[inline]
-    fn backward_block(
-        &self,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        grad: &mut Self,
-        dxs: Option<&mut [[f32; IN]]>,
-    ) {
-        let n = xs.len().min(BLOCK);
-        let _ = self.view().backward_block(
-            xs[..n].as_flattened(),
-            blk.z[..n].as_flattened(),
-            blk.a[..n].as_flattened(),
-            blk.g[..n].as_flattened_mut(),
-            grad.w.as_flattened_mut(),
-            &mut grad.b,
-            dxs.map(|d| d.as_flattened_mut()),
-        );
-    }
-
-    #[inline]
-    fn penalty_block(
-        &self,
-        first: usize,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        eta: &[f32],
-        on: NoiseOn,
-        acc: &mut [f32],
-        dxs: Option<&mut [[f32; IN]]>,
-    ) {
-        let n = xs.len().min(BLOCK);
-        let _ = self.view().penalty_block(
-            xs[..n].as_flattened(),
-            blk.z[..n].as_flattened(),
-            blk.a[..n].as_flattened(),
-            blk.g[..n].as_flattened(),
-            blk.d[..n].as_flattened_mut(),
-            eta_at(eta, first),
-            on,
-            acc,
-            dxs.map(|d| d.as_flattened_mut()),
-        );
-    }
-}
-
-impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
-    for (Dense<IN, H, A>, N)
-{
-    fn slice_count(&self) -> usize {
-        2 + self.1.slice_count()
-    }
-
-    fn slice(&self, i: usize) -> &[f32] {
-        if i < 2 {
-            self.0.slice(i)
-        } else {
-            self.1.slice(i - 2)
-        }
-    }
-
-    fn slice_mut(&mut self, i: usize) -> &mut [f32] {
-        if i < 2 {
-            self.0.slice_mut(i)
-        } else {
-            self.1.slice_mut(i - 2)
-        }
-    }
-}
-
-impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Network<H, OUT>>
-    Network<IN, OUT> for (Dense<IN, H, A>, N)
-{
-    type Cache = (DenseCache<IN, H>, N::Cache);
-    const DEPTH: usize = 1 + N::DEPTH;
-    const PARAMS: usize = IN * H + H + N::PARAMS;
-
-    fn zeroed() -> Self {
-        (Dense::zeroed(), N::zeroed())
-    }
-
-    fn new_cache() -> Self::Cache {
-        (DenseCache::new(), N::new_cache())
-    }
-
-    #[inline]
-    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) {
-        let mut h = [0.0; H];
-        self.0.forward(x, &mut h);
-        self.1.forward(&h, y);
-    }
-
-    #[inline]
-    fn forward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    ) {
-        let mut h = [0.0; H];
-        self.0.forward_from(first, x, p, &mut cache.0, &mut h);
-        self.1.forward_from(first + 1, &h, p, &mut cache.1, y);
-    }
-
-    #[inline]
-    fn backward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-        dx: Option<&mut [f32; IN]>,
-    ) {
-        let mut gh = [0.0; H];
-        self.1
-            .backward_from(first + 1, &cache.1, dy, p, &mut grad.1, Some(&mut gh));
-        self.0
-            .backward_from(first, &cache.0, &gh, p, &mut grad.0, dx);
-    }
-
-    #[inline]
-    fn penalty_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        g: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        dx: Option<&mut [f32; IN]>,
-    ) -> f32 {
-        let mut gh = [0.0; H];
-        let rest = self
-            .1
-            .penalty_from(first + 1, &mut cache.1, g, eta, on, Some(&mut gh));
-        rest + self.0.penalty_from(first, &mut cache.0, &gh, eta, on, dx)
-    }
-
-    #[inline]
-    fn r_forward_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        eta: &[f32],
-        on: NoiseOn,
-        rx: Option<&[f32; IN]>,
-        ry: &mut [f32; OUT],
-    ) {
-        let mut rh = [0.0; H];
-        self.0
-            .r_forward_from(first, &mut cache.0, eta, on, rx, &mut rh);
-        self.1
-            .r_forward_from(first + 1, &mut cache.1, eta, on, Some(&rh), ry);
-    }
-
-    #[inline]
-    fn r_backward_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        c: f32,
-        eta: &[f32],
-        rg: &[f32; OUT],
-        rx: Option<&[f32; IN]>,
-        grad: &mut Self,
-        rgx: Option<&mut [f32; IN]>,
-    ) {
-        let mut rgh = [0.0; H];
-        let (c0, c1) = (&cache.0, &cache.1);
-        self.1.r_backward_from(
-            first + 1,
-            c1,
-            c,
-            eta,
-            rg,
-            Some(&c0.ra),
-            &mut grad.1,
-            Some(&mut rgh),
-        );
-        self.0
-            .r_backward_from(first, c0, c, eta, &rgh, rx, &mut grad.0, rgx);
-    }
-
-    #[inline]
-    fn trace_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        g: &[f32; OUT],
-        hess: &mut [[f32; OUT]; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
-    ) -> f32 {
-        let mut gh = [0.0; H];
-        let mut hh = [[0.0; H]; H];
-        let rest = self.1.trace_from(
-            first + 1,
-            &cache.1,
-            g,
-            hess,
-            eta,
-            on,
-            Some((&mut gh, &mut hh)),
-        );
-        rest + self
-            .0
-            .trace_from(first, &cache.0, &gh, &mut hh, eta, on, below)
-    }
-
-    fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
-        self.0.init(init, rng);
-        self.1.init(init, rng);
-    }
-
-    type Block = (DenseBlock<IN, H>, N::Block);
-
-    fn new_block() -> Self::Block {
-        (DenseBlock::new(), N::new_block())
-    }
-
-    #[inline]
-    fn prepare_block(&self, blk: &mut Self::Block) {
-        self.0.prepare_block(&mut blk.0);
-        self.1.prepare_block(&mut blk.1);
-    }
-
-    #[inline]
-    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block) {
-        let n = xs.len().min(BLOCK);
-        self.0.forward_block(xs, &mut blk.0);
-        self.1.forward_block(&blk.0.a[..n], &mut blk.1);
-    }
-
-    #[inline]
-    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK] {
-        N::block_output(&blk.1)
-    }
-
-    #[inline]
-    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
-        N::block_seed(&mut blk.1)
-    }
-
-    #[inline]
-    fn backward_block(
-        &self,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        grad: &mut Self,
-        dxs: Option<&mut [[f32; IN]]>,
-    ) {
-        let n = xs.len().min(BLOCK);
-        let (b0, b1) = (&mut blk.0, &mut blk.1);
-        self.1
-            .backward_block(&b0.a[..n], b1, &mut grad.1, Some(&mut b0.g[..n]));
-        self.0.backward_block(xs, b0, &mut grad.0, dxs);
-    }
-
-    #[inline]
-    fn penalty_block(
-        &self,
-        first: usize,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        eta: &[f32],
-        on: NoiseOn,
-        acc: &mut [f32],
-        dxs: Option<&mut [[f32; IN]]>,
-    ) {
-        let n = xs.len().min(BLOCK);
-        let (b0, b1) = (&mut blk.0, &mut blk.1);
-        self.1.penalty_block(
-            first + 1,
-            &b0.a[..n],
-            b1,
-            eta,
-            on,
-            acc,
-            Some(&mut b0.g[..n]),
-        );
-        self.0.penalty_block(first, xs, b0, eta, on, acc, dxs);
-    }
 }
 
 /// One hidden layer: `IN → H → OUT`, hidden activation `A`, output activation `B`.

@@ -1,0 +1,167 @@
+//! The batch passes of [`Network`]: mini-batch loss gradients, forward and
+//! penalty passes [`BLOCK`] samples at a time through the per-layer block
+//! buffers.
+
+use super::super::block::BLOCK;
+use super::super::loss::Loss;
+use super::super::penalty::NoiseOn;
+use super::{Network, nonempty, unit};
+use crate::error::{Error, check_len};
+use crate::perturbation::Perturbation;
+
+/// The body of [`Network::loss_grad_batch`].
+pub(super) fn loss_grad_batch<
+    const IN: usize,
+    const OUT: usize,
+    N: Network<IN, OUT>,
+    T,
+    L: Loss<T>,
+    P: Perturbation,
+>(
+    net: &N,
+    loss: &L,
+    xs: &[[f32; IN]],
+    targets: &[T],
+    p: &mut P,
+    grad: &mut N,
+) -> Result<f32, Error> {
+    check_len(xs.len(), targets.len())?;
+    let n = nonempty(xs.len())?;
+    grad.fill_zero();
+    let mut total = 0.0;
+    if p.is_clean() {
+        net.loss_grad_sum(loss, xs, targets, grad, &mut total)?;
+    } else {
+        let mut cache = N::new_cache();
+        let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
+        for (x, t) in xs.iter().zip(targets) {
+            net.forward_with(x, p, &mut cache, &mut y);
+            total += loss.value_grad(&y, t, &mut dy)?;
+            net.backward_with(&cache, &dy, p, grad);
+        }
+    }
+    grad.scale_all(1.0 / n);
+    Ok(total / n)
+}
+
+/// The body of [`Network::forward_batch`].
+pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
+    net: &N,
+    xs: &[[f32; IN]],
+    ys: &mut [[f32; OUT]],
+) -> Result<(), Error> {
+    check_len(ys.len(), xs.len())?;
+    let mut blk = N::new_block();
+    net.prepare_block(&mut blk);
+    for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks_mut(BLOCK)) {
+        net.forward_block(xb, &mut blk);
+        for (y, o) in yb.iter_mut().zip(N::block_output(&blk)) {
+            *y = *o;
+        }
+    }
+    Ok(())
+}
+
+/// The body of [`Network::loss_grad_sum`].
+pub(super) fn loss_grad_sum<
+    const IN: usize,
+    const OUT: usize,
+    N: Network<IN, OUT>,
+    T,
+    L: Loss<T>,
+>(
+    net: &N,
+    loss: &L,
+    xs: &[[f32; IN]],
+    targets: &[T],
+    grad: &mut N,
+    total: &mut f32,
+) -> Result<(), Error> {
+    check_len(xs.len(), targets.len())?;
+    let mut blk = N::new_block();
+    net.prepare_block(&mut blk);
+    for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
+        net.forward_block(xb, &mut blk);
+        let ys = *N::block_output(&blk);
+        let seeds = N::block_seed(&mut blk);
+        for ((y, t), dy) in ys.iter().zip(tb).zip(seeds.iter_mut()) {
+            *total += loss.value_grad(y, t, dy)?;
+        }
+        net.backward_block(xb, &mut blk, grad, None);
+    }
+    Ok(())
+}
+
+/// The body of [`Network::penalty_batch`].
+pub(super) fn penalty_batch<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
+    net: &N,
+    xs: &[[f32; IN]],
+    eta: &[f32],
+    on: NoiseOn,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check_len(out.len(), xs.len())?;
+    N::check_eta(eta)?;
+    let mut blk = N::new_block();
+    net.prepare_block(&mut blk);
+    let mut acc = [0.0; BLOCK];
+    for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+        net.forward_block(xb, &mut blk);
+        ob.fill(0.0);
+        for k in 0..OUT {
+            for seed in N::block_seed(&mut blk).iter_mut() {
+                unit(seed, k);
+            }
+            acc.fill(0.0);
+            let acc = &mut acc[..xb.len()];
+            net.penalty_block(0, xb, &mut blk, eta, on, acc, None);
+            for (o, a) in ob.iter_mut().zip(acc.iter()) {
+                *o += *a;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body of [`Network::gauss_newton_penalty_batch`].
+pub(super) fn gauss_newton_penalty_batch<
+    const IN: usize,
+    const OUT: usize,
+    N: Network<IN, OUT>,
+    T,
+    L: Loss<T>,
+>(
+    net: &N,
+    loss: &L,
+    xs: &[[f32; IN]],
+    targets: &[T],
+    eta: &[f32],
+    on: NoiseOn,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check_len(out.len(), xs.len())?;
+    check_len(targets.len(), xs.len())?;
+    N::check_eta(eta)?;
+    let mut blk = N::new_block();
+    net.prepare_block(&mut blk);
+    let mut acc = [0.0; BLOCK];
+    let chunks = xs.chunks(BLOCK).zip(targets.chunks(BLOCK));
+    for ((xb, tb), ob) in chunks.zip(out.chunks_mut(BLOCK)) {
+        net.forward_block(xb, &mut blk);
+        let ys = *N::block_output(&blk);
+        ob.fill(0.0);
+        for j in 0..OUT {
+            let seeds = N::block_seed(&mut blk);
+            for ((seed, y), t) in seeds.iter_mut().zip(&ys).zip(tb) {
+                loss.hessian_factor(y, t, j, seed)?;
+            }
+            acc.fill(0.0);
+            let acc = &mut acc[..xb.len()];
+            net.penalty_block(0, xb, &mut blk, eta, on, acc, None);
+            for (o, a) in ob.iter_mut().zip(acc.iter()) {
+                *o += *a;
+            }
+        }
+    }
+    Ok(())
+}
