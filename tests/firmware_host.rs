@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use noisereg::rand_core::SeedableRng;
 use noisereg::{HalfSquaredError, Init, Network, NoiseKind, WeightNoiseConfig, perturbed_loss};
-use noisereg::{Parameters, Sgd};
+use noisereg::{Parameters, RecurrentNoise, Sgd};
 use noisereg_firmware_workload::rnn::{
-    CO2_TARGETS, CO2_WINDOWS, RnnNet, RnnTrainer, STEPS_PER_WINDOW, WINDOWS, rnn_trainer, run_rnn,
+    CO2_TARGETS, CO2_WINDOWS, RNN_ETA, RNN_EVAL_PAIRS, RNN_SEED, RnnNet, RnnTrainer,
+    STEPS_PER_WINDOW, WINDOWS, rnn_clean, rnn_perturbed, rnn_trainer, run_rnn,
 };
 use noisereg_firmware_workload::{
     ETA, EVAL_PAIRS, FEATURES, Fixed6, Fnv1a, Net, Report, SAMPLES, SEED, X, Y, evaluate, run,
@@ -447,6 +448,40 @@ fn rnn_training_noise_is_per_sequence() {
         unperturbed > 100.0 * same.max(1e-7),
         "the noise moved nothing: {unperturbed}"
     );
+}
+
+/// The workload's lean evaluation under weight noise gives
+/// `perturbed_loss`'s numbers bit for bit (the same kernels run in both).
+#[test]
+fn rnn_evaluation_equals_perturbed_loss() {
+    let noise = WeightNoiseConfig::new(NoiseKind::Additive, RNN_ETA).unwrap();
+    for seed in [1, 2] {
+        let mut net = RnnNet::zeroed().with_noise(RecurrentNoise::PerSequence);
+        net.init(
+            Init::Glorot,
+            &mut rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(seed),
+        );
+        let clean = rnn_clean(&net).unwrap();
+        let lean = rnn_perturbed(&net, clean).unwrap();
+        let want = perturbed_loss::<_, [f32; 1], _, _, _>(
+            &net,
+            &HalfSquaredError,
+            &CO2_WINDOWS,
+            &CO2_TARGETS,
+            &noise,
+            RNN_EVAL_PAIRS,
+            RNN_SEED + 2,
+        )
+        .unwrap();
+        assert_eq!(clean.to_bits(), want.clean.to_bits(), "seed {seed}");
+        assert_eq!(lean.mean.to_bits(), want.mean.to_bits(), "seed {seed}");
+        assert_eq!(
+            lean.std_error.to_bits(),
+            want.std_error.to_bits(),
+            "seed {seed}"
+        );
+        assert_eq!(lean.pairs, want.pairs);
+    }
 }
 
 /// The host's recurrent report; `firmware/run.sh` compares its `result:`
