@@ -14,7 +14,7 @@ use noisereg::rand_core::SeedableRng;
 use noisereg::{HalfSquaredError, Init, Network, NoiseKind, WeightNoiseConfig, perturbed_loss};
 use noisereg::{Parameters, RecurrentNoise, Sgd};
 use noisereg_firmware_workload::rnn::{
-    CO2_TARGETS, CO2_WINDOWS, RNN_ETA, RNN_EVAL_PAIRS, RNN_SEED, RnnNet, RnnTrainer,
+    CO2_TARGETS, CO2_WINDOWS, RNN_ETA, RNN_EVAL_PAIRS, RNN_SEED, RnnNet, RnnReport, RnnTrainer,
     STEPS_PER_WINDOW, WINDOWS, rnn_clean, rnn_perturbed, rnn_trainer, run_rnn,
 };
 use noisereg_firmware_workload::{
@@ -481,6 +481,28 @@ fn rnn_evaluation_equals_perturbed_loss() {
             "seed {seed}"
         );
         assert_eq!(lean.pairs, want.pairs);
+    }
+}
+
+#[test]
+fn rnn_report_check_rejects_non_finite_and_no_progress() {
+    let good = run_rnn().unwrap();
+    assert_eq!(good.check(), Ok(()));
+    for bad in [
+        RnnReport {
+            loss_perturbed_se: f64::NAN,
+            ..good
+        },
+        RnnReport {
+            loss_before: f32::INFINITY,
+            ..good
+        },
+        RnnReport {
+            loss_after: good.loss_before,
+            ..good
+        },
+    ] {
+        assert!(bad.check().is_err(), "{bad:?}");
     }
 }
 
