@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the firmware for both boards, runs each image under QEMU, and checks
 # that each board passes its own checks and prints exactly the host's
-# `result:` lines (losses and weight checksum, bit for bit). Also reports
+# `result:` lines (losses and weight checksum, bit for bit), and the same for
+# the recurrent workload (src/bin/rnn.rs) and the int8 model. Also reports
 # flash, RAM, peak stack, the flash the training adds on the M4F, and
 # instruction counts of the sampler and the training step on both boards.
 #
@@ -145,6 +146,44 @@ for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi co
   echo "int8 image on $machine: flash $((text + data)) B, RAM $((data + bss)) B"
 done
 
+step "host reference of the recurrent workload (tests/firmware_host.rs, release)"
+rnn_out=$(cd "$root" && cargo test --release -q -p noisereg-harness --test firmware_host \
+  -- --exact rnn_workload_report --nocapture 2>&1) || { printf '%s\n' "$rnn_out"; fail "host recurrent workload"; }
+rnn_host=$(grep '^result: ' <<<"$rnn_out" || true)
+[ -n "$rnn_host" ] || { printf '%s\n' "$rnn_out"; fail "no recurrent result lines from the host"; }
+printf '%s\n' "$rnn_host"
+rnn_summary=()
+for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi cortex-m0 microbit"; do
+  read -r target cpu machine <<<"$board"
+  step "$machine: the recurrent workload (src/bin/rnn.rs)"
+  (cd "$fw" && CARGO_TARGET_DIR="$fw_target" cargo build --release --locked -q --target "$target" --bin rnn) >&2 ||
+    fail "rnn firmware build for $target"
+  elf="$fw_target/$target/release/rnn"
+  log="$logs/rnn-$machine.log"
+  rc=0
+  run "$elf" "$cpu" "$machine" "$log" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "firmware: the recurrent workload on $machine exited with status $rc (124 = timeout)" >&2
+    status=1
+  fi
+  if ! diff <(printf '%s\n' "$rnn_host") <(grep '^result: ' "$log" || true) >"$logs/diff"; then
+    echo "firmware: recurrent results on $machine differ from the host's (< host, > $machine):" >&2
+    cat "$logs/diff" >&2
+    status=1
+  else
+    echo "firmware: the recurrent workload on $machine matches the host bit for bit"
+  fi
+  read -r text data bss < <(size_of "$elf")
+  peak=$(sed -n 's/^measure: stack_peak_bytes=\([0-9]*\).*/\1/p' "$log")
+  if [ -z "$peak" ]; then
+    echo "firmware: no stack peak printed by the recurrent workload on $machine" >&2
+    status=1
+    peak=0
+  fi
+  rnn_summary+=("$(printf '| %-10s | %-9s | %8d | %8d | %9d | %9d |' \
+    "$machine" "$cpu" $((text + data)) $((data + bss)) "$peak" $((data + bss + peak)))")
+done
+
 # Instruction counts (src/bin/count.rs): QEMU's virtual clock runs one
 # nanosecond per instruction (-icount shift=0) and SysTick counts it. The
 # figures must be printed; their values are not checked, only the method
@@ -168,6 +207,12 @@ for board in "thumbv7em-none-eabihf cortex-m4 mps2-an386" "thumbv6m-none-eabi co
     train_independent train_per_batch train_flipout train_local_reparam train_explicit_penalty; do
     if ! grep -Eq "^count: $what +[0-9]+\.[0-9] instructions per" "$log"; then
       echo "firmware: no count for $what on $machine" >&2
+      status=1
+    fi
+  done
+  for what in plain per_sequence per_step; do
+    if ! grep -Eq "^count: rnn_train_$what +[0-9]+\.[0-9] instructions per sequence" "$log"; then
+      echo "firmware: no recurrent count rnn_train_$what on $machine" >&2
       status=1
     fi
   done
@@ -201,7 +246,12 @@ printf '%s\n' "${summary[@]}"
 echo "flash = text + rodata + data initialisers; RAM = data + bss; stack = peak measured on the device by painting;"
 echo "training adds = flash with the training minus flash of the same image built --no-default-features."
 
-step "instructions (QEMU -icount shift=0, SysTick; per normal, per training sample of a batch of 8)"
+step "recurrent image src/bin/rnn.rs (release, opt-level s, LTO; bytes)"
+echo "| board      | core      | flash B  | RAM B    | stack B   | RAM+stack |"
+echo "|------------|-----------|----------|----------|-----------|-----------|"
+printf '%s\n' "${rnn_summary[@]}"
+
+step "instructions (QEMU -icount shift=0, SysTick; per normal, per training sample or sequence of a batch of 8)"
 printf '%s\n' "${counts[@]}"
 
 [ "$status" -eq 0 ] || fail "see above"

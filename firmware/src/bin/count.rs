@@ -29,7 +29,12 @@ use cortex_m_semihosting::{debug, hio};
 use noisereg::rand_core::SeedableRng;
 use noisereg::{
     BoxMuller, Clean, Error, Estimator, HalfSquaredError, Init, Loss, Mlp2, Model, Network,
-    NoiseKind, Optimizer, Redraw, Sgd, Tanh, Trainer, WeightNoiseConfig, XoshiroLanes, fill_normal,
+    NoiseKind, Optimizer, RecurrentNoise, Redraw, Sgd, Tanh, Trainer, WeightNoiseConfig,
+    XoshiroLanes, fill_normal,
+};
+use noisereg_firmware_workload::rnn::{
+    CO2_TARGETS, CO2_WINDOWS, RNN_BATCH, RNN_LEARNING_RATE, RNN_SEED, RnnTrainer, rnn_initial,
+    rnn_noise,
 };
 use noisereg_firmware_workload::{BATCH, ETA, FEATURES, LEARNING_RATE, Net, SEED, X, Y};
 use panic_semihosting as _;
@@ -169,6 +174,29 @@ fn train<N: Network<IN, 1>, const IN: usize, const S: usize>(
     });
     err?;
     Ok(c.saturating_sub(empty) / (STEPS * BATCH) as u64)
+}
+
+/// Per-sequence cost of a training step of the recurrent workload (Elman
+/// 1→8→1 tanh, windows of 12 steps, batch [`RNN_BATCH`], SGD): without
+/// noise, or with additive weight noise drawn per sequence or per step;
+/// over [`STEPS`] steps after one warm-up step.
+#[inline(never)]
+fn rnn_train(noise: Option<RecurrentNoise>, empty: u64) -> Result<u64, Error> {
+    let net = rnn_initial().with_noise(noise.unwrap_or_default());
+    let mut t = RnnTrainer::new(net, Sgd::new(RNN_LEARNING_RATE)?, RNN_SEED + 1);
+    if noise.is_some() {
+        t.set_weight_noise(&rnn_noise()?)?;
+    }
+    let (xs, ts) = (&CO2_WINDOWS[..RNN_BATCH], &CO2_TARGETS[..RNN_BATCH]);
+    t.step(&HalfSquaredError, xs, ts)?;
+    let mut err = Ok(());
+    let c = window(STEPS, || {
+        if let Err(e) = t.step(&HalfSquaredError, black_box(xs), ts) {
+            err = Err(e);
+        }
+    });
+    err?;
+    Ok(c.saturating_sub(empty) / (STEPS * RNN_BATCH) as u64)
 }
 
 /// Per-sample cost of plain SGD (batch [`BATCH`]) through the per-sample
@@ -348,6 +376,27 @@ fn main() -> ! {
                 }
             }
             train_rows::<Big, 16>(&mut out, "train_16_32_32_1_", &big, empty_steps)?;
+        }
+        let plain = rnn_train(None, empty_steps)?;
+        for (what, noise) in [
+            ("plain", None),
+            ("per_sequence", Some(RecurrentNoise::PerSequence)),
+            ("per_step", Some(RecurrentNoise::PerStep)),
+        ] {
+            let c = if noise.is_none() {
+                plain
+            } else {
+                rnn_train(noise, empty_steps)?
+            };
+            let r = c * 100 / plain.max(1);
+            let _ = writeln!(
+                out,
+                "count: rnn_train_{what:<23} {:>8}.{} instructions per sequence ({}.{:02}x plain)",
+                c / 10,
+                c % 10,
+                r / 100,
+                r % 100
+            );
         }
         Ok(())
     })();

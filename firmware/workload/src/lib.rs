@@ -15,10 +15,13 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 #[rustfmt::skip]
+mod co2_windows;
+#[rustfmt::skip]
 mod diabetes_subset;
 mod fixed6;
 mod fnv1a;
 mod report;
+pub mod rnn;
 
 pub use diabetes_subset::{FEATURES, SAMPLES, X, Y};
 pub use fixed6::Fixed6;
