@@ -1,0 +1,182 @@
+//! `export` of recurrent models: the C header compiled with the system C
+//! compiler gives the CLI's predictions (the core's `ElmanRef`/`GruRef` through
+//! `DynRnn`) on the CO₂ test windows, bit for bit without fused multiply-adds
+//! and within 1e-5·(1 + |y|) everywhere; the Rust module is the core's `Elman`
+//! or `Gru` as a `const`.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
+
+fn noisereg() -> Command {
+    Command::new(BIN)
+}
+
+fn co2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/co2_monthly.csv")
+}
+
+/// A CO₂ model (`arch`, window `seq_len`, `transform`, `horizon`).
+fn train(dir: &Path, arch: &str, transform: &str, seq_len: &str, horizon: &str) -> PathBuf {
+    let out = dir.join(format!("{arch}_{transform}.json"));
+    noisereg()
+        .args(["train", "--target", "co2_ppm", "--arch", arch])
+        .args(["--transform", transform, "--seq-len", seq_len])
+        .args(["--horizon", horizon, "--hidden", "8", "--epochs", "3"])
+        .args(["--weight-noise", "0.003", "--data"])
+        .arg(co2())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+/// The raw rows of every test window of `model`, one window per line.
+fn raw_test_windows(model: &Path) -> String {
+    let m: Value = serde_json::from_slice(&std::fs::read(model).unwrap()).unwrap();
+    let t = m["recurrent"]["seq_len"].as_u64().unwrap() as usize;
+    let h = m["recurrent"]["horizon"].as_u64().unwrap() as usize;
+    let lost = usize::from(m["recurrent"]["transform"] == "difference");
+    let fraction = m["settings"]["test_fraction"].as_f64().unwrap();
+    let d = noisereg_harness::series::load_series(&co2(), "co2_ppm", &[]).unwrap();
+    let n = d.values.len();
+    let test = &d.values[n - noisereg_harness::series::test_rows(n, fraction)..];
+    (0..=test.len() - lost - t - h)
+        .map(|s| {
+            let vals: Vec<String> = test[s..s + t + lost]
+                .iter()
+                .flatten()
+                .map(|v| format!("{v:e}"))
+                .collect();
+            vals.join(" ") + "\n"
+        })
+        .collect()
+}
+
+const MAIN_C: &str = r#"#include <stdio.h>
+#include "model.h"
+int main(void) {
+    float raw[NOISEREG_RAW_ROWS * NOISEREG_CHANNELS], y[NOISEREG_OUTPUTS];
+    for (;;) {
+        int i;
+        for (i = 0; i < NOISEREG_RAW_ROWS * NOISEREG_CHANNELS; ++i)
+            if (scanf("%f", &raw[i]) != 1) return 0;
+        noisereg_predict_rnn(raw, y);
+        for (i = 0; i < NOISEREG_OUTPUTS; ++i) printf(i ? " %.9g" : "%.9g", (double)y[i]);
+        printf("\n");
+    }
+}
+"#;
+
+fn parse(text: &str) -> Vec<f32> {
+    text.split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// Exports `model` to C, compiles it with `cc -ffp-contract=off` and returns
+/// (C outputs, the CLI's outputs) on the test windows.
+fn c_vs_cli(dir: &Path, model: &Path) -> (Vec<f32>, Vec<f32>) {
+    let sub = dir.join(model.file_stem().unwrap());
+    std::fs::create_dir_all(&sub).unwrap();
+    let header = sub.join("model.h");
+    let cli = noisereg()
+        .args(["export", "--format", "c", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(&header)
+        .arg("--predict")
+        .arg(co2())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    std::fs::write(sub.join("main.c"), MAIN_C).unwrap();
+    let exe = sub.join("predict");
+    let status = std::process::Command::new("cc")
+        .args([
+            "-std=c99",
+            "-O2",
+            "-ffp-contract=off",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
+        .arg(sub.join("main.c"))
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cc failed");
+    let mut child = std::process::Command::new(&exe)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(raw_test_windows(model).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    (
+        parse(&String::from_utf8(out.stdout).unwrap()),
+        parse(&String::from_utf8(cli).unwrap()),
+    )
+}
+
+#[test]
+fn c_export_of_elman_and_gru_gives_the_cli_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, transform, seq_len, horizon, windows) in [
+        // 105 test rows, one lost to differencing: 104 − 12 − 1 + 1 windows.
+        ("elman", "difference", "12", "1", 92),
+        ("gru", "difference", "12", "1", 92),
+        ("gru", "standardize", "6", "3", 105 - 6 - 3 + 1),
+    ] {
+        let model = train(dir.path(), arch, transform, seq_len, horizon);
+        let (c, cli) = c_vs_cli(dir.path(), &model);
+        assert_eq!(cli.len(), windows, "{arch} {transform}: CLI windows");
+        assert_eq!(c.len(), cli.len(), "{arch} {transform}: C windows");
+        for (a, b) in c.iter().zip(&cli) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{arch} {transform}: C {a} vs CLI {b}"
+            );
+        }
+        // Without fused multiply-adds in the CLI the C code repeats its bits.
+        #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+        {
+            let cb: Vec<u32> = c.iter().map(|v| v.to_bits()).collect();
+            let lb: Vec<u32> = cli.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(cb, lb, "{arch} {transform}: C and CLI bits differ");
+        }
+    }
+}
+
+#[test]
+fn recurrent_export_refuses_quantize_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train(dir.path(), "elman", "difference", "4", "1");
+    let out = dir.path().join("m.h");
+    noisereg()
+        .args(["export", "--format", "c", "--quantize", "8", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("--quantize 8")
+                .and(predicate::str::contains("recurrent model")),
+        );
+    assert!(!out.exists());
+}
