@@ -181,40 +181,27 @@ fn recurrent_export_refuses_quantize_with_status_2() {
     assert!(!out.exists());
 }
 
-/// The settings of the checked-in Rust exports (`tests/export_rnn/`).
-fn fixture_model(dir: &Path, arch: &str) -> PathBuf {
-    let out = dir.join(format!("{arch}.json"));
-    noisereg()
-        .args(["train", "--target", "co2_ppm", "--arch", arch])
-        .args(["--transform", "difference", "--seq-len", "12"])
-        .args(["--hidden", "8", "--epochs", "3", "--data"])
-        .arg(co2())
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
-    out
+/// A checked-in model (`tests/export_rnn/ARCH.json`: `train --arch ARCH
+/// --transform difference --seq-len 12 --hidden 8 --epochs 3` on the CO₂
+/// series) and its Rust export (`ARCH.rs`).
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/export_rnn/{name}"))
 }
 
-/// Bit-exact against the default build that generated the files: fused
-/// multiply-adds (x86-64-v3, aarch64) change the training run's last bits.
-#[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
 #[test]
 fn checked_in_rust_exports_are_the_cli_export() {
     let dir = tempfile::tempdir().unwrap();
     for arch in ["elman", "gru"] {
-        let model = fixture_model(dir.path(), arch);
         let out = dir.path().join(format!("{arch}.rs"));
         noisereg()
             .args(["export", "--format", "rust", "--model"])
-            .arg(&model)
+            .arg(fixture(&format!("{arch}.json")))
             .arg("--out")
             .arg(&out)
             .assert()
             .success();
         let fresh = std::fs::read_to_string(&out).unwrap();
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/export_rnn/{arch}.rs"));
+        let path = fixture(&format!("{arch}.rs"));
         if std::env::var_os("NOISEREG_REGENERATE").is_some() {
             std::fs::write(&path, &fresh).unwrap();
         }
@@ -236,63 +223,47 @@ mod gru_export {
     include!("export_rnn/gru.rs");
 }
 
-/// The CO₂ test part (the last 20 % of the rows, the default split).
-fn co2_test_rows() -> Vec<Vec<f32>> {
-    let d = noisereg_harness::series::load_series(&co2(), "co2_ppm", &[]).unwrap();
-    let n = d.values.len();
-    d.values[n - noisereg_harness::series::test_rows(n, 0.2)..].to_vec()
-}
-
-/// The exported module's `predict` against `DynRnn` (the CLI's network) built
-/// from the module's constants, on every test window. Both run the core's
-/// `ElmanRef`/`GruRef` passes, so the bits agree on every target.
-macro_rules! rust_export_vs_dyn_rnn {
+/// The exported module's `predict` on every raw test window of its model
+/// against the CLI's predictions (`export --predict`).
+macro_rules! rust_export_vs_cli {
     ($m:ident, $arch:expr) => {{
-        use noisereg::{Model, Parameters};
-        let mut net = noisereg_harness::dyn_rnn::DynRnn::new(
-            $arch,
-            $m::CHANNELS,
-            $m::HIDDEN,
-            $m::OUTPUTS,
-            $m::STEPS,
-        )
-        .unwrap();
-        // The constants through the core network's slices (wx, b, wh, -, v, c).
-        for i in 0..6 {
-            net.slice_mut(i).copy_from_slice($m::NETWORK.slice(i));
-        }
-        let rows = co2_test_rows();
-        let scaling = noisereg_harness::series::SeriesScaling {
-            transform: noisereg_harness::series::Transform::Difference,
-            mean: $m::MEAN.to_vec(),
-            std: $m::STD.to_vec(),
-        };
-        let x = scaling.apply(&rows);
-        let windows = rows.len() - $m::RAW_ROWS - $m::HORIZON + 1;
-        assert_eq!(windows, 92);
-        let mut y = vec![0.0f32; 1];
-        for s in 0..windows {
-            let raw: [[f32; $m::CHANNELS]; $m::RAW_ROWS] =
-                core::array::from_fn(|k| core::array::from_fn(|c| rows[s + k][c]));
-            let window: Vec<f32> = x[s..s + $m::STEPS].iter().flatten().copied().collect();
-            net.predict(&window, &mut y).unwrap();
-            let got = $m::predict(&raw);
-            assert_eq!(
-                got[0].to_bits(),
-                y[0].to_bits(),
-                "window {s}: {} vs {}",
-                got[0],
-                y[0]
+        let model = fixture(concat!($arch, ".json"));
+        let cli = noisereg()
+            .args(["export", "--format", "rust", "--model"])
+            .arg(&model)
+            .arg("--predict")
+            .arg(co2())
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let cli = parse(&String::from_utf8(cli).unwrap());
+        let raw = parse(&raw_test_windows(&model));
+        let per = $m::RAW_ROWS * $m::CHANNELS;
+        assert_eq!(raw.len(), per * cli.len());
+        assert_eq!(cli.len(), 92, "104 differenced test rows, T = 12, H = 1");
+        for (s, (w, &want)) in raw.chunks(per).zip(&cli).enumerate() {
+            let window: [[f32; $m::CHANNELS]; $m::RAW_ROWS] =
+                core::array::from_fn(|k| core::array::from_fn(|c| w[k * $m::CHANNELS + c]));
+            let got = $m::predict(&window)[0];
+            assert!(
+                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "{} window {s}: {got} vs {want}",
+                $arch
             );
+            // Both run the core's passes; without fused multiply-adds the bits agree.
+            #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+            assert_eq!(got.to_bits(), want.to_bits(), "{} window {s}", $arch);
         }
     }};
 }
 
 #[test]
-fn rust_export_predicts_as_the_cli_network() {
-    // `Elman`/`Gru` fixed sizes with their stated parameter bytes.
+fn rust_export_predicts_as_the_cli() {
+    // 4·(H·D + H + H·H + K·H + K) and 4·(3H·D + 3H + 3H·H + K·H + K), D = K = 1, H = 8.
     assert_eq!(elman_export::PARAMETER_BYTES, 4 * (8 + 8 + 64 + 8 + 1));
     assert_eq!(gru_export::PARAMETER_BYTES, 4 * (24 + 24 + 192 + 8 + 1));
-    rust_export_vs_dyn_rnn!(elman_export, noisereg_harness::cli::ArchArg::Elman);
-    rust_export_vs_dyn_rnn!(gru_export, noisereg_harness::cli::ArchArg::Gru);
+    rust_export_vs_cli!(elman_export, "elman");
+    rust_export_vs_cli!(gru_export, "gru");
 }
