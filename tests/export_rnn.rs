@@ -21,13 +21,40 @@ fn co2() -> PathBuf {
 
 /// A CO₂ model (`arch`, window `seq_len`, `transform`, `horizon`).
 fn train(dir: &Path, arch: &str, transform: &str, seq_len: &str, horizon: &str) -> PathBuf {
-    let out = dir.join(format!("{arch}_{transform}.json"));
-    noisereg()
-        .args(["train", "--target", "co2_ppm", "--arch", arch])
-        .args(["--transform", transform, "--seq-len", seq_len])
+    train_on(
+        dir,
+        &co2(),
+        "co2_ppm",
+        &[],
+        arch,
+        transform,
+        seq_len,
+        horizon,
+    )
+}
+
+/// A model of `target` (and `inputs`) in `data`.
+#[allow(clippy::too_many_arguments)]
+fn train_on(
+    dir: &Path,
+    data: &Path,
+    target: &str,
+    inputs: &[&str],
+    arch: &str,
+    transform: &str,
+    seq_len: &str,
+    horizon: &str,
+) -> PathBuf {
+    let out = dir.join(format!("{arch}_{transform}_{}.json", inputs.len()));
+    let mut cmd = noisereg();
+    cmd.args(["train", "--target", target, "--arch", arch]);
+    if !inputs.is_empty() {
+        cmd.args(["--inputs", &inputs.join(",")]);
+    }
+    cmd.args(["--transform", transform, "--seq-len", seq_len])
         .args(["--horizon", horizon, "--hidden", "8", "--epochs", "3"])
         .args(["--weight-noise", "0.003", "--data"])
-        .arg(co2())
+        .arg(data)
         .arg("--out")
         .arg(&out)
         .assert()
@@ -35,14 +62,21 @@ fn train(dir: &Path, arch: &str, transform: &str, seq_len: &str, horizon: &str) 
     out
 }
 
-/// The raw rows of every test window of `model`, one window per line.
-fn raw_test_windows(model: &Path) -> String {
+/// The raw rows (every channel, target first) of every test window of
+/// `model` in `data`, one window per line.
+fn raw_test_windows(model: &Path, data: &Path) -> String {
     let m: Value = serde_json::from_slice(&std::fs::read(model).unwrap()).unwrap();
     let t = m["recurrent"]["seq_len"].as_u64().unwrap() as usize;
     let h = m["recurrent"]["horizon"].as_u64().unwrap() as usize;
     let lost = usize::from(m["recurrent"]["transform"] == "difference");
     let fraction = m["settings"]["test_fraction"].as_f64().unwrap();
-    let d = noisereg_harness::series::load_series(&co2(), "co2_ppm", &[]).unwrap();
+    let channels: Vec<String> = m["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let d = noisereg_harness::series::load_series(data, &channels[0], &channels[1..]).unwrap();
     let n = d.values.len();
     let test = &d.values[n - noisereg_harness::series::test_rows(n, fraction)..];
     (0..=test.len() - lost - t - h)
@@ -55,6 +89,22 @@ fn raw_test_windows(model: &Path) -> String {
             vals.join(" ") + "\n"
         })
         .collect()
+}
+
+/// A two-channel series `step,v,u`: the target `v` and an input `u` leading it.
+fn write_two_channels(dir: &Path) -> PathBuf {
+    let mut t = String::from("step,v,u\n");
+    for i in 0..240 {
+        let x = i as f64 * 0.3;
+        t.push_str(&format!(
+            "s{i},{},{}\n",
+            x.sin() + 0.01 * i as f64,
+            (x + 0.6).sin()
+        ));
+    }
+    let p = dir.join("two.csv");
+    std::fs::write(&p, t).unwrap();
+    p
 }
 
 const MAIN_C: &str = r#"#include <stdio.h>
@@ -80,7 +130,7 @@ fn parse(text: &str) -> Vec<f32> {
 
 /// Exports `model` to C, compiles it with `cc -ffp-contract=off` and returns
 /// (C outputs, the CLI's outputs) on the test windows.
-fn c_vs_cli(dir: &Path, model: &Path) -> (Vec<f32>, Vec<f32>) {
+fn c_vs_cli(dir: &Path, model: &Path, data: &Path) -> (Vec<f32>, Vec<f32>) {
     let sub = dir.join(model.file_stem().unwrap());
     std::fs::create_dir_all(&sub).unwrap();
     let header = sub.join("model.h");
@@ -90,7 +140,7 @@ fn c_vs_cli(dir: &Path, model: &Path) -> (Vec<f32>, Vec<f32>) {
         .arg("--out")
         .arg(&header)
         .arg("--predict")
-        .arg(co2())
+        .arg(data)
         .assert()
         .success()
         .get_output()
@@ -123,7 +173,7 @@ fn c_vs_cli(dir: &Path, model: &Path) -> (Vec<f32>, Vec<f32>) {
         .stdin
         .take()
         .unwrap()
-        .write_all(raw_test_windows(model).as_bytes())
+        .write_all(raw_test_windows(model, data).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -136,20 +186,70 @@ fn c_vs_cli(dir: &Path, model: &Path) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn c_export_of_elman_and_gru_gives_the_cli_predictions() {
     let dir = tempfile::tempdir().unwrap();
-    for (arch, transform, seq_len, horizon, windows) in [
-        // 105 test rows, one lost to differencing: 104 − 12 − 1 + 1 windows.
-        ("elman", "difference", "12", "1", 92),
-        ("gru", "difference", "12", "1", 92),
-        ("gru", "standardize", "6", "3", 105 - 6 - 3 + 1),
+    let two = write_two_channels(dir.path());
+    // 240 rows, the last 48 the test part.
+    for (data, target, inputs, arch, transform, seq_len, horizon, windows) in [
+        // 105 CO₂ test rows, one lost to differencing: 104 − 12 − 1 + 1 windows.
+        (
+            co2(),
+            "co2_ppm",
+            &[][..],
+            "elman",
+            "difference",
+            "12",
+            "1",
+            92,
+        ),
+        (co2(), "co2_ppm", &[], "gru", "difference", "12", "1", 92),
+        (
+            co2(),
+            "co2_ppm",
+            &[],
+            "gru",
+            "standardize",
+            "6",
+            "3",
+            105 - 6 - 3 + 1,
+        ),
+        (
+            two.clone(),
+            "v",
+            &["u"],
+            "elman",
+            "difference",
+            "7",
+            "2",
+            47 - 7 - 2 + 1,
+        ),
+        (
+            two.clone(),
+            "v",
+            &["u"],
+            "gru",
+            "standardize",
+            "7",
+            "2",
+            48 - 7 - 2 + 1,
+        ),
     ] {
-        let model = train(dir.path(), arch, transform, seq_len, horizon);
-        let (c, cli) = c_vs_cli(dir.path(), &model);
-        assert_eq!(cli.len(), windows, "{arch} {transform}: CLI windows");
-        assert_eq!(c.len(), cli.len(), "{arch} {transform}: C windows");
+        let what = format!("{arch} {transform} {} channels", inputs.len() + 1);
+        let model = train_on(
+            dir.path(),
+            &data,
+            target,
+            inputs,
+            arch,
+            transform,
+            seq_len,
+            horizon,
+        );
+        let (c, cli) = c_vs_cli(dir.path(), &model, &data);
+        assert_eq!(cli.len(), windows, "{what}: CLI windows");
+        assert_eq!(c.len(), cli.len(), "{what}: C windows");
         for (a, b) in c.iter().zip(&cli) {
             assert!(
                 (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "{arch} {transform}: C {a} vs CLI {b}"
+                "{what}: C {a} vs CLI {b}"
             );
         }
         // Without fused multiply-adds in the CLI the C code repeats its bits.
@@ -157,7 +257,7 @@ fn c_export_of_elman_and_gru_gives_the_cli_predictions() {
         {
             let cb: Vec<u32> = c.iter().map(|v| v.to_bits()).collect();
             let lb: Vec<u32> = cli.iter().map(|v| v.to_bits()).collect();
-            assert_eq!(cb, lb, "{arch} {transform}: C and CLI bits differ");
+            assert_eq!(cb, lb, "{what}: C and CLI bits differ");
         }
     }
 }
@@ -239,7 +339,7 @@ macro_rules! rust_export_vs_cli {
             .stdout
             .clone();
         let cli = parse(&String::from_utf8(cli).unwrap());
-        let raw = parse(&raw_test_windows(&model));
+        let raw = parse(&raw_test_windows(&model, &co2()));
         let per = $m::RAW_ROWS * $m::CHANNELS;
         assert_eq!(raw.len(), per * cli.len());
         assert_eq!(cli.len(), 92, "104 differenced test rows, T = 12, H = 1");
