@@ -216,6 +216,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         self.dims.depth()
     }
 
+    fn check_weight_noise(&self, config: &noisereg::WeightNoiseConfig) -> Result<(), Error> {
+        self.noise.check_weight_noise(config)
+    }
+
     fn zeros_like(&self) -> Self {
         let mut z = self.clone();
         for p in &mut z.params {

@@ -33,6 +33,13 @@ macro_rules! rnn_model_for {
                 3
             }
 
+            fn check_weight_noise(
+                &self,
+                config: &$crate::WeightNoiseConfig,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                self.noise.check_weight_noise(config)
+            }
+
             fn zeros_like(&self) -> Self {
                 Self::zeroed().with_noise(self.noise)
             }
