@@ -684,7 +684,8 @@ fn demo_has_a_recurrent_part() {
             .iter()
             .all(|m| m["test_loss"].as_f64().unwrap().is_finite())
     );
-    assert_eq!(r["seed_check"].as_array().unwrap().len(), 4);
+    // Four models, four η each.
+    assert_eq!(r["seed_check"].as_array().unwrap().len(), 16);
     assert_eq!(r["windows_test"], 105 - 1 - 24);
     for svg in ["rnn_loss_curves.svg", "rnn_perturbation.svg"] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
