@@ -1297,7 +1297,7 @@ fn gru_per_step_noise_backward_matches_unrolled_reference() {
     assert_close("noisy forward", &got, &r.forward(x.as_ref()), 1e-5, 1e-6);
     let dy = [0.7, -0.4];
     let mut g = Gru::zeroed();
-    Model::<X, [f32; K]>::backward_traced(&net, &ws, &dy, &mut rec, &mut g).unwrap();
+    Model::<X, [f32; K]>::backward_traced(&net, &mut ws, &dy, &mut rec, &mut g).unwrap();
     let want = r.grad_shared_from_copies(x.as_ref(), &dy);
     assert_close("noisy gradient", &flat(&g), &want, 1e-4, 1e-5);
 }

@@ -120,14 +120,17 @@ pub trait Model<X, Y>: Parameters + Clone {
         y: &mut Y,
     ) -> Result<(), Error>;
 
-    /// [`Network::backward_with`]: ADDS the gradient into `grad`.
+    /// [`Network::backward_with`]: ADDS the gradient into `grad`. The
+    /// workspace is lent mutably so that a pass can keep its own values
+    /// (the recurrent networks' δ and draws) in it without a copy; the
+    /// forward values stay valid for another backward pass.
     ///
     /// # Errors
     ///
     /// [`Error::LengthMismatch`] if `dy` or `grad` does not fit.
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &Self::Workspace,
+        ws: &mut Self::Workspace,
         dy: &Y,
         p: &mut P,
         grad: &mut Self,
@@ -264,7 +267,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> Model<[f32; IN], [f
     #[inline(always)]
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &Self::Workspace,
+        ws: &mut Self::Workspace,
         dy: &[f32; OUT],
         p: &mut P,
         grad: &mut Self,
