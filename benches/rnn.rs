@@ -102,7 +102,7 @@ where
         let p = net.penalty_at(x, &eta, NoiseOn::Weights, &mut ws).unwrap();
         net.forward_traced(x, &mut Clean, &mut ws, &mut y).unwrap();
         grad = net.zeros_like();
-        net.backward_traced(&ws, &[1.0], &mut Clean, &mut grad)
+        net.backward_traced(&mut ws, &[1.0], &mut Clean, &mut grad)
             .unwrap();
         let m = weighted_sq(&grad, &eta);
         assert!((p - m).abs() <= 1e-4 * m.abs().max(1e-6), "{p} vs {m}");
@@ -113,7 +113,7 @@ where
             for x in &xs {
                 net.forward_traced(x, &mut Clean, &mut ws, &mut y).unwrap();
                 grad = net.zeros_like();
-                net.backward_traced(&ws, &[1.0], &mut Clean, &mut grad)
+                net.backward_traced(&mut ws, &[1.0], &mut Clean, &mut grad)
                     .unwrap();
                 total += weighted_sq(&grad, &eta);
             }

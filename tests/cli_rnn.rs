@@ -685,10 +685,54 @@ fn demo_has_a_recurrent_part() {
             .iter()
             .all(|m| m["test_loss"].as_f64().unwrap().is_finite())
     );
-    assert_eq!(r["seed_check"].as_array().unwrap().len(), 4);
+    // Four models, four η each.
+    assert_eq!(r["seed_check"].as_array().unwrap().len(), 16);
     assert_eq!(r["windows_test"], 105 - 1 - 24);
     for svg in ["rnn_loss_curves.svg", "rnn_perturbation.svg"] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.starts_with("<svg") && text.contains("<text"), "{svg}");
+    }
+}
+
+/// `DynRnn` rejects, when the noise is set, what its passes cannot run
+/// exactly, as the core's networks do.
+#[test]
+fn dyn_rnn_rejects_estimators_it_cannot_run() {
+    use noisereg::{Estimator, ModelTrainer, NoiseKind, Sgd, WeightNoiseConfig};
+    let add = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    let mul = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
+    for arch in [ArchArg::Elman, ArchArg::Gru] {
+        for (noise, cfg, ok) in [
+            (RecurrentNoise::PerStep, add, true),
+            (RecurrentNoise::PerSequence, mul, true),
+            (RecurrentNoise::PerStep, mul, false),
+            (
+                RecurrentNoise::PerSequence,
+                add.with_estimator(Estimator::Flipout),
+                false,
+            ),
+            (
+                RecurrentNoise::PerSequence,
+                add.with_estimator(Estimator::LocalReparam),
+                false,
+            ),
+            (
+                RecurrentNoise::PerStep,
+                add.with_estimator(Estimator::PerBatch),
+                false,
+            ),
+        ] {
+            let net = DynRnn::new(arch, 1, 3, 1, 4).unwrap().with_noise(noise);
+            let mut t = ModelTrainer::<Vec<f32>, Vec<f32>, _, _, 2>::with_scratch(
+                net,
+                Sgd::new(0.1).unwrap(),
+                1,
+            );
+            assert_eq!(
+                t.set_weight_noise(&cfg).is_ok(),
+                ok,
+                "{arch:?} {noise:?} {cfg:?}"
+            );
+        }
     }
 }

@@ -658,7 +658,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
 
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &DynCache,
+        ws: &mut DynCache,
         dy: &Vec<f32>,
         p: &mut P,
         grad: &mut Self,

@@ -13,7 +13,6 @@ use noisereg::{
     RnnDims,
 };
 use rand_core::Rng;
-use std::cell::RefCell;
 
 /// A recurrent network: an Elman cell `h_t = φ(W_x x_t + W_h h_{t−1} + b)`
 /// or a GRU cell (gates reset, update, candidate), with a dense readout
@@ -32,13 +31,10 @@ pub struct DynRnn {
     params: Vec<Vec<f32>>,
 }
 
-/// The scratch of [`DynRnn`]'s passes, and a second one for the backward
-/// pass (the trait lends the workspace immutably there; the pass runs on a
-/// copy, as the core's const-generic networks do).
+/// The scratch of [`DynRnn`]'s passes.
 #[derive(Debug, Clone)]
 pub struct DynRnnWork {
     buf: Vec<f32>,
-    spare: RefCell<Vec<f32>>,
 }
 
 fn check(left: usize, right: usize) -> Result<(), Error> {
@@ -216,6 +212,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         self.dims.depth()
     }
 
+    fn check_weight_noise(&self, config: &noisereg::WeightNoiseConfig) -> Result<(), Error> {
+        self.noise.check_weight_noise(config)
+    }
+
     fn zeros_like(&self) -> Self {
         let mut z = self.clone();
         for p in &mut z.params {
@@ -226,10 +226,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
 
     fn workspace(&self) -> DynRnnWork {
         let n = self.scratch_len();
-        DynRnnWork {
-            buf: vec![0.0; n],
-            spare: RefCell::new(vec![0.0; n]),
-        }
+        DynRnnWork { buf: vec![0.0; n] }
     }
 
     fn output_buffer(&self) -> Vec<f32> {
@@ -291,15 +288,12 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
 
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &DynRnnWork,
+        ws: &mut DynRnnWork,
         dy: &Vec<f32>,
         p: &mut P,
         grad: &mut Self,
     ) -> Result<(), Error> {
-        let mut spare = ws.spare.borrow_mut();
-        check(spare.len(), ws.buf.len())?;
-        spare.copy_from_slice(&ws.buf);
-        passes!(self, &mut spare, |net, s| {
+        passes!(self, &mut ws.buf, |net, s| {
             net.backward(&mut s, dy, p, &mut Self::grad_of(grad))
         })
     }

@@ -25,13 +25,11 @@ use rand_core::Rng;
 ///
 /// The passes are those of [`ElmanRef`], over [`view`](Self::view).
 ///
-/// Two trainer paths do not follow per-step noise: per-batch draws with a
-/// scratch network materialise one perturbed network
-/// ([`WeightNoise::perturb_parameters`](crate::WeightNoise::perturb_parameters)),
-/// i.e. per-sequence noise; and multiplicative noise rescales the gradient
-/// by one factor `(1 + ε)` per parameter (step 0's draw), while per step each
-/// step's share would need its own factor. Additive per-sample noise, the
-/// penalty and the trace follow either semantics exactly.
+/// The trainer rejects, when the noise is set, what it cannot run exactly
+/// ([`RecurrentNoise::check_weight_noise`]): Flipout and local
+/// reparameterisation, and per step a per-batch draw or multiplicative
+/// noise. Additive per-sample noise, the penalty and the trace follow either
+/// semantics exactly.
 ///
 /// # Memory
 ///

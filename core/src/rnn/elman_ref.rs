@@ -448,6 +448,22 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
         p.bias(&[], &mut []);
     }
 
+    /// Draws only the recurrent weights `W_h` for `step` into `noisy`.
+    fn draw_recurrent<P: Perturbation>(
+        &self,
+        p: &mut P,
+        step: usize,
+        noisy: &mut ElmanParamsMut<'_>,
+    ) {
+        let h = self.dims.hidden;
+        p.begin_step(step);
+        p.begin_layer(1);
+        for (c, o) in self.p.wh.chunks_exact(h).zip(noisy.wh.chunks_exact_mut(h)) {
+            p.weight_row(c, o);
+        }
+        p.bias(&[], &mut []);
+    }
+
     /// Draws the readout's weights for `step` into `noisy` (sequence to one:
     /// the one readout is keyed on step 0).
     fn draw_readout<P: Perturbation>(
@@ -564,7 +580,9 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
         gn.fill(0.0);
         for t in (0..steps).rev() {
             if per_step {
-                self.draw_cell(p, t, &mut ws.noisy);
+                // BPTT reads only W̃_h (and Ṽ): layer 0 is not redrawn (the
+                // streams are keyed per layer, so W̃_h's bits are the same).
+                self.draw_recurrent(p, t, &mut ws.noisy);
                 if self.readout_at(t) {
                     self.draw_readout(p, t, &mut ws.noisy);
                 }

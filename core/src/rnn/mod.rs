@@ -22,6 +22,7 @@ pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
 pub use sequence::Sequence;
 
 use crate::error::Error;
+use crate::train::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
 
 /// What weight noise means when the same θ is used at every step
 /// (`docs/theory.md` §8).
@@ -40,6 +41,58 @@ pub enum RecurrentNoise {
     /// A fresh draw at every step (the unrolled copies are perturbed
     /// independently): the penalty is `(η/2) Σ_t ‖G_t‖²`.
     PerStep,
+}
+
+impl RecurrentNoise {
+    /// Whether the trainer runs weight noise `config` exactly with these
+    /// semantics ([`Model::check_weight_noise`](crate::Model::check_weight_noise)).
+    ///
+    /// The recurrent passes regenerate each draw through
+    /// [`Perturbation`](crate::Perturbation) and do not call the dense hooks
+    /// of Flipout or local reparameterisation, so those would run clean or
+    /// wrong. Per step, a per-batch draw materialises one network (per-sequence
+    /// noise), and multiplicative noise would rescale the gradient by step 0's
+    /// factors only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `estimator` for Flipout or local
+    /// reparameterisation; per step, naming `redraw` for a per-batch draw and
+    /// `kind` for multiplicative noise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Estimator, NoiseKind, RecurrentNoise, WeightNoiseConfig};
+    /// let add = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
+    /// assert!(RecurrentNoise::PerStep.check_weight_noise(&add).is_ok());
+    /// let flip = add.with_estimator(Estimator::Flipout);
+    /// assert!(RecurrentNoise::PerSequence.check_weight_noise(&flip).is_err());
+    /// ```
+    pub fn check_weight_noise(self, config: &WeightNoiseConfig) -> Result<(), Error> {
+        if matches!(
+            config.estimator(),
+            Estimator::Flipout | Estimator::LocalReparam
+        ) {
+            return Err(Error::InvalidParameter {
+                name: "estimator",
+                requirement: "Independent or PerBatch with a recurrent network",
+            });
+        }
+        if self == Self::PerStep && config.redraw() == Redraw::PerBatch {
+            return Err(Error::InvalidParameter {
+                name: "redraw",
+                requirement: "per sample with per-step recurrent noise",
+            });
+        }
+        if self == Self::PerStep && config.kind() == NoiseKind::Multiplicative {
+            return Err(Error::InvalidParameter {
+                name: "kind",
+                requirement: "additive with per-step recurrent noise",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Where the readout `f_t = V h_t + c` is applied.

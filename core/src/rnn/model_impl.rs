@@ -33,6 +33,13 @@ macro_rules! rnn_model_for {
                 3
             }
 
+            fn check_weight_noise(
+                &self,
+                config: &$crate::WeightNoiseConfig,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                self.noise.check_weight_noise(config)
+            }
+
             fn zeros_like(&self) -> Self {
                 Self::zeroed().with_noise(self.noise)
             }
@@ -113,16 +120,15 @@ macro_rules! rnn_model_for {
 
             fn backward_traced<P: $crate::Perturbation>(
                 &self,
-                ws: &Self::Workspace,
+                ws: &mut Self::Workspace,
                 dy: &$y,
                 p: &mut P,
                 grad: &mut Self,
             ) -> ::core::result::Result<(), $crate::Error> {
-                // The backward pass writes its own values (δ, the draw) into
-                // a copy: the trait lends the workspace immutably.
-                let mut w = *ws;
+                // The backward pass writes δ and the draw into the
+                // workspace; the forward values stay.
                 let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
-                net.backward(&mut w.scratch(), dy.as_ref(), p, &mut grad.params_mut())
+                net.backward(&mut ws.scratch(), dy.as_ref(), p, &mut grad.params_mut())
             }
 
             fn penalty_at(

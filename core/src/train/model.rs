@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::nn::{Loss, Network, NoiseOn};
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
+use crate::train::WeightNoiseConfig;
 
 /// A buffer of `f32` values: an array `[f32; N]` (fixed size, no checks) or,
 /// with `alloc`, a `Vec<f32>` sized at run time.
@@ -51,6 +52,21 @@ pub trait Model<X, Y>: Parameters + Clone {
 
     /// Number of dense layers.
     fn depth(&self) -> usize;
+
+    /// Whether the trainer's passes run weight noise `config` exactly on this
+    /// model; checked when the noise is set
+    /// ([`ModelTrainer::set_weight_noise`](crate::ModelTrainer::set_weight_noise)).
+    /// Every configuration by default (feed-forward networks); the recurrent
+    /// networks reject what they cannot run
+    /// ([`RecurrentNoise::check_weight_noise`](crate::RecurrentNoise::check_weight_noise)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming what the model cannot run.
+    fn check_weight_noise(&self, config: &WeightNoiseConfig) -> Result<(), Error> {
+        let _ = config;
+        Ok(())
+    }
 
     /// A copy with every parameter zero (gradients, scratch networks).
     fn zeros_like(&self) -> Self;
@@ -104,14 +120,17 @@ pub trait Model<X, Y>: Parameters + Clone {
         y: &mut Y,
     ) -> Result<(), Error>;
 
-    /// [`Network::backward_with`]: ADDS the gradient into `grad`.
+    /// [`Network::backward_with`]: ADDS the gradient into `grad`. The
+    /// workspace is lent mutably so that a pass can keep its own values
+    /// (the recurrent networks' δ and draws) in it without a copy; the
+    /// forward values stay valid for another backward pass.
     ///
     /// # Errors
     ///
     /// [`Error::LengthMismatch`] if `dy` or `grad` does not fit.
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &Self::Workspace,
+        ws: &mut Self::Workspace,
         dy: &Y,
         p: &mut P,
         grad: &mut Self,
@@ -248,7 +267,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> Model<[f32; IN], [f
     #[inline(always)]
     fn backward_traced<P: Perturbation>(
         &self,
-        ws: &Self::Workspace,
+        ws: &mut Self::Workspace,
         dy: &[f32; OUT],
         p: &mut P,
         grad: &mut Self,

@@ -232,6 +232,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ```
     pub fn set_weight_noise(&mut self, config: &WeightNoiseConfig) -> Result<(), Error> {
         config.check_depth(self.net.depth())?;
+        self.net.check_weight_noise(config)?;
         if config.kind() == NoiseKind::LocalReparam && config.redraw() == Redraw::PerBatch {
             return Err(Error::InvalidParameter {
                 name: "redraw",

@@ -223,7 +223,7 @@ fn plain_per_sample<N: Network<IN, 1>, const IN: usize>(
             let (mut y, mut dy) = ([0.0f32], [0.0f32]);
             Model::forward_traced(&net, x, &mut Clean, &mut cache, &mut y)?;
             HalfSquaredError.value_grad(&y, t, &mut dy)?;
-            Model::backward_traced(&net, &cache, &dy, &mut Clean, &mut grad)?;
+            Model::backward_traced(&net, &mut cache, &dy, &mut Clean, &mut grad)?;
         }
         let inv = 1.0 / BATCH as f32;
         for i in 0..grad.slice_count() {
