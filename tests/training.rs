@@ -1505,6 +1505,10 @@ fn gradient_variances_of_the_estimators_are_ordered() {
 /// `train --estimator` through the binary: recorded in the model file,
 /// contradictions are usage errors; `estimators --quick` writes its table.
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "runs the binary; CI runs only the library tests under qemu-user"
+)]
 fn cli_estimator_flag_and_comparison() {
     let bin = env!("CARGO_BIN_EXE_noisereg");
     let dir = tempfile::tempdir().unwrap();
