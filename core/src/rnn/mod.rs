@@ -14,12 +14,14 @@ mod elman_ref;
 mod gru;
 mod gru_ref;
 mod sequence;
+mod stacked;
 
 pub use elman::{Elman, ElmanWork};
 pub use elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
 pub use gru::{Gru, GruWork};
 pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
 pub use sequence::Sequence;
+pub use stacked::{StackedElman, StackedElmanWork};
 
 use crate::error::Error;
 use crate::train::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
