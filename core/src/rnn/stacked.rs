@@ -163,6 +163,9 @@ fn readout_at(readout: Readout, t: usize, steps: usize) -> bool {
     }
 }
 
+/// One noise layer to draw: clean weights, clean bias, columns, outputs.
+type Part<'a> = (&'a [f32], &'a [f32], usize, &'a mut [f32], &'a mut [f32]);
+
 /// Draws layer `layer` (`w` with `cols` columns, bias `b`) into `wo`, `bo`.
 fn draw_layer<P: Perturbation>(
     p: &mut P,
@@ -278,7 +281,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         p.begin_step(step);
         let n = noisy;
         let w = self.w();
-        let parts: [(&[f32], &[f32], usize, &mut [f32], &mut [f32]); 5] = [
+        let parts: [Part<'_>; 5] = [
             (w.wx1, w.b1, D, n.wx1.as_flattened_mut(), &mut n.b1),
             (w.wh1, &[], H1, n.wh1.as_flattened_mut(), &mut []),
             (w.wx2, w.b2, H1, n.wx2.as_flattened_mut(), &mut n.b2),
