@@ -371,6 +371,132 @@ fn penalty_matches_unrolled_reference_for_both_semantics() {
     }
 }
 
+impl Ref {
+    /// `∂/∂θ [dy·f + ½ P]` (copies moved together), central differences of
+    /// the f64 penalty.
+    fn penalty_objective_grad(
+        &self,
+        x: &[f32],
+        dy: &[f64],
+        on: NoiseOn,
+        noise: RecurrentNoise,
+    ) -> Vec<f64> {
+        let eps = 1e-3;
+        let obj = |r: &Ref| {
+            let f = r.forward(x);
+            f.iter().zip(dy).map(|(f, d)| f * d).sum::<f64>() + 0.5 * r.penalty(x, &ETA, on, noise)
+        };
+        let mut g = Vec::new();
+        for l in 0..5 {
+            for i in 0..self.copies[0][l].len() {
+                let val = |d: f64| {
+                    let mut r = self.clone();
+                    for t in 0..T {
+                        r.copies[t][l][i] += d;
+                    }
+                    obj(&r)
+                };
+                g.push((val(eps) - val(-eps)) / (2.0 * eps));
+            }
+        }
+        g
+    }
+}
+
+/// `penalty_grad_traced` adds `∇_θ [dy·f + ½ P]` (R-operator through time)
+/// and returns P; `penalty_grad_at` is the same with `dy = 0`.
+#[test]
+fn penalty_gradient_matches_finite_differences() {
+    let cases = [
+        (
+            ActivationKind::Tanh,
+            Readout::Last,
+            RecurrentNoise::PerSequence,
+            NoiseOn::WeightsAndBiases,
+        ),
+        (
+            ActivationKind::Sigmoid,
+            Readout::EveryStep,
+            RecurrentNoise::PerSequence,
+            NoiseOn::Weights,
+        ),
+        (
+            ActivationKind::Tanh,
+            Readout::EveryStep,
+            RecurrentNoise::PerStep,
+            NoiseOn::WeightsAndBiases,
+        ),
+        (
+            ActivationKind::Softplus,
+            Readout::Last,
+            RecurrentNoise::PerStep,
+            NoiseOn::Weights,
+        ),
+    ];
+    for (n, (act, readout, noise, on)) in cases.into_iter().enumerate() {
+        let net = random_net(60 + n as u64, act, noise);
+        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(60 + n as u64));
+        let dy = dy_for(readout);
+        let mut ws = Work::new();
+        let mut grad = Net::zeroed();
+        let mut grad0 = Net::zeroed();
+        let (pen, pen0) = match readout {
+            Readout::Last => {
+                let mut y = [0.0; K];
+                Model::<X, [f32; K]>::forward_traced(
+                    &net,
+                    &x,
+                    &mut noisereg::Clean,
+                    &mut ws,
+                    &mut y,
+                )
+                .unwrap();
+                let s = [dy[0], dy[1]];
+                let p = Model::<X, [f32; K]>::penalty_grad_traced(
+                    &net, &mut ws, &s, &ETA, on, &mut grad,
+                )
+                .unwrap();
+                let p0 =
+                    Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA, on, &mut ws, &mut grad0)
+                        .unwrap();
+                (p, p0)
+            }
+            Readout::EveryStep => {
+                let mut y = Sequence::<T, K>::zeros();
+                Model::<X, Sequence<T, K>>::forward_traced(
+                    &net,
+                    &x,
+                    &mut noisereg::Clean,
+                    &mut ws,
+                    &mut y,
+                )
+                .unwrap();
+                let mut s = Sequence::<T, K>::zeros();
+                s.as_mut().copy_from_slice(&dy);
+                let p = Model::<X, Sequence<T, K>>::penalty_grad_traced(
+                    &net, &mut ws, &s, &ETA, on, &mut grad,
+                )
+                .unwrap();
+                let p0 = Model::<X, Sequence<T, K>>::penalty_grad_at(
+                    &net, &x, &ETA, on, &mut ws, &mut grad0,
+                )
+                .unwrap();
+                (p, p0)
+            }
+        };
+        let what = format!("{act:?} {readout:?} {noise:?} {on:?}");
+        let want_pen = penalty(&net, &x, on, readout);
+        assert_eq!(pen.to_bits(), want_pen.to_bits(), "{what}");
+        assert_eq!(pen0.to_bits(), want_pen.to_bits(), "{what}");
+        let r = Ref::of(&net, readout);
+        let dy64: Vec<f64> = dy.iter().map(|&v| f64::from(v)).collect();
+        let want = r.penalty_objective_grad(x.as_ref(), &dy64, on, noise);
+        assert_close(&what, &flat(&grad), &want, 2e-3, 2e-4);
+        let want0 = r.penalty_objective_grad(x.as_ref(), &vec![0.0; dy.len()], on, noise);
+        assert_close(&format!("{what} dy = 0"), &flat(&grad0), &want0, 2e-3, 2e-4);
+    }
+}
+
 /// The two semantics give different penalties (so the test above can tell
 /// them apart).
 #[test]
@@ -409,69 +535,68 @@ fn seeded_penalty_sums_to_the_penalty() {
     }
 }
 
-/// What is not implemented is an error, never a value: the penalty's
-/// gradient, the seeded penalty's gradient and the trace; a wrong η length
-/// is a length error.
+/// The trace is not implemented: an error, never a value. A wrong η length
+/// is a length error and leaves the gradient unchanged.
 #[test]
-fn unimplemented_passes_are_rejected() {
+fn unimplemented_trace_and_bad_eta_are_rejected() {
     let net = random_net(7, ActivationKind::Tanh, RecurrentNoise::PerSequence);
     let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(7));
     let mut ws = Work::new();
-    let mut grad = Net::zeroed();
-    let name = |e: Error| match e {
-        Error::InvalidParameter { name, .. } => name,
-        other => panic!("{other:?}"),
-    };
     let on = NoiseOn::Weights;
-    let r = Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA, on, &mut ws, &mut grad);
-    assert_eq!(r.map_err(name), Err("penalty_grad"));
-    let r = Model::<X, Sequence<T, K>>::penalty_grad_traced(
-        &net,
-        &mut ws,
-        &Sequence::zeros(),
-        &ETA,
-        on,
-        &mut grad,
-    );
-    assert_eq!(r.map_err(name), Err("penalty_grad"));
-    let r = Model::<X, [f32; K]>::seeded_penalty_traced(
-        &net,
-        &mut ws,
-        &[1.0; K],
-        &ETA,
-        on,
-        Some(&mut grad),
-    );
-    assert_eq!(r.map_err(name), Err("penalty_grad"));
     let mut tr = [0.0; K];
     let r = Model::<X, [f32; K]>::hessian_trace_at(&net, &x, &ETA, on, &mut ws, &mut tr);
-    assert_eq!(r.map_err(name), Err("trace"));
-    assert_eq!(flat(&grad), flat(&Net::zeroed()));
+    assert!(matches!(
+        r,
+        Err(Error::InvalidParameter { name: "trace", .. })
+    ));
+    let mut tr = Sequence::<T, K>::zeros();
+    let r = Model::<X, Sequence<T, K>>::hessian_trace_at(&net, &x, &ETA, on, &mut ws, &mut tr);
+    assert!(matches!(
+        r,
+        Err(Error::InvalidParameter { name: "trace", .. })
+    ));
     assert!(matches!(
         Model::<X, [f32; K]>::penalty_at(&net, &x, &ETA[..3], on, &mut ws),
         Err(Error::LengthMismatch { .. })
     ));
-    // The trainer's penalty mode fails at the step and changes nothing.
-    let pen = WeightNoiseConfig::new(NoiseKind::Additive, 0.01).unwrap();
-    let (xs, ys) = data(4, 8);
-    let mut tr =
-        ModelTrainer::<X, [f32; K], _, _>::new(net, Adam::with_defaults(0.01, &net).unwrap(), 5)
-            .with_penalty(&pen)
-            .unwrap();
-    let before = tr.clone();
+    let mut grad = Net::zeroed();
     assert!(matches!(
-        tr.step(&HalfSquaredError, &xs, &ys),
-        Err(Error::InvalidParameter {
-            name: "penalty_grad",
-            ..
-        })
+        Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA[..4], on, &mut ws, &mut grad),
+        Err(Error::LengthMismatch { .. })
     ));
-    assert_eq!(before.network(), tr.network());
-    assert_eq!(
-        format!("{:?}", before.optimizer()),
-        format!("{:?}", tr.optimizer())
-    );
-    assert_eq!(before.steps(), tr.steps());
+    assert_eq!(flat(&grad), flat(&Net::zeroed()));
+}
+
+/// The seeded penalties' gradients of the unit seeds sum to the penalty
+/// gradient with `dy = 0`.
+#[test]
+fn seeded_penalty_gradients_sum_to_the_penalty_gradient() {
+    for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+        let net = random_net(8, ActivationKind::Tanh, noise);
+        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
+        let on = NoiseOn::WeightsAndBiases;
+        let mut ws = Work::new();
+        let mut y = [0.0; K];
+        let mut sum = Net::zeroed();
+        Model::<X, [f32; K]>::forward_traced(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
+            .unwrap();
+        for j in 0..K {
+            let mut seed = [0.0; K];
+            seed[j] = 1.0;
+            Model::<X, [f32; K]>::seeded_penalty_traced(
+                &net,
+                &mut ws,
+                &seed,
+                &ETA,
+                on,
+                Some(&mut sum),
+            )
+            .unwrap();
+        }
+        let mut want = Net::zeroed();
+        Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA, on, &mut ws, &mut want).unwrap();
+        assert_close(&format!("{noise:?}"), &flat(&sum), &flat(&want), 1e-5, 1e-6);
+    }
 }
 
 // ------------------------------------------------------------ weight noise
@@ -647,8 +772,8 @@ fn trained_net(noise: RecurrentNoise) -> StackedElman<D, H1, H2, K> {
     net
 }
 
-/// Clean, with additive weight noise (either semantics) and with input
-/// noise, the clean loss decreases.
+/// Clean, with additive weight noise (either semantics), with the explicit
+/// penalty and with input noise, the clean loss decreases.
 #[test]
 fn training_decreases_the_loss() {
     let (xs, ys) = data(16, 21);
@@ -656,8 +781,9 @@ fn training_decreases_the_loss() {
         .unwrap()
         .with_layer_eta(&[0.01; 5])
         .unwrap();
+    let pen = wn.with_noise_on(NoiseOn::WeightsAndBiases);
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
-        for cfg in 0..3 {
+        for cfg in 0..4 {
             let net = trained_net(noise);
             let before =
                 clean_loss::<_, [f32; K], _, _, _>(&net, &HalfSquaredError, &xs, &ys).unwrap();
@@ -666,6 +792,7 @@ fn training_decreases_the_loss() {
             tr = match cfg {
                 0 => tr,
                 1 => tr.with_weight_noise(&wn).unwrap(),
+                2 => tr.with_penalty(&pen).unwrap(),
                 _ => tr.with_input_noise(0.05).unwrap(),
             };
             for _ in 0..60 {

@@ -31,15 +31,16 @@ use rand_core::Rng;
 /// keyed on step 0).
 ///
 /// Implemented exactly: forward, back-propagation through time (the loss
-/// gradient, clean or noisy), the penalty of either noise semantics and the
-/// seeded penalty's value. Not implemented, and rejected with
-/// [`Error::InvalidParameter`] naming `penalty_grad` or `trace`: the
-/// penalty's gradient (so the trainer's penalty mode) and the Hessian trace.
+/// gradient, clean or noisy), the penalty of either noise semantics and its
+/// gradient (the R-operator through both cells; per step along each copy's
+/// rank-one `η ⊙ G_t`), so the trainer's penalty mode. Not implemented, and
+/// rejected with [`Error::InvalidParameter`] naming `trace`: the Hessian
+/// trace.
 ///
 /// # Memory
 ///
 /// Parameters: `4·(H1·D + H1 + H1² + H2·H1 + H2 + H2² + K·H2 + K)` bytes. A
-/// workspace ([`StackedElmanWork`]) holds `T·D + 4·T·(H1 + H2) + 2·T·K +
+/// workspace ([`StackedElmanWork`]) holds `T·D + 9·T·(H1 + H2) + 2·T·K +
 /// 2·(H1 + H2)` floats and two parameter-sized buffers.
 ///
 /// # Examples
@@ -163,6 +164,26 @@ fn readout_at(readout: Readout, t: usize, steps: usize) -> bool {
     }
 }
 
+/// The forward and BPTT values a gradient reads.
+#[derive(Clone, Copy)]
+struct Fwd<'a> {
+    x: &'a [f32],
+    h1: &'a [f32],
+    h2: &'a [f32],
+    d1: &'a [f32],
+    d2: &'a [f32],
+    seed: &'a [f32],
+}
+
+/// A direction of the R-operator pass.
+#[derive(Clone, Copy)]
+enum Dir {
+    /// `dir` in the workspace, the same at every step (per sequence).
+    Shared,
+    /// Per step: copy t's `η ⊙ G_t`, rank one per layer, never materialised.
+    Rank1 { e: [f32; 5], beta: f32 },
+}
+
 /// One noise layer to draw: clean weights, clean bias, columns, outputs.
 type Part<'a> = (&'a [f32], &'a [f32], usize, &'a mut [f32], &'a mut [f32]);
 
@@ -208,6 +229,14 @@ pub struct StackedElmanWork<
     seed: [[f32; K]; T],
     g1: [[f32; H1]; 2],
     g2: [[f32; H2]; 2],
+    g1s: [[f32; H1]; T],
+    g2s: [[f32; H2]; T],
+    rz1: [[f32; H1]; T],
+    rh1: [[f32; H1]; T],
+    rd1: [[f32; H1]; T],
+    rz2: [[f32; H2]; T],
+    rh2: [[f32; H2]; T],
+    rd2: [[f32; H2]; T],
     noisy: StackedElman<D, H1, H2, K, Identity>,
     dir: StackedElman<D, H1, H2, K, Identity>,
 }
@@ -229,8 +258,27 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: 
             seed: [[0.0; K]; T],
             g1: [[0.0; H1]; 2],
             g2: [[0.0; H2]; 2],
+            g1s: [[0.0; H1]; T],
+            g2s: [[0.0; H2]; T],
+            rz1: [[0.0; H1]; T],
+            rh1: [[0.0; H1]; T],
+            rd1: [[0.0; H1]; T],
+            rz2: [[0.0; H2]; T],
+            rh2: [[0.0; H2]; T],
+            rd2: [[0.0; H2]; T],
             noisy: StackedElman::zeroed(),
             dir: StackedElman::zeroed(),
+        }
+    }
+
+    fn fwd(&self) -> Fwd<'_> {
+        Fwd {
+            x: self.x.as_flattened(),
+            h1: self.h1.as_flattened(),
+            h2: self.h2.as_flattened(),
+            d1: self.d1.as_flattened(),
+            d2: self.d2.as_flattened(),
+            seed: self.seed.as_flattened(),
         }
     }
 
@@ -385,6 +433,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
             if out {
                 mtv_add(w.v, H2, row(ws.seed.as_flattened(), t, K), g2);
             }
+            row_mut(ws.g2s.as_flattened_mut(), t, H2).copy_from_slice(g2);
             let d2 = row_mut(ws.d2.as_flattened_mut(), t, H2);
             let (z, a) = (
                 row(ws.z2.as_flattened(), t, H2),
@@ -397,6 +446,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
             mtv_add(w.wh2, H2, d2, g2n);
             g1.copy_from_slice(g1n);
             mtv_add(w.wx2, H1, d2, g1);
+            row_mut(ws.g1s.as_flattened_mut(), t, H1).copy_from_slice(g1);
             let d1 = row_mut(ws.d1.as_flattened_mut(), t, H1);
             let (z, a) = (
                 row(ws.z1.as_flattened(), t, H1),
@@ -415,18 +465,21 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
 
     /// `out += ∇_θ (s·f)` from the `d1`, `d2` of [`bptt`](Self::bptt).
     fn add_grad<const T: usize, B: Activation>(
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        ws: Fwd<'_>,
         readout: Readout,
         out: &mut StackedElman<D, H1, H2, K, B>,
     ) {
-        let (x, h1, h2) = (
-            ws.x.as_flattened(),
-            ws.h1.as_flattened(),
-            ws.h2.as_flattened(),
-        );
+        let Fwd {
+            x,
+            h1,
+            h2,
+            d1: d1s,
+            d2: d2s,
+            seed,
+        } = ws;
         for t in 0..T {
-            let d1 = row(ws.d1.as_flattened(), t, H1);
-            let d2 = row(ws.d2.as_flattened(), t, H2);
+            let d1 = row(d1s, t, H1);
+            let d2 = row(d2s, t, H2);
             outer_add(1.0, d1, row(x, t, D), out.wx1.as_flattened_mut());
             axpy(1.0, d1, &mut out.b1);
             outer_add(1.0, d1, prev(h1, t, H1), out.wh1.as_flattened_mut());
@@ -434,7 +487,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
             axpy(1.0, d2, &mut out.b2);
             outer_add(1.0, d2, prev(h2, t, H2), out.wh2.as_flattened_mut());
             if readout_at(readout, t, T) {
-                let s = row(ws.seed.as_flattened(), t, K);
+                let s = row(seed, t, K);
                 outer_add(1.0, s, row(h2, t, H2), out.v.as_flattened_mut());
                 axpy(1.0, s, &mut out.c);
             }
@@ -449,14 +502,24 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         e: [f32; 5],
         beta: f32,
         readout: Readout,
+        grad: Option<(&mut Self, f32)>,
     ) -> f32 {
         self.bptt(&mut Clean, ws, readout);
-        match self.noise {
+        ws.dir.fill(0.0);
+        Self::add_grad::<T, Identity>(
+            Fwd {
+                x: ws.x.as_flattened(),
+                h1: ws.h1.as_flattened(),
+                h2: ws.h2.as_flattened(),
+                d1: ws.d1.as_flattened(),
+                d2: ws.d2.as_flattened(),
+                seed: ws.seed.as_flattened(),
+            },
+            readout,
+            &mut ws.dir,
+        );
+        let pen = match self.noise {
             RecurrentNoise::PerSequence => {
-                ws.dir.fill(0.0);
-                let mut dir = ws.dir;
-                Self::add_grad(ws, readout, &mut dir);
-                ws.dir = dir;
                 let d = &ws.dir;
                 e[0] * (sq(d.wx1.as_flattened()) + beta * sq(&d.b1))
                     + e[1] * sq(d.wh1.as_flattened())
@@ -483,6 +546,193 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                 }
                 s
             }
+        };
+        if let Some((grad, coef)) = grad {
+            if coef != 0.0 {
+                for i in 0..10 {
+                    axpy(coef, ws.dir.slice(i), grad.slice_mut(i));
+                }
+            }
+            let dir = match self.noise {
+                RecurrentNoise::PerSequence => {
+                    let scale = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
+                    for (i, a) in scale.into_iter().chain([e[4], e[4] * beta]).enumerate() {
+                        ws.dir.slice_mut(i).iter_mut().for_each(|v| *v *= a);
+                    }
+                    Dir::Shared
+                }
+                RecurrentNoise::PerStep => Dir::Rank1 { e, beta },
+            };
+            self.r_pass(ws, dir, readout);
+            Self::add_r_grad(ws, readout, grad);
+        }
+        pen
+    }
+
+    /// R-forward and R-backward along `dir` at the clean weights, after a
+    /// clean [`bptt`](Self::bptt): fills `rz*`, `rh*`, `rd*`.
+    fn r_pass<const T: usize>(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        dir: Dir,
+        readout: Readout,
+    ) {
+        let w = self.w();
+        let v = ws.dir.w();
+        let (x, h1, h2) = (
+            ws.x.as_flattened(),
+            ws.h1.as_flattened(),
+            ws.h2.as_flattened(),
+        );
+        let (d1s, d2s) = (ws.d1.as_flattened(), ws.d2.as_flattened());
+        let (z1s, z2s) = (ws.z1.as_flattened(), ws.z2.as_flattened());
+        for t in 0..T {
+            let (xt, h1p, h1t, h2p) = (
+                row(x, t, D),
+                prev(h1, t, H1),
+                row(h1, t, H1),
+                prev(h2, t, H2),
+            );
+            let (rhp, rhc) = ws.rh1.as_flattened_mut().split_at_mut(t * H1);
+            let rz = row_mut(ws.rz1.as_flattened_mut(), t, H1);
+            rz.fill(0.0);
+            mv_add(w.wh1, H1, prev(rhp, t, H1), rz);
+            match dir {
+                Dir::Shared => {
+                    mv_add(v.wx1, D, xt, rz);
+                    mv_add(v.wh1, H1, h1p, rz);
+                    axpy(1.0, v.b1, rz);
+                }
+                Dir::Rank1 { e, beta } => {
+                    let a = e[0] * (sq(xt) + beta) + e[1] * sq(h1p);
+                    axpy(a, row(d1s, t, H1), rz);
+                }
+            }
+            let rh1t = rhc.get_mut(..H1).unwrap_or(&mut []);
+            for (((r, &rz), &z), &a) in rh1t.iter_mut().zip(&*rz).zip(row(z1s, t, H1)).zip(h1t) {
+                *r = self.act.df_given(z, a) * rz;
+            }
+            let (rhp, rhc) = ws.rh2.as_flattened_mut().split_at_mut(t * H2);
+            let rz = row_mut(ws.rz2.as_flattened_mut(), t, H2);
+            rz.fill(0.0);
+            mv_add(w.wx2, H1, rh1t, rz);
+            mv_add(w.wh2, H2, prev(rhp, t, H2), rz);
+            match dir {
+                Dir::Shared => {
+                    mv_add(v.wx2, H1, h1t, rz);
+                    mv_add(v.wh2, H2, h2p, rz);
+                    axpy(1.0, v.b2, rz);
+                }
+                Dir::Rank1 { e, beta } => {
+                    let a = e[2] * (sq(h1t) + beta) + e[3] * sq(h2p);
+                    axpy(a, row(d2s, t, H2), rz);
+                }
+            }
+            let rh2t = rhc.get_mut(..H2).unwrap_or(&mut []);
+            let (z2, a2) = (row(z2s, t, H2), row(h2, t, H2));
+            for (((r, &rz), &z), &a) in rh2t.iter_mut().zip(&*rz).zip(z2).zip(a2) {
+                *r = self.act.df_given(z, a) * rz;
+            }
+        }
+        let [rg1n, rg1] = &mut ws.g1;
+        let [rg2n, rg2] = &mut ws.g2;
+        rg1n.fill(0.0);
+        rg2n.fill(0.0);
+        for t in (0..T).rev() {
+            let (d1, d2) = (row(d1s, t, H1), row(d2s, t, H2));
+            let (h1p, h1t, h2p, h2t) = (
+                prev(h1, t, H1),
+                row(h1, t, H1),
+                prev(h2, t, H2),
+                row(h2, t, H2),
+            );
+            rg2.copy_from_slice(rg2n);
+            if readout_at(readout, t, T) {
+                let s = row(ws.seed.as_flattened(), t, K);
+                match dir {
+                    Dir::Shared => mtv_add(v.v, H2, s, rg2),
+                    Dir::Rank1 { e, .. } => axpy(e[4] * sq(s), h2t, rg2),
+                }
+            }
+            let rd2 = row_mut(ws.rd2.as_flattened_mut(), t, H2);
+            let it = rd2
+                .iter_mut()
+                .zip(&*rg2)
+                .zip(row(z2s, t, H2))
+                .zip(h2t)
+                .zip(row(ws.g2s.as_flattened(), t, H2))
+                .zip(row(ws.rz2.as_flattened(), t, H2));
+            for (((((rd, &rg), &z), &a), &g), &rz) in it {
+                *rd = self.act.d2f_given(z, a) * rz * g + self.act.df_given(z, a) * rg;
+            }
+            rg2n.fill(0.0);
+            mtv_add(w.wh2, H2, rd2, rg2n);
+            rg1.copy_from_slice(rg1n);
+            mtv_add(w.wx2, H1, rd2, rg1);
+            match dir {
+                Dir::Shared => {
+                    mtv_add(v.wh2, H2, d2, rg2n);
+                    mtv_add(v.wx2, H1, d2, rg1);
+                }
+                Dir::Rank1 { e, .. } => {
+                    axpy(e[3] * sq(d2), h2p, rg2n);
+                    axpy(e[2] * sq(d2), h1t, rg1);
+                }
+            }
+            let rd1 = row_mut(ws.rd1.as_flattened_mut(), t, H1);
+            let it = rd1
+                .iter_mut()
+                .zip(&*rg1)
+                .zip(row(z1s, t, H1))
+                .zip(h1t)
+                .zip(row(ws.g1s.as_flattened(), t, H1))
+                .zip(row(ws.rz1.as_flattened(), t, H1));
+            for (((((rd, &rg), &z), &a), &g), &rz) in it {
+                *rd = self.act.d2f_given(z, a) * rz * g + self.act.df_given(z, a) * rg;
+            }
+            rg1n.fill(0.0);
+            mtv_add(w.wh1, H1, rd1, rg1n);
+            match dir {
+                Dir::Shared => mtv_add(v.wh1, H1, d1, rg1n),
+                Dir::Rank1 { e, .. } => axpy(e[1] * sq(d1), h1p, rg1n),
+            }
+        }
+    }
+
+    /// `out += R{∇_θ (s·f)}` from the R pass in `ws`.
+    fn add_r_grad<const T: usize>(
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        readout: Readout,
+        out: &mut Self,
+    ) {
+        let (x, h1, h2) = (
+            ws.x.as_flattened(),
+            ws.h1.as_flattened(),
+            ws.h2.as_flattened(),
+        );
+        let (rh1, rh2) = (ws.rh1.as_flattened(), ws.rh2.as_flattened());
+        for t in 0..T {
+            let (d1, d2) = (
+                row(ws.d1.as_flattened(), t, H1),
+                row(ws.d2.as_flattened(), t, H2),
+            );
+            let (rd1, rd2) = (
+                row(ws.rd1.as_flattened(), t, H1),
+                row(ws.rd2.as_flattened(), t, H2),
+            );
+            outer_add(1.0, rd1, row(x, t, D), out.wx1.as_flattened_mut());
+            axpy(1.0, rd1, &mut out.b1);
+            outer_add(1.0, rd1, prev(h1, t, H1), out.wh1.as_flattened_mut());
+            outer_add(1.0, d1, prev(rh1, t, H1), out.wh1.as_flattened_mut());
+            outer_add(1.0, rd2, row(h1, t, H1), out.wx2.as_flattened_mut());
+            outer_add(1.0, d2, row(rh1, t, H1), out.wx2.as_flattened_mut());
+            axpy(1.0, rd2, &mut out.b2);
+            outer_add(1.0, rd2, prev(h2, t, H2), out.wh2.as_flattened_mut());
+            outer_add(1.0, d2, prev(rh2, t, H2), out.wh2.as_flattened_mut());
+            if readout_at(readout, t, T) {
+                let s = row(ws.seed.as_flattened(), t, K);
+                outer_add(1.0, s, row(rh2, t, H2), out.v.as_flattened_mut());
+            }
         }
     }
 
@@ -491,6 +741,43 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         let mut e = [0.0; 5];
         e.copy_from_slice(eta);
         Ok(e)
+    }
+
+    /// Adds `∇_θ [dy·f + ½ penalty]` into `grad` and returns the penalty,
+    /// given a clean forward pass in `ws` (R-operator through time).
+    fn penalty_grad_ws<const T: usize>(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        dy: &[f32],
+        eta: &[f32],
+        on: NoiseOn,
+        readout: Readout,
+        grad: &mut Self,
+    ) -> Result<f32, Error> {
+        let e = Self::check_eta(eta)?;
+        let n = match readout {
+            Readout::Last => K,
+            Readout::EveryStep => T * K,
+        };
+        check_len(dy.len(), n)?;
+        let mut total = 0.0;
+        for (j, &c) in dy.iter().enumerate() {
+            Self::unit_seed::<T>(ws.seed.as_flattened_mut(), j, readout);
+            total += self.seed_penalty(ws, e, on.bias_term(), readout, Some((grad, c)));
+        }
+        Ok(total)
+    }
+
+    /// Sets `seed = e_j` (output `j` of `K` or `T·K`).
+    fn unit_seed<const T: usize>(seed: &mut [f32], j: usize, readout: Readout) {
+        seed.fill(0.0);
+        let at = match readout {
+            Readout::Last => (T - 1) * K + j,
+            Readout::EveryStep => j,
+        };
+        if let Some(s) = seed.get_mut(at) {
+            *s = 1.0;
+        }
     }
 
     /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` at the clean weights (per
@@ -512,24 +799,12 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         };
         let mut total = 0.0;
         for j in 0..n {
-            ws.seed.as_flattened_mut().fill(0.0);
-            let at = match readout {
-                Readout::Last => (T - 1) * K + j,
-                Readout::EveryStep => j,
-            };
-            if let Some(s) = ws.seed.as_flattened_mut().get_mut(at) {
-                *s = 1.0;
-            }
-            total += self.seed_penalty(ws, e, on.bias_term(), readout);
+            Self::unit_seed::<T>(ws.seed.as_flattened_mut(), j, readout);
+            total += self.seed_penalty(ws, e, on.bias_term(), readout, None);
         }
         Ok(total)
     }
 }
-
-const NO_PENALTY_GRAD: Error = Error::InvalidParameter {
-    name: "penalty_grad",
-    requirement: "not implemented for StackedElman (use the noisy loss or the penalty value)",
-};
 
 const NO_TRACE: Error = Error::InvalidParameter {
     name: "trace",
@@ -668,7 +943,7 @@ macro_rules! stacked_model_for {
                 let r = <$y as super::model_impl::RnnOutput>::READOUT;
                 ws.set_seed(dy.as_ref(), r)?;
                 self.bptt(p, ws, r);
-                Self::add_grad(ws, r, grad);
+                Self::add_grad::<T, A>(ws.fwd(), r, grad);
                 Ok(())
             }
 
@@ -685,24 +960,29 @@ macro_rules! stacked_model_for {
 
             fn penalty_grad_at(
                 &self,
-                _x: &crate::Sequence<T, D>,
-                _eta: &[f32],
-                _on: NoiseOn,
-                _ws: &mut Self::Workspace,
-                _grad: &mut Self,
+                x: &crate::Sequence<T, D>,
+                eta: &[f32],
+                on: NoiseOn,
+                ws: &mut Self::Workspace,
+                grad: &mut Self,
             ) -> Result<f32, Error> {
-                Err(NO_PENALTY_GRAD)
+                let r = <$y as super::model_impl::RnnOutput>::READOUT;
+                Self::check_eta(eta)?;
+                self.forward_ws(x.as_ref(), &mut Clean, ws, r)?;
+                let zero = <$y as super::model_impl::RnnOutput>::zeros();
+                self.penalty_grad_ws(ws, zero.as_ref(), eta, on, r, grad)
             }
 
             fn penalty_grad_traced(
                 &self,
-                _ws: &mut Self::Workspace,
-                _dy: &$y,
-                _eta: &[f32],
-                _on: NoiseOn,
-                _grad: &mut Self,
+                ws: &mut Self::Workspace,
+                dy: &$y,
+                eta: &[f32],
+                on: NoiseOn,
+                grad: &mut Self,
             ) -> Result<f32, Error> {
-                Err(NO_PENALTY_GRAD)
+                let r = <$y as super::model_impl::RnnOutput>::READOUT;
+                self.penalty_grad_ws(ws, dy.as_ref(), eta, on, r, grad)
             }
 
             fn seeded_penalty_traced(
@@ -713,13 +993,10 @@ macro_rules! stacked_model_for {
                 on: NoiseOn,
                 grad: Option<&mut Self>,
             ) -> Result<f32, Error> {
-                if grad.is_some() {
-                    return Err(NO_PENALTY_GRAD);
-                }
                 let r = <$y as super::model_impl::RnnOutput>::READOUT;
                 let e = Self::check_eta(eta)?;
                 ws.set_seed(seed.as_ref(), r)?;
-                Ok(self.seed_penalty(ws, e, on.bias_term(), r))
+                Ok(self.seed_penalty(ws, e, on.bias_term(), r, grad.map(|g| (g, 0.0))))
             }
 
             fn hessian_trace_at(
