@@ -1,8 +1,8 @@
 //! The two-layer stacked Elman network against an f64 unrolled reference:
 //! forward, BPTT, the penalty of both noise semantics (central finite
 //! differences in f64 on random networks), the weight-noise draws per
-//! sequence and per step, training through the crate's trainer, and the
-//! rejection of what is not implemented (penalty gradient, trace).
+//! sequence and per step, the penalty's gradient and the exact trace,
+//! training through the crate's trainer.
 //!
 //! The reference unrolls the network: every step `t` has its own copy of
 //! the 5 noise layers' parameters, so "per sequence" (all copies moved
@@ -535,25 +535,107 @@ fn seeded_penalty_sums_to_the_penalty() {
     }
 }
 
-/// The trace is not implemented: an error, never a value. A wrong η length
-/// is a length error and leaves the gradient unchanged.
+impl Ref {
+    /// `Σ_l η_l tr ∇²f_j` over the noisy parameters (per step: the diagonal
+    /// blocks of the copies), second differences.
+    fn trace(&self, x: &[f32], j: usize, on: NoiseOn, noise: RecurrentNoise) -> f64 {
+        let h = 1e-4;
+        let f0 = self.forward(x)[j];
+        let beta = if on == NoiseOn::WeightsAndBiases {
+            1.0
+        } else {
+            0.0
+        };
+        let mut total = 0.0;
+        for (l, &(nw, _, nb)) in LAYERS.iter().enumerate() {
+            for i in 0..nw + nb {
+                let w = f64::from(ETA[l]) * if i < nw { 1.0 } else { beta };
+                if w == 0.0 {
+                    continue;
+                }
+                let copies: Vec<Vec<usize>> = match noise {
+                    RecurrentNoise::PerSequence => vec![(0..T).collect()],
+                    RecurrentNoise::PerStep => (0..T).map(|t| vec![t]).collect(),
+                };
+                for ts in copies {
+                    let val = |d: f64| {
+                        let mut r = self.clone();
+                        for &t in &ts {
+                            r.copies[t][l][i] += d;
+                        }
+                        r.forward(x)[j]
+                    };
+                    total += w * (val(h) - 2.0 * f0 + val(-h)) / (h * h);
+                }
+            }
+        }
+        total
+    }
+}
+
+/// The exact trace against second differences of the f64 reference, both
+/// semantics and readouts.
 #[test]
-fn unimplemented_trace_and_bad_eta_are_rejected() {
+fn hessian_trace_matches_second_differences() {
+    let mut n = 0;
+    for act in [ActivationKind::Tanh, ActivationKind::Softplus] {
+        for readout in [Readout::Last, Readout::EveryStep] {
+            for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+                n += 1;
+                let on = if n % 2 == 0 {
+                    NoiseOn::Weights
+                } else {
+                    NoiseOn::WeightsAndBiases
+                };
+                let net = random_net(70 + n, act, noise);
+                let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(70 + n));
+                let mut ws = Work::new();
+                let got: Vec<f64> = match readout {
+                    Readout::Last => {
+                        let mut tr = [0.0; K];
+                        Model::<X, [f32; K]>::hessian_trace_at(
+                            &net, &x, &ETA, on, &mut ws, &mut tr,
+                        )
+                        .unwrap();
+                        tr.iter().map(|&v| f64::from(v)).collect()
+                    }
+                    Readout::EveryStep => {
+                        let mut tr = Sequence::<T, K>::zeros();
+                        Model::<X, Sequence<T, K>>::hessian_trace_at(
+                            &net, &x, &ETA, on, &mut ws, &mut tr,
+                        )
+                        .unwrap();
+                        tr.as_ref().iter().map(|&v| f64::from(v)).collect()
+                    }
+                };
+                let r = Ref::of(&net, readout);
+                let want: Vec<f64> = (0..got.len())
+                    .map(|j| r.trace(x.as_ref(), j, on, noise))
+                    .collect();
+                assert!(want.iter().any(|v| v.abs() > 1e-3), "a trace that tells");
+                assert_close(
+                    &format!("{act:?} {readout:?} {noise:?} {on:?}"),
+                    &got,
+                    &want,
+                    1e-3,
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+/// A wrong η length is a length error and leaves the gradient unchanged.
+#[test]
+fn bad_eta_is_rejected() {
     let net = random_net(7, ActivationKind::Tanh, RecurrentNoise::PerSequence);
     let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(7));
     let mut ws = Work::new();
     let on = NoiseOn::Weights;
     let mut tr = [0.0; K];
-    let r = Model::<X, [f32; K]>::hessian_trace_at(&net, &x, &ETA, on, &mut ws, &mut tr);
     assert!(matches!(
-        r,
-        Err(Error::InvalidParameter { name: "trace", .. })
-    ));
-    let mut tr = Sequence::<T, K>::zeros();
-    let r = Model::<X, Sequence<T, K>>::hessian_trace_at(&net, &x, &ETA, on, &mut ws, &mut tr);
-    assert!(matches!(
-        r,
-        Err(Error::InvalidParameter { name: "trace", .. })
+        Model::<X, [f32; K]>::hessian_trace_at(&net, &x, &ETA[..3], on, &mut ws, &mut tr),
+        Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
         Model::<X, [f32; K]>::penalty_at(&net, &x, &ETA[..3], on, &mut ws),

@@ -33,15 +33,21 @@ use rand_core::Rng;
 /// Implemented exactly: forward, back-propagation through time (the loss
 /// gradient, clean or noisy), the penalty of either noise semantics and its
 /// gradient (the R-operator through both cells; per step along each copy's
-/// rank-one `η ⊙ G_t`), so the trainer's penalty mode. Not implemented, and
-/// rejected with [`Error::InvalidParameter`] naming `trace`: the Hessian
-/// trace.
+/// rank-one `η ⊙ G_t`), so the trainer's penalty mode, and the exact
+/// η-weighted Hessian trace. As for one cell, the trainer rejects when the
+/// noise is set what it cannot run exactly
+/// ([`RecurrentNoise::check_weight_noise`]).
+///
+/// Cost of the trace per output: per sequence one R pass per noisy cell
+/// parameter; per step one per step and hidden unit; each pass `O(T·P)`,
+/// `P` the number of parameters.
 ///
 /// # Memory
 ///
 /// Parameters: `4·(H1·D + H1 + H1² + H2·H1 + H2 + H2² + K·H2 + K)` bytes. A
 /// workspace ([`StackedElmanWork`]) holds `T·D + 9·T·(H1 + H2) + 2·T·K +
-/// 2·(H1 + H2)` floats and two parameter-sized buffers.
+/// 2·(H1 + H2)` floats and three parameter-sized buffers (the draw, the
+/// gradient or direction, a Hessian–vector product).
 ///
 /// # Examples
 ///
@@ -182,6 +188,16 @@ enum Dir {
     Shared,
     /// Per step: copy t's `η ⊙ G_t`, rank one per layer, never materialised.
     Rank1 { e: [f32; 5], beta: f32 },
+    /// A unit change of the pre-activation of cell `cell` (1 or 2) at
+    /// `step`, unit `unit`, alone.
+    UnitZ { cell: u8, step: usize, unit: usize },
+}
+
+/// Adds 1 to `rz[unit]` if `on`.
+fn unit_z(on: bool, unit: usize, rz: &mut [f32]) {
+    if on && let Some(r) = rz.get_mut(unit) {
+        *r += 1.0;
+    }
 }
 
 /// One noise layer to draw: clean weights, clean bias, columns, outputs.
@@ -239,6 +255,7 @@ pub struct StackedElmanWork<
     rd2: [[f32; H2]; T],
     noisy: StackedElman<D, H1, H2, K, Identity>,
     dir: StackedElman<D, H1, H2, K, Identity>,
+    hv: StackedElman<D, H1, H2, K, Identity>,
 }
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize>
@@ -268,6 +285,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: 
             rd2: [[0.0; H2]; T],
             noisy: StackedElman::zeroed(),
             dir: StackedElman::zeroed(),
+            hv: StackedElman::zeroed(),
         }
     }
 
@@ -564,7 +582,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                 RecurrentNoise::PerStep => Dir::Rank1 { e, beta },
             };
             self.r_pass(ws, dir, readout);
-            Self::add_r_grad(ws, readout, grad);
+            Self::add_r_grad::<T, A>(ws, readout, grad);
         }
         pen
     }
@@ -607,6 +625,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                     let a = e[0] * (sq(xt) + beta) + e[1] * sq(h1p);
                     axpy(a, row(d1s, t, H1), rz);
                 }
+                Dir::UnitZ { cell, step, unit } => unit_z(cell == 1 && step == t, unit, rz),
             }
             let rh1t = rhc.get_mut(..H1).unwrap_or(&mut []);
             for (((r, &rz), &z), &a) in rh1t.iter_mut().zip(&*rz).zip(row(z1s, t, H1)).zip(h1t) {
@@ -627,6 +646,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                     let a = e[2] * (sq(h1t) + beta) + e[3] * sq(h2p);
                     axpy(a, row(d2s, t, H2), rz);
                 }
+                Dir::UnitZ { cell, step, unit } => unit_z(cell == 2 && step == t, unit, rz),
             }
             let rh2t = rhc.get_mut(..H2).unwrap_or(&mut []);
             let (z2, a2) = (row(z2s, t, H2), row(h2, t, H2));
@@ -652,6 +672,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                 match dir {
                     Dir::Shared => mtv_add(v.v, H2, s, rg2),
                     Dir::Rank1 { e, .. } => axpy(e[4] * sq(s), h2t, rg2),
+                    Dir::UnitZ { .. } => {}
                 }
             }
             let rd2 = row_mut(ws.rd2.as_flattened_mut(), t, H2);
@@ -678,6 +699,7 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                     axpy(e[3] * sq(d2), h2p, rg2n);
                     axpy(e[2] * sq(d2), h1t, rg1);
                 }
+                Dir::UnitZ { .. } => {}
             }
             let rd1 = row_mut(ws.rd1.as_flattened_mut(), t, H1);
             let it = rd1
@@ -695,15 +717,16 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
             match dir {
                 Dir::Shared => mtv_add(v.wh1, H1, d1, rg1n),
                 Dir::Rank1 { e, .. } => axpy(e[1] * sq(d1), h1p, rg1n),
+                Dir::UnitZ { .. } => {}
             }
         }
     }
 
     /// `out += R{∇_θ (s·f)}` from the R pass in `ws`.
-    fn add_r_grad<const T: usize>(
+    fn add_r_grad<const T: usize, B: Activation>(
         ws: &StackedElmanWork<D, H1, H2, K, T>,
         readout: Readout,
-        out: &mut Self,
+        out: &mut StackedElman<D, H1, H2, K, B>,
     ) {
         let (x, h1, h2) = (
             ws.x.as_flattened(),
@@ -734,6 +757,78 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
                 outer_add(1.0, s, row(rh2, t, H2), out.v.as_flattened_mut());
             }
         }
+    }
+
+    /// The η-weighted trace of the Hessian of `s·f` over the noisy cell
+    /// parameters (the readout is linear and adds nothing), after a clean
+    /// [`bptt`](Self::bptt) of the seed: per sequence one R pass per cell
+    /// parameter along its unit direction; per step, since copy t's weight
+    /// `(i, j)` enters only `z_{t,i}` with coefficient `a_{t,j}`, one R pass
+    /// per step, cell and unit (`R z_t = e_i`).
+    fn seed_trace<const T: usize>(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        e: [f32; 5],
+        beta: f32,
+        readout: Readout,
+    ) -> f32 {
+        let mut total = 0.0;
+        match self.noise {
+            RecurrentNoise::PerStep => {
+                for t in 0..T {
+                    let (x, h1, h2) = (
+                        ws.x.as_flattened(),
+                        ws.h1.as_flattened(),
+                        ws.h2.as_flattened(),
+                    );
+                    let a1 = e[0] * (sq(row(x, t, D)) + beta) + e[1] * sq(prev(h1, t, H1));
+                    let a2 = e[2] * (sq(row(h1, t, H1)) + beta) + e[3] * sq(prev(h2, t, H2));
+                    for (cell, a, n) in [(1u8, a1, H1), (2, a2, H2)] {
+                        if a == 0.0 {
+                            continue;
+                        }
+                        for unit in 0..n {
+                            self.r_pass(
+                                ws,
+                                Dir::UnitZ {
+                                    cell,
+                                    step: t,
+                                    unit,
+                                },
+                                readout,
+                            );
+                            let rd = if cell == 1 {
+                                row(ws.rd1.as_flattened(), t, H1)
+                            } else {
+                                row(ws.rd2.as_flattened(), t, H2)
+                            };
+                            total += a * rd.get(unit).copied().unwrap_or(0.0);
+                        }
+                    }
+                }
+            }
+            RecurrentNoise::PerSequence => {
+                // Slices 0..8 are the cell layers 0–3 (weights, bias).
+                let weight = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
+                for (i, w) in weight.into_iter().enumerate() {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    for p in 0..ws.dir.slice(i).len() {
+                        ws.dir.fill(0.0);
+                        if let Some(v) = ws.dir.slice_mut(i).get_mut(p) {
+                            *v = 1.0;
+                        }
+                        self.r_pass(ws, Dir::Shared, readout);
+                        ws.hv.fill(0.0);
+                        let mut hv = ws.hv;
+                        Self::add_r_grad::<T, Identity>(ws, readout, &mut hv);
+                        total += w * hv.slice(i).get(p).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+        total
     }
 
     fn check_eta(eta: &[f32]) -> Result<[f32; 5], Error> {
@@ -805,11 +900,6 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         Ok(total)
     }
 }
-
-const NO_TRACE: Error = Error::InvalidParameter {
-    name: "trace",
-    requirement: "not implemented for StackedElman",
-};
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activation> Parameters
     for StackedElman<D, H1, H2, K, A>
@@ -1001,13 +1091,21 @@ macro_rules! stacked_model_for {
 
             fn hessian_trace_at(
                 &self,
-                _x: &crate::Sequence<T, D>,
-                _eta: &[f32],
-                _on: NoiseOn,
-                _ws: &mut Self::Workspace,
-                _traces: &mut $y,
+                x: &crate::Sequence<T, D>,
+                eta: &[f32],
+                on: NoiseOn,
+                ws: &mut Self::Workspace,
+                traces: &mut $y,
             ) -> Result<(), Error> {
-                Err(NO_TRACE)
+                let r = <$y as super::model_impl::RnnOutput>::READOUT;
+                let e = Self::check_eta(eta)?;
+                self.forward_ws(x.as_ref(), &mut Clean, ws, r)?;
+                for (j, tr) in traces.as_mut().iter_mut().enumerate() {
+                    Self::unit_seed::<T>(ws.seed.as_flattened_mut(), j, r);
+                    self.bptt(&mut Clean, ws, r);
+                    *tr = self.seed_trace(ws, e, on.bias_term(), r);
+                }
+                Ok(())
             }
         }
     };
