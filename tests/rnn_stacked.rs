@@ -855,7 +855,8 @@ fn trained_net(noise: RecurrentNoise) -> StackedElman<D, H1, H2, K> {
 }
 
 /// Clean, with additive weight noise (either semantics), with the explicit
-/// penalty and with input noise, the clean loss decreases.
+/// penalty, with input noise and (per sequence) multiplicative noise, the
+/// clean loss decreases.
 #[test]
 fn training_decreases_the_loss() {
     let (xs, ys) = data(16, 21);
@@ -864,8 +865,12 @@ fn training_decreases_the_loss() {
         .with_layer_eta(&[0.01; 5])
         .unwrap();
     let pen = wn.with_noise_on(NoiseOn::WeightsAndBiases);
+    let mn = WeightNoiseConfig::new(NoiseKind::Multiplicative, 0.01).unwrap();
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
-        for cfg in 0..4 {
+        for cfg in 0..5 {
+            if cfg == 4 && noise == RecurrentNoise::PerStep {
+                continue; // per-step multiplicative noise is rejected
+            }
             let net = trained_net(noise);
             let before =
                 clean_loss::<_, [f32; K], _, _, _>(&net, &HalfSquaredError, &xs, &ys).unwrap();
@@ -875,10 +880,17 @@ fn training_decreases_the_loss() {
                 0 => tr,
                 1 => tr.with_weight_noise(&wn).unwrap(),
                 2 => tr.with_penalty(&pen).unwrap(),
-                _ => tr.with_input_noise(0.05).unwrap(),
+                3 => tr.with_input_noise(0.05).unwrap(),
+                _ => tr.with_weight_noise(&mn).unwrap(),
             };
-            for _ in 0..60 {
-                tr.step(&HalfSquaredError, &xs, &ys).unwrap();
+            for i in 0..60 {
+                if cfg == 4 {
+                    // Per-sample multiplicative noise: batches of 1.
+                    let j = i % xs.len();
+                    tr.step(&HalfSquaredError, &xs[j..=j], &ys[j..=j]).unwrap();
+                } else {
+                    tr.step(&HalfSquaredError, &xs, &ys).unwrap();
+                }
             }
             let after =
                 clean_loss::<_, [f32; K], _, _, _>(&tr.into_network(), &HalfSquaredError, &xs, &ys)
