@@ -232,3 +232,73 @@ pub(super) fn r_op_sum<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parameters::Parameters;
+    use crate::{Dense, Identity, Tanh};
+
+    type Net = (
+        Dense<3, 5, Tanh>,
+        (Dense<5, 4, Tanh>, Dense<4, 3, Identity>),
+    );
+
+    fn values(seed: u32) -> impl Iterator<Item = f32> {
+        let mut s = seed;
+        core::iter::from_fn(move || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            Some((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5)
+        })
+    }
+
+    fn bits(net: &Net) -> [u32; 3 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3] {
+        let mut out = [0; 3 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3];
+        let all = (0..net.slice_count()).flat_map(|i| net.slice(i).iter());
+        for (o, v) in out.iter_mut().zip(all) {
+            *o = v.to_bits();
+        }
+        out
+    }
+
+    /// Where the batch is split (and so where the blocks start) does not
+    /// change a bit of the R-operator's sums; OUT = 3 puts some samples' rows
+    /// in two blocks.
+    #[test]
+    fn r_op_sum_does_not_depend_on_the_block_split() {
+        let mut net = Net::zeroed();
+        let mut v = values(7);
+        for i in 0..net.slice_count() {
+            for (p, x) in net.slice_mut(i).iter_mut().zip(v.by_ref()) {
+                *p = 1.5 * x;
+            }
+        }
+        let mut xs = [[0.0f32; 3]; 2 * BLOCK + 3];
+        for (x, u) in xs.as_flattened_mut().iter_mut().zip(v.by_ref()) {
+            *x = 2.0 * u;
+        }
+        let (eta, on) = ([0.01, 0.02, 0.03], NoiseOn::WeightsAndBiases);
+        let seed = |s: usize, y: &[f32; 3], dy: &mut [f32; 3]| {
+            for (k, (d, yo)) in dy.iter_mut().zip(y).enumerate() {
+                *d = yo - 0.1 * (s + k) as f32;
+            }
+            Ok(0.5 * dy.iter().map(|d| d * d).sum::<f32>())
+        };
+        let run = |parts: &[&[[f32; 3]]]| {
+            let (mut grad, mut sum) = (Net::zeroed(), LossAndPenalty::default());
+            let mut first = 0;
+            for part in parts {
+                let shifted = |s: usize, y: &[f32; 3], dy: &mut [f32; 3]| seed(first + s, y, dy);
+                r_op_sum(&net, part, &eta, on, &mut grad, &mut sum, shifted).unwrap();
+                first += part.len();
+            }
+            (bits(&grad), sum.loss.to_bits(), sum.penalty.to_bits())
+        };
+        let whole = run(&[&xs]);
+        assert_ne!(whole.0, bits(&Net::zeroed()));
+        for m in [1, 5, BLOCK - 1, BLOCK + 2, xs.len() - 1] {
+            let m = m.min(xs.len());
+            assert_eq!(run(&[&xs[..m], &xs[m..]]), whole, "split at {m}");
+        }
+    }
+}
