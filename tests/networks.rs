@@ -1866,12 +1866,29 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
     );
     let mut t = new().with_squared_error_penalty(&cfg).unwrap();
     t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
-    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
-        .unwrap();
+    // The trainer runs the one-sample R-operator: the mean of
+    // `loss_penalty_grad`, bit for bit …
+    want.fill_zero();
+    let mut cache = Net::new_cache();
+    for (x, t) in xs.iter().zip(&ts) {
+        net.loss_penalty_grad(&SoftmaxCrossEntropy, x, t, &eta, on, &mut cache, &mut want)
+            .unwrap();
+    }
+    want.scale_all(1.0 / xs.len() as f32);
     assert_eq!(
         flat(t.gradient()),
         flat(&want),
         "with_squared_error_penalty"
+    );
+    // … and the blocked batch pass within the forward sums' rounding.
+    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_close(
+        "with_squared_error_penalty vs the batch pass",
+        &flat(t.gradient()),
+        &flat(&want),
+        1e-4,
+        1e-5,
     );
 }
 

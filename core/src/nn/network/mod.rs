@@ -633,6 +633,12 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// Means of the loss and the penalty over a mini-batch; `grad` is
     /// OVERWRITTEN with the mean gradient of `ℓ + penalty/2` (clean weights).
     ///
+    /// Computed [`BLOCK`] (sample, output) pairs at a time on the block
+    /// kernels; the bits do not depend on [`BLOCK`] or on the batch split and
+    /// differ from the mean of [`loss_penalty_grad`](Self::loss_penalty_grad)
+    /// only through the forward sums (see
+    /// [`penalty_grad_batch`](Self::penalty_grad_batch)).
+    ///
     /// # Errors
     ///
     /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length or
