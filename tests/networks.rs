@@ -1435,6 +1435,105 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
             0.0,
         );
     }
+
+    // The blocked R-operator: against the mean of the one-sample passes and
+    // against finite differences of the f64 objective.
+    let on = NoiseOn::WeightsAndBiases;
+    let (mut gb, mut gs) = (N::zeroed(), N::zeroed());
+    let vb = net
+        .loss_penalty_grad_batch(&HalfSquaredError, &xs, &ts, &eta, on, &mut gb)
+        .unwrap();
+    let mut cache = N::new_cache();
+    let (mut ls, mut ps) = (0.0f64, 0.0f64);
+    for (x, t) in xs.iter().zip(&ts) {
+        let v = net
+            .loss_penalty_grad(&HalfSquaredError, x, t, &eta, on, &mut cache, &mut gs)
+            .unwrap();
+        ls += v.loss as f64;
+        ps += v.penalty as f64;
+    }
+    gs.scale_all(1.0 / n as f32);
+    let nf = n as f64;
+    assert_close(
+        &format!("{tag} R-op loss"),
+        &[vb.loss as f64],
+        &[ls / nf],
+        1e-5,
+        0.0,
+    );
+    assert_close(
+        &format!("{tag} R-op penalty"),
+        &[vb.penalty as f64],
+        &[ps / nf],
+        1e-5,
+        0.0,
+    );
+    // Bound: the forward sums differ in the last bits (f32 relative 1e-4 of
+    // the largest gradient entry covers it with room).
+    assert_close(
+        &format!("{tag} R-op gradient vs one-sample"),
+        &flat(&gb),
+        &flat(&gs),
+        1e-4,
+        1e-5,
+    );
+    let obj = |q: &Ref| {
+        xs.iter()
+            .zip(&ts)
+            .map(|(x, t)| {
+                let xr = x64(x);
+                let y = q.out(&xr);
+                0.5 * y
+                    .iter()
+                    .zip(t)
+                    .map(|(a, b)| (a - *b as f64).powi(2))
+                    .sum::<f64>()
+                    + 0.5 * q.penalty(&xr, &eta64, on)
+            })
+            .sum::<f64>()
+            / nf
+    };
+    assert_close(
+        &format!("{tag} R-op gradient vs f64"),
+        &flat(&gb),
+        &fd_grad(&r, obj, 1e-6),
+        2e-3,
+        5e-4,
+    );
+    let (mut hb, mut hs) = (N::zeroed(), N::zeroed());
+    let pb = net.penalty_grad_batch(&xs, &eta, on, &mut hb).unwrap();
+    let mut p1 = 0.0f64;
+    for x in &xs {
+        p1 += net.penalty_grad(x, &eta, on, &mut cache, &mut hs).unwrap() as f64;
+    }
+    hs.scale_all(1.0 / n as f32);
+    assert_close(
+        &format!("{tag} penalty_grad_batch value"),
+        &[pb as f64],
+        &[p1 / nf],
+        1e-5,
+        0.0,
+    );
+    assert_close(
+        &format!("{tag} penalty_grad_batch gradient"),
+        &flat(&hb),
+        &flat(&hs),
+        1e-4,
+        1e-5,
+    );
+    let pen_only = |q: &Ref| {
+        xs.iter()
+            .map(|x| 0.5 * q.penalty(&x64(x), &eta64, on))
+            .sum::<f64>()
+            / nf
+    };
+    assert_close(
+        &format!("{tag} penalty_grad_batch vs f64"),
+        &flat(&hb),
+        &fd_grad(&r, pen_only, 1e-6),
+        2e-3,
+        5e-4,
+    );
 }
 
 #[test]
@@ -1767,12 +1866,29 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
     );
     let mut t = new().with_squared_error_penalty(&cfg).unwrap();
     t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
-    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
-        .unwrap();
+    // The trainer runs the one-sample R-operator: the mean of
+    // `loss_penalty_grad`, bit for bit …
+    want.fill_zero();
+    let mut cache = Net::new_cache();
+    for (x, t) in xs.iter().zip(&ts) {
+        net.loss_penalty_grad(&SoftmaxCrossEntropy, x, t, &eta, on, &mut cache, &mut want)
+            .unwrap();
+    }
+    want.scale_all(1.0 / xs.len() as f32);
     assert_eq!(
         flat(t.gradient()),
         flat(&want),
         "with_squared_error_penalty"
+    );
+    // … and the blocked batch pass within the forward sums' rounding.
+    net.loss_penalty_grad_batch(&SoftmaxCrossEntropy, &xs, &ts, &eta, on, &mut want)
+        .unwrap();
+    assert_close(
+        "with_squared_error_penalty vs the batch pass",
+        &flat(t.gradient()),
+        &flat(&want),
+        1e-4,
+        1e-5,
     );
 }
 

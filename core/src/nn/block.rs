@@ -8,10 +8,12 @@
 use super::activation::Activation;
 use super::dense::DenseRef;
 use super::matmat::{
-    matmul_block, outer_acc_block, rows_axpy_block, sum_rows_into, transpose_into,
+    matmul_block, outer_acc_block, outer_acc2_block, rows_axpy_block, sum_rows_into, transpose_into,
 };
+use super::matvec::axpy_into;
 use super::penalty::NoiseOn;
 use crate::error::{Error, check_len};
+use crate::kernels::sq_norm;
 
 /// Samples per block in the networks' batch passes: 16 where `wide` has SIMD
 /// registers, 1 elsewhere (microcontrollers: no extra RAM). The results do
@@ -267,6 +269,108 @@ impl<A: Activation> DenseRef<'_, A> {
         }
         if let Some(gx) = gxs {
             rows_axpy_block(self.w, deltas, gx, self.n_in, n_out);
+        }
+    }
+
+    /// R-forward of a block ([`r_forward`](Self::r_forward) per sample):
+    /// `rzs[s] = W rxs[s] + η(‖xs[s]‖² + b)·ds[s]` (`rxs = None`: `R{x} = 0`),
+    /// `ras[s] = σ'(z) ⊙ rzs[s]`. `W R{x}` is summed as in
+    /// [`forward_block`](Self::forward_block), so the bits differ from the
+    /// one-sample pass in the same way.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn r_forward_block_unchecked(
+        &self,
+        wt: &[f32],
+        xs: &[f32],
+        zs: &[f32],
+        as_: &[f32],
+        ds: &[f32],
+        rxs: Option<&[f32]>,
+        eta: f32,
+        on: NoiseOn,
+        rzs: &mut [f32],
+        ras: &mut [f32],
+    ) {
+        let n_out = self.b.len();
+        if let Some(rx) = rxs {
+            matmul_block(wt, rx, rzs, self.n_in, n_out);
+        } else {
+            rzs.fill(0.0);
+        }
+        let rows = xs
+            .chunks_exact(self.n_in)
+            .zip(ds.chunks_exact(n_out))
+            .zip(rzs.chunks_exact_mut(n_out));
+        for ((x, d), rz) in rows {
+            let s = eta * (sq_norm(x) + on.bias_term());
+            for (r, d) in rz.iter_mut().zip(d) {
+                *r += s * d;
+            }
+        }
+        for (((q, r), zo), ao) in ras.iter_mut().zip(rzs.iter()).zip(zs).zip(as_) {
+            *q = self.act.df_given(*zo, *ao) * r;
+        }
+    }
+
+    /// R-backward of a block ([`r_backward`](Self::r_backward) per sample,
+    /// with `c = cs[s]`): on entry `rgs[s] = R{g}`, on return `R{δ}`; `gs` is
+    /// overwritten with `c·δ + R{δ}`. Adds `Σ_s (c·δ + R{δ}) xᵀ + δ R{x}ᵀ`
+    /// to `gw` and `Σ_s c·δ + R{δ}` to `gb` (samples in order, each with the
+    /// one-sample pass's chain of operations) and writes `R{g_x}` into `rgxs` when given.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn r_backward_block_unchecked(
+        &self,
+        xs: &[f32],
+        zs: &[f32],
+        as_: &[f32],
+        gs: &mut [f32],
+        ds: &[f32],
+        rzs: &[f32],
+        rxs: Option<&[f32]>,
+        rgs: &mut [f32],
+        cs: &[f32],
+        eta: f32,
+        gw: &mut [f32],
+        gb: &mut [f32],
+        rgxs: Option<&mut [f32]>,
+    ) {
+        let n_out = self.b.len();
+        let per = zs
+            .iter()
+            .zip(as_)
+            .zip(rzs)
+            .zip(gs.iter_mut())
+            .zip(rgs.iter_mut());
+        for ((((zo, ao), rzo), go), r) in per {
+            let (d1, d2) = (self.act.df_given(*zo, *ao), self.act.d2f_given(*zo, *ao));
+            *r = d2 * rzo * *go + d1 * *r;
+        }
+        let rows = gs
+            .chunks_exact_mut(n_out)
+            .zip(ds.chunks_exact(n_out))
+            .zip(rgs.chunks_exact(n_out))
+            .zip(cs);
+        for (((s, d), r), c) in rows {
+            for ((so, dd), rr) in s.iter_mut().zip(d).zip(r) {
+                *so = c * dd + rr;
+            }
+        }
+        match rxs {
+            Some(rx) => outer_acc2_block(gw, gs, xs, ds, rx, self.n_in, n_out),
+            None => outer_acc_block(gw, gs, xs, self.n_in, n_out),
+        }
+        sum_rows_into(gb, gs);
+        if let Some(rgx) = rgxs {
+            rows_axpy_block(self.w, rgs, rgx, self.n_in, n_out);
+            let rows = rgx
+                .chunks_exact_mut(self.n_in)
+                .zip(xs.chunks_exact(self.n_in))
+                .zip(ds.chunks_exact(n_out));
+            for ((g, x), d) in rows {
+                axpy_into(eta * sq_norm(d), x, g);
+            }
         }
     }
 }

@@ -171,6 +171,12 @@ pub struct DenseBlock<const IN: usize, const OUT: usize> {
     pub g: [[f32; OUT]; BLOCK],
     /// Gradients with respect to the pre-activations.
     pub d: [[f32; OUT]; BLOCK],
+    /// R-operator values `R{z}` (R-forward).
+    pub rz: [[f32; OUT]; BLOCK],
+    /// R-operator values `R{a}` (R-forward).
+    pub ra: [[f32; OUT]; BLOCK],
+    /// `R{g}` on entry to the R-backward, `R{δ}` after it.
+    pub rg: [[f32; OUT]; BLOCK],
 }
 
 impl<const IN: usize, const OUT: usize> DenseBlock<IN, OUT> {
@@ -182,6 +188,9 @@ impl<const IN: usize, const OUT: usize> DenseBlock<IN, OUT> {
             a: [[0.0; OUT]; BLOCK],
             g: [[0.0; OUT]; BLOCK],
             d: [[0.0; OUT]; BLOCK],
+            rz: [[0.0; OUT]; BLOCK],
+            ra: [[0.0; OUT]; BLOCK],
+            rg: [[0.0; OUT]; BLOCK],
         }
     }
 }

@@ -157,6 +157,76 @@ pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usiz
     }
 }
 
+/// `gw_o += Σ_s (ds[s][o]·xs[s] + es[s][o]·us[s])` for every row `o`,
+/// samples in order: the bits of one [`axpy2_into`](super::matvec::axpy2_into)
+/// per sample and row.
+#[inline]
+pub(crate) fn outer_acc2_block(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    es: &[f32],
+    us: &[f32],
+    n_in: usize,
+    n_out: usize,
+) {
+    let (n_in, n_out) = (n_in.max(1), n_out.max(1));
+    let samples = || {
+        xs.chunks_exact(n_in)
+            .zip(ds.chunks_exact(n_out))
+            .zip(us.chunks_exact(n_in).zip(es.chunks_exact(n_out)))
+    };
+    for (o, row) in gw.chunks_exact_mut(n_in).enumerate() {
+        let (chunks, tail) = row.as_chunks_mut::<W>();
+        let (groups, rest) = chunks.as_chunks_mut::<4>();
+        for (g, acc_mem) in groups.iter_mut().enumerate() {
+            let mut acc = acc_mem.map(V::from);
+            for ((x, d), (u, e)) in samples() {
+                let (Some(xg), Some(ug), Some(&c), Some(&f)) = (
+                    x.as_chunks::<W>().0.as_chunks::<4>().0.get(g),
+                    u.as_chunks::<W>().0.as_chunks::<4>().0.get(g),
+                    d.get(o),
+                    e.get(o),
+                ) else {
+                    continue;
+                };
+                let (c, f) = (V::splat(c), V::splat(f));
+                for ((a, p), q) in acc.iter_mut().zip(xg).zip(ug) {
+                    let t = c.mul_add(V::from(*p), *a);
+                    *a = f.mul_add(V::from(*q), t);
+                }
+            }
+            *acc_mem = acc.map(|a| a.to_array());
+        }
+        let first_rest = groups.len() * 4;
+        for (j, acc_mem) in rest.iter_mut().enumerate() {
+            let mut acc = V::from(*acc_mem);
+            for ((x, d), (u, e)) in samples() {
+                if let (Some(p), Some(q), Some(&c), Some(&f)) = (
+                    x.as_chunks::<W>().0.get(first_rest + j),
+                    u.as_chunks::<W>().0.get(first_rest + j),
+                    d.get(o),
+                    e.get(o),
+                ) {
+                    let t = V::splat(c).mul_add(V::from(*p), acc);
+                    acc = V::splat(f).mul_add(V::from(*q), t);
+                }
+            }
+            *acc_mem = acc.to_array();
+        }
+        let first_tail = n_in - tail.len();
+        for ((x, d), (u, e)) in samples() {
+            if let (Some(p), Some(q), Some(&c), Some(&f)) =
+                (x.get(first_tail..), u.get(first_tail..), d.get(o), e.get(o))
+            {
+                for ((v, p), q) in tail.iter_mut().zip(p).zip(q) {
+                    *v = (*v + c * p) + f * q;
+                }
+            }
+        }
+    }
+}
+
 /// `gxs[s] = Wᵀ ds[s]` for every sample: [`rows_axpy`]'s bits per sample.
 #[inline]
 pub(crate) fn rows_axpy_block(w: &[f32], ds: &[f32], gxs: &mut [f32], n_in: usize, n_out: usize) {

@@ -98,6 +98,9 @@
 //! layer 0), then `r_backward` for `L−1..=0` with `R{g} = 0` at the output;
 //! trace: `hessian_backward` from the output with `∂²f/∂y² = 0`, each
 //! layer's term `η_l (‖x‖² + b)·tr` summed from the output down.
+//! The blocked R-operator behind [`Network::penalty_grad_batch`] and
+//! [`Network::loss_penalty_grad_batch`] (rows = (sample, output) pairs) is
+//! crate-internal: a run-time network has no batch penalty-gradient pass.
 //!
 //! # Platform-specific behaviour
 //!

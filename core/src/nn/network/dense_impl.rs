@@ -255,4 +255,64 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
             dxs.map(|d| d.as_flattened_mut()),
         );
     }
+
+    #[inline]
+    fn block_rseed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
+        &mut blk.rg
+    }
+
+    #[inline]
+    fn r_forward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        rxs: Option<&[[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        self.view().r_forward_block_unchecked(
+            blk.wt.as_flattened(),
+            xs[..n].as_flattened(),
+            blk.z[..n].as_flattened(),
+            blk.a[..n].as_flattened(),
+            blk.d[..n].as_flattened(),
+            rxs.map(|r| r[..n].as_flattened()),
+            eta_at(eta, first),
+            on,
+            blk.rz[..n].as_flattened_mut(),
+            blk.ra[..n].as_flattened_mut(),
+        );
+    }
+
+    #[inline]
+    fn r_backward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        cs: &[f32],
+        eta: &[f32],
+        rxs: Option<&[[f32; IN]]>,
+        grad: &mut Self,
+        rgxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        self.view().r_backward_block_unchecked(
+            xs[..n].as_flattened(),
+            blk.z[..n].as_flattened(),
+            blk.a[..n].as_flattened(),
+            blk.g[..n].as_flattened_mut(),
+            blk.d[..n].as_flattened(),
+            blk.rz[..n].as_flattened(),
+            rxs.map(|r| r[..n].as_flattened()),
+            blk.rg[..n].as_flattened_mut(),
+            &cs[..n.min(cs.len())],
+            eta_at(eta, first),
+            grad.w.as_flattened_mut(),
+            &mut grad.b,
+            rgxs.map(|d| d.as_flattened_mut()),
+        );
+    }
 }

@@ -221,6 +221,42 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         dxs: Option<&mut [[f32; IN]]>,
     );
 
+    /// Where the caller puts `R{g}` at the output (zero for the penalty)
+    /// before [`r_backward_block`](Self::r_backward_block).
+    #[doc(hidden)]
+    fn block_rseed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK];
+
+    /// R-forward of the block through every layer from the input (`rxs =
+    /// None`: `R{x} = 0`); needs [`penalty_block`](Self::penalty_block) first.
+    #[doc(hidden)]
+    fn r_forward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        rxs: Option<&[[f32; IN]]>,
+    );
+
+    /// R-backward of the block from the output (`R{g}` from
+    /// [`block_rseed`](Self::block_rseed)), adding `H_{f_k} v + cs[s]·∇_θ f_k`
+    /// of every sample into `grad`; `rxs` as given to
+    /// [`r_forward_block`](Self::r_forward_block).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn r_backward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        cs: &[f32],
+        eta: &[f32],
+        rxs: Option<&[[f32; IN]]>,
+        grad: &mut Self,
+        rgxs: Option<&mut [[f32; IN]]>,
+    );
+
     /// Forward pass through the perturbed network, keeping the per-layer
     /// values in `cache` for [`backward_with`](Self::backward_with).
     ///
@@ -560,8 +596,48 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         )
     }
 
+    /// Mean penalty `Σ_k Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` over a mini-batch; `grad`
+    /// is OVERWRITTEN with the mean of [`penalty_grad`](Self::penalty_grad)'s
+    /// gradient, computed [`BLOCK`] (sample, output) pairs at a time.
+    ///
+    /// The bits do not depend on [`BLOCK`] or on how the batch is split; they
+    /// differ from the mean of [`penalty_grad`](Self::penalty_grad) in the
+    /// last bits, through the forward sums of
+    /// [`DenseRef::forward_block`](crate::DenseRef::forward_block).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`,
+    /// [`Error::InvalidParameter`] for an empty batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::{Dense, Network, NoiseOn};
+    /// let net = Dense::<1, 1>::zeroed();
+    /// let mut grad = Dense::<1, 1>::zeroed();
+    /// let p = net.penalty_grad_batch(&[[1.0], [3.0]], &[0.1], NoiseOn::Weights, &mut grad).unwrap();
+    /// assert_eq!(p, 0.5);
+    /// assert_eq!(grad.w, [[0.0]]); // a linear layer: H_f = 0
+    /// ```
+    fn penalty_grad_batch(
+        &self,
+        xs: &[[f32; IN]],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: &mut Self,
+    ) -> Result<f32, Error> {
+        penalty_passes::penalty_grad_batch::<IN, OUT, Self>(self, xs, eta, on, grad)
+    }
+
     /// Means of the loss and the penalty over a mini-batch; `grad` is
     /// OVERWRITTEN with the mean gradient of `ℓ + penalty/2` (clean weights).
+    ///
+    /// Computed [`BLOCK`] (sample, output) pairs at a time on the block
+    /// kernels; the bits do not depend on [`BLOCK`] or on the batch split and
+    /// differ from the mean of [`loss_penalty_grad`](Self::loss_penalty_grad)
+    /// only through the forward sums (see
+    /// [`penalty_grad_batch`](Self::penalty_grad_batch)).
     ///
     /// # Errors
     ///

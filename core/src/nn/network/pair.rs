@@ -251,4 +251,54 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         );
         self.0.penalty_block(first, xs, b0, eta, on, acc, dxs);
     }
+
+    #[inline]
+    fn block_rseed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK] {
+        N::block_rseed(&mut blk.1)
+    }
+
+    #[inline]
+    fn r_forward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        eta: &[f32],
+        on: NoiseOn,
+        rxs: Option<&[[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let (b0, b1) = (&mut blk.0, &mut blk.1);
+        self.0.r_forward_block(first, xs, b0, eta, on, rxs);
+        self.1
+            .r_forward_block(first + 1, &b0.a[..n], b1, eta, on, Some(&b0.ra[..n]));
+    }
+
+    #[inline]
+    fn r_backward_block(
+        &self,
+        first: usize,
+        xs: &[[f32; IN]],
+        blk: &mut Self::Block,
+        cs: &[f32],
+        eta: &[f32],
+        rxs: Option<&[[f32; IN]]>,
+        grad: &mut Self,
+        rgxs: Option<&mut [[f32; IN]]>,
+    ) {
+        let n = xs.len().min(BLOCK);
+        let (b0, b1) = (&mut blk.0, &mut blk.1);
+        self.1.r_backward_block(
+            first + 1,
+            &b0.a[..n],
+            b1,
+            cs,
+            eta,
+            Some(&b0.ra[..n]),
+            &mut grad.1,
+            Some(&mut b0.rg[..n]),
+        );
+        self.0
+            .r_backward_block(first, xs, b0, cs, eta, rxs, &mut grad.0, rgxs);
+    }
 }

@@ -130,13 +130,16 @@ pub(super) fn loss_penalty_grad_batch<
     let n = nonempty(xs.len())?;
     N::check_eta(eta)?;
     grad.fill_zero();
-    let mut cache = N::new_cache();
     let mut sum = LossAndPenalty::default();
-    for (x, t) in xs.iter().zip(targets) {
-        let v = net.loss_penalty_grad(loss, x, t, eta, on, &mut cache, grad)?;
-        sum.loss += v.loss;
-        sum.penalty += v.penalty;
-    }
+    super::batch::r_op_sum(net, xs, eta, on, grad, &mut sum, |s, y, dy| {
+        match targets.get(s) {
+            Some(t) => loss.value_grad(y, t, dy),
+            None => Err(Error::LengthMismatch {
+                left: s,
+                right: targets.len(),
+            }),
+        }
+    })?;
     grad.scale_all(1.0 / n);
     Ok(LossAndPenalty {
         loss: sum.loss / n,
@@ -163,4 +166,24 @@ pub(super) fn hessian_trace<const IN: usize, const OUT: usize, N: Network<IN, OU
         *t = net.trace_from(0, cache, &seed, &mut hess, eta, on, None);
     }
     Ok(())
+}
+
+/// The body of [`Network::penalty_grad_batch`].
+pub(super) fn penalty_grad_batch<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
+    net: &N,
+    xs: &[[f32; IN]],
+    eta: &[f32],
+    on: NoiseOn,
+    grad: &mut N,
+) -> Result<f32, Error> {
+    let n = nonempty(xs.len())?;
+    N::check_eta(eta)?;
+    grad.fill_zero();
+    let mut sum = LossAndPenalty::default();
+    super::batch::r_op_sum(net, xs, eta, on, grad, &mut sum, |_, _, dy| {
+        dy.fill(0.0);
+        Ok(0.0)
+    })?;
+    grad.scale_all(1.0 / n);
+    Ok(sum.penalty / n)
 }
