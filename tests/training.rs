@@ -974,7 +974,13 @@ fn explicit_penalty_step_uses_the_networks_penalty_gradient() {
         &mut want,
     )
     .unwrap();
-    assert_eq!(bits(t.gradient()), bits(&want));
+    // The batch pass runs blocked (its sums in another order): within 1e-5
+    // of the largest entry, far below the penalty's share of the gradient.
+    let (got, want) = (flat(t.gradient()), flat(&want));
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-5 * scale, "{g} vs {w}");
+    }
 }
 
 // ---------------------------------------------------------------- optimisers
