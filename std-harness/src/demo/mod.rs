@@ -294,6 +294,28 @@ pub fn demo(a: &DemoArgs) -> Outcome {
     recurrent(a)
 }
 
+/// The table of methods: losses, E‖∇_W f‖² and the loss increase at each η.
+fn print_methods(etas: &[f32], methods: &[MethodReport]) {
+    print!(
+        "{:<22} {:>10} {:>10} {:>12}",
+        "method", "train", "test", "E‖∇_W f‖²"
+    );
+    for eta in etas {
+        print!(" {:>20}", format!("Δtest @η={eta}"));
+    }
+    println!();
+    for m in methods {
+        print!(
+            "{:<22} {:>10.4} {:>10.4} {:>12.4}",
+            m.method, m.train_loss, m.test_loss, m.mean_grad_sq
+        );
+        for q in &m.perturbation {
+            print!(" {:>20}", format!("{:.4} ± {:.4}", q.increase, q.std_error));
+        }
+        println!();
+    }
+}
+
 fn print_report(r: &Report) {
     println!(
         "noisereg demo: {}, {} train / {} test rows, network {}, Adam lr {}, {} epochs, batch {}, seed {}",
@@ -310,24 +332,7 @@ fn print_report(r: &Report) {
         "loss: {}; weight noise ε ~ N(0, η) on the weights (η is a variance)\n",
         r.loss
     );
-    print!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "method", "train", "test", "E‖∇_W f‖²"
-    );
-    for eta in PERTURB_ETAS {
-        print!(" {:>20}", format!("Δtest @η={eta}"));
-    }
-    println!();
-    for m in &r.methods {
-        print!(
-            "{:<22} {:>10.4} {:>10.4} {:>12.4}",
-            m.method, m.train_loss, m.test_loss, m.mean_grad_sq
-        );
-        for q in &m.perturbation {
-            print!(" {:>20}", format!("{:.4} ± {:.4}", q.increase, q.std_error));
-        }
-        println!();
-    }
+    print_methods(&PERTURB_ETAS, &r.methods);
     println!("\nThe seed's derivation (docs/theory.md §1–§2), training set, η = {CHECK_ETA}:");
     println!(
         "{:<18} {:>22} {:>20} {:>20}",

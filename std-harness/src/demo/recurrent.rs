@@ -1,8 +1,10 @@
 //! The demo's recurrent part: an Elman network on the CO₂ series.
 
-use super::{Perturbation, SeedCheck, fail, perturbation_curve, reals, settings, test_curve};
+use super::{
+    MethodReport, Perturbation, SeedCheck, fail, perturbation_curve, print_methods, reals,
+    settings, test_curve,
+};
 use crate::atomic_write::write_json;
-use crate::checkpoint::EpochMetrics;
 use crate::cli::DemoArgs;
 use crate::failure::Outcome;
 use crate::model_file::Settings;
@@ -30,16 +32,6 @@ const RNN_PERTURB_ETAS: [f32; 2] = [1e-3, 1e-2];
 const RNN_CHECK_ETAS: [f32; 4] = [1e-5, 1e-6, 1e-7, 3e-8];
 
 #[derive(Debug, Serialize)]
-struct RnnMethod {
-    method: String,
-    train_loss: f64,
-    test_loss: f64,
-    mean_grad_sq: f64,
-    perturbation: Vec<Perturbation>,
-    epochs: Vec<EpochMetrics>,
-}
-
-#[derive(Debug, Serialize)]
 struct RnnReport {
     data: String,
     network: String,
@@ -48,7 +40,7 @@ struct RnnReport {
     settings: Settings,
     recurrent: crate::model_file::RecurrentSettings,
     evaluation: String,
-    methods: Vec<RnnMethod>,
+    methods: Vec<MethodReport>,
     seed_check: Vec<SeedCheck>,
     seconds: f64,
 }
@@ -218,7 +210,7 @@ pub(super) fn recurrent(a: &DemoArgs) -> Outcome {
                 })
             })
             .collect::<Outcome<Vec<_>>>()?;
-        methods.push(RnnMethod {
+        methods.push(MethodReport {
             method: name.clone(),
             train_loss: last.map_or(f64::NAN, |m| m.train_loss),
             test_loss: last.and_then(|m| m.test_loss).unwrap_or(f64::NAN),
@@ -304,24 +296,7 @@ pub(super) fn recurrent(a: &DemoArgs) -> Outcome {
         report.settings.epochs,
         report.settings.batch
     );
-    print!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "method", "train", "test", "E‖∇_W f‖²"
-    );
-    for eta in RNN_PERTURB_ETAS {
-        print!(" {:>20}", format!("Δtest @η={eta}"));
-    }
-    println!();
-    for m in &report.methods {
-        print!(
-            "{:<22} {:>10.4} {:>10.4} {:>12.4}",
-            m.method, m.train_loss, m.test_loss, m.mean_grad_sq
-        );
-        for q in &m.perturbation {
-            print!(" {:>20}", format!("{:.4} ± {:.4}", q.increase, q.std_error));
-        }
-        println!();
-    }
+    print_methods(&RNN_PERTURB_ETAS, &report.methods);
     println!(
         "Seed check (docs/theory.md §8), test windows: Monte Carlo of the excess loss (antithetic pairs, a fresh draw per window, the same draws scaled at every η) against the seed's formula and the exact first-order one. MC/exact − 1 is the higher-order remainder: it must shrink like η, and the first-order claim is tested at the smallest η."
     );
