@@ -1,4 +1,4 @@
-//! Deployment perturbations of the core (`noisereg::quant`, THEORY §9):
+//! Deployment perturbations of the core (`noisereg::quant`, docs/theory.md §9):
 //! quantiser error distributions, the predicted loss increase under dithered
 //! and stochastic quantisation against Monte Carlo, fault rates, the PCM drift
 //! model's moments, and the int8 kernel against the dequantised network.

@@ -3,7 +3,7 @@
 //! `--multiplicative`, not the noise each model was trained with), or under
 //! the deployment perturbations of `--perturb` (quantisation, bit flips,
 //! stuck-at-zero, PCM drift; see [`PerturbSpec`]) with the predicted loss
-//! increase where THEORY §9 gives one.
+//! increase where docs/theory.md §9 gives one.
 
 use crate::atomic_write::{NamedPath, check_outputs};
 use crate::cli::{LossArg, PerturbationArgs, RobustnessArgs};
@@ -509,7 +509,7 @@ pub struct PerturbRow {
 }
 
 /// Evaluates one model under one perturbation: `draws` draws (seed as
-/// `--seed`), the prediction where THEORY §9 gives one.
+/// `--seed`), the prediction where docs/theory.md §9 gives one.
 ///
 /// # Errors
 ///

@@ -1,5 +1,5 @@
 //! Hardware faults as seeded perturbations: random bit flips in `f32` or
-//! int8 weight storage, and stuck-at-zero weights (THEORY §9). They are not
+//! int8 weight storage, and stuck-at-zero weights (docs/theory.md §9). They are not
 //! small — a flipped `f32` exponent bit changes a weight by orders of
 //! magnitude — so no expansion predicts them: evaluate, don't predict.
 

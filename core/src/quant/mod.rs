@@ -1,4 +1,4 @@
-//! From a trained network to a device (THEORY §9): b-bit quantisation
+//! From a trained network to a device (docs/theory.md §9): b-bit quantisation
 //! (round to nearest, stochastic rounding, subtractive dither; per row or per
 //! layer), an int8 storage form with its inference kernel, faults (bit flips
 //! in `f32` or int8 storage, stuck-at-zero weights), the analog drift model

@@ -1,5 +1,5 @@
 //! The predicted loss increase under small independent zero-mean parameter
-//! noise with known per-parameter variances `σ_i²` (THEORY §9):
+//! noise with known per-parameter variances `σ_i²` (docs/theory.md §9):
 //! `J̃ − J ≈ ½ E Σ_k Σ_i σ_i² [(∂f_k/∂θ_i)² − (y_k − f_k) ∂²f_k/∂θ_i²]`
 //! (the exact second-order formula) and its first term alone, the seed's
 //! `(η/2) E‖∇f‖²` generalised to one `η` per parameter.

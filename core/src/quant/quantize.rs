@@ -1,4 +1,4 @@
-//! Symmetric b-bit weight quantisation (THEORY §9): round to nearest,
+//! Symmetric b-bit weight quantisation (docs/theory.md §9): round to nearest,
 //! stochastic rounding or subtractive dither, with one scale per row or per
 //! layer.
 
