@@ -20,12 +20,16 @@
 #![no_std]
 #![no_main]
 
+#[path = "../device.rs"]
+mod device;
+
 use core::fmt::Write;
 use core::hint::black_box;
 
 use cortex_m::peripheral::{SYST, syst::SystClkSource};
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
+use device::{BOARD, exit};
 use noisereg::rand_core::SeedableRng;
 use noisereg::{
     BoxMuller, Clean, Error, Estimator, HalfSquaredError, Init, Loss, Mlp2, Model, Network,
@@ -39,9 +43,6 @@ use noisereg_firmware_workload::rnn::{
 use noisereg_firmware_workload::{BATCH, ETA, FEATURES, LEARNING_RATE, Net, SEED, X, Y};
 use panic_semihosting as _;
 use rand_xoshiro::Xoshiro128PlusPlus;
-
-/// The board this image is linked for (set by `build.rs`).
-const BOARD: &str = env!("NOISEREG_BOARD");
 
 /// The board's SysTick (core) clock in QEMU: the MPS2's 25 MHz system
 /// clock, the nRF51's 16 MHz (the known loop checks it).
@@ -407,24 +408,4 @@ fn main() -> ! {
             exit(debug::EXIT_FAILURE)
         }
     }
-}
-
-/// Ends the QEMU run with `status`.
-fn exit(status: debug::ExitStatus) -> ! {
-    debug::exit(status);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = writeln!(
-            out,
-            "verdict: FAILED: hard fault at pc={:#010x}",
-            frame.pc()
-        );
-    }
-    exit(debug::EXIT_FAILURE)
 }

@@ -6,10 +6,14 @@
 #![no_std]
 #![no_main]
 
+#[path = "../device.rs"]
+mod device;
+
 use core::fmt::Write;
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
+use device::{BOARD, exit};
 use noisereg::Int8Network as _;
 use noisereg_firmware_workload::{Fnv1a, X};
 use panic_semihosting as _;
@@ -29,6 +33,7 @@ fn main() -> ! {
         hash.write_f32s(&y);
     }
     if let Ok(mut out) = hio::hstdout() {
+        let _ = writeln!(out, "board: {BOARD}");
         let _ = writeln!(
             out,
             "result: int8_parameter_bytes={} int8_predictions_fnv1a={:#010x}",
@@ -37,24 +42,4 @@ fn main() -> ! {
         );
     }
     exit(debug::EXIT_SUCCESS)
-}
-
-/// Ends the QEMU run with `status`.
-fn exit(status: debug::ExitStatus) -> ! {
-    debug::exit(status);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    if let Ok(mut out) = hio::hstdout() {
-        let _ = writeln!(
-            out,
-            "verdict: FAILED: hard fault at pc={:#010x}",
-            frame.pc()
-        );
-    }
-    exit(debug::EXIT_FAILURE)
 }
