@@ -2,7 +2,6 @@
 //! bad-input case (exit status 2, message with file:line:column, no output
 //! file), kill-and-resume, and independence of the thread count.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,30 +11,9 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 use noisereg_harness::dyn_mlp;
 
-const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
-
-fn noisereg() -> Command {
-    Command::new(BIN)
-}
-
-/// A smooth synthetic regression set: `rows` rows, columns a, b, c, y.
-fn write_data(dir: &Path, name: &str, rows: usize) -> PathBuf {
-    let mut s = String::from("a,b,c,y\n");
-    for i in 0..rows {
-        let t = i as f64 / rows as f64;
-        let (a, b, c) = (t * 4.0 - 2.0, (t * 7.0).sin(), (i % 5) as f64);
-        s.push_str(&format!("{a},{b},{c},{}\n", a * b + 0.3 * c));
-    }
-    let p = dir.join(name);
-    std::fs::write(&p, s).unwrap();
-    p
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+#[path = "common/cli.rs"]
+mod cli_common;
+use cli_common::{BIN, noisereg, s, write, write_data};
 
 /// `train` with a small budget.
 fn quick_train(data: &Path, out: &Path) -> Vec<String> {
@@ -595,9 +573,11 @@ fn train_is_deterministic() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
 
-/// Spawns `args`, waits until `ckpt` exists and `extra` more time has passed,
-/// then kills the process with SIGKILL; returns whether it was still running.
-fn start_and_kill(args: &[String], ckpt: &Path, extra: Duration) -> bool {
+/// Spawns `args`, waits until `ready()` holds (a checkpoint was written) and
+/// `extra` more time has passed, then kills the process with SIGKILL; returns
+/// whether it was still running. Waiting on the checkpoint, not on a clock,
+/// keeps the test meaningful on a loaded machine.
+fn start_and_kill(args: &[String], ready: impl Fn() -> bool, extra: Duration) -> bool {
     let mut child = std::process::Command::new(BIN)
         .args(args)
         .stdout(std::process::Stdio::null())
@@ -612,7 +592,7 @@ fn start_and_kill(args: &[String], ckpt: &Path, extra: Duration) -> bool {
             return false;
         }
         match seen {
-            None if ckpt.exists() => seen = Some(Instant::now()),
+            None if ready() => seen = Some(Instant::now()),
             Some(t) if t.elapsed() >= extra => break,
             _ => {}
         }
@@ -675,7 +655,7 @@ fn killed_and_resumed_run_gives_the_same_model_bit_for_bit() {
     let mut slow = run.clone();
     slow.extend(["--step-delay-us", "2000"].map(String::from));
     assert!(
-        start_and_kill(&slow, &ckpt, Duration::from_millis(30)),
+        start_and_kill(&slow, || ckpt.exists(), Duration::from_millis(30)),
         "first run was not killed"
     );
     assert!(!out.exists(), "a killed run left a model");
@@ -688,7 +668,11 @@ fn killed_and_resumed_run_gives_the_same_model_bit_for_bit() {
     };
     let first = step_of(&ckpt);
     assert!(
-        start_and_kill(&resumed, &ckpt, Duration::from_millis(90)),
+        start_and_kill(
+            &resumed,
+            || step_of(&ckpt) > first,
+            Duration::from_millis(30)
+        ),
         "second run was not killed"
     );
     assert!(step_of(&ckpt) > first);
@@ -747,10 +731,6 @@ fn fails_2(args: &[String], expect: &str) -> String {
 
 fn args_of(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[cfg(unix)]
@@ -874,7 +854,7 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     let mut ck = quick_train(&data, &out);
     ck.extend(args_of(&[
         "--checkpoint",
-        path_str(&data),
+        s(&data),
         "--checkpoint-every",
         "1",
     ]));
@@ -882,7 +862,7 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     let mut ck = quick_train(&data, &out);
     ck.extend(args_of(&[
         "--checkpoint",
-        path_str(&out),
+        s(&out),
         "--checkpoint-every",
         "1",
     ]));
@@ -895,14 +875,14 @@ fn an_output_that_is_an_input_or_another_output_is_refused() {
     let mut first = quick_train(&data, &d.join("first.json"));
     first.extend(args_of(&[
         "--checkpoint",
-        path_str(&ckpt),
+        s(&ckpt),
         "--checkpoint-every",
         "2",
     ]));
     noisereg().args(&first).assert().success();
     let ck_bytes = std::fs::read(&ckpt).unwrap();
     let mut resume = quick_train(&data, &ckpt);
-    resume.extend(args_of(&["--resume", path_str(&ckpt)]));
+    resume.extend(args_of(&["--resume", s(&ckpt)]));
     fails_2(&resume, "is the same file as --resume");
     assert_eq!(std::fs::read(&ckpt).unwrap(), ck_bytes);
     assert_eq!(std::fs::read(&data).unwrap(), original);
@@ -930,7 +910,7 @@ fn bad_output_paths_exit_2_before_any_work_and_write_nothing() {
     let mut ck = quick_train(&data, &d.join("m2.json"));
     ck.extend(args_of(&[
         "--checkpoint",
-        path_str(&d.join("gone/ck.json")),
+        s(&d.join("gone/ck.json")),
         "--checkpoint-every",
         "1",
     ]));
@@ -963,7 +943,7 @@ fn a_run_whose_final_write_fails_leaves_no_output() {
     args.extend(args_of(&["--epochs", "40", "--step-delay-us", "5000"]));
     args.extend(args_of(&[
         "--checkpoint",
-        path_str(&ckpt),
+        s(&ckpt),
         "--checkpoint-every",
         "1",
     ]));
@@ -999,7 +979,7 @@ fn temporaries_left_by_a_killed_run_are_removed_by_the_next_run() {
         "--epochs",
         "50",
         "--checkpoint",
-        path_str(&ckpt),
+        s(&ckpt),
         "--checkpoint-every",
         "1",
     ]));
@@ -1036,7 +1016,7 @@ fn temporaries_left_by_a_killed_run_are_removed_by_the_next_run() {
         std::fs::write(d.join(n), "partial").unwrap();
     }
     let mut resumed = run.clone();
-    resumed.extend(args_of(&["--resume", path_str(&ckpt)]));
+    resumed.extend(args_of(&["--resume", s(&ckpt)]));
     noisereg().args(&resumed).assert().success();
     let mut left = temporaries(d);
     left.sort();
@@ -1324,9 +1304,9 @@ fn robustness_plot_in_a_missing_folder_exits_2() {
     let args = args_of(&[
         "robustness",
         "--model",
-        path_str(&model),
+        s(&model),
         "--data",
-        path_str(&data),
+        s(&data),
         "--target",
         "y",
         "--eta",
@@ -1334,7 +1314,7 @@ fn robustness_plot_in_a_missing_folder_exits_2() {
         "--draws",
         "10",
         "--plot",
-        path_str(&d.join("nodir/p.svg")),
+        s(&d.join("nodir/p.svg")),
     ]);
     let a = noisereg().args(&args).assert().code(2);
     let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
@@ -1403,9 +1383,9 @@ fn robustness_plot_over_an_input_is_refused() {
         let args = args_of(&[
             "robustness",
             "--model",
-            path_str(&model),
+            s(&model),
             "--data",
-            path_str(&data),
+            s(&data),
             "--target",
             "y",
             "--eta",
@@ -1413,7 +1393,7 @@ fn robustness_plot_over_an_input_is_refused() {
             "--draws",
             "10",
             "--plot",
-            path_str(target),
+            s(target),
         ]);
         let a = noisereg().args(&args).assert().code(2);
         let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
@@ -1430,10 +1410,7 @@ fn demo_out_over_a_file_exits_2() {
     let file = dir.path().join("f");
     std::fs::write(&file, b"keep").unwrap();
     for out in [file.clone(), file.join("sub")] {
-        let a = noisereg()
-            .args(["demo", "--out", path_str(&out)])
-            .assert()
-            .code(2);
+        let a = noisereg().args(["demo", "--out", s(&out)]).assert().code(2);
         let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
         assert!(err.contains("--out"), "{err}");
         assert_eq!(std::fs::read(&file).unwrap(), b"keep");

@@ -2,27 +2,13 @@
 //! (`verify`, `robustness`, `sample`): every bad file is a one-line error
 //! naming the file and the field, exit status 2, nothing written.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
-
-fn noisereg() -> Command {
-    Command::new(BIN)
-}
-
-/// A smooth synthetic regression set: `rows` rows, columns a, b, c, y.
-fn write_data(dir: &Path, name: &str, rows: usize) -> PathBuf {
-    let mut s = String::from("a,b,c,y\n");
-    for i in 0..rows {
-        let t = i as f64 / rows as f64;
-        let (a, b, c) = (t * 4.0 - 2.0, (t * 7.0).sin(), (i % 5) as f64);
-        s.push_str(&format!("{a},{b},{c},{}\n", a * b + 0.3 * c));
-    }
-    write(dir, name, &s)
-}
+#[path = "common/cli.rs"]
+mod cli_common;
+use cli_common::{BIN, noisereg, s, write, write_data};
 
 /// Three classes from two features: columns a, b, k.
 fn write_classes(dir: &Path, name: &str, rows: usize) -> PathBuf {
@@ -40,16 +26,6 @@ fn write_classes(dir: &Path, name: &str, rows: usize) -> PathBuf {
         s.push_str(&format!("{a},{b},{k}\n"));
     }
     write(dir, name, &s)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Trains a small model on `data` (target `target`) with `extra` flags.

@@ -14,19 +14,9 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
-
-fn noisereg() -> Command {
-    Command::new(BIN)
-}
-
-fn co2() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/co2_monthly.csv")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+#[path = "common/cli.rs"]
+mod cli_common;
+use cli_common::{co2, noisereg, s};
 
 /// A series whose value at data row i (file line i + 2) is `i` itself plus
 /// a cycle: `step,v`.

@@ -3,19 +3,12 @@
 //! bit-identical to the CLI's, f32 within a stated bound) and to Rust, and
 //! `robustness --perturb` (output, determinism, bad input).
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
-
-fn noisereg() -> Command {
-    Command::new(BIN)
-}
-
-fn diabetes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/diabetes.csv")
-}
+#[path = "common/cli.rs"]
+mod cli_common;
+use cli_common::{diabetes, noisereg, parse};
 
 /// A diabetes model with `hidden` layers of tanh (or relu) units.
 fn train(dir: &Path, name: &str, hidden: &str, act: &str) -> PathBuf {
@@ -58,12 +51,6 @@ int main(void) {
     }
 }
 "#;
-
-fn parse(text: &str) -> Vec<f32> {
-    text.split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect()
-}
 
 /// Exports `model` to C (`quantize` bits or f32), compiles it with `cc` and
 /// returns (C outputs, the CLI's outputs, header size).

@@ -4,20 +4,13 @@
 //! and within 1e-5·(1 + |y|) everywhere; the Rust module is the core's `Elman`
 //! or `Gru` as a `const`.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const BIN: &str = env!("CARGO_BIN_EXE_noisereg");
-
-fn noisereg() -> Command {
-    Command::new(BIN)
-}
-
-fn co2() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/co2_monthly.csv")
-}
+#[path = "common/cli.rs"]
+mod cli_common;
+use cli_common::{co2, noisereg, parse};
 
 /// A CO₂ model (`arch`, window `seq_len`, `transform`, `horizon`).
 fn train(dir: &Path, arch: &str, transform: &str, seq_len: &str, horizon: &str) -> PathBuf {
@@ -121,12 +114,6 @@ int main(void) {
     }
 }
 "#;
-
-fn parse(text: &str) -> Vec<f32> {
-    text.split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect()
-}
 
 /// Exports `model` to C, compiles it with `cc -ffp-contract=off` and returns
 /// (C outputs, the CLI's outputs) on the test windows.
