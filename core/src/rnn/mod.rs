@@ -3,23 +3,27 @@
 //! time, with the weight-noise penalty of both noise semantics
 //! (`docs/theory.md` §8).
 //!
-//! Every pass is written once over slices ([`ElmanRef`], [`GruRef`]); the
-//! const-generic [`Elman`] and [`Gru`] own arrays and call them, so a network
-//! sized at run time gets the same bits.
+//! Every pass is written once: the time loops, the draws of weight noise and
+//! the penalty over seeds in `driver`, over per-step hooks of each network;
+//! the readout in `readout`; the Elman cell's steps in `elman::cell`, used by
+//! [`ElmanRef`] and both cells of [`StackedElman`]. The slice views
+//! ([`ElmanRef`], [`GruRef`]) are what the const-generic [`Elman`] and
+//! [`Gru`] call, so a network sized at run time gets the same bits.
 
 #[macro_use]
 mod model_impl;
+mod driver;
 mod elman;
-mod elman_ref;
 mod gru;
-mod gru_ref;
+mod ops;
+mod params;
+mod readout;
 mod sequence;
 mod stacked;
 
-pub use elman::{Elman, ElmanWork};
-pub use elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
-pub use gru::{Gru, GruWork};
-pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
+pub use elman::{Elman, ElmanRef, ElmanScratch, ElmanWork};
+pub use gru::{Gru, GruParams, GruParamsMut, GruRef, GruScratch, GruWork};
+pub use params::{ElmanParams, ElmanParamsMut};
 pub use sequence::Sequence;
 pub use stacked::{StackedElman, StackedElmanWork};
 

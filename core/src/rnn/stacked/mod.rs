@@ -1,6 +1,6 @@
 //! The two-layer stacked Elman network (issue 12).
 
-use super::elman_ref::{axpy, mtv_add, mv_add, outer_add, prev, row, row_mut, sq};
+use super::ops::{axpy, mtv_add, mv_add, outer_add, prev, row, row_mut, sq};
 use super::{Readout, RecurrentNoise};
 use crate::error::{Error, check_len};
 use crate::nn::{Activation, Identity, Init, NoiseOn, Tanh};

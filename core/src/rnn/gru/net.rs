@@ -1,11 +1,11 @@
 //! The const-generic GRU network: owns arrays, calls [`GruRef`].
 
-use super::elman_ref::{ElmanParams, ElmanParamsMut};
-use super::gru_ref::{GruRef, GruScratch};
-use super::{Readout, RecurrentNoise, RnnDims};
+use super::{GruRef, GruScratch};
 use crate::error::Error;
 use crate::nn::{Activation, Identity, Init, Tanh};
 use crate::parameters::Parameters;
+use crate::rnn::params::{ElmanParams, ElmanParamsMut};
+use crate::rnn::{Readout, RecurrentNoise, RnnDims};
 use rand_core::Rng;
 
 /// A GRU network with `D` inputs per step, `H` hidden units and `K`

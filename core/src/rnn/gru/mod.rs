@@ -1,0 +1,206 @@
+//! The GRU network over borrowed slices, sized at run time: the
+//! per-sequence values ([`scratch`]), the steps the driver runs ([`passes`],
+//! the R-operator's in [`rop`]) and the const-generic shell ([`net`]).
+
+mod net;
+pub(super) mod passes;
+mod rop;
+mod scratch;
+
+pub use net::{Gru, GruWork};
+pub use scratch::GruScratch;
+
+use super::driver;
+use super::params::{ElmanParams, ElmanParamsMut, check_lens};
+use super::{RecurrentNoise, RnnDims};
+use crate::error::Error;
+use crate::nn::{Activation, NoiseOn};
+use crate::perturbation::Perturbation;
+
+/// The parameters of a GRU network, borrowed: the same five slices as an
+/// Elman network with three gate blocks stacked in the cell's rows, in the
+/// order reset `r`, update `u`, candidate `n`: `wx` (`3H×D`), `b` (`3H`),
+/// `wh` (`3H×H`), then the readout `v` (`K×H`) and `c` (`K`).
+pub type GruParams<'a> = ElmanParams<'a>;
+
+/// [`GruParams`], mutably borrowed.
+pub type GruParamsMut<'a> = ElmanParamsMut<'a>;
+
+/// A GRU network over borrowed slices, sized at run time:
+///
+/// ```text
+/// r_t = σ(W_r x_t + U_r h_{t−1} + b_r)      u_t = σ(W_u x_t + U_u h_{t−1} + b_u)
+/// n_t = φ(W_n x_t + U_n (r_t ⊙ h_{t−1}) + b_n)
+/// h_t = (1 − u_t) ⊙ n_t + u_t ⊙ h_{t−1}      h_0 = 0
+/// ```
+///
+/// with the readout of [`Readout`](crate::Readout); the gates use the logistic sigmoid, the
+/// candidate `φ`. The noise sees the same three layers as for
+/// [`ElmanRef`](crate::ElmanRef) (input weights of all gates with their
+/// biases, recurrent weights of all gates, readout), and the passes, the
+/// penalty semantics and the draws are those of `ElmanRef` with
+/// `G_t` the gate blocks' `δ^g_t [x_t; h_{t−1} (r, u) or q_t (n); 1]ᵀ`
+/// (`docs/theory.md` §8). The const-generic [`Gru`](crate::Gru) calls
+/// exactly these functions.
+///
+/// # Examples
+///
+/// ```
+/// use noisereg::{Clean, GruParams, GruRef, GruScratch, Readout, RecurrentNoise, RnnDims, Tanh};
+/// let dims = RnnDims { input: 1, hidden: 1, output: 1, steps: 1, readout: Readout::Last };
+/// // r, u, n rows; u = σ(0) = ½, n = tanh(x): h = ½ tanh(x).
+/// let p = GruParams { wx: &[0.0, 0.0, 1.0], b: &[0.0; 3], wh: &[0.0; 3], v: &[1.0], c: &[0.0] };
+/// let net = GruRef::new(p, Tanh, dims, RecurrentNoise::PerSequence)?;
+/// let mut buf = vec![0.0; GruScratch::required_len(&dims)];
+/// let mut ws = GruScratch::split(&mut buf, &dims)?;
+/// net.forward(&[0.5], &mut Clean, &mut ws)?;
+/// assert!((net.output(&ws)[0] - 0.5 * 0.5f32.tanh()).abs() < 1e-6);
+/// # Ok::<(), noisereg::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GruRef<'a, A: Activation> {
+    p: ElmanParams<'a>,
+    act: A,
+    dims: RnnDims,
+    noise: RecurrentNoise,
+}
+
+impl<'a, A: Activation> GruRef<'a, A> {
+    /// A view of `params` with candidate activation `act`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] if a size in `dims` is 0,
+    /// [`Error::LengthMismatch`] if a slice does not fit `dims`.
+    pub fn new(
+        params: GruParams<'a>,
+        act: A,
+        dims: RnnDims,
+        noise: RecurrentNoise,
+    ) -> Result<Self, Error> {
+        dims.check()?;
+        check_lens(params.lens(), &dims, 3)?;
+        Ok(Self {
+            p: params,
+            act,
+            dims,
+            noise,
+        })
+    }
+
+    /// The sizes.
+    pub fn dims(&self) -> RnnDims {
+        self.dims
+    }
+
+    /// The noise semantics.
+    pub fn noise(&self) -> RecurrentNoise {
+        self.noise
+    }
+
+    /// The outputs of the last forward pass: `K` or `T·K` values.
+    pub fn output<'w>(&self, ws: &'w GruScratch<'_>) -> &'w [f32] {
+        self.dims.output(ws.y)
+    }
+
+    /// Forward pass of the sequence `x` (`T·D` values) with the weights `p`
+    /// supplies (draws as [`ElmanRef::forward`](crate::ElmanRef::forward)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `x` or `ws` does not fit.
+    pub fn forward<P: Perturbation>(
+        &self,
+        x: &[f32],
+        p: &mut P,
+        ws: &mut GruScratch<'_>,
+    ) -> Result<(), Error> {
+        driver::forward(self, x, p, ws)
+    }
+
+    /// Adds `∂(dy·f)/∂θ` into `grad`, given a forward pass with the same `p`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `dy`, `ws` or `grad` does not fit.
+    pub fn backward<P: Perturbation>(
+        &self,
+        ws: &mut GruScratch<'_>,
+        dy: &[f32],
+        p: &mut P,
+        grad: &mut GruParamsMut<'_>,
+    ) -> Result<(), Error> {
+        driver::backward(self, ws, dy, p, grad)
+    }
+
+    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` at the clean weights (as
+    /// [`ElmanRef::penalty`](crate::ElmanRef::penalty)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta`, `x` or `ws` does not fit.
+    pub fn penalty(
+        &self,
+        x: &[f32],
+        eta: &[f32],
+        on: NoiseOn,
+        ws: &mut GruScratch<'_>,
+    ) -> Result<f32, Error> {
+        driver::penalty(self, x, eta, on, ws)
+    }
+
+    /// Adds `∇_θ [dy·f + ½ penalty]` into `grad` and returns the penalty,
+    /// given a clean forward pass in `ws` (as
+    /// [`ElmanRef::penalty_grad`](crate::ElmanRef::penalty_grad)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta`, `dy`, `ws` or `grad` does not fit.
+    pub fn penalty_grad(
+        &self,
+        ws: &mut GruScratch<'_>,
+        dy: &[f32],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: &mut GruParamsMut<'_>,
+    ) -> Result<f32, Error> {
+        driver::penalty_grad(self, ws, dy, eta, on, grad)
+    }
+
+    /// The penalty of one seed, with `grad` the gradient of half of it (as
+    /// [`ElmanRef::seeded_penalty`](crate::ElmanRef::seeded_penalty)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta`, `seed`, `ws` or `grad` does not fit.
+    pub fn seeded_penalty(
+        &self,
+        ws: &mut GruScratch<'_>,
+        seed: &[f32],
+        eta: &[f32],
+        on: NoiseOn,
+        grad: Option<&mut GruParamsMut<'_>>,
+    ) -> Result<f32, Error> {
+        driver::seeded_penalty(self, ws, seed, eta, on, grad)
+    }
+
+    /// The η-weighted Hessian trace of each output over the noisy parameters
+    /// (as [`ElmanRef::hessian_trace`](crate::ElmanRef::hessian_trace); the
+    /// per-step form uses the coefficient `q_{t,j}²` for the candidate's
+    /// recurrent rows). Cost per output: per sequence `3H·(D+H+1)` R passes,
+    /// per step `3·T·H`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `eta`, `x`, `ws` or `traces` does not fit.
+    pub fn hessian_trace(
+        &self,
+        x: &[f32],
+        eta: &[f32],
+        on: NoiseOn,
+        ws: &mut GruScratch<'_>,
+        traces: &mut [f32],
+    ) -> Result<(), Error> {
+        driver::hessian_trace(self, x, eta, on, ws, traces)
+    }
+}
