@@ -1,0 +1,575 @@
+//! The stacked network's steps as the driver runs them: two Elman cells
+//! (their steps are [`elman::cell`](crate::rnn::elman::cell)'s), the second
+//! reading `h¹_t`, under one readout.
+
+use super::{StackedElman, StackedElmanWork, W};
+use crate::error::{Error, check_len};
+use crate::nn::{Activation, Identity};
+use crate::perturbation::Perturbation;
+use crate::rnn::driver::{self, Draw, Unrolled};
+use crate::rnn::elman::cell::{self, Cell, CellMut};
+use crate::rnn::ops::{at, axpy, mtv_add, outer_add, prev, row, row_mut, sq};
+use crate::rnn::params::{Eta, draw_layer};
+use crate::rnn::{Readout, RecurrentNoise, RnnDims, readout};
+
+/// A [`StackedElman`] on sequences of `T` steps with a readout, as the
+/// driver runs it.
+pub(super) struct Unroll<
+    'n,
+    const D: usize,
+    const H1: usize,
+    const H2: usize,
+    const K: usize,
+    const T: usize,
+    A: Activation,
+> {
+    pub net: &'n StackedElman<D, H1, H2, K, A>,
+    pub readout: Readout,
+}
+
+/// A direction of the R-operator pass.
+#[derive(Clone, Copy)]
+pub(in crate::rnn) enum Dir {
+    /// `dir` in the workspace, the same at every step (per sequence).
+    Shared,
+    /// Per step: copy t's `η ⊙ G_t`, rank one per layer, never materialised.
+    Rank1 { e: Eta, beta: f32 },
+    /// A unit change of the pre-activation of cell `cell` (1 or 2) at
+    /// `step`, unit `unit`, alone.
+    UnitZ { cell: u8, step: usize, unit: usize },
+}
+
+/// Adds 1 to `rz[unit]` if `on`.
+fn unit_z(on: bool, unit: usize, rz: &mut [f32]) {
+    if on && let Some(r) = rz.get_mut(unit) {
+        *r += 1.0;
+    }
+}
+
+/// The two cells of weights `w`.
+fn cells<'w, const D: usize, const H1: usize, const H2: usize>(w: &W<'w>) -> [Cell<'w>; 2] {
+    [
+        Cell {
+            wx: w.wx1,
+            b: w.b1,
+            wh: w.wh1,
+            inputs: D,
+            hidden: H1,
+        },
+        Cell {
+            wx: w.wx2,
+            b: w.b2,
+            wh: w.wh2,
+            inputs: H1,
+            hidden: H2,
+        },
+    ]
+}
+
+/// One noise layer to draw: clean weights, clean bias, columns, outputs.
+type Part<'a> = (&'a [f32], &'a [f32], usize, &'a mut [f32], &'a mut [f32]);
+
+impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activation>
+    StackedElman<D, H1, H2, K, A>
+{
+    /// Draws `layers` (a mask of the 5 noise layers) for `step` into `noisy`.
+    fn draw_layers<P: Perturbation>(
+        &self,
+        p: &mut P,
+        step: usize,
+        layers: [bool; 5],
+        noisy: &mut StackedElman<D, H1, H2, K, Identity>,
+    ) {
+        p.begin_step(step);
+        let n = noisy;
+        let w = self.w();
+        let parts: [Part<'_>; 5] = [
+            (w.wx1, w.b1, D, n.wx1.as_flattened_mut(), &mut n.b1),
+            (w.wh1, &[], H1, n.wh1.as_flattened_mut(), &mut []),
+            (w.wx2, w.b2, H1, n.wx2.as_flattened_mut(), &mut n.b2),
+            (w.wh2, &[], H2, n.wh2.as_flattened_mut(), &mut []),
+            (w.v, w.c, H2, n.v.as_flattened_mut(), &mut n.c),
+        ];
+        for (l, ((cw, cb, cols, ow, ob), on)) in parts.into_iter().zip(layers).enumerate() {
+            if on {
+                draw_layer(p, l, (cw, cb), cols, (ow, ob));
+            }
+        }
+    }
+
+    /// The cells' parameters of `out` as gradients.
+    fn cells_mut(&mut self) -> [CellMut<'_>; 2] {
+        [
+            CellMut {
+                wx: self.wx1.as_flattened_mut(),
+                b: &mut self.b1,
+                wh: self.wh1.as_flattened_mut(),
+            },
+            CellMut {
+                wx: self.wx2.as_flattened_mut(),
+                b: &mut self.b2,
+                wh: self.wh2.as_flattened_mut(),
+            },
+        ]
+    }
+}
+
+impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A>
+    Unroll<'_, D, H1, H2, K, T, A>
+where
+    A: Activation,
+{
+    /// `out += ∇_θ (s·f)` from the `d1`, `d2` of the BPTT.
+    fn add_grad_to<B: Activation>(
+        &self,
+        (x, h1, h2): (&[f32], &[f32], &[f32]),
+        (d1s, d2s, seed): (&[f32], &[f32], &[f32]),
+        out: &mut StackedElman<D, H1, H2, K, B>,
+    ) {
+        let dims = self.dims();
+        for t in 0..T {
+            let h1t = row(h1, t, H1);
+            let [c1, c2] = out.cells_mut();
+            cell::add_grad(row(d1s, t, H1), row(x, t, D), prev(h1, t, H1), c1);
+            cell::add_grad(row(d2s, t, H2), h1t, prev(h2, t, H2), c2);
+            if dims.readout_at(t) {
+                let (v, c) = (out.v.as_flattened_mut(), &mut out.c);
+                readout::add_grad(row(seed, t, K), row(h2, t, H2), v, c);
+            }
+        }
+    }
+
+    /// `out += R{∇_θ (s·f)}` from the R pass in `ws`.
+    fn add_r_grad_to<B: Activation>(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        out: &mut StackedElman<D, H1, H2, K, B>,
+    ) {
+        let dims = self.dims();
+        let (x, h1, h2) = (
+            ws.x.as_flattened(),
+            ws.h1.as_flattened(),
+            ws.h2.as_flattened(),
+        );
+        let (rh1, rh2) = (ws.rh1.as_flattened(), ws.rh2.as_flattened());
+        for t in 0..T {
+            let [c1, c2] = out.cells_mut();
+            cell::add_r_grad(
+                (
+                    row(ws.d1.as_flattened(), t, H1),
+                    row(ws.rd1.as_flattened(), t, H1),
+                ),
+                (row(x, t, D), None),
+                (prev(h1, t, H1), prev(rh1, t, H1)),
+                c1,
+            );
+            cell::add_r_grad(
+                (
+                    row(ws.d2.as_flattened(), t, H2),
+                    row(ws.rd2.as_flattened(), t, H2),
+                ),
+                (row(h1, t, H1), Some(row(rh1, t, H1))),
+                (prev(h2, t, H2), prev(rh2, t, H2)),
+                c2,
+            );
+            if dims.readout_at(t) {
+                let s = row(ws.seed.as_flattened(), t, K);
+                outer_add(1.0, s, row(rh2, t, H2), out.v.as_flattened_mut());
+            }
+        }
+    }
+}
+
+impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A> Unrolled
+    for Unroll<'_, D, H1, H2, K, T, A>
+where
+    A: Activation,
+{
+    type Scratch<'s> = StackedElmanWork<D, H1, H2, K, T>;
+    type Grad<'g> = StackedElman<D, H1, H2, K, A>;
+    type Dir = Dir;
+
+    fn dims(&self) -> RnnDims {
+        RnnDims {
+            input: D,
+            hidden: H2,
+            output: K,
+            steps: T,
+            readout: self.readout,
+        }
+    }
+
+    fn noise(&self) -> RecurrentNoise {
+        self.net.noise
+    }
+
+    fn layers(&self) -> usize {
+        5
+    }
+
+    fn check(&self, _: &StackedElmanWork<D, H1, H2, K, T>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn check_grad(&self, _: &StackedElman<D, H1, H2, K, A>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn load(&self, x: &[f32], ws: &mut StackedElmanWork<D, H1, H2, K, T>) -> Result<(), Error> {
+        let () = StackedElman::<D, H1, H2, K, A>::NONEMPTY;
+        check_len(x.len(), T * D)?;
+        if T == 0 {
+            return Err(Error::InvalidParameter {
+                name: "steps",
+                requirement: "positive",
+            });
+        }
+        ws.x.as_flattened_mut().copy_from_slice(x);
+        Ok(())
+    }
+
+    fn seed<'w>(&self, ws: &'w mut StackedElmanWork<D, H1, H2, K, T>) -> &'w mut [f32] {
+        ws.seed.as_flattened_mut()
+    }
+
+    fn draw<P: Perturbation>(
+        &self,
+        p: &mut P,
+        step: usize,
+        what: Draw,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+    ) {
+        let layers = match what {
+            Draw::All => [true; 5],
+            Draw::Cell => [true, true, true, true, false],
+            Draw::Back => [false, true, true, true, false],
+            Draw::Readout => [false, false, false, false, true],
+        };
+        self.net.draw_layers(p, step, layers, &mut ws.noisy);
+    }
+
+    #[inline(always)]
+    fn forward_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, noisy: bool) {
+        let w = if noisy { ws.noisy.w() } else { self.net.w() };
+        let [c1, c2] = cells::<D, H1, H2>(&w);
+        let act = &self.net.act;
+        let (hp, hc) = ws.h1.as_flattened_mut().split_at_mut(t * H1);
+        let h1t = hc.get_mut(..H1).unwrap_or(&mut []);
+        let z = row_mut(ws.z1.as_flattened_mut(), t, H1);
+        c1.forward(act, row(ws.x.as_flattened(), t, D), prev(hp, t, H1), z, h1t);
+        let (hp, hc) = ws.h2.as_flattened_mut().split_at_mut(t * H2);
+        let h2t = hc.get_mut(..H2).unwrap_or(&mut []);
+        let z = row_mut(ws.z2.as_flattened_mut(), t, H2);
+        c2.forward(act, h1t, prev(hp, t, H2), z, h2t);
+    }
+
+    #[inline(always)]
+    fn readout_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, noisy: bool) {
+        let w = if noisy { ws.noisy.w() } else { self.net.w() };
+        let (h2, y) = (ws.h2.as_flattened(), ws.y.as_flattened_mut());
+        readout::forward(w.v, w.c, H2, row(h2, t, H2), row_mut(y, t, K));
+    }
+
+    fn backward_start(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+        ws.g1[0].fill(0.0);
+        ws.g2[0].fill(0.0);
+    }
+
+    #[inline(always)]
+    fn backward_step(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        t: usize,
+        out: bool,
+        noisy: bool,
+    ) {
+        let w = if noisy { ws.noisy.w() } else { self.net.w() };
+        let [c1, c2] = cells::<D, H1, H2>(&w);
+        let act = &self.net.act;
+        let [g1n, g1] = &mut ws.g1;
+        let [g2n, g2] = &mut ws.g2;
+        g2.copy_from_slice(g2n);
+        if out {
+            readout::backward(w.v, H2, row(ws.seed.as_flattened(), t, K), g2);
+        }
+        row_mut(ws.g2s.as_flattened_mut(), t, H2).copy_from_slice(g2);
+        let d2 = row_mut(ws.d2.as_flattened_mut(), t, H2);
+        let (z, a) = (
+            row(ws.z2.as_flattened(), t, H2),
+            row(ws.h2.as_flattened(), t, H2),
+        );
+        c2.backward(act, z, a, g2, d2, g2n);
+        g1.copy_from_slice(g1n);
+        mtv_add(w.wx2, H1, d2, g1);
+        row_mut(ws.g1s.as_flattened_mut(), t, H1).copy_from_slice(g1);
+        let d1 = row_mut(ws.d1.as_flattened_mut(), t, H1);
+        let (z, a) = (
+            row(ws.z1.as_flattened(), t, H1),
+            row(ws.h1.as_flattened(), t, H1),
+        );
+        c1.backward(act, z, a, g1, d1, g1n);
+    }
+
+    fn add_grad(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        grad: &mut StackedElman<D, H1, H2, K, A>,
+    ) {
+        self.add_grad_to(ws.states(), ws.deltas(), grad);
+    }
+
+    fn grad_to_dir(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+        ws.dir.fill(0.0);
+        let s = (
+            ws.x.as_flattened(),
+            ws.h1.as_flattened(),
+            ws.h2.as_flattened(),
+        );
+        let d = (
+            ws.d1.as_flattened(),
+            ws.d2.as_flattened(),
+            ws.seed.as_flattened(),
+        );
+        self.add_grad_to(s, d, &mut ws.dir);
+    }
+
+    fn dir_penalty(&self, ws: &StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> f32 {
+        let d = &ws.dir;
+        e[0] * (sq(d.wx1.as_flattened()) + beta * sq(&d.b1))
+            + e[1] * sq(d.wh1.as_flattened())
+            + e[2] * (sq(d.wx2.as_flattened()) + beta * sq(&d.b2))
+            + e[3] * sq(d.wh2.as_flattened())
+            + e[4] * (sq(d.v.as_flattened()) + beta * sq(&d.c))
+    }
+
+    fn step_penalty(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        t: usize,
+        out: bool,
+        e: &Eta,
+        beta: f32,
+        s: &mut f32,
+    ) {
+        let (x, h1, h2) = ws.states();
+        let d1 = sq(row(ws.d1.as_flattened(), t, H1));
+        let d2 = sq(row(ws.d2.as_flattened(), t, H2));
+        let h1t = row(h1, t, H1);
+        *s += d1 * cell::step_coef(e[0], e[1], beta, row(x, t, D), prev(h1, t, H1));
+        *s += d2 * cell::step_coef(e[2], e[3], beta, h1t, prev(h2, t, H2));
+        if out {
+            let st = row(ws.seed.as_flattened(), t, K);
+            *s += readout::step_penalty(e[4], st, row(h2, t, H2), beta);
+        }
+    }
+
+    fn add_dir(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        coef: f32,
+        grad: &mut StackedElman<D, H1, H2, K, A>,
+    ) {
+        use crate::parameters::Parameters;
+        for i in 0..10 {
+            axpy(coef, ws.dir.slice(i), grad.slice_mut(i));
+        }
+    }
+
+    fn scale_dir(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> Dir {
+        use crate::parameters::Parameters;
+        let scale = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
+        for (i, a) in scale.into_iter().chain([e[4], e[4] * beta]).enumerate() {
+            ws.dir.slice_mut(i).iter_mut().for_each(|v| *v *= a);
+        }
+        Dir::Shared
+    }
+
+    fn rank1(&self, e: &Eta, beta: f32) -> Dir {
+        Dir::Rank1 { e: *e, beta }
+    }
+
+    #[inline(always)]
+    fn r_forward_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, dir: Dir) {
+        let w = self.net.w();
+        let [c1, c2] = cells::<D, H1, H2>(&w);
+        let v = ws.dir.w();
+        let [v1, v2] = cells::<D, H1, H2>(&v);
+        let act = &self.net.act;
+        let (x, h1, h2) = (
+            ws.x.as_flattened(),
+            ws.h1.as_flattened(),
+            ws.h2.as_flattened(),
+        );
+        let (xt, h1p, h1t, h2p) = (
+            row(x, t, D),
+            prev(h1, t, H1),
+            row(h1, t, H1),
+            prev(h2, t, H2),
+        );
+        let (rhp, rhc) = ws.rh1.as_flattened_mut().split_at_mut(t * H1);
+        let rz = row_mut(ws.rz1.as_flattened_mut(), t, H1);
+        c1.r_z(None, prev(rhp, t, H1), rz);
+        match dir {
+            Dir::Shared => v1.dir_z(xt, h1p, rz),
+            Dir::Rank1 { e, beta } => {
+                let a = cell::step_coef(e[0], e[1], beta, xt, h1p);
+                axpy(a, row(ws.d1.as_flattened(), t, H1), rz);
+            }
+            Dir::UnitZ { cell, step, unit } => unit_z(cell == 1 && step == t, unit, rz),
+        }
+        let rh1t = rhc.get_mut(..H1).unwrap_or(&mut []);
+        cell::r_h(act, row(ws.z1.as_flattened(), t, H1), h1t, rz, rh1t);
+        let (rhp, rhc) = ws.rh2.as_flattened_mut().split_at_mut(t * H2);
+        let rz = row_mut(ws.rz2.as_flattened_mut(), t, H2);
+        c2.r_z(Some(rh1t), prev(rhp, t, H2), rz);
+        match dir {
+            Dir::Shared => v2.dir_z(h1t, h2p, rz),
+            Dir::Rank1 { e, beta } => {
+                let a = cell::step_coef(e[2], e[3], beta, h1t, h2p);
+                axpy(a, row(ws.d2.as_flattened(), t, H2), rz);
+            }
+            Dir::UnitZ { cell, step, unit } => unit_z(cell == 2 && step == t, unit, rz),
+        }
+        let rh2t = rhc.get_mut(..H2).unwrap_or(&mut []);
+        let (z2, a2) = (row(ws.z2.as_flattened(), t, H2), row(h2, t, H2));
+        cell::r_h(act, z2, a2, rz, rh2t);
+    }
+
+    fn r_backward_start(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+        ws.g1[0].fill(0.0);
+        ws.g2[0].fill(0.0);
+    }
+
+    #[inline(always)]
+    fn r_backward_step(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        t: usize,
+        out: bool,
+        dir: Dir,
+    ) {
+        let w = self.net.w();
+        let [c1, c2] = cells::<D, H1, H2>(&w);
+        let v = ws.dir.w();
+        let act = &self.net.act;
+        let (h1, h2) = (ws.h1.as_flattened(), ws.h2.as_flattened());
+        let (d1, d2) = (
+            row(ws.d1.as_flattened(), t, H1),
+            row(ws.d2.as_flattened(), t, H2),
+        );
+        let (h1p, h1t, h2p, h2t) = (
+            prev(h1, t, H1),
+            row(h1, t, H1),
+            prev(h2, t, H2),
+            row(h2, t, H2),
+        );
+        let [rg1n, rg1] = &mut ws.g1;
+        let [rg2n, rg2] = &mut ws.g2;
+        rg2.copy_from_slice(rg2n);
+        if out {
+            let s = row(ws.seed.as_flattened(), t, K);
+            match dir {
+                Dir::Shared => readout::backward(v.v, H2, s, rg2),
+                Dir::Rank1 { e, .. } => axpy(e[4] * sq(s), h2t, rg2),
+                Dir::UnitZ { .. } => {}
+            }
+        }
+        let at2 = (
+            row(ws.z2.as_flattened(), t, H2),
+            h2t,
+            row(ws.g2s.as_flattened(), t, H2),
+            row(ws.rz2.as_flattened(), t, H2),
+        );
+        let rd2 = row_mut(ws.rd2.as_flattened_mut(), t, H2);
+        c2.r_backward(act, at2, rg2, rd2, rg2n);
+        rg1.copy_from_slice(rg1n);
+        mtv_add(w.wx2, H1, rd2, rg1);
+        match dir {
+            Dir::Shared => {
+                mtv_add(v.wh2, H2, d2, rg2n);
+                mtv_add(v.wx2, H1, d2, rg1);
+            }
+            Dir::Rank1 { e, .. } => {
+                axpy(e[3] * sq(d2), h2p, rg2n);
+                axpy(e[2] * sq(d2), h1t, rg1);
+            }
+            Dir::UnitZ { .. } => {}
+        }
+        let at1 = (
+            row(ws.z1.as_flattened(), t, H1),
+            h1t,
+            row(ws.g1s.as_flattened(), t, H1),
+            row(ws.rz1.as_flattened(), t, H1),
+        );
+        let rd1 = row_mut(ws.rd1.as_flattened_mut(), t, H1);
+        c1.r_backward(act, at1, rg1, rd1, rg1n);
+        match dir {
+            Dir::Shared => mtv_add(v.wh1, H1, d1, rg1n),
+            Dir::Rank1 { e, .. } => axpy(e[1] * sq(d1), h1p, rg1n),
+            Dir::UnitZ { .. } => {}
+        }
+    }
+
+    fn add_r_grad(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        grad: &mut StackedElman<D, H1, H2, K, A>,
+    ) {
+        self.add_r_grad_to(ws, grad);
+    }
+
+    /// The η-weighted trace of the Hessian of `s·f` over the noisy cell
+    /// parameters (the readout is linear and adds nothing): per sequence one
+    /// R pass per cell parameter along its unit direction; per step, since
+    /// copy t's weight `(i, j)` enters only `z_{t,i}` with coefficient
+    /// `a_{t,j}`, one R pass per step, cell and unit (`R z_t = e_i`).
+    fn seed_trace(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> f32 {
+        use crate::parameters::Parameters;
+        let mut total = 0.0;
+        match self.net.noise {
+            RecurrentNoise::PerStep => {
+                for t in 0..T {
+                    let (x, h1, h2) = ws.states();
+                    let a1 = cell::step_coef(e[0], e[1], beta, row(x, t, D), prev(h1, t, H1));
+                    let a2 = cell::step_coef(e[2], e[3], beta, row(h1, t, H1), prev(h2, t, H2));
+                    for (cell, a, n) in [(1u8, a1, H1), (2, a2, H2)] {
+                        if a == 0.0 {
+                            continue;
+                        }
+                        for unit in 0..n {
+                            let step = t;
+                            driver::r_pass(self, ws, Dir::UnitZ { cell, step, unit });
+                            let rd = if cell == 1 {
+                                row(ws.rd1.as_flattened(), t, H1)
+                            } else {
+                                row(ws.rd2.as_flattened(), t, H2)
+                            };
+                            total += a * at(rd, unit);
+                        }
+                    }
+                }
+            }
+            RecurrentNoise::PerSequence => {
+                // Slices 0..8 are the cell layers 0–3 (weights, bias).
+                let weight = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
+                for (i, w) in weight.into_iter().enumerate() {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    for p in 0..ws.dir.slice(i).len() {
+                        ws.dir.fill(0.0);
+                        if let Some(v) = ws.dir.slice_mut(i).get_mut(p) {
+                            *v = 1.0;
+                        }
+                        driver::r_pass(self, ws, Dir::Shared);
+                        ws.hv.fill(0.0);
+                        let mut hv = ws.hv;
+                        self.add_r_grad_to::<Identity>(ws, &mut hv);
+                        total += w * at(hv.slice(i), p);
+                    }
+                }
+            }
+        }
+        total
+    }
+}
