@@ -87,8 +87,42 @@ pub(super) trait Unrolled {
     fn r_backward_step(&self, ws: &mut Self::Scratch<'_>, t: usize, out: bool, dir: Self::Dir);
     /// `grad += R{∇_θ (s·f)}` after [`r_pass`].
     fn add_r_grad(&self, ws: &Self::Scratch<'_>, grad: &mut Self::Grad<'_>);
-    /// The η-weighted Hessian trace of `s·f`, after a clean [`bptt`].
-    fn seed_trace(&self, ws: &mut Self::Scratch<'_>, e: &Eta, beta: f32) -> f32;
+    /// Number of pre-activations per step (the per-step trace's units).
+    fn units(&self) -> usize;
+    /// The per-step trace's coefficient of unit `i` at step `s`: `Σ_l η_l`
+    /// times the squared inputs its weights multiply (`∂²f/∂θ²_{s,ij} =
+    /// a_{s,j}² ∂²f/∂z²_{s,i}`).
+    fn unit_coef(&self, ws: &Self::Scratch<'_>, s: usize, i: usize, e: &Eta, beta: f32) -> f32;
+    /// The direction moving unit `i`'s pre-activation at step `s` alone.
+    fn unit_dir(&self, s: usize, i: usize) -> Self::Dir;
+    /// `R{δ}` of unit `i` at step `s` after an [`r_pass`].
+    fn rdelta_at(&self, ws: &Self::Scratch<'_>, s: usize, i: usize) -> f32;
+    /// The η-weighted Hessian trace of `s·f` over the cell's parameters per
+    /// sequence, after a clean [`bptt`].
+    fn per_sequence_trace(&self, ws: &mut Self::Scratch<'_>, e: &Eta, beta: f32) -> f32;
+}
+
+/// The η-weighted Hessian trace of `s·f` over the noisy cell parameters
+/// (the readout is linear and adds nothing), after a clean [`bptt`]; per
+/// step the diagonal blocks of the copies: one R pass per step and unit.
+fn seed_trace<N: Unrolled>(n: &N, ws: &mut N::Scratch<'_>, e: &Eta, beta: f32) -> f32 {
+    match n.noise() {
+        RecurrentNoise::PerSequence => n.per_sequence_trace(ws, e, beta),
+        RecurrentNoise::PerStep => {
+            let mut total = 0.0;
+            for s in 0..n.dims().steps {
+                for i in 0..n.units() {
+                    let c = n.unit_coef(ws, s, i, e, beta);
+                    if c == 0.0 {
+                        continue;
+                    }
+                    r_pass(n, ws, n.unit_dir(s, i));
+                    total += c * n.rdelta_at(ws, s, i);
+                }
+            }
+            total
+        }
+    }
 }
 
 /// Whether `p` draws weights, and whether per step.
@@ -303,7 +337,7 @@ pub(super) fn hessian_trace<N: Unrolled>(
     for (j, tr) in traces.iter_mut().enumerate() {
         d.unit_seed(j, n.seed(ws));
         bptt(n, &mut Clean, ws);
-        *tr = n.seed_trace(ws, &e, on.bias_term());
+        *tr = seed_trace(n, ws, &e, on.bias_term());
     }
     Ok(())
 }

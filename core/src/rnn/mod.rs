@@ -12,6 +12,8 @@
 
 #[macro_use]
 mod model_impl;
+#[macro_use]
+mod one_cell;
 mod driver;
 mod elman;
 mod gru;

@@ -10,12 +10,10 @@ mod scratch;
 pub use net::{Elman, ElmanWork};
 pub use scratch::ElmanScratch;
 
-use super::driver;
-use super::params::{ElmanParams, ElmanParamsMut, check_lens};
+use super::params::{ElmanParams, check_lens};
 use super::{RecurrentNoise, RnnDims};
 use crate::error::Error;
-use crate::nn::{Activation, NoiseOn};
-use crate::perturbation::Perturbation;
+use crate::nn::Activation;
 
 /// An Elman network over borrowed slices, sized at run time:
 /// `h_t = φ(W_x x_t + W_h h_{t−1} + b)`, `h_0 = 0`, with the readout
@@ -30,16 +28,21 @@ use crate::perturbation::Perturbation;
 /// the crate's convention: the returned value is `Σ_k Σ_l η_l ‖·‖²`, the
 /// noisy cost is `ℓ + penalty/2` (`docs/theory.md` §8).
 ///
-/// Weight noise reaches the passes through [`Perturbation`]: per sequence,
+/// Weight noise reaches the passes through [`Perturbation`](crate::Perturbation): per sequence,
 /// one draw of the cell's and the readout's weights is materialised in the
 /// scratch (`noisy`, `H·D + H + H·H + K·H + K` floats) with
-/// [`begin_step(0)`](Perturbation::begin_step); per step, the draw for step
+/// [`begin_step(0)`](crate::Perturbation::begin_step); per step, the draw for step
 /// `t` is made with `begin_step(t)` before step t's forward and again before
 /// its backward (the keyed streams reproduce it; steps `t` and `t + 65536`
 /// share a draw); every pass ends with
 /// `begin_step(0)`. Sequence to one, the readout is drawn once (step 0's
 /// key). Local reparameterisation's
 /// pre-activation hooks are not called: recurrent networks do not support it.
+///
+/// Cost of [`hessian_trace`](Self::hessian_trace) per output: per sequence
+/// one R-operator pass per noisy cell parameter, `O(H·(D+H) · T·H·(D+H))`;
+/// per step one per step and hidden unit
+/// (`∂²f/∂θ²_{t,ij} = a_{t,j}² ∂²f/∂z²_{t,i}`), `O(T²·H³)`.
 ///
 /// # Examples
 ///
@@ -96,121 +99,5 @@ impl<'a, A: Activation> ElmanRef<'a, A> {
         self.noise
     }
 
-    /// The outputs of the last forward pass in `ws`: `K` values (sequence to
-    /// one) or `T·K`.
-    pub fn output<'w>(&self, ws: &'w ElmanScratch<'_>) -> &'w [f32] {
-        self.dims.output(ws.y)
-    }
-
-    /// Forward pass of the sequence `x` (`T·D` values) with the weights `p`
-    /// supplies; the outputs are then [`output`](Self::output).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `x` or `ws` does not fit.
-    pub fn forward<P: Perturbation>(
-        &self,
-        x: &[f32],
-        p: &mut P,
-        ws: &mut ElmanScratch<'_>,
-    ) -> Result<(), Error> {
-        driver::forward(self, x, p, ws)
-    }
-
-    /// Adds `∂(dy·f)/∂θ` into `grad`, given a forward pass with the same `p`
-    /// in `ws` (`dy`: `K` or `T·K` values). `p` must supply the forward
-    /// pass's draw again (a restarted keyed stream does).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `dy`, `ws` or `grad` does not fit.
-    pub fn backward<P: Perturbation>(
-        &self,
-        ws: &mut ElmanScratch<'_>,
-        dy: &[f32],
-        p: &mut P,
-        grad: &mut ElmanParamsMut<'_>,
-    ) -> Result<(), Error> {
-        driver::backward(self, ws, dy, p, grad)
-    }
-
-    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` at the clean weights, per
-    /// sequence `‖Σ_t G_t‖²` or per step `Σ_t ‖G_t‖²` (`docs/theory.md` §8);
-    /// runs a clean forward pass of `x` into `ws`. `eta` has 3 entries.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x` or `ws` does not fit.
-    pub fn penalty(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        ws: &mut ElmanScratch<'_>,
-    ) -> Result<f32, Error> {
-        driver::penalty(self, x, eta, on, ws)
-    }
-
-    /// Adds `∇_θ [dy·f + ½ penalty]` into `grad` and returns the penalty,
-    /// given a clean forward pass in `ws`. The penalty's gradient is the
-    /// Hessian–vector product `H_f (η ⊙ ∇f)` by the R-operator through time;
-    /// per step, the direction of unrolled copy t is `η ⊙ G_t`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `dy`, `ws` or `grad` does not fit;
-    /// `grad` is unchanged then.
-    pub fn penalty_grad(
-        &self,
-        ws: &mut ElmanScratch<'_>,
-        dy: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: &mut ElmanParamsMut<'_>,
-    ) -> Result<f32, Error> {
-        driver::penalty_grad(self, ws, dy, eta, on, grad)
-    }
-
-    /// The penalty of one seed `s` (`K` or `T·K` values):
-    /// `Σ_l η_l ‖∇_{θ_l}(s·f)‖²` (per step: the sum over copies), given a
-    /// clean forward pass in `ws`; with `grad`, also adds the gradient of half
-    /// of it with `s` held fixed.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `seed`, `ws` or `grad` does not fit.
-    pub fn seeded_penalty(
-        &self,
-        ws: &mut ElmanScratch<'_>,
-        seed: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: Option<&mut ElmanParamsMut<'_>>,
-    ) -> Result<f32, Error> {
-        driver::seeded_penalty(self, ws, seed, eta, on, grad)
-    }
-
-    /// The η-weighted trace of the Hessian of each output over the noisy
-    /// parameters, at the clean weights (runs a clean forward pass of `x`):
-    /// per sequence `Σ_l η_l tr ∇²_{θ_l} f_k`, per step the diagonal blocks
-    /// `Σ_t Σ_l η_l tr ∇²_{θ_{l,t} θ_{l,t}} f_k` (`docs/theory.md` §8). The
-    /// readout is linear in its parameters and adds nothing.
-    ///
-    /// Cost per output: per sequence one R-operator pass per noisy cell
-    /// parameter, `O(H·(D+H) · T·H·(D+H))`; per step one per step and hidden
-    /// unit (`∂²f/∂θ²_{t,ij} = a_{t,j}² ∂²f/∂z²_{t,i}`), `O(T²·H³)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x`, `ws` or `traces` does not fit.
-    pub fn hessian_trace(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        ws: &mut ElmanScratch<'_>,
-        traces: &mut [f32],
-    ) -> Result<(), Error> {
-        driver::hessian_trace(self, x, eta, on, ws, traces)
-    }
+    one_cell_passes!(ElmanScratch);
 }

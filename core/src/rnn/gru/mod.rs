@@ -10,12 +10,10 @@ mod scratch;
 pub use net::{Gru, GruWork};
 pub use scratch::GruScratch;
 
-use super::driver;
 use super::params::{ElmanParams, ElmanParamsMut, check_lens};
 use super::{RecurrentNoise, RnnDims};
 use crate::error::Error;
-use crate::nn::{Activation, NoiseOn};
-use crate::perturbation::Perturbation;
+use crate::nn::Activation;
 
 /// The parameters of a GRU network, borrowed: the same five slices as an
 /// Elman network with three gate blocks stacked in the cell's rows, in the
@@ -42,6 +40,10 @@ pub type GruParamsMut<'a> = ElmanParamsMut<'a>;
 /// `G_t` the gate blocks' `δ^g_t [x_t; h_{t−1} (r, u) or q_t (n); 1]ᵀ`
 /// (`docs/theory.md` §8). The const-generic [`Gru`](crate::Gru) calls
 /// exactly these functions.
+///
+/// [`hessian_trace`](Self::hessian_trace)'s per-step form uses the
+/// coefficient `q_{t,j}²` for the candidate's recurrent rows. Cost per
+/// output: per sequence `3H·(D+H+1)` R passes, per step `3·T·H`.
 ///
 /// # Examples
 ///
@@ -98,109 +100,5 @@ impl<'a, A: Activation> GruRef<'a, A> {
         self.noise
     }
 
-    /// The outputs of the last forward pass: `K` or `T·K` values.
-    pub fn output<'w>(&self, ws: &'w GruScratch<'_>) -> &'w [f32] {
-        self.dims.output(ws.y)
-    }
-
-    /// Forward pass of the sequence `x` (`T·D` values) with the weights `p`
-    /// supplies (draws as [`ElmanRef::forward`](crate::ElmanRef::forward)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `x` or `ws` does not fit.
-    pub fn forward<P: Perturbation>(
-        &self,
-        x: &[f32],
-        p: &mut P,
-        ws: &mut GruScratch<'_>,
-    ) -> Result<(), Error> {
-        driver::forward(self, x, p, ws)
-    }
-
-    /// Adds `∂(dy·f)/∂θ` into `grad`, given a forward pass with the same `p`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `dy`, `ws` or `grad` does not fit.
-    pub fn backward<P: Perturbation>(
-        &self,
-        ws: &mut GruScratch<'_>,
-        dy: &[f32],
-        p: &mut P,
-        grad: &mut GruParamsMut<'_>,
-    ) -> Result<(), Error> {
-        driver::backward(self, ws, dy, p, grad)
-    }
-
-    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` at the clean weights (as
-    /// [`ElmanRef::penalty`](crate::ElmanRef::penalty)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x` or `ws` does not fit.
-    pub fn penalty(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        ws: &mut GruScratch<'_>,
-    ) -> Result<f32, Error> {
-        driver::penalty(self, x, eta, on, ws)
-    }
-
-    /// Adds `∇_θ [dy·f + ½ penalty]` into `grad` and returns the penalty,
-    /// given a clean forward pass in `ws` (as
-    /// [`ElmanRef::penalty_grad`](crate::ElmanRef::penalty_grad)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `dy`, `ws` or `grad` does not fit.
-    pub fn penalty_grad(
-        &self,
-        ws: &mut GruScratch<'_>,
-        dy: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: &mut GruParamsMut<'_>,
-    ) -> Result<f32, Error> {
-        driver::penalty_grad(self, ws, dy, eta, on, grad)
-    }
-
-    /// The penalty of one seed, with `grad` the gradient of half of it (as
-    /// [`ElmanRef::seeded_penalty`](crate::ElmanRef::seeded_penalty)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `seed`, `ws` or `grad` does not fit.
-    pub fn seeded_penalty(
-        &self,
-        ws: &mut GruScratch<'_>,
-        seed: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: Option<&mut GruParamsMut<'_>>,
-    ) -> Result<f32, Error> {
-        driver::seeded_penalty(self, ws, seed, eta, on, grad)
-    }
-
-    /// The η-weighted Hessian trace of each output over the noisy parameters
-    /// (as [`ElmanRef::hessian_trace`](crate::ElmanRef::hessian_trace); the
-    /// per-step form uses the coefficient `q_{t,j}²` for the candidate's
-    /// recurrent rows). Cost per output: per sequence `3H·(D+H+1)` R passes,
-    /// per step `3·T·H`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x`, `ws` or `traces` does not fit.
-    pub fn hessian_trace(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        ws: &mut GruScratch<'_>,
-        traces: &mut [f32],
-    ) -> Result<(), Error> {
-        driver::hessian_trace(self, x, eta, on, ws, traces)
-    }
+    one_cell_passes!(GruScratch);
 }

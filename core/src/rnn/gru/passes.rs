@@ -3,27 +3,16 @@
 use super::{GruRef, GruScratch};
 use crate::error::{Error, check_len};
 use crate::nn::{Activation, Sigmoid};
-use crate::perturbation::Perturbation;
-use crate::rnn::driver::{Draw, Unrolled};
+use crate::rnn::driver::Unrolled;
+use crate::rnn::one_cell::{CellDir, OneCell};
 use crate::rnn::ops::{at, axpy, mtv_add, mv_add, outer_add, row, row_mut, sq};
 use crate::rnn::params::{ElmanParamsMut, Eta};
-use crate::rnn::{RecurrentNoise, RnnDims, readout};
+use crate::rnn::{RnnDims, readout};
 
 /// `h_{t−1}`: row `t − 1` of `h`, or `zero` at `t = 0`.
 #[inline(always)]
 pub(super) fn prev<'s>(h: &'s [f32], zero: &'s [f32], t: usize, n: usize) -> &'s [f32] {
     if t == 0 { zero } else { row(h, t - 1, n) }
-}
-
-/// A direction of the R-operator pass (as for the Elman network).
-#[derive(Debug, Clone, Copy)]
-pub(in crate::rnn) enum Dir {
-    Shared,
-    Rank1 { e: Eta, beta: f32 },
-    UnitZ { step: usize, unit: usize },
-    Wx(usize, usize),
-    B(usize),
-    Wh(usize, usize),
 }
 
 impl<A: Activation> GruRef<'_, A> {
@@ -66,28 +55,7 @@ impl<A: Activation> GruRef<'_, A> {
 
 impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
     type Scratch<'s> = GruScratch<'s>;
-    type Grad<'g> = ElmanParamsMut<'g>;
-    type Dir = Dir;
-
-    fn dims(&self) -> RnnDims {
-        self.dims
-    }
-
-    fn noise(&self) -> RecurrentNoise {
-        self.noise
-    }
-
-    fn layers(&self) -> usize {
-        3
-    }
-
-    fn check(&self, ws: &GruScratch<'_>) -> Result<(), Error> {
-        ws.check(&self.dims)
-    }
-
-    fn check_grad(&self, g: &ElmanParamsMut<'_>) -> Result<(), Error> {
-        g.check(&self.dims, 3)
-    }
+    one_cell_hooks!(3, true);
 
     fn load(&self, x: &[f32], ws: &mut GruScratch<'_>) -> Result<(), Error> {
         ws.check(&self.dims)?;
@@ -95,22 +63,6 @@ impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
         ws.x.copy_from_slice(x);
         ws.zero.fill(0.0);
         Ok(())
-    }
-
-    fn seed<'w>(&self, ws: &'w mut GruScratch<'_>) -> &'w mut [f32] {
-        ws.seed
-    }
-
-    fn draw<P: Perturbation>(&self, p: &mut P, step: usize, what: Draw, ws: &mut GruScratch<'_>) {
-        let (d, n) = (&self.dims, &mut ws.noisy);
-        match what {
-            Draw::All => {
-                self.p.draw_cell(p, 0, true, d, n);
-                self.p.draw_readout(p, 0, d, n);
-            }
-            Draw::Cell | Draw::Back => self.p.draw_cell(p, step, true, d, n),
-            Draw::Readout => self.p.draw_readout(p, step, d, n),
-        }
     }
 
     #[inline(always)]
@@ -139,18 +91,6 @@ impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
         for (((ht, &u), &n), &hp) in ht.iter_mut().zip(u).zip(&*an).zip(hp) {
             *ht = (1.0 - u) * n + u * hp;
         }
-    }
-
-    #[inline(always)]
-    fn readout_step(&self, ws: &mut GruScratch<'_>, t: usize, noisy: bool) {
-        let (h, k) = (self.dims.hidden, self.dims.output);
-        let w = if noisy { ws.noisy.as_ref() } else { self.p };
-        readout::forward(w.v, w.c, h, row(ws.h, t, h), row_mut(ws.y, t, k));
-    }
-
-    fn backward_start(&self, ws: &mut GruScratch<'_>) {
-        let (gn, _) = ws.tmp.split_at_mut(self.dims.hidden);
-        gn.fill(0.0);
     }
 
     #[inline(always)]
@@ -203,10 +143,6 @@ impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
         self.add_grad_from((ws.x, ws.h, ws.q, ws.seed), ws.zero, ws.delta, &mut ws.dir);
     }
 
-    fn dir_penalty(&self, ws: &GruScratch<'_>, e: &Eta, beta: f32) -> f32 {
-        ws.dir.weighted_sq(e, beta)
-    }
-
     fn step_penalty(
         &self,
         ws: &GruScratch<'_>,
@@ -226,31 +162,13 @@ impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
         }
     }
 
-    fn add_dir(&self, ws: &GruScratch<'_>, coef: f32, grad: &mut ElmanParamsMut<'_>) {
-        grad.add_scaled(coef, ws.dir.as_ref());
-    }
-
-    fn scale_dir(&self, ws: &mut GruScratch<'_>, e: &Eta, beta: f32) -> Dir {
-        ws.dir.scale(e, beta);
-        Dir::Shared
-    }
-
-    fn rank1(&self, e: &Eta, beta: f32) -> Dir {
-        Dir::Rank1 { e: *e, beta }
-    }
-
     #[inline(always)]
-    fn r_forward_step(&self, ws: &mut GruScratch<'_>, t: usize, dir: Dir) {
+    fn r_forward_step(&self, ws: &mut GruScratch<'_>, t: usize, dir: CellDir) {
         self.r_forward(ws, t, dir);
     }
 
-    fn r_backward_start(&self, ws: &mut GruScratch<'_>) {
-        let (rgn, _) = ws.tmp.split_at_mut(self.dims.hidden);
-        rgn.fill(0.0);
-    }
-
     #[inline(always)]
-    fn r_backward_step(&self, ws: &mut GruScratch<'_>, t: usize, out: bool, dir: Dir) {
+    fn r_backward_step(&self, ws: &mut GruScratch<'_>, t: usize, out: bool, dir: CellDir) {
         self.r_backward(ws, t, out, dir);
     }
 
@@ -258,7 +176,53 @@ impl<'a, A: Activation> Unrolled for GruRef<'a, A> {
         self.add_r_grad(ws, grad);
     }
 
-    fn seed_trace(&self, ws: &mut GruScratch<'_>, e: &Eta, beta: f32) -> f32 {
-        self.seed_trace(ws, e, beta)
+    fn units(&self) -> usize {
+        3 * self.dims.hidden
+    }
+
+    fn unit_coef(&self, ws: &GruScratch<'_>, s: usize, i: usize, e: &Eta, beta: f32) -> f32 {
+        let (di, h) = (self.dims.input, self.dims.hidden);
+        let cx = e[0] * (sq(row(ws.x, s, di)) + beta);
+        if i < 2 * h {
+            cx + e[1] * sq(prev(ws.h, ws.zero, s, h))
+        } else {
+            cx + e[1] * sq(row(ws.q, s, h))
+        }
+    }
+
+    fn rdelta_at(&self, ws: &GruScratch<'_>, s: usize, i: usize) -> f32 {
+        at(row(ws.rdelta, s, 3 * self.dims.hidden), i)
+    }
+}
+
+impl<A: Activation> OneCell for GruRef<'_, A> {
+    fn rows(&self) -> usize {
+        3 * self.dims.hidden
+    }
+
+    fn x_delta_rdelta<'w>(
+        &self,
+        ws: &'w GruScratch<'_>,
+        t: usize,
+    ) -> (&'w [f32], &'w [f32], &'w [f32]) {
+        let (di, h) = (self.dims.input, self.dims.hidden);
+        let (delta, rdelta) = (row(ws.delta, t, 3 * h), row(ws.rdelta, t, 3 * h));
+        (row(ws.x, t, di), delta, rdelta)
+    }
+
+    /// `h_{t−1}` for the reset and update gates' rows, `q_t` for the
+    /// candidate's.
+    fn recurrent_input<'w>(
+        &self,
+        ws: &'w GruScratch<'_>,
+        t: usize,
+        i: usize,
+    ) -> (&'w [f32], &'w [f32]) {
+        let h = self.dims.hidden;
+        if i < 2 * h {
+            (prev(ws.h, ws.zero, t, h), prev(ws.rh, ws.zero, t, h))
+        } else {
+            (row(ws.q, t, h), row(ws.rq, t, h))
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! The GRU network's R-operator steps and Hessian trace.
 
-use super::passes::{Dir, prev};
+use super::passes::prev;
 use super::{GruRef, GruScratch};
 use crate::nn::{Activation, Sigmoid};
-use crate::rnn::driver;
+use crate::rnn::RnnDims;
+use crate::rnn::one_cell::CellDir as Dir;
 use crate::rnn::ops::{at, axpy, mtv_add, mv_add, outer_add, row, row_mut, sq};
-use crate::rnn::params::{ElmanParamsMut, Eta};
-use crate::rnn::{RecurrentNoise, RnnDims};
+use crate::rnn::params::ElmanParamsMut;
 
 impl<A: Activation> GruRef<'_, A> {
     /// R-forward step `t` along `dir` at the clean weights: `rz`, `ra`,
@@ -227,69 +227,5 @@ impl<A: Activation> GruRef<'_, A> {
                 outer_add(1.0, row(ws.seed, t, k), row(ws.rh, t, h), out.v);
             }
         }
-    }
-
-    pub(super) fn seed_trace(&self, ws: &mut GruScratch<'_>, e: &Eta, beta: f32) -> f32 {
-        let RnnDims {
-            input: di,
-            hidden: h,
-            steps,
-            ..
-        } = self.dims;
-        let mut total = 0.0;
-        match self.noise {
-            RecurrentNoise::PerStep => {
-                for s in 0..steps {
-                    let cx = e[0] * (sq(row(ws.x, s, di)) + beta);
-                    let chp = e[1] * sq(prev(ws.h, ws.zero, s, h));
-                    let cq = e[1] * sq(row(ws.q, s, h));
-                    for i in 0..3 * h {
-                        let c = cx + if i < 2 * h { chp } else { cq };
-                        if c == 0.0 {
-                            continue;
-                        }
-                        driver::r_pass(self, ws, Dir::UnitZ { step: s, unit: i });
-                        total += c * at(row(ws.rdelta, s, 3 * h), i);
-                    }
-                }
-            }
-            RecurrentNoise::PerSequence => {
-                let rd = |ws: &GruScratch<'_>, t: usize, i: usize| at(row(ws.rdelta, t, 3 * h), i);
-                for i in 0..3 * h {
-                    if e[0] != 0.0 {
-                        for j in 0..di {
-                            driver::r_pass(self, ws, Dir::Wx(i, j));
-                            let v: f32 = (0..steps)
-                                .map(|t| rd(ws, t, i) * at(row(ws.x, t, di), j))
-                                .sum();
-                            total += e[0] * v;
-                        }
-                        if beta != 0.0 {
-                            driver::r_pass(self, ws, Dir::B(i));
-                            let v: f32 = (0..steps).map(|t| rd(ws, t, i)).sum();
-                            total += e[0] * beta * v;
-                        }
-                    }
-                    if e[1] != 0.0 {
-                        for j in 0..h {
-                            driver::r_pass(self, ws, Dir::Wh(i, j));
-                            let v: f32 = (0..steps)
-                                .map(|t| {
-                                    let d = at(row(ws.delta, t, 3 * h), i);
-                                    let (a, ra) = if i < 2 * h {
-                                        (prev(ws.h, ws.zero, t, h), prev(ws.rh, ws.zero, t, h))
-                                    } else {
-                                        (row(ws.q, t, h), row(ws.rq, t, h))
-                                    };
-                                    rd(ws, t, i) * at(a, j) + d * at(ra, j)
-                                })
-                                .sum();
-                            total += e[1] * v;
-                        }
-                    }
-                }
-            }
-        }
-        total
     }
 }

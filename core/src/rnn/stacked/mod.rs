@@ -8,10 +8,11 @@ mod work;
 pub use work::StackedElmanWork;
 
 use super::driver;
-use super::params::check_eta;
+use super::elman::cell::CellMut;
+use super::params::{check_eta, draw_layer};
 use super::{Readout, RecurrentNoise};
 use crate::error::{Error, check_len};
-use crate::nn::{Activation, Init, NoiseOn, Tanh};
+use crate::nn::{Activation, Identity, Init, NoiseOn, Tanh};
 use crate::parameters::Parameters;
 use crate::perturbation::{Clean, Perturbation};
 use passes::Unroll;
@@ -174,6 +175,54 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         for i in 0..10 {
             self.slice_mut(i).fill(value);
         }
+    }
+}
+
+/// One noise layer to draw: clean weights, clean bias, columns, outputs.
+type Part<'a> = (&'a [f32], &'a [f32], usize, &'a mut [f32], &'a mut [f32]);
+
+impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activation>
+    StackedElman<D, H1, H2, K, A>
+{
+    /// Draws `layers` (a mask of the 5 noise layers) for `step` into `noisy`.
+    pub(super) fn draw_layers<P: Perturbation>(
+        &self,
+        p: &mut P,
+        step: usize,
+        layers: [bool; 5],
+        noisy: &mut StackedElman<D, H1, H2, K, Identity>,
+    ) {
+        p.begin_step(step);
+        let n = noisy;
+        let w = self.w();
+        let parts: [Part<'_>; 5] = [
+            (w.wx1, w.b1, D, n.wx1.as_flattened_mut(), &mut n.b1),
+            (w.wh1, &[], H1, n.wh1.as_flattened_mut(), &mut []),
+            (w.wx2, w.b2, H1, n.wx2.as_flattened_mut(), &mut n.b2),
+            (w.wh2, &[], H2, n.wh2.as_flattened_mut(), &mut []),
+            (w.v, w.c, H2, n.v.as_flattened_mut(), &mut n.c),
+        ];
+        for (l, ((cw, cb, cols, ow, ob), on)) in parts.into_iter().zip(layers).enumerate() {
+            if on {
+                draw_layer(p, l, (cw, cb), cols, (ow, ob));
+            }
+        }
+    }
+
+    /// The cells' parameters of `out` as gradients.
+    pub(super) fn cells_mut(&mut self) -> [CellMut<'_>; 2] {
+        [
+            CellMut {
+                wx: self.wx1.as_flattened_mut(),
+                b: &mut self.b1,
+                wh: self.wh1.as_flattened_mut(),
+            },
+            CellMut {
+                wx: self.wx2.as_flattened_mut(),
+                b: &mut self.b2,
+                wh: self.wh2.as_flattened_mut(),
+            },
+        ]
     }
 }
 

@@ -7,9 +7,9 @@ use crate::error::{Error, check_len};
 use crate::nn::{Activation, Identity};
 use crate::perturbation::Perturbation;
 use crate::rnn::driver::{self, Draw, Unrolled};
-use crate::rnn::elman::cell::{self, Cell, CellMut};
+use crate::rnn::elman::cell::{self, Cell};
 use crate::rnn::ops::{at, axpy, mtv_add, outer_add, prev, row, row_mut, sq};
-use crate::rnn::params::{Eta, draw_layer};
+use crate::rnn::params::Eta;
 use crate::rnn::{Readout, RecurrentNoise, RnnDims, readout};
 
 /// A [`StackedElman`] on sequences of `T` steps with a readout, as the
@@ -64,54 +64,6 @@ fn cells<'w, const D: usize, const H1: usize, const H2: usize>(w: &W<'w>) -> [Ce
             hidden: H2,
         },
     ]
-}
-
-/// One noise layer to draw: clean weights, clean bias, columns, outputs.
-type Part<'a> = (&'a [f32], &'a [f32], usize, &'a mut [f32], &'a mut [f32]);
-
-impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activation>
-    StackedElman<D, H1, H2, K, A>
-{
-    /// Draws `layers` (a mask of the 5 noise layers) for `step` into `noisy`.
-    fn draw_layers<P: Perturbation>(
-        &self,
-        p: &mut P,
-        step: usize,
-        layers: [bool; 5],
-        noisy: &mut StackedElman<D, H1, H2, K, Identity>,
-    ) {
-        p.begin_step(step);
-        let n = noisy;
-        let w = self.w();
-        let parts: [Part<'_>; 5] = [
-            (w.wx1, w.b1, D, n.wx1.as_flattened_mut(), &mut n.b1),
-            (w.wh1, &[], H1, n.wh1.as_flattened_mut(), &mut []),
-            (w.wx2, w.b2, H1, n.wx2.as_flattened_mut(), &mut n.b2),
-            (w.wh2, &[], H2, n.wh2.as_flattened_mut(), &mut []),
-            (w.v, w.c, H2, n.v.as_flattened_mut(), &mut n.c),
-        ];
-        for (l, ((cw, cb, cols, ow, ob), on)) in parts.into_iter().zip(layers).enumerate() {
-            if on {
-                draw_layer(p, l, (cw, cb), cols, (ow, ob));
-            }
-        }
-    }
-
-    /// The cells' parameters of `out` as gradients.
-    fn cells_mut(&mut self) -> [CellMut<'_>; 2] {
-        [
-            CellMut {
-                wx: self.wx1.as_flattened_mut(),
-                b: &mut self.b1,
-                wh: self.wh1.as_flattened_mut(),
-            },
-            CellMut {
-                wx: self.wx2.as_flattened_mut(),
-                b: &mut self.b2,
-                wh: self.wh2.as_flattened_mut(),
-            },
-        ]
-    }
 }
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A>
@@ -518,56 +470,77 @@ where
         self.add_r_grad_to(ws, grad);
     }
 
-    /// The η-weighted trace of the Hessian of `s·f` over the noisy cell
-    /// parameters (the readout is linear and adds nothing): per sequence one
-    /// R pass per cell parameter along its unit direction; per step, since
-    /// copy t's weight `(i, j)` enters only `z_{t,i}` with coefficient
-    /// `a_{t,j}`, one R pass per step, cell and unit (`R z_t = e_i`).
-    fn seed_trace(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> f32 {
+    fn units(&self) -> usize {
+        H1 + H2
+    }
+
+    /// Cell 1's units, then cell 2's.
+    fn unit_coef(
+        &self,
+        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        t: usize,
+        i: usize,
+        e: &Eta,
+        beta: f32,
+    ) -> f32 {
+        let (x, h1, h2) = ws.states();
+        if i < H1 {
+            cell::step_coef(e[0], e[1], beta, row(x, t, D), prev(h1, t, H1))
+        } else {
+            cell::step_coef(e[2], e[3], beta, row(h1, t, H1), prev(h2, t, H2))
+        }
+    }
+
+    fn unit_dir(&self, step: usize, i: usize) -> Dir {
+        if i < H1 {
+            Dir::UnitZ {
+                cell: 1,
+                step,
+                unit: i,
+            }
+        } else {
+            Dir::UnitZ {
+                cell: 2,
+                step,
+                unit: i - H1,
+            }
+        }
+    }
+
+    fn rdelta_at(&self, ws: &StackedElmanWork<D, H1, H2, K, T>, t: usize, i: usize) -> f32 {
+        if i < H1 {
+            at(row(ws.rd1.as_flattened(), t, H1), i)
+        } else {
+            at(row(ws.rd2.as_flattened(), t, H2), i - H1)
+        }
+    }
+
+    /// One R pass per cell parameter along its unit direction (materialised
+    /// in `dir`), the Hessian–vector product's own entry.
+    fn per_sequence_trace(
+        &self,
+        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        e: &Eta,
+        beta: f32,
+    ) -> f32 {
         use crate::parameters::Parameters;
         let mut total = 0.0;
-        match self.net.noise {
-            RecurrentNoise::PerStep => {
-                for t in 0..T {
-                    let (x, h1, h2) = ws.states();
-                    let a1 = cell::step_coef(e[0], e[1], beta, row(x, t, D), prev(h1, t, H1));
-                    let a2 = cell::step_coef(e[2], e[3], beta, row(h1, t, H1), prev(h2, t, H2));
-                    for (cell, a, n) in [(1u8, a1, H1), (2, a2, H2)] {
-                        if a == 0.0 {
-                            continue;
-                        }
-                        for unit in 0..n {
-                            let step = t;
-                            driver::r_pass(self, ws, Dir::UnitZ { cell, step, unit });
-                            let rd = if cell == 1 {
-                                row(ws.rd1.as_flattened(), t, H1)
-                            } else {
-                                row(ws.rd2.as_flattened(), t, H2)
-                            };
-                            total += a * at(rd, unit);
-                        }
-                    }
-                }
+        // Slices 0..8 are the cell layers 0–3 (weights, bias).
+        let weight = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
+        for (i, w) in weight.into_iter().enumerate() {
+            if w == 0.0 {
+                continue;
             }
-            RecurrentNoise::PerSequence => {
-                // Slices 0..8 are the cell layers 0–3 (weights, bias).
-                let weight = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
-                for (i, w) in weight.into_iter().enumerate() {
-                    if w == 0.0 {
-                        continue;
-                    }
-                    for p in 0..ws.dir.slice(i).len() {
-                        ws.dir.fill(0.0);
-                        if let Some(v) = ws.dir.slice_mut(i).get_mut(p) {
-                            *v = 1.0;
-                        }
-                        driver::r_pass(self, ws, Dir::Shared);
-                        ws.hv.fill(0.0);
-                        let mut hv = ws.hv;
-                        self.add_r_grad_to::<Identity>(ws, &mut hv);
-                        total += w * at(hv.slice(i), p);
-                    }
+            for p in 0..ws.dir.slice(i).len() {
+                ws.dir.fill(0.0);
+                if let Some(v) = ws.dir.slice_mut(i).get_mut(p) {
+                    *v = 1.0;
                 }
+                driver::r_pass(self, ws, Dir::Shared);
+                ws.hv.fill(0.0);
+                let mut hv = ws.hv;
+                self.add_r_grad_to::<Identity>(ws, &mut hv);
+                total += w * at(hv.slice(i), p);
             }
         }
         total
