@@ -3,6 +3,7 @@
 //! driver runs in [`passes`].
 
 mod passes;
+mod rop;
 mod work;
 
 pub use work::StackedElmanWork;

@@ -8,7 +8,7 @@ use crate::nn::{Activation, Identity};
 use crate::perturbation::Perturbation;
 use crate::rnn::driver::{self, Draw, Unrolled};
 use crate::rnn::elman::cell::{self, Cell};
-use crate::rnn::ops::{at, axpy, mtv_add, outer_add, prev, row, row_mut, sq};
+use crate::rnn::ops::{at, axpy, mtv_add, prev, row, row_mut, sq};
 use crate::rnn::params::Eta;
 use crate::rnn::{Readout, RecurrentNoise, RnnDims, readout};
 
@@ -40,14 +40,16 @@ pub(in crate::rnn) enum Dir {
 }
 
 /// Adds 1 to `rz[unit]` if `on`.
-fn unit_z(on: bool, unit: usize, rz: &mut [f32]) {
+pub(super) fn unit_z(on: bool, unit: usize, rz: &mut [f32]) {
     if on && let Some(r) = rz.get_mut(unit) {
         *r += 1.0;
     }
 }
 
 /// The two cells of weights `w`.
-fn cells<'w, const D: usize, const H1: usize, const H2: usize>(w: &W<'w>) -> [Cell<'w>; 2] {
+pub(super) fn cells<'w, const D: usize, const H1: usize, const H2: usize>(
+    w: &W<'w>,
+) -> [Cell<'w>; 2] {
     [
         Cell {
             wx: w.wx1,
@@ -87,46 +89,6 @@ where
             if dims.readout_at(t) {
                 let (v, c) = (out.v.as_flattened_mut(), &mut out.c);
                 readout::add_grad(row(seed, t, K), row(h2, t, H2), v, c);
-            }
-        }
-    }
-
-    /// `out += R{∇_θ (s·f)}` from the R pass in `ws`.
-    fn add_r_grad_to<B: Activation>(
-        &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
-        out: &mut StackedElman<D, H1, H2, K, B>,
-    ) {
-        let dims = self.dims();
-        let (x, h1, h2) = (
-            ws.x.as_flattened(),
-            ws.h1.as_flattened(),
-            ws.h2.as_flattened(),
-        );
-        let (rh1, rh2) = (ws.rh1.as_flattened(), ws.rh2.as_flattened());
-        for t in 0..T {
-            let [c1, c2] = out.cells_mut();
-            cell::add_r_grad(
-                (
-                    row(ws.d1.as_flattened(), t, H1),
-                    row(ws.rd1.as_flattened(), t, H1),
-                ),
-                (row(x, t, D), None),
-                (prev(h1, t, H1), prev(rh1, t, H1)),
-                c1,
-            );
-            cell::add_r_grad(
-                (
-                    row(ws.d2.as_flattened(), t, H2),
-                    row(ws.rd2.as_flattened(), t, H2),
-                ),
-                (row(h1, t, H1), Some(row(rh1, t, H1))),
-                (prev(h2, t, H2), prev(rh2, t, H2)),
-                c2,
-            );
-            if dims.readout_at(t) {
-                let s = row(ws.seed.as_flattened(), t, K);
-                outer_add(1.0, s, row(rh2, t, H2), out.v.as_flattened_mut());
             }
         }
     }
@@ -342,49 +304,7 @@ where
 
     #[inline(always)]
     fn r_forward_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, dir: Dir) {
-        let w = self.net.w();
-        let [c1, c2] = cells::<D, H1, H2>(&w);
-        let v = ws.dir.w();
-        let [v1, v2] = cells::<D, H1, H2>(&v);
-        let act = &self.net.act;
-        let (x, h1, h2) = (
-            ws.x.as_flattened(),
-            ws.h1.as_flattened(),
-            ws.h2.as_flattened(),
-        );
-        let (xt, h1p, h1t, h2p) = (
-            row(x, t, D),
-            prev(h1, t, H1),
-            row(h1, t, H1),
-            prev(h2, t, H2),
-        );
-        let (rhp, rhc) = ws.rh1.as_flattened_mut().split_at_mut(t * H1);
-        let rz = row_mut(ws.rz1.as_flattened_mut(), t, H1);
-        c1.r_z(None, prev(rhp, t, H1), rz);
-        match dir {
-            Dir::Shared => v1.dir_z(xt, h1p, rz),
-            Dir::Rank1 { e, beta } => {
-                let a = cell::step_coef(e[0], e[1], beta, xt, h1p);
-                axpy(a, row(ws.d1.as_flattened(), t, H1), rz);
-            }
-            Dir::UnitZ { cell, step, unit } => unit_z(cell == 1 && step == t, unit, rz),
-        }
-        let rh1t = rhc.get_mut(..H1).unwrap_or(&mut []);
-        cell::r_h(act, row(ws.z1.as_flattened(), t, H1), h1t, rz, rh1t);
-        let (rhp, rhc) = ws.rh2.as_flattened_mut().split_at_mut(t * H2);
-        let rz = row_mut(ws.rz2.as_flattened_mut(), t, H2);
-        c2.r_z(Some(rh1t), prev(rhp, t, H2), rz);
-        match dir {
-            Dir::Shared => v2.dir_z(h1t, h2p, rz),
-            Dir::Rank1 { e, beta } => {
-                let a = cell::step_coef(e[2], e[3], beta, h1t, h2p);
-                axpy(a, row(ws.d2.as_flattened(), t, H2), rz);
-            }
-            Dir::UnitZ { cell, step, unit } => unit_z(cell == 2 && step == t, unit, rz),
-        }
-        let rh2t = rhc.get_mut(..H2).unwrap_or(&mut []);
-        let (z2, a2) = (row(ws.z2.as_flattened(), t, H2), row(h2, t, H2));
-        cell::r_h(act, z2, a2, rz, rh2t);
+        self.r_forward(ws, t, dir);
     }
 
     fn r_backward_start(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
@@ -400,66 +320,7 @@ where
         out: bool,
         dir: Dir,
     ) {
-        let w = self.net.w();
-        let [c1, c2] = cells::<D, H1, H2>(&w);
-        let v = ws.dir.w();
-        let act = &self.net.act;
-        let (h1, h2) = (ws.h1.as_flattened(), ws.h2.as_flattened());
-        let (d1, d2) = (
-            row(ws.d1.as_flattened(), t, H1),
-            row(ws.d2.as_flattened(), t, H2),
-        );
-        let (h1p, h1t, h2p, h2t) = (
-            prev(h1, t, H1),
-            row(h1, t, H1),
-            prev(h2, t, H2),
-            row(h2, t, H2),
-        );
-        let [rg1n, rg1] = &mut ws.g1;
-        let [rg2n, rg2] = &mut ws.g2;
-        rg2.copy_from_slice(rg2n);
-        if out {
-            let s = row(ws.seed.as_flattened(), t, K);
-            match dir {
-                Dir::Shared => readout::backward(v.v, H2, s, rg2),
-                Dir::Rank1 { e, .. } => axpy(e[4] * sq(s), h2t, rg2),
-                Dir::UnitZ { .. } => {}
-            }
-        }
-        let at2 = (
-            row(ws.z2.as_flattened(), t, H2),
-            h2t,
-            row(ws.g2s.as_flattened(), t, H2),
-            row(ws.rz2.as_flattened(), t, H2),
-        );
-        let rd2 = row_mut(ws.rd2.as_flattened_mut(), t, H2);
-        c2.r_backward(act, at2, rg2, rd2, rg2n);
-        rg1.copy_from_slice(rg1n);
-        mtv_add(w.wx2, H1, rd2, rg1);
-        match dir {
-            Dir::Shared => {
-                mtv_add(v.wh2, H2, d2, rg2n);
-                mtv_add(v.wx2, H1, d2, rg1);
-            }
-            Dir::Rank1 { e, .. } => {
-                axpy(e[3] * sq(d2), h2p, rg2n);
-                axpy(e[2] * sq(d2), h1t, rg1);
-            }
-            Dir::UnitZ { .. } => {}
-        }
-        let at1 = (
-            row(ws.z1.as_flattened(), t, H1),
-            h1t,
-            row(ws.g1s.as_flattened(), t, H1),
-            row(ws.rz1.as_flattened(), t, H1),
-        );
-        let rd1 = row_mut(ws.rd1.as_flattened_mut(), t, H1);
-        c1.r_backward(act, at1, rg1, rd1, rg1n);
-        match dir {
-            Dir::Shared => mtv_add(v.wh1, H1, d1, rg1n),
-            Dir::Rank1 { e, .. } => axpy(e[1] * sq(d1), h1p, rg1n),
-            Dir::UnitZ { .. } => {}
-        }
+        self.r_backward(ws, t, out, dir);
     }
 
     fn add_r_grad(
