@@ -201,10 +201,46 @@ macro_rules! one_cell_hooks {
     };
 }
 
-/// The public passes of a one-cell view `$net` over scratch `$scratch`, each
-/// the driver's (the type's docs say what differs between the cells).
+/// The constructor and public passes of a one-cell view over scratch
+/// `$scratch` with `$gates` row blocks, each pass the driver's (the type's
+/// docs say what differs between the cells).
 macro_rules! one_cell_passes {
-    ($scratch:ident) => {
+    ($scratch:ident, $gates:expr) => {
+        /// A view of `params` with activation `act` (the cell's φ; the
+        /// GRU's candidate's).
+        ///
+        /// # Errors
+        ///
+        /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) if a
+        /// size in `dims` is 0,
+        /// [`Error::LengthMismatch`](crate::Error::LengthMismatch) if a slice
+        /// does not fit `dims`.
+        pub fn new(
+            params: $crate::ElmanParams<'a>,
+            act: A,
+            dims: $crate::RnnDims,
+            noise: $crate::RecurrentNoise,
+        ) -> Result<Self, $crate::Error> {
+            dims.check()?;
+            $crate::rnn::params::check_lens(params.lens(), &dims, $gates)?;
+            Ok(Self {
+                p: params,
+                act,
+                dims,
+                noise,
+            })
+        }
+
+        /// The sizes.
+        pub fn dims(&self) -> $crate::RnnDims {
+            self.dims
+        }
+
+        /// The noise semantics.
+        pub fn noise(&self) -> $crate::RecurrentNoise {
+            self.noise
+        }
+
         /// The outputs of the last forward pass in `ws`: `K` values (sequence
         /// to one) or `T·K`.
         pub fn output<'w>(&self, ws: &'w $scratch<'_>) -> &'w [f32] {

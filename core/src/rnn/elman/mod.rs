@@ -10,9 +10,8 @@ mod scratch;
 pub use net::{Elman, ElmanWork};
 pub use scratch::ElmanScratch;
 
-use super::params::{ElmanParams, check_lens};
+use super::params::ElmanParams;
 use super::{RecurrentNoise, RnnDims};
-use crate::error::Error;
 use crate::nn::Activation;
 
 /// An Elman network over borrowed slices, sized at run time:
@@ -67,37 +66,5 @@ pub struct ElmanRef<'a, A: Activation> {
 }
 
 impl<'a, A: Activation> ElmanRef<'a, A> {
-    /// A view of `params` with activation `act` (the cell's φ).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] if a size in `dims` is 0,
-    /// [`Error::LengthMismatch`] if a slice does not fit `dims`.
-    pub fn new(
-        params: ElmanParams<'a>,
-        act: A,
-        dims: RnnDims,
-        noise: RecurrentNoise,
-    ) -> Result<Self, Error> {
-        dims.check()?;
-        check_lens(params.lens(), &dims, 1)?;
-        Ok(Self {
-            p: params,
-            act,
-            dims,
-            noise,
-        })
-    }
-
-    /// The sizes.
-    pub fn dims(&self) -> RnnDims {
-        self.dims
-    }
-
-    /// The noise semantics.
-    pub fn noise(&self) -> RecurrentNoise {
-        self.noise
-    }
-
-    one_cell_passes!(ElmanScratch);
+    one_cell_passes!(ElmanScratch, 1);
 }

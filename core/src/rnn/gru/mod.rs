@@ -10,9 +10,8 @@ mod scratch;
 pub use net::{Gru, GruWork};
 pub use scratch::GruScratch;
 
-use super::params::{ElmanParams, ElmanParamsMut, check_lens};
+use super::params::{ElmanParams, ElmanParamsMut};
 use super::{RecurrentNoise, RnnDims};
-use crate::error::Error;
 use crate::nn::Activation;
 
 /// The parameters of a GRU network, borrowed: the same five slices as an
@@ -68,37 +67,5 @@ pub struct GruRef<'a, A: Activation> {
 }
 
 impl<'a, A: Activation> GruRef<'a, A> {
-    /// A view of `params` with candidate activation `act`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] if a size in `dims` is 0,
-    /// [`Error::LengthMismatch`] if a slice does not fit `dims`.
-    pub fn new(
-        params: GruParams<'a>,
-        act: A,
-        dims: RnnDims,
-        noise: RecurrentNoise,
-    ) -> Result<Self, Error> {
-        dims.check()?;
-        check_lens(params.lens(), &dims, 3)?;
-        Ok(Self {
-            p: params,
-            act,
-            dims,
-            noise,
-        })
-    }
-
-    /// The sizes.
-    pub fn dims(&self) -> RnnDims {
-        self.dims
-    }
-
-    /// The noise semantics.
-    pub fn noise(&self) -> RecurrentNoise {
-        self.noise
-    }
-
-    one_cell_passes!(GruScratch);
+    one_cell_passes!(GruScratch, 3);
 }
