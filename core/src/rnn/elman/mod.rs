@@ -16,8 +16,8 @@ use crate::nn::Activation;
 
 /// An Elman network over borrowed slices, sized at run time:
 /// `h_t = φ(W_x x_t + W_h h_{t−1} + b)`, `h_0 = 0`, with the readout
-/// `f = V h_T + c` ([`Readout::Last`]) or `f_t = V h_t + c`
-/// ([`Readout::EveryStep`]). The const-generic [`Elman`](crate::Elman)
+/// `f = V h_T + c` ([`Readout::Last`](crate::Readout::Last)) or `f_t = V h_t + c`
+/// ([`Readout::EveryStep`](crate::Readout::EveryStep)). The const-generic [`Elman`](crate::Elman)
 /// calls exactly these functions; a network sized at run time (the
 /// harness's) gets the same bits by calling them on its own buffers.
 ///
