@@ -3,12 +3,16 @@
 //! time, with the weight-noise penalty of both noise semantics
 //! (`docs/theory.md` §8).
 //!
-//! Every pass is written once: the time loops, the draws of weight noise and
-//! the penalty over seeds in `driver`, over per-step hooks of each network;
-//! the readout in `readout`; the Elman cell's steps in `elman::cell`, used by
-//! [`ElmanRef`] and both cells of [`StackedElman`]. The slice views
-//! ([`ElmanRef`], [`GruRef`]) are what the const-generic [`Elman`] and
-//! [`Gru`] call, so a network sized at run time gets the same bits.
+//! Every pass is written once. `driver` holds the unrolled-through-time
+//! driver: the draws of weight noise, the time loops of the forward, BPTT
+//! and R-operator passes, the penalty and its gradient over the output
+//! seeds, the trace; each network supplies per-step hooks. `readout` is the
+//! dense readout, `params` the parameter slices and their draws, `ops` the
+//! slice arithmetic. `elman` (its `cell` is the Elman cell's steps, used
+//! by [`ElmanRef`] and both cells of [`StackedElman`]), `gru` and `stacked`
+//! are the networks; `one_cell` what [`ElmanRef`] and [`GruRef`] share. The
+//! slice views are what the const-generic [`Elman`] and [`Gru`] call, so a
+//! network sized at run time gets the same bits.
 
 #[macro_use]
 mod model_impl;
