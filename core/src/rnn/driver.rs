@@ -44,6 +44,8 @@ pub(super) trait Unrolled {
     fn check_grad(&self, g: &Self::Grad<'_>) -> Result<(), Error>;
     /// Checks and copies the input `x` into the scratch.
     fn load(&self, x: &[f32], ws: &mut Self::Scratch<'_>) -> Result<(), Error>;
+    /// The outputs of the last forward pass: `K` or `T·K` values.
+    fn outputs<'w>(&self, ws: &'w Self::Scratch<'_>) -> &'w [f32];
     /// The backward seeds, `T·K`.
     fn seed<'w>(&self, ws: &'w mut Self::Scratch<'_>) -> &'w mut [f32];
 

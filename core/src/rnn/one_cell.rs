@@ -117,6 +117,10 @@ macro_rules! one_cell_hooks {
             g.check(&self.dims, $gates)
         }
 
+        fn outputs<'w>(&self, ws: &'w Self::Scratch<'_>) -> &'w [f32] {
+            self.dims.output(ws.y)
+        }
+
         fn seed<'w>(&self, ws: &'w mut Self::Scratch<'_>) -> &'w mut [f32] {
             ws.seed
         }

@@ -256,4 +256,17 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
     }
 }
 
-rnn_model!(Gru, GruWork);
+impl<const D: usize, const H: usize, const K: usize, const T: usize, A: Activation>
+    crate::rnn::model_impl::Unroll<T> for Gru<D, H, K, A>
+{
+    type Net<'n>
+        = GruRef<'n, A>
+    where
+        Self: 'n;
+
+    fn unroll(&self, readout: Readout) -> Result<GruRef<'_, A>, Error> {
+        self.view(T, readout)
+    }
+}
+
+rnn_model!(Gru<D, H, K>, GruWork, 3);

@@ -8,15 +8,14 @@ mod work;
 
 pub use work::StackedElmanWork;
 
-use super::driver;
 use super::elman::cell::CellMut;
-use super::params::{check_eta, draw_layer};
+use super::params::draw_layer;
 use super::{Readout, RecurrentNoise};
-use crate::error::{Error, check_len};
-use crate::nn::{Activation, Identity, Init, NoiseOn, Tanh};
+use crate::error::Error;
+use crate::nn::{Activation, Identity, Init, Tanh};
 use crate::parameters::Parameters;
-use crate::perturbation::{Clean, Perturbation};
-use passes::Unroll;
+use crate::perturbation::Perturbation;
+use passes::StackedView;
 use rand_core::Rng;
 
 /// A two-layer stacked Elman network with `D` inputs per step, `H1` and `H2`
@@ -101,6 +100,51 @@ pub struct StackedElman<
     pub noise: RecurrentNoise,
 }
 
+/// The parameters of a stacked network (a gradient), mutably borrowed.
+pub(in crate::rnn) struct ParamsMut<'a> {
+    wx1: &'a mut [f32],
+    b1: &'a mut [f32],
+    wh1: &'a mut [f32],
+    wx2: &'a mut [f32],
+    b2: &'a mut [f32],
+    wh2: &'a mut [f32],
+    pub(super) v: &'a mut [f32],
+    pub(super) c: &'a mut [f32],
+}
+
+impl ParamsMut<'_> {
+    /// The cells' parameters.
+    pub(super) fn cells_mut(&mut self) -> [CellMut<'_>; 2] {
+        [
+            CellMut {
+                wx: self.wx1,
+                b: self.b1,
+                wh: self.wh1,
+            },
+            CellMut {
+                wx: self.wx2,
+                b: self.b2,
+                wh: self.wh2,
+            },
+        ]
+    }
+
+    /// Slice `i` as [`Parameters::slice_mut`] numbers them.
+    pub(super) fn slice_mut(&mut self, i: usize) -> &mut [f32] {
+        match i {
+            0 => self.wx1,
+            1 => self.b1,
+            2 => self.wh1,
+            4 => self.wx2,
+            5 => self.b2,
+            6 => self.wh2,
+            8 => self.v,
+            9 => self.c,
+            _ => &mut [],
+        }
+    }
+}
+
 /// The weights a pass reads (clean or drawn).
 #[derive(Clone, Copy)]
 pub(super) struct W<'a> {
@@ -154,9 +198,18 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
         init.fill(H2, self.v.as_flattened_mut(), &mut self.c, rng);
     }
 
-    /// The network on sequences of `T` steps, as the driver runs it.
-    fn unroll<const T: usize>(&self, readout: Readout) -> Unroll<'_, D, H1, H2, K, T, A> {
-        Unroll { net: self, readout }
+    /// The parameters as mutable slices (a gradient for the driver).
+    fn params_mut(&mut self) -> ParamsMut<'_> {
+        ParamsMut {
+            wx1: self.wx1.as_flattened_mut(),
+            b1: &mut self.b1,
+            wh1: self.wh1.as_flattened_mut(),
+            wx2: self.wx2.as_flattened_mut(),
+            b2: &mut self.b2,
+            wh2: self.wh2.as_flattened_mut(),
+            v: self.v.as_flattened_mut(),
+            c: &mut self.c,
+        }
     }
 
     fn w(&self) -> W<'_> {
@@ -209,22 +262,6 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
             }
         }
     }
-
-    /// The cells' parameters of `out` as gradients.
-    pub(super) fn cells_mut(&mut self) -> [CellMut<'_>; 2] {
-        [
-            CellMut {
-                wx: self.wx1.as_flattened_mut(),
-                b: &mut self.b1,
-                wh: self.wh1.as_flattened_mut(),
-            },
-            CellMut {
-                wx: self.wx2.as_flattened_mut(),
-                b: &mut self.b2,
-                wh: self.wh2.as_flattened_mut(),
-            },
-        ]
-    }
 }
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activation> Parameters
@@ -263,168 +300,19 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, A: Activa
     }
 }
 
-macro_rules! stacked_model_for {
-    ($y:ty) => {
-        impl<
-            const D: usize,
-            const H1: usize,
-            const H2: usize,
-            const K: usize,
-            const T: usize,
-            A: Activation,
-        > crate::Model<crate::Sequence<T, D>, $y> for StackedElman<D, H1, H2, K, A>
-        {
-            type Workspace = StackedElmanWork<D, H1, H2, K, T>;
+impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A>
+    crate::rnn::model_impl::Unroll<T> for StackedElman<D, H1, H2, K, A>
+where
+    A: Activation,
+{
+    type Net<'n>
+        = StackedView<'n, D, H1, H2, K, T, A>
+    where
+        Self: 'n;
 
-            fn depth(&self) -> usize {
-                5
-            }
-
-            fn check_weight_noise(&self, config: &crate::WeightNoiseConfig) -> Result<(), Error> {
-                self.noise.check_weight_noise(config)
-            }
-
-            fn zeros_like(&self) -> Self {
-                Self::zeroed().with_noise(self.noise)
-            }
-
-            fn workspace(&self) -> Self::Workspace {
-                StackedElmanWork::new()
-            }
-
-            fn output_buffer(&self) -> $y {
-                <$y as crate::rnn::model_impl::RnnOutput>::zeros()
-            }
-
-            fn predict(&self, x: &crate::Sequence<T, D>, y: &mut $y) -> Result<(), Error> {
-                let mut ws = StackedElmanWork::new();
-                self.forward_traced(x, &mut Clean, &mut ws, y)
-            }
-
-            fn predict_batch(
-                &self,
-                xs: &[crate::Sequence<T, D>],
-                ys: &mut [$y],
-            ) -> Result<(), Error> {
-                check_len(xs.len(), ys.len())?;
-                let mut ws = StackedElmanWork::new();
-                for (x, y) in xs.iter().zip(ys) {
-                    self.forward_traced(x, &mut Clean, &mut ws, y)?;
-                }
-                Ok(())
-            }
-
-            fn loss_grad_sum<Tg, L: crate::Loss<Tg>>(
-                &self,
-                loss: &L,
-                xs: &[crate::Sequence<T, D>],
-                targets: &[Tg],
-                grad: &mut Self,
-                total: &mut f32,
-            ) -> Result<(), Error> {
-                check_len(xs.len(), targets.len())?;
-                let mut ws = StackedElmanWork::new();
-                let (mut y, mut dy) = (
-                    <$y as crate::rnn::model_impl::RnnOutput>::zeros(),
-                    <$y as crate::rnn::model_impl::RnnOutput>::zeros(),
-                );
-                for (x, t) in xs.iter().zip(targets) {
-                    self.forward_traced(x, &mut Clean, &mut ws, &mut y)?;
-                    *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-                    self.backward_traced(&mut ws, &dy, &mut Clean, grad)?;
-                }
-                Ok(())
-            }
-
-            fn forward_traced<P: Perturbation>(
-                &self,
-                x: &crate::Sequence<T, D>,
-                p: &mut P,
-                ws: &mut Self::Workspace,
-                y: &mut $y,
-            ) -> Result<(), Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::forward(&n, x.as_ref(), p, ws)?;
-                y.as_mut()
-                    .copy_from_slice(driver::Unrolled::dims(&n).output(ws.y.as_flattened()));
-                Ok(())
-            }
-
-            fn backward_traced<P: Perturbation>(
-                &self,
-                ws: &mut Self::Workspace,
-                dy: &$y,
-                p: &mut P,
-                grad: &mut Self,
-            ) -> Result<(), Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::backward(&n, ws, dy.as_ref(), p, grad)
-            }
-
-            fn penalty_at(
-                &self,
-                x: &crate::Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-            ) -> Result<f32, Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::penalty(&n, x.as_ref(), eta, on, ws)
-            }
-
-            fn penalty_grad_at(
-                &self,
-                x: &crate::Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-                grad: &mut Self,
-            ) -> Result<f32, Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                check_eta(eta, 5)?;
-                driver::forward(&n, x.as_ref(), &mut Clean, ws)?;
-                let zero = <$y as crate::rnn::model_impl::RnnOutput>::zeros();
-                driver::penalty_grad(&n, ws, zero.as_ref(), eta, on, grad)
-            }
-
-            fn penalty_grad_traced(
-                &self,
-                ws: &mut Self::Workspace,
-                dy: &$y,
-                eta: &[f32],
-                on: NoiseOn,
-                grad: &mut Self,
-            ) -> Result<f32, Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::penalty_grad(&n, ws, dy.as_ref(), eta, on, grad)
-            }
-
-            fn seeded_penalty_traced(
-                &self,
-                ws: &mut Self::Workspace,
-                seed: &$y,
-                eta: &[f32],
-                on: NoiseOn,
-                grad: Option<&mut Self>,
-            ) -> Result<f32, Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::seeded_penalty(&n, ws, seed.as_ref(), eta, on, grad)
-            }
-
-            fn hessian_trace_at(
-                &self,
-                x: &crate::Sequence<T, D>,
-                eta: &[f32],
-                on: NoiseOn,
-                ws: &mut Self::Workspace,
-                traces: &mut $y,
-            ) -> Result<(), Error> {
-                let n = self.unroll::<T>(<$y as crate::rnn::model_impl::RnnOutput>::READOUT);
-                driver::hessian_trace(&n, x.as_ref(), eta, on, ws, traces.as_mut())
-            }
-        }
-    };
+    fn unroll(&self, readout: Readout) -> Result<Self::Net<'_>, Error> {
+        Ok(StackedView { net: self, readout })
+    }
 }
 
-stacked_model_for!([f32; K]);
-stacked_model_for!(crate::Sequence<T, K>);
+rnn_model!(StackedElman<D, H1, H2, K>, StackedElmanWork, 5);

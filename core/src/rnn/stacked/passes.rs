@@ -2,9 +2,9 @@
 //! (their steps are [`elman::cell`](crate::rnn::elman::cell)'s), the second
 //! reading `h¹_t`, under one readout.
 
-use super::{StackedElman, StackedElmanWork, W};
+use super::{ParamsMut, StackedElman, StackedElmanWork, W};
 use crate::error::{Error, check_len};
-use crate::nn::{Activation, Identity};
+use crate::nn::Activation;
 use crate::perturbation::Perturbation;
 use crate::rnn::driver::{self, Draw, Unrolled};
 use crate::rnn::elman::cell::{self, Cell};
@@ -14,7 +14,7 @@ use crate::rnn::{Readout, RecurrentNoise, RnnDims, readout};
 
 /// A [`StackedElman`] on sequences of `T` steps with a readout, as the
 /// driver runs it.
-pub(super) struct Unroll<
+pub(in crate::rnn) struct StackedView<
     'n,
     const D: usize,
     const H1: usize,
@@ -69,16 +69,16 @@ pub(super) fn cells<'w, const D: usize, const H1: usize, const H2: usize>(
 }
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A>
-    Unroll<'_, D, H1, H2, K, T, A>
+    StackedView<'_, D, H1, H2, K, T, A>
 where
     A: Activation,
 {
     /// `out += ∇_θ (s·f)` from the `d1`, `d2` of the BPTT.
-    fn add_grad_to<B: Activation>(
+    fn add_grad_to(
         &self,
         (x, h1, h2): (&[f32], &[f32], &[f32]),
         (d1s, d2s, seed): (&[f32], &[f32], &[f32]),
-        out: &mut StackedElman<D, H1, H2, K, B>,
+        out: &mut ParamsMut<'_>,
     ) {
         let dims = self.dims();
         for t in 0..T {
@@ -87,7 +87,7 @@ where
             cell::add_grad(row(d1s, t, H1), row(x, t, D), prev(h1, t, H1), c1);
             cell::add_grad(row(d2s, t, H2), h1t, prev(h2, t, H2), c2);
             if dims.readout_at(t) {
-                let (v, c) = (out.v.as_flattened_mut(), &mut out.c);
+                let (v, c) = (&mut *out.v, &mut *out.c);
                 readout::add_grad(row(seed, t, K), row(h2, t, H2), v, c);
             }
         }
@@ -95,12 +95,12 @@ where
 }
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A> Unrolled
-    for Unroll<'_, D, H1, H2, K, T, A>
+    for StackedView<'_, D, H1, H2, K, T, A>
 where
     A: Activation,
 {
-    type Scratch<'s> = StackedElmanWork<D, H1, H2, K, T>;
-    type Grad<'g> = StackedElman<D, H1, H2, K, A>;
+    type Scratch<'s> = &'s mut StackedElmanWork<D, H1, H2, K, T>;
+    type Grad<'g> = ParamsMut<'g>;
     type Dir = Dir;
 
     fn dims(&self) -> RnnDims {
@@ -121,15 +121,15 @@ where
         5
     }
 
-    fn check(&self, _: &StackedElmanWork<D, H1, H2, K, T>) -> Result<(), Error> {
+    fn check(&self, _: &Self::Scratch<'_>) -> Result<(), Error> {
         Ok(())
     }
 
-    fn check_grad(&self, _: &StackedElman<D, H1, H2, K, A>) -> Result<(), Error> {
+    fn check_grad(&self, _: &Self::Grad<'_>) -> Result<(), Error> {
         Ok(())
     }
 
-    fn load(&self, x: &[f32], ws: &mut StackedElmanWork<D, H1, H2, K, T>) -> Result<(), Error> {
+    fn load(&self, x: &[f32], ws: &mut Self::Scratch<'_>) -> Result<(), Error> {
         let () = StackedElman::<D, H1, H2, K, A>::NONEMPTY;
         check_len(x.len(), T * D)?;
         if T == 0 {
@@ -142,7 +142,11 @@ where
         Ok(())
     }
 
-    fn seed<'w>(&self, ws: &'w mut StackedElmanWork<D, H1, H2, K, T>) -> &'w mut [f32] {
+    fn outputs<'w>(&self, ws: &'w Self::Scratch<'_>) -> &'w [f32] {
+        self.dims().output(ws.y.as_flattened())
+    }
+
+    fn seed<'w>(&self, ws: &'w mut Self::Scratch<'_>) -> &'w mut [f32] {
         ws.seed.as_flattened_mut()
     }
 
@@ -151,7 +155,7 @@ where
         p: &mut P,
         step: usize,
         what: Draw,
-        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
+        ws: &mut Self::Scratch<'_>,
     ) {
         let layers = match what {
             Draw::All => [true; 5],
@@ -163,7 +167,7 @@ where
     }
 
     #[inline(always)]
-    fn forward_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, noisy: bool) {
+    fn forward_step(&self, ws: &mut Self::Scratch<'_>, t: usize, noisy: bool) {
         let w = if noisy { ws.noisy.w() } else { self.net.w() };
         let [c1, c2] = cells::<D, H1, H2>(&w);
         let act = &self.net.act;
@@ -178,25 +182,19 @@ where
     }
 
     #[inline(always)]
-    fn readout_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, noisy: bool) {
+    fn readout_step(&self, ws: &mut Self::Scratch<'_>, t: usize, noisy: bool) {
         let w = if noisy { ws.noisy.w() } else { self.net.w() };
         let (h2, y) = (ws.h2.as_flattened(), ws.y.as_flattened_mut());
         readout::forward(w.v, w.c, H2, row(h2, t, H2), row_mut(y, t, K));
     }
 
-    fn backward_start(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+    fn backward_start(&self, ws: &mut Self::Scratch<'_>) {
         ws.g1[0].fill(0.0);
         ws.g2[0].fill(0.0);
     }
 
     #[inline(always)]
-    fn backward_step(
-        &self,
-        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
-        t: usize,
-        out: bool,
-        noisy: bool,
-    ) {
+    fn backward_step(&self, ws: &mut Self::Scratch<'_>, t: usize, out: bool, noisy: bool) {
         let w = if noisy { ws.noisy.w() } else { self.net.w() };
         let [c1, c2] = cells::<D, H1, H2>(&w);
         let act = &self.net.act;
@@ -224,15 +222,11 @@ where
         c1.backward(act, z, a, g1, d1, g1n);
     }
 
-    fn add_grad(
-        &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
-        grad: &mut StackedElman<D, H1, H2, K, A>,
-    ) {
+    fn add_grad(&self, ws: &Self::Scratch<'_>, grad: &mut Self::Grad<'_>) {
         self.add_grad_to(ws.states(), ws.deltas(), grad);
     }
 
-    fn grad_to_dir(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+    fn grad_to_dir(&self, ws: &mut Self::Scratch<'_>) {
         ws.dir.fill(0.0);
         let s = (
             ws.x.as_flattened(),
@@ -244,10 +238,10 @@ where
             ws.d2.as_flattened(),
             ws.seed.as_flattened(),
         );
-        self.add_grad_to(s, d, &mut ws.dir);
+        self.add_grad_to(s, d, &mut ws.dir.params_mut());
     }
 
-    fn dir_penalty(&self, ws: &StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> f32 {
+    fn dir_penalty(&self, ws: &Self::Scratch<'_>, e: &Eta, beta: f32) -> f32 {
         let d = &ws.dir;
         e[0] * (sq(d.wx1.as_flattened()) + beta * sq(&d.b1))
             + e[1] * sq(d.wh1.as_flattened())
@@ -258,7 +252,7 @@ where
 
     fn step_penalty(
         &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
+        ws: &Self::Scratch<'_>,
         t: usize,
         out: bool,
         e: &Eta,
@@ -277,19 +271,14 @@ where
         }
     }
 
-    fn add_dir(
-        &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
-        coef: f32,
-        grad: &mut StackedElman<D, H1, H2, K, A>,
-    ) {
+    fn add_dir(&self, ws: &Self::Scratch<'_>, coef: f32, grad: &mut Self::Grad<'_>) {
         use crate::parameters::Parameters;
         for i in 0..10 {
             axpy(coef, ws.dir.slice(i), grad.slice_mut(i));
         }
     }
 
-    fn scale_dir(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, e: &Eta, beta: f32) -> Dir {
+    fn scale_dir(&self, ws: &mut Self::Scratch<'_>, e: &Eta, beta: f32) -> Dir {
         use crate::parameters::Parameters;
         let scale = [e[0], e[0] * beta, e[1], 0.0, e[2], e[2] * beta, e[3], 0.0];
         for (i, a) in scale.into_iter().chain([e[4], e[4] * beta]).enumerate() {
@@ -303,31 +292,21 @@ where
     }
 
     #[inline(always)]
-    fn r_forward_step(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>, t: usize, dir: Dir) {
+    fn r_forward_step(&self, ws: &mut Self::Scratch<'_>, t: usize, dir: Dir) {
         self.r_forward(ws, t, dir);
     }
 
-    fn r_backward_start(&self, ws: &mut StackedElmanWork<D, H1, H2, K, T>) {
+    fn r_backward_start(&self, ws: &mut Self::Scratch<'_>) {
         ws.g1[0].fill(0.0);
         ws.g2[0].fill(0.0);
     }
 
     #[inline(always)]
-    fn r_backward_step(
-        &self,
-        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
-        t: usize,
-        out: bool,
-        dir: Dir,
-    ) {
+    fn r_backward_step(&self, ws: &mut Self::Scratch<'_>, t: usize, out: bool, dir: Dir) {
         self.r_backward(ws, t, out, dir);
     }
 
-    fn add_r_grad(
-        &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
-        grad: &mut StackedElman<D, H1, H2, K, A>,
-    ) {
+    fn add_r_grad(&self, ws: &Self::Scratch<'_>, grad: &mut Self::Grad<'_>) {
         self.add_r_grad_to(ws, grad);
     }
 
@@ -336,14 +315,7 @@ where
     }
 
     /// Cell 1's units, then cell 2's.
-    fn unit_coef(
-        &self,
-        ws: &StackedElmanWork<D, H1, H2, K, T>,
-        t: usize,
-        i: usize,
-        e: &Eta,
-        beta: f32,
-    ) -> f32 {
+    fn unit_coef(&self, ws: &Self::Scratch<'_>, t: usize, i: usize, e: &Eta, beta: f32) -> f32 {
         let (x, h1, h2) = ws.states();
         if i < H1 {
             cell::step_coef(e[0], e[1], beta, row(x, t, D), prev(h1, t, H1))
@@ -368,7 +340,7 @@ where
         }
     }
 
-    fn rdelta_at(&self, ws: &StackedElmanWork<D, H1, H2, K, T>, t: usize, i: usize) -> f32 {
+    fn rdelta_at(&self, ws: &Self::Scratch<'_>, t: usize, i: usize) -> f32 {
         if i < H1 {
             at(row(ws.rd1.as_flattened(), t, H1), i)
         } else {
@@ -378,12 +350,7 @@ where
 
     /// One R pass per cell parameter along its unit direction (materialised
     /// in `dir`), the Hessian–vector product's own entry.
-    fn per_sequence_trace(
-        &self,
-        ws: &mut StackedElmanWork<D, H1, H2, K, T>,
-        e: &Eta,
-        beta: f32,
-    ) -> f32 {
+    fn per_sequence_trace(&self, ws: &mut Self::Scratch<'_>, e: &Eta, beta: f32) -> f32 {
         use crate::parameters::Parameters;
         let mut total = 0.0;
         // Slices 0..8 are the cell layers 0–3 (weights, bias).
@@ -400,7 +367,7 @@ where
                 driver::r_pass(self, ws, Dir::Shared);
                 ws.hv.fill(0.0);
                 let mut hv = ws.hv;
-                self.add_r_grad_to::<Identity>(ws, &mut hv);
+                self.add_r_grad_to(ws, &mut hv.params_mut());
                 total += w * at(hv.slice(i), p);
             }
         }

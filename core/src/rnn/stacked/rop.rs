@@ -1,8 +1,8 @@
 //! The stacked network's R-operator steps: both cells' (the Elman cell's
 //! R steps), the second's input moving with `R{h¹_t}`.
 
-use super::passes::{Dir, Unroll, cells, unit_z};
-use super::{StackedElman, StackedElmanWork};
+use super::passes::{Dir, StackedView, cells, unit_z};
+use super::{ParamsMut, StackedElmanWork};
 use crate::nn::Activation;
 use crate::rnn::driver::Unrolled;
 use crate::rnn::elman::cell;
@@ -10,7 +10,7 @@ use crate::rnn::ops::{axpy, mtv_add, outer_add, prev, row, row_mut, sq};
 use crate::rnn::readout;
 
 impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: usize, A>
-    Unroll<'_, D, H1, H2, K, T, A>
+    StackedView<'_, D, H1, H2, K, T, A>
 where
     A: Activation,
 {
@@ -130,10 +130,10 @@ where
     }
 
     /// `out += R{∇_θ (s·f)}` from the R pass in `ws`.
-    pub(super) fn add_r_grad_to<B: Activation>(
+    pub(super) fn add_r_grad_to(
         &self,
         ws: &StackedElmanWork<D, H1, H2, K, T>,
-        out: &mut StackedElman<D, H1, H2, K, B>,
+        out: &mut ParamsMut<'_>,
     ) {
         let dims = self.dims();
         let (x, h1, h2) = (
@@ -164,7 +164,7 @@ where
             );
             if dims.readout_at(t) {
                 let s = row(ws.seed.as_flattened(), t, K);
-                outer_add(1.0, s, row(rh2, t, H2), out.v.as_flattened_mut());
+                outer_add(1.0, s, row(rh2, t, H2), out.v);
             }
         }
     }

@@ -74,6 +74,11 @@ impl<const D: usize, const H1: usize, const H2: usize, const K: usize, const T: 
         }
     }
 
+    /// The scratch the driver runs on: the workspace itself.
+    pub(super) fn scratch(&mut self) -> &mut Self {
+        self
+    }
+
     /// The input and the states `h¹`, `h²`.
     pub(super) fn states(&self) -> (&[f32], &[f32], &[f32]) {
         (
