@@ -367,3 +367,38 @@ macro_rules! one_cell_passes {
         }
     };
 }
+
+/// A const-generic one-cell network `$net<D, H, K, A>` with workspace
+/// `$work<D, H, K, T>`: the workspace's `Default`, the driver's view
+/// ([`view`](crate::Elman::view), a `$view`) and the `Model` impls.
+macro_rules! one_cell_model {
+    ($net:ident, $view:ident, $work:ident) => {
+        impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
+            for $work<D, H, K, T>
+        {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<const D: usize, const H: usize, const K: usize, const T: usize, A>
+            $crate::rnn::model_impl::Unroll<T> for $net<D, H, K, A>
+        where
+            A: $crate::Activation,
+        {
+            type Net<'n>
+                = $view<'n, A>
+            where
+                Self: 'n;
+
+            fn unroll(
+                &self,
+                readout: $crate::Readout,
+            ) -> ::core::result::Result<$view<'_, A>, $crate::Error> {
+                self.view(T, readout)
+            }
+        }
+
+        rnn_model!($net<D, H, K>, $work, 3);
+    };
+}

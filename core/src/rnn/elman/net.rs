@@ -246,25 +246,4 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> ElmanWork<D
     }
 }
 
-impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
-    for ElmanWork<D, H, K, T>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const D: usize, const H: usize, const K: usize, const T: usize, A: Activation>
-    crate::rnn::model_impl::Unroll<T> for Elman<D, H, K, A>
-{
-    type Net<'n>
-        = ElmanRef<'n, A>
-    where
-        Self: 'n;
-
-    fn unroll(&self, readout: Readout) -> Result<ElmanRef<'_, A>, Error> {
-        self.view(T, readout)
-    }
-}
-
-rnn_model!(Elman<D, H, K>, ElmanWork, 3);
+one_cell_model!(Elman, ElmanRef, ElmanWork);

@@ -248,25 +248,4 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> GruWork<D, 
     }
 }
 
-impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
-    for GruWork<D, H, K, T>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const D: usize, const H: usize, const K: usize, const T: usize, A: Activation>
-    crate::rnn::model_impl::Unroll<T> for Gru<D, H, K, A>
-{
-    type Net<'n>
-        = GruRef<'n, A>
-    where
-        Self: 'n;
-
-    fn unroll(&self, readout: Readout) -> Result<GruRef<'_, A>, Error> {
-        self.view(T, readout)
-    }
-}
-
-rnn_model!(Gru<D, H, K>, GruWork, 3);
+one_cell_model!(Gru, GruRef, GruWork);
