@@ -1284,3 +1284,167 @@ fn gru_training_decreases_the_loss() {
         }
     }
 }
+
+// ------------------------------------------------- pinned bits of every pass
+
+/// Every pass of the three recurrent networks through the `Model` trait
+/// (clean and with a deterministic draw, both readouts, both noise
+/// semantics, both bias settings), hashed bit for bit, and the sequence of
+/// draw calls: the values the passes gave before they were written once over
+/// the shared driver.
+mod pinned {
+    use noisereg::{
+        Clean, Elman, Gru, Init, Model, NoiseOn, Parameters, Perturbation, RecurrentNoise,
+        Sequence, StackedElman, Tanh,
+    };
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+
+    /// FNV-1a over bits.
+    struct H(u64);
+    impl H {
+        fn f(&mut self, v: f32) {
+            self.0 = (self.0 ^ v.to_bits() as u64).wrapping_mul(0x100000001b3);
+        }
+        fn u(&mut self, v: usize) {
+            self.0 = (self.0 ^ (v as u64 + 0x9e37)).wrapping_mul(0x100000001b3);
+        }
+        fn s(&mut self, v: &[f32]) {
+            for &x in v {
+                self.f(x);
+            }
+        }
+    }
+
+    /// Deterministic noise that also logs its calls.
+    struct P {
+        step: usize,
+        layer: usize,
+        log: Vec<usize>,
+    }
+    impl Perturbation for P {
+        fn perturbs_weights(&self) -> bool {
+            true
+        }
+        fn begin_step(&mut self, s: usize) {
+            self.step = s;
+            self.log.push(1000 + s);
+        }
+        fn begin_layer(&mut self, l: usize) {
+            self.layer = l;
+            self.log.push(2000 + l);
+        }
+        fn weight_row(&mut self, c: &[f32], o: &mut [f32]) {
+            self.log.push(3000 + c.len());
+            for (i, (o, c)) in o.iter_mut().zip(c).enumerate() {
+                *o = c + 0.01 * ((self.step * 7 + self.layer * 3 + i) as f32).sin();
+            }
+        }
+        fn bias(&mut self, c: &[f32], o: &mut [f32]) {
+            self.log.push(4000 + c.len());
+            for (i, (o, c)) in o.iter_mut().zip(c).enumerate() {
+                *o = c - 0.02 * ((self.step * 5 + self.layer + i) as f32).cos();
+            }
+        }
+    }
+
+    fn p() -> P {
+        P {
+            step: 0,
+            layer: 0,
+            log: vec![],
+        }
+    }
+
+    fn probe<N, Y>(net: &N, eta: &[f32], h: &mut H)
+    where
+        N: Model<Sequence<4, 2>, Y> + Parameters,
+        Y: AsRef<[f32]> + AsMut<[f32]> + Clone,
+    {
+        let x = Sequence(core::array::from_fn(|t| {
+            [(t as f32 * 0.7).sin(), (t as f32 * 1.3).cos()]
+        }));
+        let mut ws = net.workspace();
+        let mut y = net.output_buffer();
+        let mut dy = net.output_buffer();
+        for (i, v) in dy.as_mut().iter_mut().enumerate() {
+            *v = 0.3 - 0.2 * i as f32;
+        }
+        for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            h.s(y.as_ref());
+            let mut g = net.zeros_like();
+            net.backward_traced(&mut ws, &dy, &mut Clean, &mut g)
+                .unwrap();
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            let mut pp = p();
+            net.forward_traced(&x, &mut pp, &mut ws, &mut y).unwrap();
+            h.s(y.as_ref());
+            let mut pp2 = p();
+            let mut g = net.zeros_like();
+            net.backward_traced(&mut ws, &dy, &mut pp2, &mut g).unwrap();
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            for l in pp.log.iter().chain(&pp2.log) {
+                h.u(*l);
+            }
+            h.f(net.penalty_at(&x, eta, on, &mut ws).unwrap());
+            let mut g = net.zeros_like();
+            h.f(net.penalty_grad_at(&x, eta, on, &mut ws, &mut g).unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            let mut g = net.zeros_like();
+            h.f(net
+                .penalty_grad_traced(&mut ws, &dy, eta, on, &mut g)
+                .unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            let mut g = net.zeros_like();
+            h.f(net
+                .seeded_penalty_traced(&mut ws, &dy, eta, on, Some(&mut g))
+                .unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            let mut tr = net.output_buffer();
+            net.hessian_trace_at(&x, eta, on, &mut ws, &mut tr).unwrap();
+            h.s(tr.as_ref());
+        }
+    }
+
+    #[test]
+    fn passes_give_the_pinned_bits() {
+        let mut h = H(0xcbf29ce484222325);
+        let mut hashes = Vec::new();
+        for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+            let mut e = Elman::<2, 3, 2, Tanh>::zeroed().with_noise(noise);
+            e.init(Init::Glorot, &mut rng);
+            e.b = [0.1, -0.2, 0.05];
+            let mut g = Gru::<2, 3, 2, Tanh>::zeroed().with_noise(noise);
+            g.init(Init::Glorot, &mut rng);
+            g.b[1] = [0.1, -0.2, 0.05];
+            let mut s = StackedElman::<2, 3, 2, 2, Tanh>::zeroed().with_noise(noise);
+            s.init(Init::Glorot, &mut rng);
+            s.b1 = [0.1, -0.2, 0.05];
+            s.b2 = [0.3, -0.1];
+            let e3 = [0.01, 0.02, 0.03];
+            let e5 = [0.01, 0.02, 0.03, 0.04, 0.05];
+            probe::<_, [f32; 2]>(&e, &e3, &mut h);
+            probe::<_, Sequence<4, 2>>(&e, &e3, &mut h);
+            probe::<_, [f32; 2]>(&g, &e3, &mut h);
+            probe::<_, Sequence<4, 2>>(&g, &e3, &mut h);
+            probe::<_, [f32; 2]>(&s, &e5, &mut h);
+            probe::<_, Sequence<4, 2>>(&s, &e5, &mut h);
+            hashes.push(h.0);
+        }
+        assert_eq!(hashes, [0x6485cb65ebefcd12, 0x9a36e27e1213fa28]);
+    }
+}
