@@ -14,8 +14,13 @@ use noisereg::{
     Readout, RecurrentNoise, Redraw, RnnDims, Sequence, Sgd, WeightNoise, WeightNoiseConfig,
     clean_loss,
 };
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
+
+mod common;
+use common::rnn_reference::{
+    Recorder, assert_close, f64_f, fill_random, flat, random_seq, uniform,
+};
 
 const D: usize = 2;
 const H: usize = 3;
@@ -30,53 +35,14 @@ const ACTS: [ActivationKind; 4] = [
     ActivationKind::Identity,
 ];
 
-fn uniform(rng: &mut impl Rng) -> f32 {
-    (rng.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
-}
-
 fn random_net(seed: u64, act: ActivationKind, noise: RecurrentNoise) -> Net {
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let mut net = Net::zeroed().with_noise(noise);
     net.act = act;
-    for i in 0..net.slice_count() {
-        for v in net.slice_mut(i) {
-            *v = 0.8 * uniform(&mut rng);
-        }
-    }
+    fill_random(&mut net, seed);
     net
 }
 
-fn random_seq<const N: usize>(rng: &mut impl Rng) -> Sequence<T, N> {
-    let mut s = Sequence::<T, N>::zeros();
-    for v in s.as_mut() {
-        *v = uniform(rng);
-    }
-    s
-}
-
-#[track_caller]
-fn assert_close(what: &str, a: &[f64], b: &[f64], rtol: f64, atol: f64) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-2);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= rtol * y.abs() + atol * scale,
-            "{what}: element {i}: got {x}, want {y} (scale {scale})"
-        );
-    }
-}
-
 // ------------------------------------------------------ the f64 reference
-
-fn f64_f(k: ActivationKind, x: f64) -> f64 {
-    match k {
-        ActivationKind::Identity => x,
-        ActivationKind::Tanh => x.tanh(),
-        ActivationKind::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        ActivationKind::Relu => x.max(0.0),
-        ActivationKind::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-    }
-}
 
 /// Cell copy: `wx (H·D) | b (H) | wh (H·H)`; readout copy: `v (K·H) | c (K)`.
 const READ: usize = K * H + K;
@@ -335,12 +301,6 @@ fn penalty_objective_grad(
     )
 }
 
-fn flat<P: Parameters>(p: &P) -> Vec<f64> {
-    (0..p.slice_count())
-        .flat_map(|i| p.slice(i).iter().map(|&v| f64::from(v)))
-        .collect()
-}
-
 const ETA: [f32; 3] = [0.3, 0.5, 0.7];
 const ETA64: [f64; 3] = [0.3, 0.5, 0.7];
 
@@ -351,7 +311,7 @@ fn forward_matches_f64_reference() {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
     for (n, act) in ACTS.into_iter().enumerate() {
         let net = random_net(10 + n as u64, act, RecurrentNoise::PerSequence);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let mut y = [0.0; K];
         Model::<Sequence<T, D>, [f32; K]>::predict(&net, &x, &mut y).unwrap();
         let want = Ref::of(&net, Readout::Last).forward(x.as_ref());
@@ -372,7 +332,7 @@ fn bptt_matches_finite_differences() {
     for (n, act) in ACTS.into_iter().enumerate() {
         for readout in [Readout::Last, Readout::EveryStep] {
             let net = random_net(20 + n as u64, act, RecurrentNoise::PerSequence);
-            let x = random_seq::<D>(&mut rng);
+            let x = random_seq::<T, D>(&mut rng);
             let outs = if readout == Readout::Last { K } else { T * K };
             let dy: Vec<f32> = (0..outs).map(|_| uniform(&mut rng)).collect();
             let mut grad = Net::zeroed();
@@ -428,7 +388,7 @@ fn penalty_matches_unrolled_reference_for_both_semantics() {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
     for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
         let net = random_net(30 + n as u64, act, noise);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let view = net.view(T, readout).unwrap();
         let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
         let got = view
@@ -449,7 +409,7 @@ fn penalty_matches_unrolled_reference_for_both_semantics() {
 #[test]
 fn per_step_and_per_sequence_penalties_differ() {
     let net = random_net(5, ActivationKind::Tanh, RecurrentNoise::PerSequence);
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
     let mut ws = noisereg::ElmanWork::<D, H, K, T>::new();
     let a =
         Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
@@ -468,7 +428,7 @@ fn penalty_gradient_matches_finite_differences() {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
     for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
         let net = random_net(40 + n as u64, act, noise);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let view = net.view(T, readout).unwrap();
         let outs = if readout == Readout::Last { K } else { T * K };
         let dy: Vec<f32> = (0..outs).map(|_| uniform(&mut rng)).collect();
@@ -503,7 +463,7 @@ fn penalty_gradient_matches_finite_differences() {
 #[test]
 fn seeded_penalty_sums_to_the_penalty() {
     let net = random_net(6, ActivationKind::Tanh, RecurrentNoise::PerStep);
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(6));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(6));
     let view = net.view(T, Readout::Last).unwrap();
     let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
     let mut ws = work.scratch();
@@ -541,7 +501,7 @@ fn hessian_trace_matches_second_differences() {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
     for (n, (act, readout, noise, on)) in all_cases().into_iter().enumerate() {
         let net = random_net(70 + n as u64, act, noise);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let view = net.view(T, readout).unwrap();
         let outs = if readout == Readout::Last { K } else { T * K };
         let mut tr = vec![0.0f32; outs];
@@ -620,7 +580,7 @@ fn views_reject_wrong_lengths() {
 #[test]
 fn flat_buffer_view_matches_const_generic_bits() {
     let net = random_net(8, ActivationKind::Tanh, RecurrentNoise::PerStep);
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
     let dims = RnnDims {
         input: D,
         hidden: H,
@@ -656,46 +616,11 @@ fn flat_buffer_view_matches_const_generic_bits() {
 
 // ------------------------------------------------------------ weight noise
 
-/// Records every row the network asks for, keyed by (step, layer).
-struct Recorder {
-    inner: WeightNoise,
-    step: usize,
-    layer: usize,
-    rows: Vec<(usize, usize, Vec<f32>)>,
-}
-
-impl Perturbation for Recorder {
-    fn perturbs_weights(&self) -> bool {
-        self.inner.perturbs_weights()
-    }
-    fn begin_step(&mut self, step: usize) {
-        self.step = step;
-        self.inner.begin_step(step);
-    }
-    fn begin_layer(&mut self, layer: usize) {
-        self.layer = layer;
-        self.inner.begin_layer(layer);
-    }
-    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.inner.weight_row(clean, out);
-        self.rows.push((self.step, self.layer, out.to_vec()));
-    }
-    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.inner.bias(clean, out);
-        self.rows.push((self.step, self.layer, out.to_vec()));
-    }
-}
-
 fn recorder(kind: NoiseKind, on: NoiseOn) -> Recorder {
     let cfg = WeightNoiseConfig::new(kind, 0.05)
         .unwrap()
         .with_noise_on(on);
-    Recorder {
-        inner: WeightNoise::new(&cfg, 11),
-        step: 0,
-        layer: 0,
-        rows: Vec::new(),
-    }
+    Recorder::new(WeightNoise::new(&cfg, 11))
 }
 
 /// The unrolled reference at the recorded draws: copy t of the cell and
@@ -734,7 +659,7 @@ fn per_sequence_noise_is_one_perturbed_network() {
     for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
         for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
             let net = random_net(12, ActivationKind::Tanh, RecurrentNoise::PerSequence);
-            let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
+            let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
             let cfg = WeightNoiseConfig::new(kind, 0.05)
                 .unwrap()
                 .with_noise_on(on);
@@ -762,7 +687,7 @@ fn per_sequence_noise_is_one_perturbed_network() {
 fn per_step_noise_draws_per_step_and_backward_sees_them() {
     for readout in [Readout::Last, Readout::EveryStep] {
         let net = random_net(13, ActivationKind::Tanh, RecurrentNoise::PerStep);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(13));
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(13));
         let view = net.view(T, readout).unwrap();
         let mut rec = recorder(NoiseKind::Additive, NoiseOn::WeightsAndBiases);
         let mut work = noisereg::ElmanWork::<D, H, K, T>::new();
@@ -846,7 +771,7 @@ type Xs = Vec<Sequence<T, D>>;
 
 fn data(n: usize, seed: u64) -> (Xs, Vec<[f32; K]>, Vec<Sequence<T, K>>) {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
-    let xs: Xs = (0..n).map(|_| random_seq::<D>(&mut rng)).collect();
+    let xs: Xs = (0..n).map(|_| random_seq::<T, D>(&mut rng)).collect();
     // Targets: a running sum of the inputs (a task with memory).
     let ys_seq: Vec<Sequence<T, K>> = xs
         .iter()
@@ -1152,7 +1077,7 @@ fn check_all_passes<N: Rnn>(
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     for (n, &(act, readout, noise, on)) in cases.iter().enumerate() {
         let net: N = random_rnn(seed + n as u64, act, noise);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let r = ref_of(&net, readout);
         let what = format!("{act:?} {readout:?} {noise:?} {on:?}");
         assert_close(
@@ -1232,9 +1157,9 @@ fn gru_loss_gradient_matches_finite_differences() {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(300);
     for act in [ActivationKind::Tanh, ActivationKind::Softplus] {
         let net: Gru = random_rnn(301, act, RecurrentNoise::PerSequence);
-        let x = random_seq::<D>(&mut rng);
+        let x = random_seq::<T, D>(&mut rng);
         let t1 = [0.3, -0.2];
-        let ts = random_seq::<K>(&mut rng);
+        let ts = random_seq::<T, K>(&mut rng);
         for readout in [Readout::Last, Readout::EveryStep] {
             let target: Vec<f64> = if readout == Readout::Last {
                 t1.iter().map(|&v| f64::from(v)).collect()
@@ -1290,7 +1215,7 @@ fn gru_loss_gradient_matches_finite_differences() {
 #[test]
 fn gru_per_step_noise_backward_matches_unrolled_reference() {
     let net: Gru = random_rnn(400, ActivationKind::Tanh, RecurrentNoise::PerStep);
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(400));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(400));
     let mut rec = recorder(NoiseKind::Additive, NoiseOn::WeightsAndBiases);
     let mut ws = Model::<X, [f32; K]>::workspace(&net);
     let mut y = [0.0; K];
@@ -1357,5 +1282,169 @@ fn gru_training_decreases_the_loss() {
                 "{noise:?} penalty {pen}: {before} -> {after}"
             );
         }
+    }
+}
+
+// ------------------------------------------------- pinned bits of every pass
+
+/// Every pass of the three recurrent networks through the `Model` trait
+/// (clean and with a deterministic draw, both readouts, both noise
+/// semantics, both bias settings), hashed bit for bit, and the sequence of
+/// draw calls: the values the passes gave before they were written once over
+/// the shared driver.
+mod pinned {
+    use noisereg::{
+        Clean, Elman, Gru, Init, Model, NoiseOn, Parameters, Perturbation, RecurrentNoise,
+        Sequence, StackedElman, Tanh,
+    };
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+
+    /// FNV-1a over bits.
+    struct H(u64);
+    impl H {
+        fn f(&mut self, v: f32) {
+            self.0 = (self.0 ^ v.to_bits() as u64).wrapping_mul(0x100000001b3);
+        }
+        fn u(&mut self, v: usize) {
+            self.0 = (self.0 ^ (v as u64 + 0x9e37)).wrapping_mul(0x100000001b3);
+        }
+        fn s(&mut self, v: &[f32]) {
+            for &x in v {
+                self.f(x);
+            }
+        }
+    }
+
+    /// Deterministic noise that also logs its calls.
+    struct P {
+        step: usize,
+        layer: usize,
+        log: Vec<usize>,
+    }
+    impl Perturbation for P {
+        fn perturbs_weights(&self) -> bool {
+            true
+        }
+        fn begin_step(&mut self, s: usize) {
+            self.step = s;
+            self.log.push(1000 + s);
+        }
+        fn begin_layer(&mut self, l: usize) {
+            self.layer = l;
+            self.log.push(2000 + l);
+        }
+        fn weight_row(&mut self, c: &[f32], o: &mut [f32]) {
+            self.log.push(3000 + c.len());
+            for (i, (o, c)) in o.iter_mut().zip(c).enumerate() {
+                *o = c + 0.01 * ((self.step * 7 + self.layer * 3 + i) as f32).sin();
+            }
+        }
+        fn bias(&mut self, c: &[f32], o: &mut [f32]) {
+            self.log.push(4000 + c.len());
+            for (i, (o, c)) in o.iter_mut().zip(c).enumerate() {
+                *o = c - 0.02 * ((self.step * 5 + self.layer + i) as f32).cos();
+            }
+        }
+    }
+
+    fn p() -> P {
+        P {
+            step: 0,
+            layer: 0,
+            log: vec![],
+        }
+    }
+
+    fn probe<N, Y>(net: &N, eta: &[f32], h: &mut H)
+    where
+        N: Model<Sequence<4, 2>, Y> + Parameters,
+        Y: AsRef<[f32]> + AsMut<[f32]> + Clone,
+    {
+        let x = Sequence(core::array::from_fn(|t| {
+            [(t as f32 * 0.7).sin(), (t as f32 * 1.3).cos()]
+        }));
+        let mut ws = net.workspace();
+        let mut y = net.output_buffer();
+        let mut dy = net.output_buffer();
+        for (i, v) in dy.as_mut().iter_mut().enumerate() {
+            *v = 0.3 - 0.2 * i as f32;
+        }
+        for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            h.s(y.as_ref());
+            let mut g = net.zeros_like();
+            net.backward_traced(&mut ws, &dy, &mut Clean, &mut g)
+                .unwrap();
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            let mut pp = p();
+            net.forward_traced(&x, &mut pp, &mut ws, &mut y).unwrap();
+            h.s(y.as_ref());
+            let mut pp2 = p();
+            let mut g = net.zeros_like();
+            net.backward_traced(&mut ws, &dy, &mut pp2, &mut g).unwrap();
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            for l in pp.log.iter().chain(&pp2.log) {
+                h.u(*l);
+            }
+            h.f(net.penalty_at(&x, eta, on, &mut ws).unwrap());
+            let mut g = net.zeros_like();
+            h.f(net.penalty_grad_at(&x, eta, on, &mut ws, &mut g).unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            let mut g = net.zeros_like();
+            h.f(net
+                .penalty_grad_traced(&mut ws, &dy, eta, on, &mut g)
+                .unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            let mut g = net.zeros_like();
+            h.f(net
+                .seeded_penalty_traced(&mut ws, &dy, eta, on, Some(&mut g))
+                .unwrap());
+            for i in 0..g.slice_count() {
+                h.s(g.slice(i));
+            }
+            let mut tr = net.output_buffer();
+            net.hessian_trace_at(&x, eta, on, &mut ws, &mut tr).unwrap();
+            h.s(tr.as_ref());
+        }
+    }
+
+    #[test]
+    fn passes_give_the_pinned_bits() {
+        let mut h = H(0xcbf29ce484222325);
+        let mut hashes = Vec::new();
+        for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+            let mut e = Elman::<2, 3, 2, Tanh>::zeroed().with_noise(noise);
+            e.init(Init::Glorot, &mut rng);
+            e.b = [0.1, -0.2, 0.05];
+            let mut g = Gru::<2, 3, 2, Tanh>::zeroed().with_noise(noise);
+            g.init(Init::Glorot, &mut rng);
+            g.b[1] = [0.1, -0.2, 0.05];
+            let mut s = StackedElman::<2, 3, 2, 2, Tanh>::zeroed().with_noise(noise);
+            s.init(Init::Glorot, &mut rng);
+            s.b1 = [0.1, -0.2, 0.05];
+            s.b2 = [0.3, -0.1];
+            let e3 = [0.01, 0.02, 0.03];
+            let e5 = [0.01, 0.02, 0.03, 0.04, 0.05];
+            probe::<_, [f32; 2]>(&e, &e3, &mut h);
+            probe::<_, Sequence<4, 2>>(&e, &e3, &mut h);
+            probe::<_, [f32; 2]>(&g, &e3, &mut h);
+            probe::<_, Sequence<4, 2>>(&g, &e3, &mut h);
+            probe::<_, [f32; 2]>(&s, &e5, &mut h);
+            probe::<_, Sequence<4, 2>>(&s, &e5, &mut h);
+            hashes.push(h.0);
+        }
+        assert_eq!(hashes, [0x6485cb65ebefcd12, 0x9a36e27e1213fa28]);
     }
 }

@@ -14,8 +14,11 @@ use noisereg::{
     Parameters, Perturbation, Readout, RecurrentNoise, Sequence, StackedElman, StackedElmanWork,
     WeightNoise, WeightNoiseConfig, clean_loss,
 };
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
+
+mod common;
+use common::rnn_reference::{Recorder, assert_close, f64_f, fill_random, flat, random_seq};
 
 const D: usize = 2;
 const H1: usize = 3;
@@ -42,59 +45,14 @@ const ACTS: [ActivationKind; 3] = [
     ActivationKind::Softplus,
 ];
 
-fn uniform(rng: &mut impl Rng) -> f32 {
-    (rng.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
-}
-
 fn random_net(seed: u64, act: ActivationKind, noise: RecurrentNoise) -> Net {
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let mut net = Net::zeroed().with_noise(noise);
     net.act = act;
-    for i in 0..net.slice_count() {
-        for v in net.slice_mut(i) {
-            *v = 0.8 * uniform(&mut rng);
-        }
-    }
+    fill_random(&mut net, seed);
     net
 }
 
-fn random_seq<const N: usize>(rng: &mut impl Rng) -> Sequence<T, N> {
-    let mut s = Sequence::<T, N>::zeros();
-    for v in s.as_mut() {
-        *v = uniform(rng);
-    }
-    s
-}
-
-#[track_caller]
-fn assert_close(what: &str, a: &[f64], b: &[f64], rtol: f64, atol: f64) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-2);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= rtol * y.abs() + atol * scale,
-            "{what}: element {i}: got {x}, want {y} (scale {scale})"
-        );
-    }
-}
-
-fn flat<P: Parameters>(p: &P) -> Vec<f64> {
-    (0..p.slice_count())
-        .flat_map(|i| p.slice(i).iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
-        .collect()
-}
-
 // ------------------------------------------------------ the f64 reference
-
-fn f64_f(k: ActivationKind, x: f64) -> f64 {
-    match k {
-        ActivationKind::Identity => x,
-        ActivationKind::Tanh => x.tanh(),
-        ActivationKind::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        ActivationKind::Relu => x.max(0.0),
-        ActivationKind::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
-    }
-}
 
 /// The unrolled f64 network: `copies[t][l]` is layer l's weights then bias
 /// at step t (the parameter slices `2l`, `2l + 1`).
@@ -288,7 +246,7 @@ fn forward_matches_f64_reference() {
     for (s, act) in ACTS.into_iter().enumerate() {
         for readout in [Readout::Last, Readout::EveryStep] {
             let net = random_net(s as u64, act, RecurrentNoise::PerSequence);
-            let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(100 + s as u64));
+            let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(100 + s as u64));
             let want = Ref::of(&net, readout).forward(x.as_ref());
             assert_close(
                 &format!("{act:?} {readout:?}"),
@@ -306,7 +264,7 @@ fn bptt_matches_finite_differences() {
     for (s, act) in ACTS.into_iter().enumerate() {
         for readout in [Readout::Last, Readout::EveryStep] {
             let net = random_net(10 + s as u64, act, RecurrentNoise::PerSequence);
-            let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(200 + s as u64));
+            let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(200 + s as u64));
             let dy = dy_for(readout);
             let grad = model_grad(&net, &x, &dy, readout, &mut noisereg::Clean);
             let dy64: Vec<f64> = dy.iter().map(|&v| f64::from(v)).collect();
@@ -327,7 +285,7 @@ fn bptt_matches_finite_differences() {
 fn loss_gradient_matches_finite_differences() {
     let net = random_net(31, ActivationKind::Tanh, RecurrentNoise::PerSequence);
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(31);
-    let xs: Vec<X> = (0..3).map(|_| random_seq::<D>(&mut rng)).collect();
+    let xs: Vec<X> = (0..3).map(|_| random_seq::<T, D>(&mut rng)).collect();
     let ys: Vec<[f32; K]> = (0..3).map(|i| [0.3 * i as f32, -0.2]).collect();
     let mut grad = Net::zeroed();
     let mut total = 0.0;
@@ -355,7 +313,8 @@ fn penalty_matches_unrolled_reference_for_both_semantics() {
             for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
                 for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
                     let net = random_net(40 + s as u64, act, noise);
-                    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(300 + s as u64));
+                    let x =
+                        random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(300 + s as u64));
                     let got = f64::from(penalty(&net, &x, on, readout));
                     let want = Ref::of(&net, readout).penalty(x.as_ref(), &ETA, on, noise);
                     assert_close(
@@ -435,7 +394,7 @@ fn penalty_gradient_matches_finite_differences() {
     ];
     for (n, (act, readout, noise, on)) in cases.into_iter().enumerate() {
         let net = random_net(60 + n as u64, act, noise);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(60 + n as u64));
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(60 + n as u64));
         let dy = dy_for(readout);
         let mut ws = Work::new();
         let mut grad = Net::zeroed();
@@ -501,7 +460,7 @@ fn penalty_gradient_matches_finite_differences() {
 /// them apart).
 #[test]
 fn per_step_and_per_sequence_penalties_differ() {
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
     let a = random_net(5, ActivationKind::Tanh, RecurrentNoise::PerSequence);
     let b = a.with_noise(RecurrentNoise::PerStep);
     let (pa, pb) = (
@@ -516,7 +475,7 @@ fn per_step_and_per_sequence_penalties_differ() {
 fn seeded_penalty_sums_to_the_penalty() {
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
         let net = random_net(6, ActivationKind::Sigmoid, noise);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(6));
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(6));
         let on = NoiseOn::WeightsAndBiases;
         let mut ws = Work::new();
         let mut y = [0.0; K];
@@ -588,7 +547,7 @@ fn hessian_trace_matches_second_differences() {
                     NoiseOn::WeightsAndBiases
                 };
                 let net = random_net(70 + n, act, noise);
-                let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(70 + n));
+                let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(70 + n));
                 let mut ws = Work::new();
                 let got: Vec<f64> = match readout {
                     Readout::Last => {
@@ -629,7 +588,7 @@ fn hessian_trace_matches_second_differences() {
 #[test]
 fn bad_eta_is_rejected() {
     let net = random_net(7, ActivationKind::Tanh, RecurrentNoise::PerSequence);
-    let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(7));
+    let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(7));
     let mut ws = Work::new();
     let on = NoiseOn::Weights;
     let mut tr = [0.0; K];
@@ -655,7 +614,7 @@ fn bad_eta_is_rejected() {
 fn seeded_penalty_gradients_sum_to_the_penalty_gradient() {
     for noise in [RecurrentNoise::PerSequence, RecurrentNoise::PerStep] {
         let net = random_net(8, ActivationKind::Tanh, noise);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(8));
         let on = NoiseOn::WeightsAndBiases;
         let mut ws = Work::new();
         let mut y = [0.0; K];
@@ -683,36 +642,6 @@ fn seeded_penalty_gradients_sum_to_the_penalty_gradient() {
 
 // ------------------------------------------------------------ weight noise
 
-/// Records every row the network asks for, keyed by (step, layer).
-struct Recorder {
-    inner: WeightNoise,
-    step: usize,
-    layer: usize,
-    rows: Vec<(usize, usize, Vec<f32>)>,
-}
-
-impl Perturbation for Recorder {
-    fn perturbs_weights(&self) -> bool {
-        self.inner.perturbs_weights()
-    }
-    fn begin_step(&mut self, step: usize) {
-        self.step = step;
-        self.inner.begin_step(step);
-    }
-    fn begin_layer(&mut self, layer: usize) {
-        self.layer = layer;
-        self.inner.begin_layer(layer);
-    }
-    fn weight_row(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.inner.weight_row(clean, out);
-        self.rows.push((self.step, self.layer, out.to_vec()));
-    }
-    fn bias(&mut self, clean: &[f32], out: &mut [f32]) {
-        self.inner.bias(clean, out);
-        self.rows.push((self.step, self.layer, out.to_vec()));
-    }
-}
-
 fn noise_config(kind: NoiseKind) -> WeightNoiseConfig {
     WeightNoiseConfig::new(kind, 0.05)
         .unwrap()
@@ -726,7 +655,7 @@ fn noise_config(kind: NoiseKind) -> WeightNoiseConfig {
 fn per_sequence_noise_is_one_perturbed_network() {
     for kind in [NoiseKind::Additive, NoiseKind::Multiplicative] {
         let net = random_net(12, ActivationKind::Tanh, RecurrentNoise::PerSequence);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(12));
         let mut noise = WeightNoise::new(&noise_config(kind), 11);
         let mut noisy = net;
         noise.perturb_parameters(&net, &mut noisy);
@@ -779,13 +708,8 @@ fn ref_from_rows(net: &Net, readout: Readout, rows: &[(usize, usize, Vec<f32>)])
 fn per_step_noise_draws_per_step_and_backward_sees_them() {
     for readout in [Readout::Last, Readout::EveryStep] {
         let net = random_net(13, ActivationKind::Tanh, RecurrentNoise::PerStep);
-        let x = random_seq::<D>(&mut Xoshiro128PlusPlus::seed_from_u64(13));
-        let mut rec = Recorder {
-            inner: WeightNoise::new(&noise_config(NoiseKind::Additive), 11),
-            step: 0,
-            layer: 0,
-            rows: Vec::new(),
-        };
+        let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(13));
+        let mut rec = Recorder::new(WeightNoise::new(&noise_config(NoiseKind::Additive), 11));
         let mut ws = Work::new();
         let dy = dy_for(readout);
         let (got, grad) = match readout {
@@ -832,7 +756,7 @@ fn per_step_noise_draws_per_step_and_backward_sees_them() {
 
 fn data(n: usize, seed: u64) -> (Vec<X>, Vec<[f32; K]>) {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
-    let xs: Vec<X> = (0..n).map(|_| random_seq::<D>(&mut rng)).collect();
+    let xs: Vec<X> = (0..n).map(|_| random_seq::<T, D>(&mut rng)).collect();
     // Targets: a running sum of the inputs (a task with memory).
     let ys = xs
         .iter()

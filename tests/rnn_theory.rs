@@ -14,8 +14,11 @@ use noisereg::{
     NoiseKind, NoiseOn, RecurrentNoise, Sequence, Tanh, WeightNoise, WeightNoiseConfig,
     noisy_cost_expansion,
 };
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
+
+mod common;
+use common::rnn_reference::uniform;
 
 /// Mean and standard error of `f(i)` over `n` draws.
 fn mc(n: u64, mut f: impl FnMut(u64) -> f64) -> (f64, f64) {
@@ -37,10 +40,6 @@ fn assert_within_4se(what: &str, (m, se): (f64, f64), exact: f64) {
         "{what}: MC {m} ± {se} vs exact {exact} ({:.2} SE)",
         (m - exact) / se
     );
-}
-
-fn uniform(rng: &mut impl Rng) -> f32 {
-    (rng.next_u32() >> 8) as f32 * (2.0 / 16_777_216.0) - 1.0
 }
 
 // §8's setup: Elman tanh, D = 2, H = 4, T = 5, 16 sequences, η = 1e-3 on

@@ -3,23 +3,33 @@
 //! time, with the weight-noise penalty of both noise semantics
 //! (`docs/theory.md` §8).
 //!
-//! Every pass is written once over slices ([`ElmanRef`], [`GruRef`]); the
-//! const-generic [`Elman`] and [`Gru`] own arrays and call them, so a network
-//! sized at run time gets the same bits.
+//! Every pass is written once. `driver` holds the unrolled-through-time
+//! driver: the draws of weight noise, the time loops of the forward, BPTT
+//! and R-operator passes, the penalty and its gradient over the output
+//! seeds, the trace; each network supplies per-step hooks. `readout` is the
+//! dense readout, `params` the parameter slices and their draws, `ops` the
+//! slice arithmetic. `elman` (its `cell` is the Elman cell's steps, used
+//! by [`ElmanRef`] and both cells of [`StackedElman`]), `gru` and `stacked`
+//! are the networks; `one_cell` what [`ElmanRef`] and [`GruRef`] share. The
+//! slice views are what the const-generic [`Elman`] and [`Gru`] call, so a
+//! network sized at run time gets the same bits.
 
 #[macro_use]
 mod model_impl;
+#[macro_use]
+mod one_cell;
+mod driver;
 mod elman;
-mod elman_ref;
 mod gru;
-mod gru_ref;
+mod ops;
+mod params;
+mod readout;
 mod sequence;
 mod stacked;
 
-pub use elman::{Elman, ElmanWork};
-pub use elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
-pub use gru::{Gru, GruWork};
-pub use gru_ref::{GruParams, GruParamsMut, GruRef, GruScratch};
+pub use elman::{Elman, ElmanRef, ElmanScratch, ElmanWork};
+pub use gru::{Gru, GruParams, GruParamsMut, GruRef, GruScratch, GruWork};
+pub use params::{ElmanParams, ElmanParamsMut};
 pub use sequence::Sequence;
 pub use stacked::{StackedElman, StackedElmanWork};
 

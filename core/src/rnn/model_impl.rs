@@ -1,6 +1,8 @@
 //! The [`Model`](crate::Model) impls of the recurrent networks, written once.
 
+use super::driver::Unrolled;
 use super::{Readout, Sequence};
+use crate::error::Error;
 
 /// The output side of a [`Model`] impl: where the readout goes.
 pub(super) trait RnnOutput: AsRef<[f32]> + AsMut<[f32]> + Clone {
@@ -22,15 +24,26 @@ impl<const T: usize, const K: usize> RnnOutput for Sequence<T, K> {
     }
 }
 
+/// A recurrent network type as its [`Model`](crate::Model) impls run it on
+/// sequences of `T` steps: the driver's view of it.
+pub(super) trait Unroll<const T: usize> {
+    /// The view.
+    type Net<'n>: Unrolled
+    where
+        Self: 'n;
+    /// The view with readout `readout`.
+    fn unroll(&self, readout: Readout) -> Result<Self::Net<'_>, Error>;
+}
+
 macro_rules! rnn_model_for {
-    ($net:ident, $work:ident, $y:ty) => {
-        impl<const D: usize, const H: usize, const K: usize, const T: usize, A: $crate::Activation>
-            $crate::Model<$crate::Sequence<T, D>, $y> for $net<D, H, K, A>
+    ($net:ident<$($g:ident),*>, $work:ident, $depth:expr, $y:ty) => {
+        impl<$(const $g: usize,)* const T: usize, A: $crate::Activation>
+            $crate::Model<$crate::Sequence<T, D>, $y> for $net<$($g,)* A>
         {
-            type Workspace = $work<D, H, K, T>;
+            type Workspace = $work<$($g,)* T>;
 
             fn depth(&self) -> usize {
-                3
+                $depth
             }
 
             fn check_weight_noise(
@@ -57,7 +70,7 @@ macro_rules! rnn_model_for {
                 x: &$crate::Sequence<T, D>,
                 y: &mut $y,
             ) -> ::core::result::Result<(), $crate::Error> {
-                let mut ws = $work::<D, H, K, T>::new();
+                let mut ws = $work::<$($g,)* T>::new();
                 self.forward_traced(x, &mut $crate::Clean, &mut ws, y)
             }
 
@@ -67,7 +80,7 @@ macro_rules! rnn_model_for {
                 ys: &mut [$y],
             ) -> ::core::result::Result<(), $crate::Error> {
                 $crate::error::check_len(xs.len(), ys.len())?;
-                let mut ws = $work::<D, H, K, T>::new();
+                let mut ws = $work::<$($g,)* T>::new();
                 for (x, y) in xs.iter().zip(ys) {
                     self.forward_traced(x, &mut $crate::Clean, &mut ws, y)?;
                 }
@@ -83,23 +96,15 @@ macro_rules! rnn_model_for {
                 total: &mut f32,
             ) -> ::core::result::Result<(), $crate::Error> {
                 $crate::error::check_len(xs.len(), targets.len())?;
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
-                let mut work = $work::<D, H, K, T>::new();
+                let mut ws = $work::<$($g,)* T>::new();
                 let (mut y, mut dy) = (
                     <$y as $crate::rnn::model_impl::RnnOutput>::zeros(),
                     <$y as $crate::rnn::model_impl::RnnOutput>::zeros(),
                 );
                 for (x, t) in xs.iter().zip(targets) {
-                    let mut ws = work.scratch();
-                    net.forward(x.as_ref(), &mut $crate::Clean, &mut ws)?;
-                    y.as_mut().copy_from_slice(net.output(&ws));
+                    self.forward_traced(x, &mut $crate::Clean, &mut ws, &mut y)?;
                     *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-                    net.backward(
-                        &mut ws,
-                        dy.as_ref(),
-                        &mut $crate::Clean,
-                        &mut grad.params_mut(),
-                    )?;
+                    self.backward_traced(&mut ws, &dy, &mut $crate::Clean, grad)?;
                 }
                 Ok(())
             }
@@ -111,10 +116,11 @@ macro_rules! rnn_model_for {
                 ws: &mut Self::Workspace,
                 y: &mut $y,
             ) -> ::core::result::Result<(), $crate::Error> {
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                use $crate::rnn::driver::{self, Unrolled};
+                let net = rnn_model_for!(@unroll self, $y);
                 let mut s = ws.scratch();
-                net.forward(x.as_ref(), p, &mut s)?;
-                y.as_mut().copy_from_slice(net.output(&s));
+                driver::forward(&net, x.as_ref(), p, &mut s)?;
+                y.as_mut().copy_from_slice(net.outputs(&s));
                 Ok(())
             }
 
@@ -127,8 +133,14 @@ macro_rules! rnn_model_for {
             ) -> ::core::result::Result<(), $crate::Error> {
                 // The backward pass writes δ and the draw into the
                 // workspace; the forward values stay.
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
-                net.backward(&mut ws.scratch(), dy.as_ref(), p, &mut grad.params_mut())
+                let net = rnn_model_for!(@unroll self, $y);
+                $crate::rnn::driver::backward(
+                    &net,
+                    &mut ws.scratch(),
+                    dy.as_ref(),
+                    p,
+                    &mut grad.params_mut(),
+                )
             }
 
             fn penalty_at(
@@ -138,8 +150,8 @@ macro_rules! rnn_model_for {
                 on: $crate::NoiseOn,
                 ws: &mut Self::Workspace,
             ) -> ::core::result::Result<f32, $crate::Error> {
-                self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?
-                    .penalty(x.as_ref(), eta, on, &mut ws.scratch())
+                let net = rnn_model_for!(@unroll self, $y);
+                $crate::rnn::driver::penalty(&net, x.as_ref(), eta, on, &mut ws.scratch())
             }
 
             fn penalty_grad_at(
@@ -150,11 +162,13 @@ macro_rules! rnn_model_for {
                 ws: &mut Self::Workspace,
                 grad: &mut Self,
             ) -> ::core::result::Result<f32, $crate::Error> {
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                use $crate::rnn::driver;
+                let net = rnn_model_for!(@unroll self, $y);
+                $crate::rnn::params::check_eta(eta, $depth)?;
                 let mut s = ws.scratch();
-                net.forward(x.as_ref(), &mut $crate::Clean, &mut s)?;
+                driver::forward(&net, x.as_ref(), &mut $crate::Clean, &mut s)?;
                 let zero = <$y as $crate::rnn::model_impl::RnnOutput>::zeros();
-                net.penalty_grad(&mut s, zero.as_ref(), eta, on, &mut grad.params_mut())
+                driver::penalty_grad(&net, &mut s, zero.as_ref(), eta, on, &mut grad.params_mut())
             }
 
             fn penalty_grad_traced(
@@ -165,8 +179,9 @@ macro_rules! rnn_model_for {
                 on: $crate::NoiseOn,
                 grad: &mut Self,
             ) -> ::core::result::Result<f32, $crate::Error> {
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
-                net.penalty_grad(
+                let net = rnn_model_for!(@unroll self, $y);
+                $crate::rnn::driver::penalty_grad(
+                    &net,
                     &mut ws.scratch(),
                     dy.as_ref(),
                     eta,
@@ -183,9 +198,10 @@ macro_rules! rnn_model_for {
                 on: $crate::NoiseOn,
                 grad: Option<&mut Self>,
             ) -> ::core::result::Result<f32, $crate::Error> {
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
+                let net = rnn_model_for!(@unroll self, $y);
                 let mut g = grad.map(|g| g.params_mut());
-                net.seeded_penalty(&mut ws.scratch(), seed.as_ref(), eta, on, g.as_mut())
+                let s = &mut ws.scratch();
+                $crate::rnn::driver::seeded_penalty(&net, s, seed.as_ref(), eta, on, g.as_mut())
             }
 
             fn hessian_trace_at(
@@ -196,19 +212,27 @@ macro_rules! rnn_model_for {
                 ws: &mut Self::Workspace,
                 traces: &mut $y,
             ) -> ::core::result::Result<(), $crate::Error> {
-                let net = self.view(T, <$y as $crate::rnn::model_impl::RnnOutput>::READOUT)?;
-                net.hessian_trace(x.as_ref(), eta, on, &mut ws.scratch(), traces.as_mut())
+                let net = rnn_model_for!(@unroll self, $y);
+                let s = &mut ws.scratch();
+                $crate::rnn::driver::hessian_trace(&net, x.as_ref(), eta, on, s, traces.as_mut())
             }
         }
+    };
+    (@unroll $self:ident, $y:ty) => {
+        $crate::rnn::model_impl::Unroll::<T>::unroll(
+            $self,
+            <$y as $crate::rnn::model_impl::RnnOutput>::READOUT,
+        )?
     };
 }
 
 /// `Model<Sequence<T, D>, [f32; K]>` (sequence to one) and
 /// `Model<Sequence<T, D>, Sequence<T, K>>` (sequence to sequence) for a
-/// recurrent network type and its workspace.
+/// recurrent network type `$net<sizes…, A>` with `$depth` noise layers and
+/// its workspace `$work<sizes…, T>`, over the driver.
 macro_rules! rnn_model {
-    ($net:ident, $work:ident) => {
-        rnn_model_for!($net, $work, [f32; K]);
-        rnn_model_for!($net, $work, $crate::Sequence<T, K>);
+    ($net:ident<$($g:ident),*>, $work:ident, $depth:expr) => {
+        rnn_model_for!($net<$($g),*>, $work, $depth, [f32; K]);
+        rnn_model_for!($net<$($g),*>, $work, $depth, $crate::Sequence<T, K>);
     };
 }

@@ -1,11 +1,11 @@
 //! The const-generic GRU network: owns arrays, calls [`GruRef`].
 
-use super::elman_ref::{ElmanParams, ElmanParamsMut};
-use super::gru_ref::{GruRef, GruScratch};
-use super::{Readout, RecurrentNoise, RnnDims};
+use super::{GruRef, GruScratch};
 use crate::error::Error;
 use crate::nn::{Activation, Identity, Init, Tanh};
 use crate::parameters::Parameters;
+use crate::rnn::params::{ElmanParams, ElmanParamsMut};
+use crate::rnn::{Readout, RecurrentNoise, RnnDims};
 use rand_core::Rng;
 
 /// A GRU network with `D` inputs per step, `H` hidden units and `K`
@@ -248,12 +248,4 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> GruWork<D, 
     }
 }
 
-impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
-    for GruWork<D, H, K, T>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-rnn_model!(Gru, GruWork);
+one_cell_model!(Gru, GruRef, GruWork);

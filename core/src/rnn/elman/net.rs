@@ -1,10 +1,11 @@
 //! The const-generic Elman network: owns arrays, calls [`ElmanRef`].
 
-use super::elman_ref::{ElmanParams, ElmanParamsMut, ElmanRef, ElmanScratch};
-use super::{Readout, RecurrentNoise, RnnDims};
+use super::{ElmanRef, ElmanScratch};
 use crate::error::Error;
 use crate::nn::{Activation, Init, Tanh};
 use crate::parameters::Parameters;
+use crate::rnn::params::{ElmanParams, ElmanParamsMut};
+use crate::rnn::{Readout, RecurrentNoise, RnnDims};
 use rand_core::Rng;
 
 /// An Elman network with `D` inputs per step, `H` hidden units and `K`
@@ -245,12 +246,4 @@ impl<const D: usize, const H: usize, const K: usize, const T: usize> ElmanWork<D
     }
 }
 
-impl<const D: usize, const H: usize, const K: usize, const T: usize> Default
-    for ElmanWork<D, H, K, T>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-rnn_model!(Elman, ElmanWork);
+one_cell_model!(Elman, ElmanRef, ElmanWork);
