@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 use noisereg_harness::dyn_mlp;
 
-#[path = "common/cli.rs"]
-mod cli_common;
-use cli_common::{BIN, noisereg, s, write, write_data};
+mod common;
+use common::cli::{BIN, noisereg, s, write, write_data};
 
 /// `train` with a small budget.
 fn quick_train(data: &Path, out: &Path) -> Vec<String> {

@@ -6,9 +6,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-#[path = "common/cli.rs"]
-mod cli_common;
-use cli_common::{BIN, noisereg, s, write, write_data};
+mod common;
+use common::cli::{BIN, noisereg, s, write, write_data};
 
 /// Three classes from two features: columns a, b, k.
 fn write_classes(dir: &Path, name: &str, rows: usize) -> PathBuf {

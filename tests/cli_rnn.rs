@@ -14,9 +14,8 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-#[path = "common/cli.rs"]
-mod cli_common;
-use cli_common::{co2, noisereg, s};
+mod common;
+use common::cli::{co2, noisereg, s};
 
 /// A series whose value at data row i (file line i + 2) is `i` itself plus
 /// a cycle: `step,v`.

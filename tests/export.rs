@@ -6,9 +6,8 @@
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-#[path = "common/cli.rs"]
-mod cli_common;
-use cli_common::{diabetes, noisereg, parse};
+mod common;
+use common::cli::{diabetes, noisereg, parse};
 
 /// A diabetes model with `hidden` layers of tanh (or relu) units.
 fn train(dir: &Path, name: &str, hidden: &str, act: &str) -> PathBuf {

@@ -8,9 +8,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-#[path = "common/cli.rs"]
-mod cli_common;
-use cli_common::{co2, noisereg, parse};
+mod common;
+use common::cli::{co2, noisereg, parse};
 
 /// A CO₂ model (`arch`, window `seq_len`, `transform`, `horizon`).
 fn train(dir: &Path, arch: &str, transform: &str, seq_len: &str, horizon: &str) -> PathBuf {

@@ -1,7 +1,5 @@
 //! What the command-line test suites share: the binary, the shipped data and
-//! small file helpers. Included with `#[path = "common/cli.rs"] mod cli_common;`;
-//! each suite uses a part.
-#![allow(dead_code)]
+//! small file helpers.
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};

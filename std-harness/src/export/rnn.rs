@@ -313,7 +313,7 @@ fn rnn_c_source(m: &RnnModelFile, model: &str, r: &Rnn) -> String {
     s
 }
 
-/// The core's dot product (`core/src/rnn/elman_ref.rs`): summed in order from 0.
+/// The core's dot product (`core/src/rnn/ops.rs`): summed in order from 0.
 const C_DOT: &str = r#"
 static float noisereg_dot(const float *a, const float *b, size_t n) {
     float s = 0.0f;
