@@ -42,24 +42,26 @@ impl DynMlp {
     /// `Ok` when `cache` has this network's layer widths.
     fn check_cache(&self, cache: &DynCache) -> Result<(), Error> {
         super::check(cache.layers.len(), self.depth())?;
-        let fits = cache.layers.iter().zip(self.sizes.windows(2));
-        match fits.map(|(c, w)| c.fits(w[0], w[1])).all(|ok| ok) {
-            true => Ok(()),
-            false => Err(Error::LengthMismatch {
+        let mut layers = cache.layers.iter().zip(self.sizes.windows(2));
+        if layers.all(|(c, w)| c.fits(w[0], w[1])) {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch {
                 left: cache.layers.iter().map(|c| c.x.len() + 6 * c.a.len()).sum(),
                 right: self.sizes.windows(2).map(|w| w[0] + 6 * w[1]).sum(),
-            }),
+            })
         }
     }
 
     /// `Ok` when `grad` has this network's shape.
     fn check_grad(&self, grad: &Self) -> Result<(), Error> {
-        match grad.sizes == self.sizes {
-            true => Ok(()),
-            false => Err(Error::LengthMismatch {
+        if grad.sizes == self.sizes {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch {
                 left: grad.params.iter().map(Vec::len).sum(),
                 right: self.params.iter().map(Vec::len).sum(),
-            }),
+            })
         }
     }
 
