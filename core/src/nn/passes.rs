@@ -123,7 +123,10 @@ impl DownPass for Penalty<'_> {
             layer.input_grad_unchecked(c.delta, b.v);
         }
         let e = eta_at(self.eta, index);
-        self.sum = add(self.sum, layer.penalty_term_unchecked(c.x, c.delta, e, self.on));
+        self.sum = add(
+            self.sum,
+            layer.penalty_term_unchecked(c.x, c.delta, e, self.on),
+        );
     }
 }
 

@@ -317,4 +317,3 @@ pub(crate) fn check(left: usize, right: usize) -> Result<(), Error> {
         Err(Error::LengthMismatch { left, right })
     }
 }
-

@@ -228,4 +228,3 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.hessian_trace(x, eta, on, ws, traces)
     }
 }
-

@@ -154,7 +154,15 @@ impl LayerStack<DynCache> for DynMlp {
             let mut row = vec![0.0; self.sizes[l]];
             let xza = [&c.x[..], &c.z, &c.a];
             let gxs = gx.as_deref_mut();
-            pass.layer(l, self.layer(l), xza, grad.layer_grad(l), &mut g, gxs, &mut row);
+            pass.layer(
+                l,
+                self.layer(l),
+                xza,
+                grad.layer_grad(l),
+                &mut g,
+                gxs,
+                &mut row,
+            );
             if let Some(gx) = gx {
                 g = gx;
             }

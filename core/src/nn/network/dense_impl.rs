@@ -8,7 +8,7 @@ use super::super::dense::{Dense, DenseBlock, DenseCache};
 use super::super::init::Init;
 use super::super::penalty::NoiseOn;
 use super::super::stack::{BackPass, Below, Carry, DownPass, LayerCache, LayerGrad, UpPass};
-use super::sealed::Nested;
+use super::sealed::{Nested, Token};
 use super::{Network, eta_at};
 use rand_core::Rng;
 
@@ -47,6 +47,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCach
     #[inline]
     fn walk_up_from<V: UpPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut DenseCache<IN, OUT>,
         below: Option<Below<'_>>,
@@ -59,6 +60,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCach
     #[inline]
     fn walk_down_from<V: DownPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut DenseCache<IN, OUT>,
         below: Option<Below<'_>>,
@@ -73,12 +75,22 @@ impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCach
             b: &mut g.b,
         });
         let c = slices(cache);
-        pass.layer(first, self.view(), c, below, grad, above, beneath, &mut scratch);
+        pass.layer(
+            first,
+            self.view(),
+            c,
+            below,
+            grad,
+            above,
+            beneath,
+            &mut scratch,
+        );
     }
 
     #[inline]
     fn walk_back_from<V: BackPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &DenseCache<IN, OUT>,
         grad: &mut Self,
@@ -97,13 +109,13 @@ impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCach
     }
 
     #[inline]
-    fn output(cache: &DenseCache<IN, OUT>) -> &[f32; OUT] {
+    fn output(_: Token, cache: &DenseCache<IN, OUT>) -> &[f32; OUT] {
         &cache.a
     }
 
     type Block = DenseBlock<IN, OUT>;
 
-    fn new_block() -> Self::Block {
+    fn new_block(_: Token) -> Self::Block {
         DenseBlock::new()
     }
 

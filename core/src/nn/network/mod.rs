@@ -17,7 +17,7 @@ use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 use core::fmt::Debug;
 use rand_core::Rng;
-use sealed::Nested;
+use sealed::{Nested, TOKEN};
 
 mod batch;
 mod dense_impl;
@@ -655,12 +655,12 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
 
     #[inline(always)]
     fn output_of<'c>(&self, cache: &'c N::Cache) -> &'c [f32] {
-        N::output(cache)
+        N::output(TOKEN, cache)
     }
 
     #[inline(always)]
     fn walk_up<V: UpPass>(&self, cache: &mut N::Cache, pass: &mut V) -> Result<(), Error> {
-        self.0.walk_up_from(0, cache, None, pass);
+        self.0.walk_up_from(TOKEN, 0, cache, None, pass);
         Ok(())
     }
 
@@ -676,11 +676,19 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
         seed.write(&mut v);
         if V::MATRIX {
             let mut m = [[0.0; OUT]; OUT];
-            let top = Carry { v: &mut v, m: m.as_flattened_mut() };
-            self.0.walk_down_from(0, cache, None, grad, top, None, pass);
+            let top = Carry {
+                v: &mut v,
+                m: m.as_flattened_mut(),
+            };
+            self.0
+                .walk_down_from(TOKEN, 0, cache, None, grad, top, None, pass);
         } else {
-            let top = Carry { v: &mut v, m: &mut [] };
-            self.0.walk_down_from(0, cache, None, grad, top, None, pass);
+            let top = Carry {
+                v: &mut v,
+                m: &mut [],
+            };
+            self.0
+                .walk_down_from(TOKEN, 0, cache, None, grad, top, None, pass);
         }
         Ok(())
     }
@@ -695,7 +703,8 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
     ) -> Result<(), Error> {
         let mut g = [0.0; OUT];
         seed.write(&mut g);
-        self.0.walk_back_from(0, cache, grad, &mut g, None, pass);
+        self.0
+            .walk_back_from(TOKEN, 0, cache, grad, &mut g, None, pass);
         Ok(())
     }
 }

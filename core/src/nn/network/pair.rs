@@ -10,7 +10,7 @@ use super::super::init::Init;
 use super::super::penalty::NoiseOn;
 use super::super::stack::{BackPass, Below, Carry, DownPass, UpPass};
 use super::Network;
-use super::sealed::Nested;
+use super::sealed::{Nested, TOKEN, Token};
 use crate::parameters::Parameters;
 use rand_core::Rng;
 
@@ -72,20 +72,25 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
     #[inline]
     fn walk_up_from<V: UpPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut (DenseCache<IN, H>, N::Cache),
         below: Option<Below<'_>>,
         pass: &mut V,
     ) {
         let (c0, c1) = cache;
-        self.0.walk_up_from(first, c0, below, pass);
-        let below = Below { a: &c0.a, ra: &c0.ra };
-        self.1.walk_up_from(first + 1, c1, Some(below), pass);
+        self.0.walk_up_from(TOKEN, first, c0, below, pass);
+        let below = Below {
+            a: &c0.a,
+            ra: &c0.ra,
+        };
+        self.1.walk_up_from(TOKEN, first + 1, c1, Some(below), pass);
     }
 
     #[inline]
     fn walk_down_from<V: DownPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut (DenseCache<IN, H>, N::Cache),
         below: Option<Below<'_>>,
@@ -101,12 +106,27 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         };
         let mut v = [0.0; H];
         let run = |m: &mut [f32]| {
-            let mid = Carry { v: &mut v, m: &mut *m };
-            let under = Below { a: &c0.a, ra: &c0.ra };
-            self.1
-                .walk_down_from(first + 1, c1, Some(under), g1, above, Some(mid), pass);
+            let mid = Carry {
+                v: &mut v,
+                m: &mut *m,
+            };
+            let under = Below {
+                a: &c0.a,
+                ra: &c0.ra,
+            };
+            self.1.walk_down_from(
+                TOKEN,
+                first + 1,
+                c1,
+                Some(under),
+                g1,
+                above,
+                Some(mid),
+                pass,
+            );
             let mid = Carry { v: &mut v, m };
-            self.0.walk_down_from(first, c0, below, g0, mid, beneath, pass);
+            self.0
+                .walk_down_from(TOKEN, first, c0, below, g0, mid, beneath, pass);
         };
         if V::MATRIX {
             run([[0.0; H]; H].as_flattened_mut());
@@ -118,6 +138,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
     #[inline]
     fn walk_back_from<V: BackPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &(DenseCache<IN, H>, N::Cache),
         grad: &mut Self,
@@ -126,21 +147,28 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         pass: &mut V,
     ) {
         let mut gh = [0.0; H];
-        self.1
-            .walk_back_from(first + 1, &cache.1, &mut grad.1, g, Some(&mut gh), pass);
+        self.1.walk_back_from(
+            TOKEN,
+            first + 1,
+            &cache.1,
+            &mut grad.1,
+            g,
+            Some(&mut gh),
+            pass,
+        );
         self.0
-            .walk_back_from(first, &cache.0, &mut grad.0, &mut gh, gx, pass);
+            .walk_back_from(TOKEN, first, &cache.0, &mut grad.0, &mut gh, gx, pass);
     }
 
     #[inline]
-    fn output(cache: &(DenseCache<IN, H>, N::Cache)) -> &[f32; OUT] {
-        N::output(&cache.1)
+    fn output(_: Token, cache: &(DenseCache<IN, H>, N::Cache)) -> &[f32; OUT] {
+        N::output(TOKEN, &cache.1)
     }
 
     type Block = (DenseBlock<IN, H>, N::Block);
 
-    fn new_block() -> Self::Block {
-        (DenseBlock::new(), N::new_block())
+    fn new_block(_: Token) -> Self::Block {
+        (DenseBlock::new(), N::new_block(TOKEN))
     }
 
     #[inline]

@@ -1,13 +1,23 @@
 //! The plumbing of [`Network`](super::Network), sealed: the walks of the
 //! layer visitor through nested pairs (layer numbering, the stack arrays
 //! carried between layers) and the block buffers of the batch passes. The
-//! trait is public in a private module, so users can neither name, call nor
-//! implement it, and so cannot implement `Network`.
+//! trait is public in a private module, so users can neither name nor
+//! implement it (nor `Network`); the walks, [`Nested::output`] and
+//! [`Nested::new_block`] take a [`Token`] only this crate makes, so they
+//! cannot be called from outside either (the other block methods need a
+//! block from `new_block`).
 
 use super::super::block::BLOCK;
 use super::super::penalty::NoiseOn;
 use super::super::stack::{BackPass, Below, Carry, DownPass, UpPass};
 use core::fmt::Debug;
+
+/// Proof that the caller is this crate.
+#[derive(Debug, Clone, Copy)]
+pub struct Token(());
+
+/// The crate's [`Token`].
+pub(super) const TOKEN: Token = Token(());
 
 /// The walks and block passes of a const-generic stack with cache `C`,
 /// numbering its first layer `first`.
@@ -16,6 +26,7 @@ pub trait Nested<const IN: usize, const OUT: usize, C>: Sized {
     /// first one.
     fn walk_up_from<V: UpPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut C,
         below: Option<Below<'_>>,
@@ -27,6 +38,7 @@ pub trait Nested<const IN: usize, const OUT: usize, C>: Sized {
     #[allow(clippy::too_many_arguments)]
     fn walk_down_from<V: DownPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &mut C,
         below: Option<Below<'_>>,
@@ -38,8 +50,10 @@ pub trait Nested<const IN: usize, const OUT: usize, C>: Sized {
 
     /// Visits the layers from the output down reading `cache`; `g` at the
     /// output, `gx` at the input (`None`: the input layer).
+    #[allow(clippy::too_many_arguments)]
     fn walk_back_from<V: BackPass>(
         &self,
+        _: Token,
         first: usize,
         cache: &C,
         grad: &mut Self,
@@ -49,13 +63,13 @@ pub trait Nested<const IN: usize, const OUT: usize, C>: Sized {
     );
 
     /// The last layer's output.
-    fn output(cache: &C) -> &[f32; OUT];
+    fn output(_: Token, cache: &C) -> &[f32; OUT];
 
     /// Per-layer values of a block of up to [`BLOCK`] samples.
     type Block: Clone + Debug;
 
     /// A zeroed block.
-    fn new_block() -> Self::Block;
+    fn new_block(_: Token) -> Self::Block;
 
     /// Packs what the block passes read once per batch (`Wᵀ` of every layer).
     fn prepare_block(&self, blk: &mut Self::Block);
