@@ -140,4 +140,26 @@ fn dyn_mlp_rejects_bad_shapes_and_lengths() {
         d.penalty(&[1.0, 2.0], &[0.1], NoiseOn::Weights, &mut c)
             .is_err()
     );
+    // A cache or gradient of another network is an error, never a panic,
+    // and leaves the gradient unchanged.
+    let other = DynMlp::mlp(2, &[4], 1, ActivationKind::Tanh).unwrap();
+    d.forward_with(&[1.0, 2.0], &mut Clean, &mut c, &mut y)
+        .unwrap();
+    let mut g = other.zeros_like();
+    assert!(d.backward_with(&c, &[1.0], &mut Clean, &mut g).is_err());
+    let eta = [0.1, 0.1];
+    assert!(
+        d.penalty_grad_from_cache(&mut c, &[1.0], &eta, NoiseOn::Weights, &mut g)
+            .is_err()
+    );
+    assert_eq!(g, other.zeros_like());
+    let mut oc = other.new_cache();
+    assert!(
+        d.forward_with(&[1.0, 2.0], &mut Clean, &mut oc, &mut y)
+            .is_err()
+    );
+    assert!(
+        d.hessian_trace(&[1.0, 2.0], &eta, NoiseOn::Weights, &mut oc, &mut y)
+            .is_err()
+    );
 }

@@ -62,6 +62,35 @@ mod sealed;
 /// fn run<N: Network<2, 1>>(n: &N) { n.forward(&[0.0; 2], &mut [0.0]); }
 /// run(&(Dense::<2, 3, Tanh>::zeroed(), Dense::<3, 2>::zeroed()));
 /// ```
+///
+/// Only this crate implements it:
+///
+/// ```compile_fail,E0277
+/// use noisereg::{Dense, Init, Network, Parameters};
+/// #[derive(Clone, Debug)]
+/// struct Mine(Dense<1, 1>);
+/// impl Parameters for Mine {
+///     fn slice_count(&self) -> usize { 2 }
+///     fn slice(&self, i: usize) -> &[f32] { self.0.slice(i) }
+///     fn slice_mut(&mut self, i: usize) -> &mut [f32] { self.0.slice_mut(i) }
+/// }
+/// impl Network<1, 1> for Mine {
+///     type Cache = noisereg::DenseCache<1, 1>;
+///     const DEPTH: usize = 1;
+///     const PARAMS: usize = 2;
+///     fn zeroed() -> Self { Mine(Dense::zeroed()) }
+///     fn new_cache() -> Self::Cache { Dense::<1, 1>::new_cache() }
+///     fn forward(&self, x: &[f32; 1], y: &mut [f32; 1]) { self.0.forward(x, y) }
+///     fn init<R: rand_core::Rng + ?Sized>(&mut self, init: Init, rng: &mut R) { self.0.init(init, rng) }
+/// }
+/// ```
+///
+/// and its plumbing takes a token only this crate makes:
+///
+/// ```compile_fail,E0061
+/// use noisereg::Network;
+/// fn last<N: Network<1, 1>>(cache: &N::Cache) -> &[f32; 1] { N::output(cache) }
+/// ```
 pub trait Network<const IN: usize, const OUT: usize>:
     Parameters + Clone + Debug + Sized + Nested<IN, OUT, <Self as Network<IN, OUT>>::Cache>
 {
