@@ -2,7 +2,7 @@
 //! run time.
 //!
 //! Storage is on the heap (one `Vec` per weight matrix and bias). A `DynMlp`
-//! is a [`LayerStack`]: it supplies the walks over its layers (`stack.rs`)
+//! is a [`LayerStack`](noisereg::LayerStack): it supplies the walks over its layers (`stack.rs`)
 //! and runs the core's passes ([`noisereg::passes`]), the ones every
 //! const-generic `Network` runs, so it gives the bits of `Mlp1`/`Mlp2` of the
 //! same sizes by construction (the unit tests and `tests/cli.rs` check it).
