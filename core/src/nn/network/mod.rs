@@ -1,4 +1,4 @@
-//! The `Network` trait and the MLP aliases; its impl for one [`Dense`]
+//! The `Network` trait (the MLP aliases are in `aliases.rs`); its impl for one [`Dense`](super::Dense)
 //! layer is in `dense_impl.rs`, for the tuple `(Dense, rest)`, which
 //! composes layers to any depth, in `pair.rs`.
 //!
@@ -6,28 +6,32 @@
 //! walked through the nested pairs ([`Walk`]); the batch passes run the
 //! crate-internal block plumbing of [`sealed::Nested`].
 
-use super::dense::Dense;
 use super::init::Init;
 use super::loss::Loss;
 use super::passes;
 use super::penalty::{LossAndPenalty, NoiseOn};
-use super::stack::{BackPass, Carry, DownPass, LayerStack, Seed, UpPass};
+
 use crate::error::{Error, check_len};
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 use core::fmt::Debug;
 use rand_core::Rng;
-use sealed::{Nested, TOKEN};
+use sealed::Nested;
 
+mod aliases;
 mod batch;
 mod dense_impl;
 mod pair;
 mod penalty_passes;
 mod sealed;
+mod walk;
+
+pub use aliases::{Mlp1, Mlp2, Mlp3};
+use walk::Walk;
 
 /// A fixed-size network mapping `[f32; IN]` to `[f32; OUT]`.
 ///
-/// Implemented by [`Dense`] (one layer) and by `(Dense<IN, H, A>, N)` for any
+/// Implemented by [`Dense`](super::Dense) (one layer) and by `(Dense<IN, H, A>, N)` for any
 /// `N: Network<H, OUT>`, so nested pairs give any depth and mismatched widths
 /// do not compile. [`Mlp1`], [`Mlp2`] and [`Mlp3`] name the common shapes.
 ///
@@ -657,122 +661,8 @@ fn eta_at(eta: &[f32], l: usize) -> f32 {
     eta.get(l).copied().unwrap_or(0.0)
 }
 
-/// A const-generic network as a [`LayerStack`]: the walks start at layer 0
-/// with stack arrays of the widths `IN` and `OUT` at the ends.
-#[derive(Debug)]
-struct Walk<'a, const IN: usize, const OUT: usize, N>(&'a N);
-
-impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache>
-    for Walk<'_, IN, OUT, N>
-{
-    type Grad = N;
-
-    #[inline(always)]
-    fn layer_count(&self) -> usize {
-        N::DEPTH
-    }
-
-    #[inline(always)]
-    fn input_width(&self) -> usize {
-        IN
-    }
-
-    #[inline(always)]
-    fn output_width(&self) -> usize {
-        OUT
-    }
-
-    #[inline(always)]
-    fn output_of<'c>(&self, cache: &'c N::Cache) -> &'c [f32] {
-        N::output(TOKEN, cache)
-    }
-
-    #[inline(always)]
-    fn walk_up<V: UpPass>(&self, cache: &mut N::Cache, pass: &mut V) -> Result<(), Error> {
-        self.0.walk_up_from(TOKEN, 0, cache, None, pass);
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn walk_down<V: DownPass>(
-        &self,
-        cache: &mut N::Cache,
-        grad: Option<&mut N>,
-        seed: Seed<'_>,
-        pass: &mut V,
-    ) -> Result<(), Error> {
-        let mut v = [0.0; OUT];
-        seed.write(&mut v);
-        if V::MATRIX {
-            let mut m = [[0.0; OUT]; OUT];
-            let top = Carry {
-                v: &mut v,
-                m: m.as_flattened_mut(),
-            };
-            self.0
-                .walk_down_from(TOKEN, 0, cache, None, grad, top, None, pass);
-        } else {
-            let top = Carry {
-                v: &mut v,
-                m: &mut [],
-            };
-            self.0
-                .walk_down_from(TOKEN, 0, cache, None, grad, top, None, pass);
-        }
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn walk_back<V: BackPass>(
-        &self,
-        cache: &N::Cache,
-        grad: &mut N,
-        seed: Seed<'_>,
-        pass: &mut V,
-    ) -> Result<(), Error> {
-        let mut g = [0.0; OUT];
-        seed.write(&mut g);
-        self.0
-            .walk_back_from(TOKEN, 0, cache, grad, &mut g, None, pass);
-        Ok(())
-    }
-}
-
 /// `n` as f32, or an error for an empty batch.
 #[inline]
 pub(crate) fn nonempty(n: usize) -> Result<f32, Error> {
     crate::error::nonempty("batch", n).map(|n| n as f32)
 }
-
-/// One hidden layer: `IN → H → OUT`, hidden activation `A`, output activation `B`.
-pub type Mlp1<
-    const IN: usize,
-    const H: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (Dense<IN, H, A>, Dense<H, OUT, B>);
-
-/// Two hidden layers: `IN → H1 → H2 → OUT`.
-pub type Mlp2<
-    const IN: usize,
-    const H1: usize,
-    const H2: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (Dense<IN, H1, A>, (Dense<H1, H2, A>, Dense<H2, OUT, B>));
-
-/// Three hidden layers: `IN → H1 → H2 → H3 → OUT`.
-pub type Mlp3<
-    const IN: usize,
-    const H1: usize,
-    const H2: usize,
-    const H3: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (
-    Dense<IN, H1, A>,
-    (Dense<H1, H2, A>, (Dense<H2, H3, A>, Dense<H3, OUT, B>)),
-);
