@@ -1115,8 +1115,9 @@ fn stack_bytes_of_the_biggest_network() {
 
 // ------------------------------------------- run-time-sized replication
 
-/// A network sized at run time, looping over `DenseRef`s exactly as the
-/// module docs describe, must give the const-generic network's bits.
+/// A network sized at run time, looping over `DenseRef`s by hand in the
+/// order of the passes (`noisereg::passes`), gets the const-generic
+/// network's bits: the per-layer functions alone carry them.
 #[test]
 fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
     use noisereg::DenseRef;
