@@ -1115,8 +1115,9 @@ fn stack_bytes_of_the_biggest_network() {
 
 // ------------------------------------------- run-time-sized replication
 
-/// A network sized at run time, looping over `DenseRef`s exactly as the
-/// module docs describe, must give the const-generic network's bits.
+/// A network sized at run time, looping over `DenseRef`s by hand in the
+/// order of the passes (`noisereg::passes`), gets the const-generic
+/// network's bits: the per-layer functions alone carry them.
 #[test]
 fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
     use noisereg::DenseRef;
@@ -1926,4 +1927,234 @@ fn gauss_newton_penalty_batch_agrees_with_the_sample_penalty() {
         net.gauss_newton_penalty_batch(&SoftmaxCrossEntropy, &xs, &ts[1..], &eta, on, &mut out)
             .is_err()
     );
+}
+
+// -------------------------------------------- the passes on a run-time stack
+
+/// Layers sized at run time over plain vectors: the public way to the passes
+/// ([`noisereg::LayerStack`]), walked the simplest way.
+#[derive(Debug, Clone)]
+struct Flat {
+    sizes: Vec<usize>,
+    kind: Vec<ActivationKind>,
+    /// Weights and bias of layer `l` at `2l`, `2l + 1`.
+    params: Vec<Vec<f32>>,
+}
+
+/// Per layer: `x, z, a, g, delta, rz, ra`.
+type FlatCache = Vec<[Vec<f32>; 7]>;
+
+impl Flat {
+    fn from_net<const I: usize, const O: usize, N: Network<I, O>>(
+        net: &N,
+        sizes: &[usize],
+        kind: &[ActivationKind],
+    ) -> Self {
+        let params = (0..net.slice_count()).map(|i| net.slice(i).to_vec());
+        Flat {
+            sizes: sizes.to_vec(),
+            kind: kind.to_vec(),
+            params: params.collect(),
+        }
+    }
+
+    fn cache(&self) -> FlatCache {
+        let layer = |w: &[usize]| core::array::from_fn(|i| vec![0.0; w[usize::from(i > 0)]]);
+        self.sizes.windows(2).map(layer).collect()
+    }
+
+    fn layer(&self, l: usize) -> noisereg::DenseRef<'_, ActivationKind> {
+        let (w, b) = (&self.params[2 * l], &self.params[2 * l + 1]);
+        noisereg::DenseRef::new(w, b, self.sizes[l], self.kind[l]).unwrap()
+    }
+
+    fn grad(&mut self, l: usize) -> noisereg::LayerGrad<'_> {
+        let (w, b) = self.params.split_at_mut(2 * l + 1);
+        noisereg::LayerGrad {
+            w: &mut w[2 * l],
+            b: &mut b[0],
+        }
+    }
+}
+
+fn slices(c: &mut [Vec<f32>; 7]) -> noisereg::LayerCache<'_> {
+    let [x, z, a, g, delta, rz, ra] = c;
+    noisereg::LayerCache {
+        x,
+        z,
+        a,
+        g,
+        delta,
+        rz,
+        ra,
+    }
+}
+
+fn below(c: &[Vec<f32>; 7]) -> noisereg::Below<'_> {
+    noisereg::Below {
+        a: &c[2],
+        ra: &c[6],
+    }
+}
+
+impl noisereg::LayerStack<FlatCache> for Flat {
+    type Grad = Flat;
+
+    fn layer_count(&self) -> usize {
+        self.kind.len()
+    }
+
+    fn input_width(&self) -> usize {
+        self.sizes[0]
+    }
+
+    fn output_width(&self) -> usize {
+        self.sizes[self.kind.len()]
+    }
+
+    fn output_of<'c>(&self, cache: &'c FlatCache) -> &'c [f32] {
+        &cache[cache.len() - 1][2]
+    }
+
+    fn walk_up<V: noisereg::UpPass>(
+        &self,
+        cache: &mut FlatCache,
+        pass: &mut V,
+    ) -> Result<(), noisereg::Error> {
+        for l in 0..self.kind.len() {
+            let (lo, hi) = cache.split_at_mut(l);
+            let mut row = vec![0.0; self.sizes[l]];
+            let b = lo.last().map(below);
+            pass.layer(l, self.layer(l), slices(&mut hi[0]), b, &mut row);
+        }
+        Ok(())
+    }
+
+    fn walk_down<V: noisereg::DownPass>(
+        &self,
+        cache: &mut FlatCache,
+        mut grad: Option<&mut Flat>,
+        seed: noisereg::Seed<'_>,
+        pass: &mut V,
+    ) -> Result<(), noisereg::Error> {
+        let carry = |w: usize| (vec![0.0; w], vec![0.0; if V::MATRIX { w * w } else { 0 }]);
+        let mut above = carry(self.output_width());
+        seed.write(&mut above.0);
+        for l in (0..self.kind.len()).rev() {
+            let mut beneath = (l > 0).then(|| carry(self.sizes[l]));
+            let mut scratch = vec![0.0; self.sizes[l + 1]];
+            let (lo, hi) = cache.split_at_mut(l);
+            let top = noisereg::Carry {
+                v: &mut above.0,
+                m: &mut above.1,
+            };
+            let under = beneath.as_mut().map(|(v, m)| noisereg::Carry { v, m });
+            let g = grad.as_deref_mut().map(|g| g.grad(l));
+            let (c, b) = (slices(&mut hi[0]), lo.last().map(below));
+            pass.layer(l, self.layer(l), c, b, g, top, under, &mut scratch);
+            if let Some(b) = beneath {
+                above = b;
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_back<V: noisereg::BackPass>(
+        &self,
+        cache: &FlatCache,
+        grad: &mut Flat,
+        seed: noisereg::Seed<'_>,
+        pass: &mut V,
+    ) -> Result<(), noisereg::Error> {
+        let mut g = vec![0.0; self.output_width()];
+        seed.write(&mut g);
+        for l in (0..self.kind.len()).rev() {
+            let mut gx = (l > 0).then(|| vec![0.0; self.sizes[l]]);
+            let mut row = vec![0.0; self.sizes[l]];
+            let [x, z, a, ..] = &cache[l];
+            let xza = [&x[..], z, a];
+            pass.layer(
+                l,
+                self.layer(l),
+                xza,
+                grad.grad(l),
+                &mut g,
+                gx.as_deref_mut(),
+                &mut row,
+            );
+            if let Some(gx) = gx {
+                g = gx;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The passes of [`noisereg::passes`] on a run-time stack give the bits of
+/// the const-generic network's methods, and check the lengths they are given.
+#[test]
+fn passes_on_a_run_time_stack_match_the_network_bit_for_bit() {
+    use noisereg::passes;
+    type Net = Mlp2<3, 5, 4, 2, Tanh, noisereg::Sigmoid>;
+    let kinds = [
+        ActivationKind::Tanh,
+        ActivationKind::Tanh,
+        ActivationKind::Sigmoid,
+    ];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let mut net = Net::zeroed();
+    net.init(Init::Glorot, &mut rng);
+    let flat = Flat::from_net(&net, &[3, 5, 4, 2], &kinds);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let grad_bits = |g: &Flat| g.params.iter().map(|p| bits(p)).collect::<Vec<_>>();
+    let net_grad_bits = |g: &Net| (0..6).map(|i| bits(g.slice(i))).collect::<Vec<_>>();
+    let zeros = || Flat {
+        params: flat.params.iter().map(|p| vec![0.0; p.len()]).collect(),
+        ..flat.clone()
+    };
+    let (eta, on) = ([0.02, 0.03, 0.05], NoiseOn::WeightsAndBiases);
+    for _ in 0..5 {
+        let x: [f32; 3] = core::array::from_fn(|_| uniform(&mut rng));
+        let dy: [f32; 2] = core::array::from_fn(|_| uniform(&mut rng));
+        let (mut c1, mut c2) = (Net::new_cache(), flat.cache());
+        let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
+        net.forward_with(&x, &mut Clean, &mut c1, &mut y1);
+        passes::forward_with(&flat, &x, &mut Clean, &mut c2, &mut y2).unwrap();
+        assert_eq!(bits(&y1), bits(&y2), "forward");
+        let (mut g1, mut g2) = (Net::zeroed(), zeros());
+        net.backward_with(&c1, &dy, &mut Clean, &mut g1);
+        passes::backward_with(&flat, &c2, &dy, &mut Clean, &mut g2).unwrap();
+        assert_eq!(net_grad_bits(&g1), grad_bits(&g2), "backward");
+        let p1 = net.penalty(&x, &eta, on, &mut c1).unwrap();
+        let p2 = passes::penalty(&flat, &x, &eta, on, &mut c2).unwrap();
+        assert_eq!(p1.to_bits(), p2.to_bits(), "penalty");
+        let (mut g1, mut g2) = (Net::zeroed(), zeros());
+        let p1 = net.penalty_grad_from_cache(&mut c1, &dy, &eta, on, &mut g1);
+        let p2 = passes::penalty_grad_from_cache(&flat, &mut c2, Some(&dy), &eta, on, &mut g2);
+        assert_eq!(p1.unwrap().to_bits(), p2.unwrap().to_bits());
+        assert_eq!(net_grad_bits(&g1), grad_bits(&g2), "penalty gradient");
+        let (mut g1, mut g2) = (Net::zeroed(), zeros());
+        let p1 = net.seeded_penalty_from_cache(&mut c1, &dy, &eta, on, Some(&mut g1));
+        let p2 = passes::seeded_penalty_from_cache(&flat, &mut c2, &dy, &eta, on, Some(&mut g2));
+        assert_eq!(p1.unwrap().to_bits(), p2.unwrap().to_bits());
+        assert_eq!(
+            net_grad_bits(&g1),
+            grad_bits(&g2),
+            "seeded penalty gradient"
+        );
+        let (mut t1, mut t2) = ([0.0; 2], [0.0; 2]);
+        net.hessian_trace(&x, &eta, on, &mut c1, &mut t1).unwrap();
+        passes::hessian_trace(&flat, &x, &eta, on, &mut c2, &mut t2).unwrap();
+        assert_eq!(bits(&t1), bits(&t2), "trace");
+        assert!(t1.iter().all(|t| *t != 0.0));
+    }
+    // Lengths are checked before any walk.
+    let mut c = flat.cache();
+    let mut g = zeros();
+    let short = passes::forward_with(&flat, &[0.0; 2], &mut Clean, &mut c, &mut [0.0; 2]);
+    assert!(matches!(short, Err(noisereg::Error::LengthMismatch { .. })));
+    assert!(passes::penalty(&flat, &[0.0; 3], &eta[..2], on, &mut c).is_err());
+    assert!(passes::backward_with(&flat, &c, &[0.0; 3], &mut Clean, &mut g).is_err());
+    let mut t = [0.0; 1];
+    assert!(passes::hessian_trace(&flat, &[0.0; 3], &eta, on, &mut c, &mut t).is_err());
 }

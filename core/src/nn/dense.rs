@@ -204,10 +204,9 @@ impl<const IN: usize, const OUT: usize> Default for DenseBlock<IN, OUT> {
 /// A dense layer over borrowed slices, sized at run time: the functions that
 /// do every layer pass's arithmetic.
 ///
-/// Networks of [`Dense`] layers call exactly these functions, so a network
-/// whose sizes are chosen at run time gets bit-identical results by looping
-/// over its layers the same way (see the module docs of the network trait).
-/// Each function checks the lengths of the buffers it is given.
+/// The passes of every network call exactly these functions, layer by layer
+/// ([`passes`](crate::passes)). Each function checks the lengths of the
+/// buffers it is given.
 ///
 /// # Examples
 ///

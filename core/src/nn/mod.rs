@@ -86,21 +86,13 @@
 //!
 //! # Run-time-sized networks
 //!
-//! [`DenseRef`] is a layer over borrowed slices with every pass as a method.
-//! A network whose sizes are chosen at run time gets the same bits as the
-//! const-generic one by running the same loops: forward, layers `0..L`
-//! (`DenseRef::forward`, output of one layer the input of the next);
-//! backward, layers `L−1..=0` (`backward` with `gx` for all but layer 0);
-//! the batch passes likewise over `forward_block` / `backward_block` with
-//! `Wᵀ` from `transpose_into`; penalty for output `k`, seed `g = e_k`,
-//! layers `L−1..=0`: `delta`, `penalty_term` (summed in that order, from
-//! 0.0), `input_grad`; R-operator: `r_forward` for `0..L` (`rx = None` at
-//! layer 0), then `r_backward` for `L−1..=0` with `R{g} = 0` at the output;
-//! trace: `hessian_backward` from the output with `∂²f/∂y² = 0`, each
-//! layer's term `η_l (‖x‖² + b)·tr` summed from the output down.
-//! The blocked R-operator behind [`Network::penalty_grad_batch`] and
-//! [`Network::loss_penalty_grad_batch`] (rows = (sample, output) pairs) is
-//! crate-internal: a run-time network has no batch penalty-gradient pass.
+//! Each one-sample pass is written once, as a layer visitor over
+//! [`DenseRef`] slices ([`passes`]); a network supplies only the traversal
+//! ([`LayerStack`]: layer order and numbering, caches, the vectors carried
+//! between layers). The const-generic networks walk their nested pairs with
+//! stack arrays, a network sized at run time implements [`LayerStack`] with
+//! vectors, and both get the same bits by construction. The batch passes
+//! ([`Network::forward_batch`], …) are crate-internal block plumbing.
 //!
 //! # Platform-specific behaviour
 //!
@@ -143,8 +135,10 @@ mod matmat;
 mod matvec;
 pub(crate) use matvec::{axpy_into, row_dot, rows_axpy, rows_dot};
 mod network;
+pub mod passes;
 mod penalty;
 mod r_op;
+mod stack;
 mod trace;
 
 pub use activation::{Activation, ActivationKind, Identity, Relu, Sigmoid, Softplus, Tanh};
@@ -160,3 +154,6 @@ pub use loss::{HalfSquaredError, Loss, SoftmaxCrossEntropy};
 pub(crate) use loss::{softmax_hessian_derivative, softmax_hessian_factor};
 pub use network::{Mlp1, Mlp2, Mlp3, Network};
 pub use penalty::{LossAndPenalty, NoiseOn};
+pub use stack::{
+    BackPass, Below, Carry, DownPass, LayerCache, LayerGrad, LayerStack, Seed, UpPass,
+};

@@ -5,6 +5,7 @@
 use super::super::block::BLOCK;
 use super::super::loss::Loss;
 use super::super::penalty::{LossAndPenalty, NoiseOn};
+use super::sealed::TOKEN;
 use super::{Network, nonempty, unit};
 use crate::error::{Error, check_len};
 use crate::perturbation::Perturbation;
@@ -51,7 +52,7 @@ pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OU
     ys: &mut [[f32; OUT]],
 ) -> Result<(), Error> {
     check_len(ys.len(), xs.len())?;
-    let mut blk = N::new_block();
+    let mut blk = N::new_block(TOKEN);
     net.prepare_block(&mut blk);
     for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks_mut(BLOCK)) {
         net.forward_block(xb, &mut blk);
@@ -78,7 +79,7 @@ pub(super) fn loss_grad_sum<
     total: &mut f32,
 ) -> Result<(), Error> {
     check_len(xs.len(), targets.len())?;
-    let mut blk = N::new_block();
+    let mut blk = N::new_block(TOKEN);
     net.prepare_block(&mut blk);
     for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
         net.forward_block(xb, &mut blk);
@@ -102,7 +103,7 @@ pub(super) fn penalty_batch<const IN: usize, const OUT: usize, N: Network<IN, OU
 ) -> Result<(), Error> {
     check_len(out.len(), xs.len())?;
     N::check_eta(eta)?;
-    let mut blk = N::new_block();
+    let mut blk = N::new_block(TOKEN);
     net.prepare_block(&mut blk);
     let mut acc = [0.0; BLOCK];
     for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
@@ -142,7 +143,7 @@ pub(super) fn gauss_newton_penalty_batch<
     check_len(out.len(), xs.len())?;
     check_len(targets.len(), xs.len())?;
     N::check_eta(eta)?;
-    let mut blk = N::new_block();
+    let mut blk = N::new_block(TOKEN);
     net.prepare_block(&mut blk);
     let mut acc = [0.0; BLOCK];
     let chunks = xs.chunks(BLOCK).zip(targets.chunks(BLOCK));
@@ -186,7 +187,7 @@ pub(super) fn r_op_sum<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     mut seed: impl FnMut(usize, &[f32; OUT], &mut [f32; OUT]) -> Result<f32, Error>,
 ) -> Result<(), Error> {
     N::check_eta(eta)?;
-    let mut blk = N::new_block();
+    let mut blk = N::new_block(TOKEN);
     net.prepare_block(&mut blk);
     let mut rows = [[0.0f32; IN]; BLOCK];
     let mut at = [(0usize, 0usize); BLOCK];

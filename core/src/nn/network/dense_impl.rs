@@ -1,13 +1,15 @@
-//! [`Network`] for one [`Dense`] layer: each hidden pass is one unchecked
-//! [`DenseRef`](crate::DenseRef) call, the lengths being fixed by the types.
+//! [`Network`] for one [`Dense`] layer: each walk visits the layer once
+//! and each block pass is one unchecked [`DenseRef`](crate::DenseRef) call,
+//! the lengths being fixed by the types.
 
 use super::super::activation::Activation;
 use super::super::block::BLOCK;
 use super::super::dense::{Dense, DenseBlock, DenseCache};
 use super::super::init::Init;
 use super::super::penalty::NoiseOn;
+use super::super::stack::{BackPass, Below, Carry, DownPass, LayerCache, LayerGrad, UpPass};
+use super::sealed::{Nested, Token};
 use super::{Network, eta_at};
-use crate::perturbation::Perturbation;
 use rand_core::Rng;
 
 impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dense<IN, OUT, A> {
@@ -34,152 +36,86 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         self.view().forward_clean_unchecked(x, y);
     }
 
-    #[inline]
-    fn forward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    ) {
-        let mut row = [0.0; IN];
-        cache.x = *x;
-        let c = cache;
-        self.view()
-            .forward_unchecked(first, x, p, &mut row, &mut c.z, &mut c.a);
-        *y = c.a;
-    }
-
-    #[inline]
-    fn backward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-        dx: Option<&mut [f32; IN]>,
-    ) {
-        let mut row = [0.0; IN];
-        let mut g = *dy;
-        let c = cache;
-        self.view().backward_unchecked(
-            first,
-            &c.x,
-            &c.z,
-            &c.a,
-            &mut g,
-            p,
-            &mut row,
-            grad.w.as_flattened_mut(),
-            &mut grad.b,
-            dx.map(|d| d.as_mut_slice()),
-        );
-    }
-
-    #[inline]
-    fn penalty_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        g: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        dx: Option<&mut [f32; IN]>,
-    ) -> f32 {
-        let v = self.view();
-        let c = cache;
-        c.g = *g;
-        v.delta_unchecked(&c.z, &c.a, &c.g, &mut c.delta);
-        if let Some(dx) = dx {
-            v.input_grad_unchecked(&c.delta, dx);
-        }
-        v.penalty_term_unchecked(&c.x, &c.delta, eta_at(eta, first), on)
-    }
-
-    #[inline]
-    fn r_forward_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        eta: &[f32],
-        on: NoiseOn,
-        rx: Option<&[f32; IN]>,
-        ry: &mut [f32; OUT],
-    ) {
-        let c = cache;
-        let rx = rx.map(|r| r.as_slice());
-        let e = eta_at(eta, first);
-        self.view()
-            .r_forward_unchecked(&c.x, &c.z, &c.a, &c.delta, rx, e, on, &mut c.rz, &mut c.ra);
-        *ry = c.ra;
-    }
-
-    #[inline]
-    fn r_backward_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        c: f32,
-        eta: &[f32],
-        rg: &[f32; OUT],
-        rx: Option<&[f32; IN]>,
-        grad: &mut Self,
-        rgx: Option<&mut [f32; IN]>,
-    ) {
-        let k = cache;
-        let mut r = *rg;
-        self.view().r_backward_unchecked(
-            &k.x,
-            &k.z,
-            &k.a,
-            &k.g,
-            &k.delta,
-            &k.rz,
-            rx.map(|v| v.as_slice()),
-            &mut r,
-            c,
-            eta_at(eta, first),
-            grad.w.as_flattened_mut(),
-            &mut grad.b,
-            rgx.map(|v| v.as_mut_slice()),
-        );
-    }
-
-    #[inline]
-    fn trace_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        g: &[f32; OUT],
-        hess: &mut [[f32; OUT]; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
-    ) -> f32 {
-        let v = self.view();
-        let c = cache;
-        let mut u = [0.0; OUT];
-        let (dx, hx) = match below {
-            Some((dx, hx)) => (Some(dx), Some(hx.as_flattened_mut())),
-            None => (None, None),
-        };
-        let tr = v.hessian_backward_unchecked(&c.z, &c.a, g, hess.as_flattened_mut(), &mut u, hx);
-        if let Some(dx) = dx {
-            v.delta_unchecked(&c.z, &c.a, g, &mut u);
-            v.input_grad_unchecked(&u, dx);
-        }
-        eta_at(eta, first) * ((crate::kernels::sq_norm(&c.x) + on.bias_term()) * tr)
-    }
-
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
         init.fill(IN, self.w.as_flattened_mut(), &mut self.b, rng);
+    }
+}
+
+impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCache<IN, OUT>>
+    for Dense<IN, OUT, A>
+{
+    #[inline]
+    fn walk_up_from<V: UpPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &mut DenseCache<IN, OUT>,
+        below: Option<Below<'_>>,
+        pass: &mut V,
+    ) {
+        let mut row = [0.0; IN];
+        pass.layer(first, self.view(), slices(cache), below, &mut row);
+    }
+
+    #[inline]
+    fn walk_down_from<V: DownPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &mut DenseCache<IN, OUT>,
+        below: Option<Below<'_>>,
+        grad: Option<&mut Self>,
+        above: Carry<'_>,
+        beneath: Option<Carry<'_>>,
+        pass: &mut V,
+    ) {
+        let mut scratch = [0.0; OUT];
+        let grad = grad.map(|g| LayerGrad {
+            w: g.w.as_flattened_mut(),
+            b: &mut g.b,
+        });
+        let c = slices(cache);
+        pass.layer(
+            first,
+            self.view(),
+            c,
+            below,
+            grad,
+            above,
+            beneath,
+            &mut scratch,
+        );
+    }
+
+    #[inline]
+    fn walk_back_from<V: BackPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &DenseCache<IN, OUT>,
+        grad: &mut Self,
+        g: &mut [f32; OUT],
+        gx: Option<&mut [f32; IN]>,
+        pass: &mut V,
+    ) {
+        let mut row = [0.0; IN];
+        let grad = LayerGrad {
+            w: grad.w.as_flattened_mut(),
+            b: &mut grad.b,
+        };
+        let xza = [&cache.x[..], &cache.z, &cache.a];
+        let gx = gx.map(|d| d.as_mut_slice());
+        pass.layer(first, self.view(), xza, grad, g, gx, &mut row);
+    }
+
+    #[inline]
+    fn output(_: Token, cache: &DenseCache<IN, OUT>) -> &[f32; OUT] {
+        &cache.a
     }
 
     type Block = DenseBlock<IN, OUT>;
 
-    fn new_block() -> Self::Block {
+    fn new_block(_: Token) -> Self::Block {
         DenseBlock::new()
     }
 
@@ -314,5 +250,21 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
             &mut grad.b,
             rgxs.map(|d| d.as_flattened_mut()),
         );
+    }
+}
+
+/// The cache's fields as slices.
+#[inline(always)]
+pub(super) fn slices<const IN: usize, const OUT: usize>(
+    c: &mut DenseCache<IN, OUT>,
+) -> LayerCache<'_> {
+    LayerCache {
+        x: &mut c.x,
+        z: &mut c.z,
+        a: &mut c.a,
+        g: &mut c.g,
+        delta: &mut c.delta,
+        rz: &mut c.rz,
+        ra: &mut c.ra,
     }
 }

@@ -1,36 +1,44 @@
-//! The `Network` trait and the MLP aliases; its impl for one [`Dense`]
+//! The `Network` trait (the MLP aliases are in `aliases.rs`); its impl for one [`Dense`](super::Dense)
 //! layer is in `dense_impl.rs`, for the tuple `(Dense, rest)`, which
 //! composes layers to any depth, in `pair.rs`.
 //!
-//! Every pass is a loop over layers calling one [`DenseRef`] function per
-//! layer: forward from the input, backward from the output. A network sized
-//! at run time that runs the same loop gets the same bits.
+//! The one-sample passes are the layer visitors of [`passes`](super::passes)
+//! walked through the nested pairs ([`Walk`]); the batch passes run the
+//! crate-internal block plumbing of [`sealed::Nested`].
 
-use super::block::BLOCK;
-use super::dense::Dense;
 use super::init::Init;
 use super::loss::Loss;
+use super::passes;
 use super::penalty::{LossAndPenalty, NoiseOn};
+
 use crate::error::{Error, check_len};
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 use core::fmt::Debug;
 use rand_core::Rng;
+use sealed::Nested;
 
+mod aliases;
 mod batch;
 mod dense_impl;
 mod pair;
 mod penalty_passes;
+mod sealed;
+mod walk;
+
+pub use aliases::{Mlp1, Mlp2, Mlp3};
+use walk::Walk;
 
 /// A fixed-size network mapping `[f32; IN]` to `[f32; OUT]`.
 ///
-/// Implemented by [`Dense`] (one layer) and by `(Dense<IN, H, A>, N)` for any
+/// Implemented by [`Dense`](super::Dense) (one layer) and by `(Dense<IN, H, A>, N)` for any
 /// `N: Network<H, OUT>`, so nested pairs give any depth and mismatched widths
 /// do not compile. [`Mlp1`], [`Mlp2`] and [`Mlp3`] name the common shapes.
 ///
-/// The hidden `*_from` and `*_block` methods are the plumbing the passes are
-/// built from (layer numbering inside nested pairs, per-layer block buffers);
-/// call the methods without them.
+/// The trait is sealed: its plumbing (the walks of the layer visitor through
+/// nested pairs, the block buffers) is crate-internal. The one-sample passes
+/// are [`passes`](crate::passes) on the network's layers, which a network
+/// sized at run time reaches through [`LayerStack`](crate::LayerStack).
 ///
 /// # Examples
 ///
@@ -58,7 +66,38 @@ mod penalty_passes;
 /// fn run<N: Network<2, 1>>(n: &N) { n.forward(&[0.0; 2], &mut [0.0]); }
 /// run(&(Dense::<2, 3, Tanh>::zeroed(), Dense::<3, 2>::zeroed()));
 /// ```
-pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug + Sized {
+///
+/// Only this crate implements it:
+///
+/// ```compile_fail,E0277
+/// use noisereg::{Dense, Init, Network, Parameters};
+/// #[derive(Clone, Debug)]
+/// struct Mine(Dense<1, 1>);
+/// impl Parameters for Mine {
+///     fn slice_count(&self) -> usize { 2 }
+///     fn slice(&self, i: usize) -> &[f32] { self.0.slice(i) }
+///     fn slice_mut(&mut self, i: usize) -> &mut [f32] { self.0.slice_mut(i) }
+/// }
+/// impl Network<1, 1> for Mine {
+///     type Cache = noisereg::DenseCache<1, 1>;
+///     const DEPTH: usize = 1;
+///     const PARAMS: usize = 2;
+///     fn zeroed() -> Self { Mine(Dense::zeroed()) }
+///     fn new_cache() -> Self::Cache { Dense::<1, 1>::new_cache() }
+///     fn forward(&self, x: &[f32; 1], y: &mut [f32; 1]) { self.0.forward(x, y) }
+///     fn init<R: rand_core::Rng + ?Sized>(&mut self, init: Init, rng: &mut R) { self.0.init(init, rng) }
+/// }
+/// ```
+///
+/// and its plumbing takes a token only this crate makes:
+///
+/// ```compile_fail,E0061
+/// use noisereg::Network;
+/// fn last<N: Network<1, 1>>(cache: &N::Cache) -> &[f32; 1] { N::output(cache) }
+/// ```
+pub trait Network<const IN: usize, const OUT: usize>:
+    Parameters + Clone + Debug + Sized + Nested<IN, OUT, <Self as Network<IN, OUT>>::Cache>
+{
     /// Per-layer values of one sample ([`DenseCache`](super::DenseCache) per layer), fixed size.
     type Cache: Clone + Debug;
     /// Number of dense layers.
@@ -75,187 +114,9 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// Clean forward pass without a cache.
     fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]);
 
-    /// [`forward_with`](Self::forward_with) with the first layer numbered `first`.
-    #[doc(hidden)]
-    fn forward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    );
-
-    /// [`backward_with`](Self::backward_with) with the first layer numbered
-    /// `first`; writes `∂ℓ/∂x` into `dx` when given.
-    #[doc(hidden)]
-    fn backward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-        dx: Option<&mut [f32; IN]>,
-    );
-
-    /// Back-propagates `g = ∂f_k/∂y` (a seed such as `e_k`) with the clean
-    /// weights, storing `g` and `δ` of every layer in `cache`, and returns
-    /// `Σ_l η_l (‖x_l‖² + b) ‖δ_l‖²` summed from the output layer down
-    /// (`eta[first..]` are this network's layers). Needs a clean forward pass
-    /// in `cache`.
-    #[doc(hidden)]
-    fn penalty_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        g: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        dx: Option<&mut [f32; IN]>,
-    ) -> f32;
-
-    /// R-forward through every layer from the input (`rx = None`: `R{x} = 0`),
-    /// storing `R{z}`, `R{a}` in `cache`; needs [`penalty_from`](Self::penalty_from) first.
-    #[doc(hidden)]
-    fn r_forward_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        eta: &[f32],
-        on: NoiseOn,
-        rx: Option<&[f32; IN]>,
-        ry: &mut [f32; OUT],
-    );
-
-    /// R-backward through every layer from the output with `R{g} = rg` at the
-    /// output, adding `H_{f_k} v + c·∇_θ f_k` into `grad`
-    /// ([`DenseRef::r_backward`](crate::DenseRef::r_backward)); `rx` as given to
-    /// [`r_forward_from`](Self::r_forward_from).
-    #[allow(clippy::too_many_arguments)]
-    #[doc(hidden)]
-    fn r_backward_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        c: f32,
-        eta: &[f32],
-        rg: &[f32; OUT],
-        rx: Option<&[f32; IN]>,
-        grad: &mut Self,
-        rgx: Option<&mut [f32; IN]>,
-    );
-
-    /// Propagates `g = ∂f_k/∂y` and `hess = ∂²f_k/∂y²` backwards
-    /// ([`DenseRef::hessian_backward`](crate::DenseRef::hessian_backward)) and returns
-    /// `Σ_l η_l (‖x_l‖² + b)·tr ∂²f_k/∂z_l²`, summed from the output layer
-    /// down; `below` receives `∂f_k/∂x` and `∂²f_k/∂x²`. Needs a forward pass
-    /// in `cache`.
-    #[allow(clippy::too_many_arguments)]
-    #[doc(hidden)]
-    fn trace_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        g: &[f32; OUT],
-        hess: &mut [[f32; OUT]; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
-    ) -> f32;
-
     /// Draws every layer's weights with `init` (biases zero), layer by layer
     /// from the input.
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R);
-
-    /// Per-layer values of a block of up to [`BLOCK`] samples.
-    #[doc(hidden)]
-    type Block: Clone + Debug;
-
-    /// A zeroed block.
-    #[doc(hidden)]
-    fn new_block() -> Self::Block;
-
-    /// Packs what the block passes read once per batch (`Wᵀ` of every layer).
-    #[doc(hidden)]
-    fn prepare_block(&self, blk: &mut Self::Block);
-
-    /// Clean forward pass of `xs` (at most [`BLOCK`] samples) into `blk`,
-    /// prepared by [`prepare_block`](Self::prepare_block).
-    #[doc(hidden)]
-    fn forward_block(&self, xs: &[[f32; IN]], blk: &mut Self::Block);
-
-    /// The outputs of the last [`forward_block`](Self::forward_block).
-    #[doc(hidden)]
-    fn block_output(blk: &Self::Block) -> &[[f32; OUT]; BLOCK];
-
-    /// Where the caller puts the output seeds (`∂ℓ/∂y` or `∂f_k/∂y`) of the
-    /// block before [`backward_block`](Self::backward_block) or
-    /// [`penalty_block`](Self::penalty_block).
-    #[doc(hidden)]
-    fn block_seed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK];
-
-    /// Clean backward pass of the block from the seeds: adds the gradient
-    /// into `grad`, samples in order; writes `∂ℓ/∂x` into `dxs` when given.
-    #[doc(hidden)]
-    fn backward_block(
-        &self,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        grad: &mut Self,
-        dxs: Option<&mut [[f32; IN]]>,
-    );
-
-    /// The penalty sweep of the block from the seeds `∂f_k/∂y`: adds
-    /// `Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` (from the output layer down) to `acc[s]`.
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    fn penalty_block(
-        &self,
-        first: usize,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        eta: &[f32],
-        on: NoiseOn,
-        acc: &mut [f32],
-        dxs: Option<&mut [[f32; IN]]>,
-    );
-
-    /// Where the caller puts `R{g}` at the output (zero for the penalty)
-    /// before [`r_backward_block`](Self::r_backward_block).
-    #[doc(hidden)]
-    fn block_rseed(blk: &mut Self::Block) -> &mut [[f32; OUT]; BLOCK];
-
-    /// R-forward of the block through every layer from the input (`rxs =
-    /// None`: `R{x} = 0`); needs [`penalty_block`](Self::penalty_block) first.
-    #[doc(hidden)]
-    fn r_forward_block(
-        &self,
-        first: usize,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        eta: &[f32],
-        on: NoiseOn,
-        rxs: Option<&[[f32; IN]]>,
-    );
-
-    /// R-backward of the block from the output (`R{g}` from
-    /// [`block_rseed`](Self::block_rseed)), adding `H_{f_k} v + cs[s]·∇_θ f_k`
-    /// of every sample into `grad`; `rxs` as given to
-    /// [`r_forward_block`](Self::r_forward_block).
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    fn r_backward_block(
-        &self,
-        first: usize,
-        xs: &[[f32; IN]],
-        blk: &mut Self::Block,
-        cs: &[f32],
-        eta: &[f32],
-        rxs: Option<&[[f32; IN]]>,
-        grad: &mut Self,
-        rgxs: Option<&mut [[f32; IN]]>,
-    );
 
     /// Forward pass through the perturbed network, keeping the per-layer
     /// values in `cache` for [`backward_with`](Self::backward_with).
@@ -279,7 +140,8 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         y: &mut [f32; OUT],
     ) {
-        self.forward_from(0, x, p, cache, y);
+        // Lengths are fixed by the types: the checks cannot fail.
+        let _ = passes::forward_with(&Walk::<IN, OUT, Self>(self), x, p, cache, y);
     }
 
     /// Given `dy = ∂ℓ/∂y`, ADDS `∂ℓ/∂θ` at the weights used by the
@@ -307,7 +169,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         p: &mut P,
         grad: &mut Self,
     ) {
-        self.backward_from(0, cache, dy, p, grad, None);
+        let _ = passes::backward_with(&Walk::<IN, OUT, Self>(self), cache, dy, p, grad);
     }
 
     /// Sets every parameter of `self` to zero (activations unchanged).
@@ -361,7 +223,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     }
 
     /// Clean forward pass of a batch: `ys[s] = f(xs[s])`, the bits of
-    /// [`forward`](Self::forward) per sample, computed [`BLOCK`] samples at a
+    /// [`forward`](Self::forward) per sample, computed [`BLOCK`](crate::BLOCK) samples at a
     /// time with the weights held in registers across the block.
     ///
     /// # Errors
@@ -385,7 +247,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// ADDS the clean gradient of `Σ_s ℓ(f(xs[s]), targets[s])` into `grad`
     /// and each sample's loss into `total`, samples in order: the batch pass
-    /// behind [`loss_grad_batch`](Self::loss_grad_batch), [`BLOCK`] samples at
+    /// behind [`loss_grad_batch`](Self::loss_grad_batch), [`BLOCK`](crate::BLOCK) samples at
     /// a time (see [`forward_batch`](Self::forward_batch) for its rounding).
     ///
     /// # Errors
@@ -458,7 +320,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         cache: &mut Self::Cache,
     ) -> Result<f32, Error> {
-        penalty_passes::penalty::<IN, OUT, Self>(self, x, eta, on, cache)
+        passes::penalty(&Walk::<IN, OUT, Self>(self), x, eta, on, cache)
     }
 
     /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and
@@ -494,7 +356,8 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        penalty_passes::penalty_grad_from_cache::<IN, OUT, Self>(self, cache, dy, eta, on, grad)
+        let net = &Walk::<IN, OUT, Self>(self);
+        passes::penalty_grad_from_cache(net, cache, Some(dy), eta, on, grad)
     }
 
     /// The penalty of one seed `s`: `Σ_l η_l ‖∇_{θ_l} (s·f)‖²` (one backward
@@ -526,7 +389,8 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         on: NoiseOn,
         grad: Option<&mut Self>,
     ) -> Result<f32, Error> {
-        penalty_passes::seeded_penalty_from_cache::<IN, OUT, Self>(self, cache, seed, eta, on, grad)
+        let net = &Walk::<IN, OUT, Self>(self);
+        passes::seeded_penalty_from_cache(net, cache, seed, eta, on, grad)
     }
 
     /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
@@ -557,7 +421,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        penalty_passes::penalty_grad::<IN, OUT, Self>(self, x, eta, on, cache, grad)
+        passes::penalty_grad(&Walk::<IN, OUT, Self>(self), x, eta, on, cache, grad)
     }
 
     /// Adds `∇_θ [ℓ(f(x), t) + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad`
@@ -598,9 +462,9 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// Mean penalty `Σ_k Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` over a mini-batch; `grad`
     /// is OVERWRITTEN with the mean of [`penalty_grad`](Self::penalty_grad)'s
-    /// gradient, computed [`BLOCK`] (sample, output) pairs at a time.
+    /// gradient, computed [`BLOCK`](crate::BLOCK) (sample, output) pairs at a time.
     ///
-    /// The bits do not depend on [`BLOCK`] or on how the batch is split; they
+    /// The bits do not depend on [`BLOCK`](crate::BLOCK) or on how the batch is split; they
     /// differ from the mean of [`penalty_grad`](Self::penalty_grad) in the
     /// last bits, through the forward sums of
     /// [`DenseRef::forward_block`](crate::DenseRef::forward_block).
@@ -633,8 +497,8 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
     /// Means of the loss and the penalty over a mini-batch; `grad` is
     /// OVERWRITTEN with the mean gradient of `ℓ + penalty/2` (clean weights).
     ///
-    /// Computed [`BLOCK`] (sample, output) pairs at a time on the block
-    /// kernels; the bits do not depend on [`BLOCK`] or on the batch split and
+    /// Computed [`BLOCK`](crate::BLOCK) (sample, output) pairs at a time on the block
+    /// kernels; the bits do not depend on [`BLOCK`](crate::BLOCK) or on the batch split and
     /// differ from the mean of [`loss_penalty_grad`](Self::loss_penalty_grad)
     /// only through the forward sums (see
     /// [`penalty_grad_batch`](Self::penalty_grad_batch)).
@@ -698,7 +562,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
 
     /// The loss-correct (Gauss–Newton) penalty `tr(J_fᵀ H_ℓ J_f)` of every
     /// sample, `out[i]` for `xs[i]` ([`gauss_newton_penalty`](crate::gauss_newton_penalty)
-    /// per sample, up to rounding), computed [`BLOCK`] samples at a time:
+    /// per sample, up to rounding), computed [`BLOCK`](crate::BLOCK) samples at a time:
     /// one forward pass and one penalty sweep per column of the loss's
     /// Hessian factor.
     ///
@@ -761,7 +625,7 @@ pub trait Network<const IN: usize, const OUT: usize>: Parameters + Clone + Debug
         cache: &mut Self::Cache,
         traces: &mut [f32; OUT],
     ) -> Result<(), Error> {
-        penalty_passes::hessian_trace::<IN, OUT, Self>(self, x, eta, on, cache, traces)
+        passes::hessian_trace(&Walk::<IN, OUT, Self>(self), x, eta, on, cache, traces)
     }
 
     /// Multiplies every parameter by `a`.
@@ -802,36 +666,3 @@ fn eta_at(eta: &[f32], l: usize) -> f32 {
 pub(crate) fn nonempty(n: usize) -> Result<f32, Error> {
     crate::error::nonempty("batch", n).map(|n| n as f32)
 }
-
-/// One hidden layer: `IN → H → OUT`, hidden activation `A`, output activation `B`.
-pub type Mlp1<
-    const IN: usize,
-    const H: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (Dense<IN, H, A>, Dense<H, OUT, B>);
-
-/// Two hidden layers: `IN → H1 → H2 → OUT`.
-pub type Mlp2<
-    const IN: usize,
-    const H1: usize,
-    const H2: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (Dense<IN, H1, A>, (Dense<H1, H2, A>, Dense<H2, OUT, B>));
-
-/// Three hidden layers: `IN → H1 → H2 → H3 → OUT`.
-pub type Mlp3<
-    const IN: usize,
-    const H1: usize,
-    const H2: usize,
-    const H3: usize,
-    const OUT: usize,
-    A,
-    B = super::activation::Identity,
-> = (
-    Dense<IN, H1, A>,
-    (Dense<H1, H2, A>, (Dense<H2, H3, A>, Dense<H3, OUT, B>)),
-);

@@ -1,15 +1,17 @@
-//! [`Network`] for the pair `(Dense, rest)`: the first layer's pass, then
-//! the rest's with the layer number shifted by one (forward), or the other
-//! way round (backward); nesting pairs gives any depth.
+//! [`Network`] for the pair `(Dense, rest)`: a walk visits the first layer,
+//! then the rest with the layer number shifted by one (upwards), or the
+//! other way round (downwards), with a stack array carried between them;
+//! nesting pairs gives any depth.
 
 use super::super::activation::Activation;
 use super::super::block::BLOCK;
 use super::super::dense::{Dense, DenseBlock, DenseCache};
 use super::super::init::Init;
 use super::super::penalty::NoiseOn;
+use super::super::stack::{BackPass, Below, Carry, DownPass, UpPass};
 use super::Network;
+use super::sealed::{Nested, TOKEN, Token};
 use crate::parameters::Parameters;
-use crate::perturbation::Perturbation;
 use rand_core::Rng;
 
 impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
@@ -58,135 +60,115 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         self.1.forward(&h, y);
     }
 
-    #[inline]
-    fn forward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    ) {
-        let mut h = [0.0; H];
-        self.0.forward_from(first, x, p, &mut cache.0, &mut h);
-        self.1.forward_from(first + 1, &h, p, &mut cache.1, y);
-    }
-
-    #[inline]
-    fn backward_from<P: Perturbation>(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-        dx: Option<&mut [f32; IN]>,
-    ) {
-        let mut gh = [0.0; H];
-        self.1
-            .backward_from(first + 1, &cache.1, dy, p, &mut grad.1, Some(&mut gh));
-        self.0
-            .backward_from(first, &cache.0, &gh, p, &mut grad.0, dx);
-    }
-
-    #[inline]
-    fn penalty_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        g: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        dx: Option<&mut [f32; IN]>,
-    ) -> f32 {
-        let mut gh = [0.0; H];
-        let rest = self
-            .1
-            .penalty_from(first + 1, &mut cache.1, g, eta, on, Some(&mut gh));
-        rest + self.0.penalty_from(first, &mut cache.0, &gh, eta, on, dx)
-    }
-
-    #[inline]
-    fn r_forward_from(
-        &self,
-        first: usize,
-        cache: &mut Self::Cache,
-        eta: &[f32],
-        on: NoiseOn,
-        rx: Option<&[f32; IN]>,
-        ry: &mut [f32; OUT],
-    ) {
-        let mut rh = [0.0; H];
-        self.0
-            .r_forward_from(first, &mut cache.0, eta, on, rx, &mut rh);
-        self.1
-            .r_forward_from(first + 1, &mut cache.1, eta, on, Some(&rh), ry);
-    }
-
-    #[inline]
-    fn r_backward_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        c: f32,
-        eta: &[f32],
-        rg: &[f32; OUT],
-        rx: Option<&[f32; IN]>,
-        grad: &mut Self,
-        rgx: Option<&mut [f32; IN]>,
-    ) {
-        let mut rgh = [0.0; H];
-        let (c0, c1) = (&cache.0, &cache.1);
-        self.1.r_backward_from(
-            first + 1,
-            c1,
-            c,
-            eta,
-            rg,
-            Some(&c0.ra),
-            &mut grad.1,
-            Some(&mut rgh),
-        );
-        self.0
-            .r_backward_from(first, c0, c, eta, &rgh, rx, &mut grad.0, rgx);
-    }
-
-    #[inline]
-    fn trace_from(
-        &self,
-        first: usize,
-        cache: &Self::Cache,
-        g: &[f32; OUT],
-        hess: &mut [[f32; OUT]; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        below: Option<(&mut [f32; IN], &mut [[f32; IN]; IN])>,
-    ) -> f32 {
-        let mut gh = [0.0; H];
-        let mut hh = [[0.0; H]; H];
-        let rest = self.1.trace_from(
-            first + 1,
-            &cache.1,
-            g,
-            hess,
-            eta,
-            on,
-            Some((&mut gh, &mut hh)),
-        );
-        rest + self
-            .0
-            .trace_from(first, &cache.0, &gh, &mut hh, eta, on, below)
-    }
-
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.0.init(init, rng);
         self.1.init(init, rng);
     }
+}
+
+impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Network<H, OUT>>
+    Nested<IN, OUT, (DenseCache<IN, H>, N::Cache)> for (Dense<IN, H, A>, N)
+{
+    #[inline]
+    fn walk_up_from<V: UpPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &mut (DenseCache<IN, H>, N::Cache),
+        below: Option<Below<'_>>,
+        pass: &mut V,
+    ) {
+        let (c0, c1) = cache;
+        self.0.walk_up_from(TOKEN, first, c0, below, pass);
+        let below = Below {
+            a: &c0.a,
+            ra: &c0.ra,
+        };
+        self.1.walk_up_from(TOKEN, first + 1, c1, Some(below), pass);
+    }
+
+    #[inline]
+    fn walk_down_from<V: DownPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &mut (DenseCache<IN, H>, N::Cache),
+        below: Option<Below<'_>>,
+        grad: Option<&mut Self>,
+        above: Carry<'_>,
+        beneath: Option<Carry<'_>>,
+        pass: &mut V,
+    ) {
+        let (c0, c1) = cache;
+        let (g0, g1) = match grad {
+            Some(g) => (Some(&mut g.0), Some(&mut g.1)),
+            None => (None, None),
+        };
+        let mut v = [0.0; H];
+        let run = |m: &mut [f32]| {
+            let mid = Carry {
+                v: &mut v,
+                m: &mut *m,
+            };
+            let under = Below {
+                a: &c0.a,
+                ra: &c0.ra,
+            };
+            self.1.walk_down_from(
+                TOKEN,
+                first + 1,
+                c1,
+                Some(under),
+                g1,
+                above,
+                Some(mid),
+                pass,
+            );
+            let mid = Carry { v: &mut v, m };
+            self.0
+                .walk_down_from(TOKEN, first, c0, below, g0, mid, beneath, pass);
+        };
+        if V::MATRIX {
+            run([[0.0; H]; H].as_flattened_mut());
+        } else {
+            run(&mut []);
+        }
+    }
+
+    #[inline]
+    fn walk_back_from<V: BackPass>(
+        &self,
+        _: Token,
+        first: usize,
+        cache: &(DenseCache<IN, H>, N::Cache),
+        grad: &mut Self,
+        g: &mut [f32; OUT],
+        gx: Option<&mut [f32; IN]>,
+        pass: &mut V,
+    ) {
+        let mut gh = [0.0; H];
+        self.1.walk_back_from(
+            TOKEN,
+            first + 1,
+            &cache.1,
+            &mut grad.1,
+            g,
+            Some(&mut gh),
+            pass,
+        );
+        self.0
+            .walk_back_from(TOKEN, first, &cache.0, &mut grad.0, &mut gh, gx, pass);
+    }
+
+    #[inline]
+    fn output(_: Token, cache: &(DenseCache<IN, H>, N::Cache)) -> &[f32; OUT] {
+        N::output(TOKEN, &cache.1)
+    }
 
     type Block = (DenseBlock<IN, H>, N::Block);
 
-    fn new_block() -> Self::Block {
-        (DenseBlock::new(), N::new_block())
+    fn new_block(_: Token) -> Self::Block {
+        (DenseBlock::new(), N::new_block(TOKEN))
     }
 
     #[inline]
