@@ -114,44 +114,103 @@ fn store(zs: &mut [f32], at: usize, v: V) {
 }
 
 /// `gw_o += Σ_s ds[s][o]·xs[s]` for every row `o`, samples in order: the bits
-/// of one [`axpy_into`] per sample and row.
+/// of one [`axpy_into`] per sample and row. Register tiles of `R` rows × `C`
+/// vectors (eight accumulators where the row allows: enough to hide the
+/// add or fused multiply-add latency), each `xs` vector loaded once per tile.
 #[inline]
 pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usize, n_out: usize) {
     let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    for (o, row) in gw.chunks_exact_mut(n_in).enumerate() {
-        let (chunks, tail) = row.as_chunks_mut::<W>();
-        let (groups, rest) = chunks.as_chunks_mut::<4>();
-        for (g, acc_mem) in groups.iter_mut().enumerate() {
-            let mut acc = acc_mem.map(V::from);
+    let full = n_in / W;
+    let mut k = 0;
+    while k + 4 <= full {
+        outer_rows::<2, 4>(gw, ds, xs, k, n_in, n_out);
+        k += 4;
+    }
+    match full - k {
+        3 => outer_rows::<2, 3>(gw, ds, xs, k, n_in, n_out),
+        2 => outer_rows::<4, 2>(gw, ds, xs, k, n_in, n_out),
+        1 => outer_rows::<8, 1>(gw, ds, xs, k, n_in, n_out),
+        _ => {}
+    }
+    let first_tail = full * W;
+    if first_tail < n_in {
+        for (o, row) in gw.chunks_exact_mut(n_in).enumerate() {
+            let tail = row.get_mut(first_tail..).unwrap_or(&mut []);
             for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-                let (Some(xg), Some(&c)) =
-                    (x.as_chunks::<W>().0.as_chunks::<4>().0.get(g), d.get(o))
-                else {
-                    continue;
-                };
-                let c = V::splat(c);
-                for (a, u) in acc.iter_mut().zip(xg) {
-                    *a = c.mul_add(V::from(*u), *a);
+                if let (Some(u), Some(&c)) = (x.get(first_tail..), d.get(o)) {
+                    for (v, u) in tail.iter_mut().zip(u) {
+                        *v += c * u;
+                    }
                 }
             }
-            *acc_mem = acc.map(|a| a.to_array());
         }
-        let first_rest = groups.len() * 4;
-        for (j, acc_mem) in rest.iter_mut().enumerate() {
-            let mut acc = V::from(*acc_mem);
-            for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-                if let (Some(u), Some(&c)) = (x.as_chunks::<W>().0.get(first_rest + j), d.get(o)) {
-                    acc = V::splat(c).mul_add(V::from(*u), acc);
-                }
+    }
+}
+
+/// [`outer_acc_block`] for vectors `k..k + C` of every row: rows `R` at a
+/// time, then one at a time.
+#[inline(always)]
+fn outer_rows<const R: usize, const C: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    k: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let mut o = 0;
+    while o + R <= n_out {
+        outer_tile::<R, C>(gw, ds, xs, o, k, n_in, n_out);
+        o += R;
+    }
+    while o < n_out {
+        outer_tile::<1, C>(gw, ds, xs, o, k, n_in, n_out);
+        o += 1;
+    }
+}
+
+/// Rows `o..o + R`, vectors `k..k + C` of `gw`, held in registers over the samples.
+#[inline(always)]
+fn outer_tile<const R: usize, const C: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    k: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let cols = k * W..(k + C) * W;
+    let mut acc = [[V::ZERO; C]; R];
+    for (r, a) in acc.iter_mut().enumerate() {
+        if let Some(m) = gw.get((o + r) * n_in..).and_then(|row| row.get(cols.clone())) {
+            for (v, c) in a.iter_mut().zip(m.as_chunks::<W>().0) {
+                *v = V::from(*c);
             }
-            *acc_mem = acc.to_array();
         }
-        let first_tail = n_in - tail.len();
-        for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-            if let (Some(u), Some(&c)) = (x.get(first_tail..), d.get(o)) {
-                for (v, u) in tail.iter_mut().zip(u) {
-                    *v += c * u;
-                }
+    }
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(xc), Some(dr)) = (
+            x.get(cols.clone()).and_then(|c| c.as_chunks::<W>().0.first_chunk::<C>()),
+            d.get(o..).and_then(|d| d.first_chunk::<R>()),
+        ) else {
+            continue;
+        };
+        let xv = xc.map(V::from);
+        for (a, &c) in acc.iter_mut().zip(dr) {
+            let c = V::splat(c);
+            for (v, u) in a.iter_mut().zip(xv) {
+                *v = c.mul_add(u, *v);
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        if let Some(m) = gw
+            .get_mut((o + r) * n_in..)
+            .and_then(|row| row.get_mut(cols.clone()))
+        {
+            for (c, v) in m.as_chunks_mut::<W>().0.iter_mut().zip(a) {
+                *c = v.to_array();
             }
         }
     }
