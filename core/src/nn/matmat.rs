@@ -21,85 +21,151 @@ pub(crate) fn transpose_into(w: &[f32], wt: &mut [f32], n_in: usize, n_out: usiz
     }
 }
 
-/// Samples per register tile of [`matmul_block`].
+/// Samples × vectors of outputs per register tile of [`matmul_block`]: with
+/// fused multiply-add eight accumulators hide its latency; without, fewer
+/// samples per tile mean fewer broadcasts (shuffles) per multiply-add
+/// (measured best on both builds).
+#[cfg(target_feature = "avx")]
 const MS: usize = 4;
+#[cfg(target_feature = "avx")]
+const MC: usize = 2;
+#[cfg(not(target_feature = "avx"))]
+const MS: usize = 2;
+#[cfg(not(target_feature = "avx"))]
+const MC: usize = 4;
 
 /// `zs[s][o] = Σ_i xs[s][i]·wt[i][o]`, summed over `i` in order from zero,
-/// for every sample: outputs in SIMD lanes, `MS` samples × two vectors of
+/// for every sample: outputs in SIMD lanes, `MS` samples × `MC` vectors of
 /// outputs per register tile, no horizontal sums. `wt = Wᵀ`
-/// ([`transpose_into`]).
+/// ([`transpose_into`]). Outputs past the last full vector take `W`
+/// samples in the lanes instead ([`matmul_cols`]).
 #[inline]
 pub(crate) fn matmul_block(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
     let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    let mut xi = xs.chunks_exact(n_in * MS);
-    let mut zi = zs.chunks_exact_mut(n_out * MS);
+    if n_out >= W {
+        let mut xi = xs.chunks_exact(n_in * MS);
+        let mut zi = zs.chunks_exact_mut(n_out * MS);
+        for (x, z) in xi.by_ref().zip(zi.by_ref()) {
+            matmul_tile::<MS>(wt, x, z, n_in, n_out);
+        }
+        for (x, z) in xi
+            .remainder()
+            .chunks_exact(n_in)
+            .zip(zi.into_remainder().chunks_exact_mut(n_out))
+        {
+            matmul_tile::<1>(wt, x, z, n_in, n_out);
+        }
+    }
+    matmul_cols(wt, xs, zs, n_in, n_out);
+}
+
+/// The outputs `j ≥ W·⌊n_out/W⌋` of [`matmul_block`]: `W` samples in the
+/// lanes (their inputs transposed `W` at a time), each lane the scalar chain
+/// `((0 + x₀w₀) + x₁w₁) + …` unfused; leftover samples one at a time.
+#[inline(never)]
+fn matmul_cols(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
+    let first = n_out / W * W;
+    if first == n_out {
+        return;
+    }
+    let mut xi = xs.chunks_exact(n_in * W);
+    let mut zi = zs.chunks_exact_mut(n_out * W);
     for (x, z) in xi.by_ref().zip(zi.by_ref()) {
-        matmul_tile::<MS>(wt, x, z, n_in, n_out);
+        let rows: [&[f32]; W] =
+            core::array::from_fn(|s| x.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
+        for j in first..n_out {
+            let mut col = wt.iter().skip(j).step_by(n_out);
+            let mut acc = V::ZERO;
+            let mut i = 0;
+            while i + W <= n_in {
+                let t = V::transpose(core::array::from_fn(|s| {
+                    rows[s]
+                        .get(i..i + W)
+                        .and_then(|c| c.first_chunk::<W>())
+                        .map_or(V::ZERO, |c| V::from(*c))
+                }));
+                for (xc, w) in t.iter().zip(col.by_ref()) {
+                    acc += *xc * V::splat(*w);
+                }
+                i += W;
+            }
+            for w in col {
+                let xc: [f32; W] = core::array::from_fn(|s| rows[s].get(i).copied().unwrap_or(0.0));
+                acc += V::from(xc) * V::splat(*w);
+                i += 1;
+            }
+            for (s, v) in acc.to_array().iter().enumerate() {
+                if let Some(zo) = z.get_mut(s * n_out + j) {
+                    *zo = *v;
+                }
+            }
+        }
     }
     for (x, z) in xi
         .remainder()
         .chunks_exact(n_in)
         .zip(zi.into_remainder().chunks_exact_mut(n_out))
     {
-        matmul_tile::<1>(wt, x, z, n_in, n_out);
-    }
-}
-
-/// [`matmul_block`] for `M` samples.
-#[inline(always)]
-fn matmul_tile<const M: usize>(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
-    let x: [&[f32]; M] = core::array::from_fn(|s| xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
-    let full = n_out / W;
-    let mut o = 0;
-    // Two vectors of outputs at a time, then one.
-    while o + 2 <= full {
-        let mut acc = [[V::ZERO; 2]; M];
-        for (i, row) in wt.chunks_exact(n_out).enumerate() {
-            let (Some(w0), Some(w1)) = (chunk(row, o), chunk(row, o + 1)) else {
-                break;
-            };
-            for (a, xs) in acc.iter_mut().zip(x) {
-                let xb = V::splat(xs.get(i).copied().unwrap_or(0.0));
-                a[0] = xb.mul_add(w0, a[0]);
-                a[1] = xb.mul_add(w1, a[1]);
-            }
-        }
-        for (s, a) in acc.iter().enumerate() {
-            store(zs, s * n_out + o * W, a[0]);
-            store(zs, s * n_out + (o + 1) * W, a[1]);
-        }
-        o += 2;
-    }
-    if o < full {
-        let mut acc = [V::ZERO; M];
-        for (i, row) in wt.chunks_exact(n_out).enumerate() {
-            let Some(w0) = chunk(row, o) else { break };
-            for (a, xs) in acc.iter_mut().zip(x) {
-                *a = V::splat(xs.get(i).copied().unwrap_or(0.0)).mul_add(w0, *a);
-            }
-        }
-        for (s, a) in acc.iter().enumerate() {
-            store(zs, s * n_out + o * W, *a);
-        }
-    }
-    // Outputs past the last full vector: the same chain, one lane at a time.
-    for j in full * W..n_out {
-        for (s, xs) in x.iter().enumerate() {
+        for j in first..n_out {
             let mut acc = 0.0;
-            for (row, xv) in wt.chunks_exact(n_out).zip(xs.iter()) {
+            for (row, xv) in wt.chunks_exact(n_out).zip(x) {
                 acc += xv * row.get(j).copied().unwrap_or(0.0);
             }
-            if let Some(z) = zs.get_mut(s * n_out + j) {
-                *z = acc;
+            if let Some(zo) = z.get_mut(j) {
+                *zo = acc;
             }
         }
     }
 }
 
-/// Vector `k` of a row.
+/// [`matmul_block`] for `M` samples: vectors of outputs `MC` at a time, then one.
 #[inline(always)]
-fn chunk(row: &[f32], k: usize) -> Option<V> {
-    row.as_chunks::<W>().0.get(k).map(|c| V::from(*c))
+fn matmul_tile<const M: usize>(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
+    let full = n_out / W;
+    let mut o = 0;
+    while o + MC <= full {
+        matmul_vecs::<M, MC>(wt, xs, zs, o, n_in, n_out);
+        o += MC;
+    }
+    while o < full {
+        matmul_vecs::<M, 1>(wt, xs, zs, o, n_in, n_out);
+        o += 1;
+    }
+}
+
+/// Vectors `o..o + C` of the outputs of `M` samples, held in registers over the inputs.
+#[inline(always)]
+fn matmul_vecs<const M: usize, const C: usize>(
+    wt: &[f32],
+    xs: &[f32],
+    zs: &mut [f32],
+    o: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let x: [&[f32]; M] = core::array::from_fn(|s| xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
+    let cols = o * W..(o + C) * W;
+    let mut acc = [[V::ZERO; C]; M];
+    for (i, row) in wt.chunks_exact(n_out).take(n_in).enumerate() {
+        let Some(wc) = row
+            .get(cols.clone())
+            .and_then(|r| r.as_chunks::<W>().0.first_chunk::<C>())
+        else {
+            break;
+        };
+        let w = wc.map(V::from);
+        for (a, xs) in acc.iter_mut().zip(x) {
+            let xb = V::splat(xs.get(i).copied().unwrap_or(0.0));
+            for (v, wv) in a.iter_mut().zip(w) {
+                *v = xb.mul_add(wv, *v);
+            }
+        }
+    }
+    for (s, a) in acc.iter().enumerate() {
+        for (c, v) in a.iter().enumerate() {
+            store(zs, s * n_out + (o + c) * W, *v);
+        }
+    }
 }
 
 /// Writes `v` at `at` when it fits.
@@ -132,16 +198,49 @@ pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usiz
         1 => outer_rows::<8, 1>(gw, ds, xs, k, n_in, n_out),
         _ => {}
     }
-    let first_tail = full * W;
-    if first_tail < n_in {
-        for (o, row) in gw.chunks_exact_mut(n_in).enumerate() {
-            let tail = row.get_mut(first_tail..).unwrap_or(&mut []);
-            for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-                if let (Some(u), Some(&c)) = (x.get(first_tail..), d.get(o)) {
-                    for (v, u) in tail.iter_mut().zip(u) {
-                        *v += c * u;
-                    }
-                }
+    if full * W < n_in {
+        let mut o = 0;
+        while o + 4 <= n_out {
+            outer_tail::<4>(gw, ds, xs, o, full * W, n_in, n_out);
+            o += 4;
+        }
+        while o < n_out {
+            outer_tail::<1>(gw, ds, xs, o, full * W, n_in, n_out);
+            o += 1;
+        }
+    }
+}
+
+/// The last `n_in − first < W` columns of rows `o..o + R`, zero-padded into
+/// one vector per row: each used lane is the scalar chain `v + c·u` unfused,
+/// the padding is never stored.
+#[inline(always)]
+fn outer_tail<const R: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    first: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let padded = |v: &[f32]| V::from(core::array::from_fn(|l| v.get(l).copied().unwrap_or(0.0)));
+    let row = |r: usize| (o + r) * n_in + first..(o + r + 1) * n_in;
+    let mut acc: [V; R] = core::array::from_fn(|r| padded(gw.get(row(r)).unwrap_or(&[])));
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(u), Some(dr)) = (x.get(first..), d.get(o..).and_then(|d| d.first_chunk::<R>()))
+        else {
+            continue;
+        };
+        let u = padded(u);
+        for (a, &c) in acc.iter_mut().zip(dr) {
+            *a += V::splat(c) * u;
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        if let Some(m) = gw.get_mut(row(r)) {
+            for (v, l) in m.iter_mut().zip(a.to_array()) {
+                *v = l;
             }
         }
     }
