@@ -6,7 +6,9 @@
 //! of operations of the one-sample kernel, so a block gives the bits of its
 //! samples taken one at a time, whatever the block size.
 
-use super::matvec::{V, W, axpy_into, rows_axpy};
+use super::matvec::{V, W, axpy_into};
+#[cfg(test)]
+use super::matvec::rows_axpy;
 
 /// `wt = Wᵀ` (`n_in` rows of `n_out`) for [`matmul_block`].
 #[inline]
@@ -385,75 +387,14 @@ pub(crate) fn outer_acc2_block(
     }
 }
 
-/// `gxs[s] = Wᵀ ds[s]` for every sample: [`rows_axpy`]'s bits per sample.
+/// `gxs[s] = Wᵀ ds[s]` for every sample: [`rows_axpy`](super::matvec::rows_axpy)'s bits per sample.
+/// `Wᵀ ds[s]` is [`matmul_block`] with `W` in the place of `wt`: each
+/// `gx[i]` summed over the rows in ascending order from zero, the same
+/// chain (fused where [`axpy_into`] is; unfused scalar tails) as
+/// [`rows_axpy`](super::matvec::rows_axpy).
 #[inline]
 pub(crate) fn rows_axpy_block(w: &[f32], ds: &[f32], gxs: &mut [f32], n_in: usize, n_out: usize) {
-    let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    let mut di = ds.chunks_exact(n_out);
-    let mut gi = gxs.chunks_exact_mut(n_in);
-    loop {
-        match (di.next(), gi.next(), di.next(), gi.next()) {
-            (Some(d0), Some(g0), Some(d1), Some(g1)) => rows_axpy_pair(w, [d0, d1], [g0, g1]),
-            (Some(d0), Some(g0), _, _) => {
-                rows_axpy(w, d0, g0);
-                return;
-            }
-            _ => return,
-        }
-    }
-}
-
-/// Two samples, four chunks of the input gradient per register tile, rows
-/// in ascending order from zero.
-#[inline(always)]
-fn rows_axpy_pair(w: &[f32], d: [&[f32]; 2], g: [&mut [f32]; 2]) {
-    let [g0, g1] = g;
-    let n = g0.len();
-    let (c0, t0) = g0.as_chunks_mut::<W>();
-    let (c1, t1) = g1.as_chunks_mut::<W>();
-    let (q0, r0) = c0.as_chunks_mut::<4>();
-    let (q1, r1) = c1.as_chunks_mut::<4>();
-    for (k, (m0, m1)) in q0.iter_mut().zip(q1.iter_mut()).enumerate() {
-        let (mut a, mut b) = ([V::ZERO; 4], [V::ZERO; 4]);
-        for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-            let Some(wg) = row.as_chunks::<W>().0.as_chunks::<4>().0.get(k) else {
-                continue;
-            };
-            let (e0, e1) = (V::splat(e0), V::splat(e1));
-            for ((p, q), wc) in a.iter_mut().zip(b.iter_mut()).zip(wg) {
-                let wv = V::from(*wc);
-                *p = e0.mul_add(wv, *p);
-                *q = e1.mul_add(wv, *q);
-            }
-        }
-        *m0 = a.map(|v| v.to_array());
-        *m1 = b.map(|v| v.to_array());
-    }
-    let first = q0.len() * 4;
-    for (j, (m0, m1)) in r0.iter_mut().zip(r1.iter_mut()).enumerate() {
-        let (mut a, mut b) = (V::ZERO, V::ZERO);
-        for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-            if let Some(wc) = row.as_chunks::<W>().0.get(first + j) {
-                let wv = V::from(*wc);
-                a = V::splat(e0).mul_add(wv, a);
-                b = V::splat(e1).mul_add(wv, b);
-            }
-        }
-        *m0 = a.to_array();
-        *m1 = b.to_array();
-    }
-    let first_tail = n - t0.len();
-    t0.fill(0.0);
-    t1.fill(0.0);
-    for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-        let Some(wt) = row.get(first_tail..) else {
-            continue;
-        };
-        for ((p, q), u) in t0.iter_mut().zip(t1.iter_mut()).zip(wt) {
-            *p += e0 * u;
-            *q += e1 * u;
-        }
-    }
+    matmul_block(w, ds, gxs, n_out, n_in);
 }
 
 /// `gb += Σ_s ds[s]`, samples in order (one [`axpy_into`] of 1 per sample).
