@@ -70,38 +70,15 @@ fn matmul_cols(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize
     if first == n_out {
         return;
     }
-    let mut xi = xs.chunks_exact(n_in * W);
-    let mut zi = zs.chunks_exact_mut(n_out * W);
+    let mut xg = xs.chunks_exact(n_in * W * CG);
+    let mut zg = zs.chunks_exact_mut(n_out * W * CG);
+    for (x, z) in xg.by_ref().zip(zg.by_ref()) {
+        cols_lanes::<CG>(wt, x, z, first, n_in, n_out);
+    }
+    let mut xi = xg.remainder().chunks_exact(n_in * W);
+    let mut zi = zg.into_remainder().chunks_exact_mut(n_out * W);
     for (x, z) in xi.by_ref().zip(zi.by_ref()) {
-        let rows: [&[f32]; W] =
-            core::array::from_fn(|s| x.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
-        for j in first..n_out {
-            let mut col = wt.iter().skip(j).step_by(n_out);
-            let mut acc = V::ZERO;
-            let mut i = 0;
-            while i + W <= n_in {
-                let t = V::transpose(core::array::from_fn(|s| {
-                    rows[s]
-                        .get(i..i + W)
-                        .and_then(|c| c.first_chunk::<W>())
-                        .map_or(V::ZERO, |c| V::from(*c))
-                }));
-                for (xc, w) in t.iter().zip(col.by_ref()) {
-                    acc += *xc * V::splat(*w);
-                }
-                i += W;
-            }
-            for w in col {
-                let xc: [f32; W] = core::array::from_fn(|s| rows[s].get(i).copied().unwrap_or(0.0));
-                acc += V::from(xc) * V::splat(*w);
-                i += 1;
-            }
-            for (s, v) in acc.to_array().iter().enumerate() {
-                if let Some(zo) = z.get_mut(s * n_out + j) {
-                    *zo = *v;
-                }
-            }
-        }
+        cols_lanes::<1>(wt, x, z, first, n_in, n_out);
     }
     for (x, z) in xi
         .remainder()
@@ -115,6 +92,65 @@ fn matmul_cols(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize
             }
             if let Some(zo) = z.get_mut(j) {
                 *zo = acc;
+            }
+        }
+    }
+}
+
+/// Lane groups of `W` samples at a time in [`matmul_cols`]: `G` independent
+/// chains per output interleaved (each alone waits on its additions).
+const CG: usize = if W < 16 { 16 / W } else { 1 };
+
+/// [`matmul_cols`] for `G·W` samples: group `g`'s lane `l` is sample `g·W + l`.
+#[inline(always)]
+fn cols_lanes<const G: usize>(
+    wt: &[f32],
+    xs: &[f32],
+    zs: &mut [f32],
+    first: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let rows: [[&[f32]; W]; G] = core::array::from_fn(|g| {
+        core::array::from_fn(|l| {
+            let s = g * W + l;
+            xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[])
+        })
+    });
+    for j in first..n_out {
+        let mut col = wt.iter().skip(j).step_by(n_out);
+        let mut acc = [V::ZERO; G];
+        let mut i = 0;
+        while i + W <= n_in {
+            let t: [[V; W]; G] = core::array::from_fn(|g| {
+                V::transpose(core::array::from_fn(|l| {
+                    rows[g][l]
+                        .get(i..i + W)
+                        .and_then(|c| c.first_chunk::<W>())
+                        .map_or(V::ZERO, |c| V::from(*c))
+                }))
+            });
+            for (k, w) in col.by_ref().take(W).enumerate() {
+                let w = V::splat(*w);
+                for (a, tg) in acc.iter_mut().zip(&t) {
+                    *a += tg[k] * w;
+                }
+            }
+            i += W;
+        }
+        for w in col {
+            let w = V::splat(*w);
+            for (a, rg) in acc.iter_mut().zip(&rows) {
+                let xc: [f32; W] = core::array::from_fn(|l| rg[l].get(i).copied().unwrap_or(0.0));
+                *a += V::from(xc) * w;
+            }
+            i += 1;
+        }
+        for (g, a) in acc.iter().enumerate() {
+            for (l, v) in a.to_array().iter().enumerate() {
+                if let Some(zo) = zs.get_mut((g * W + l) * n_out + j) {
+                    *zo = *v;
+                }
             }
         }
     }
