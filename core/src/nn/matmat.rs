@@ -226,6 +226,10 @@ pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usiz
     let (n_in, n_out) = (n_in.max(1), n_out.max(1));
     let full = n_in / W;
     let mut k = 0;
+    while k + 8 <= full {
+        outer_rows::<1, 8>(gw, ds, xs, k, n_in, n_out);
+        k += 8;
+    }
     while k + 4 <= full {
         outer_rows::<2, 4>(gw, ds, xs, k, n_in, n_out);
         k += 4;
