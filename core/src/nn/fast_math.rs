@@ -158,8 +158,16 @@ mod tests {
         let p = ((p0 + p1 * s) + s2 * (p2 + p3 * s)) + s4 * ((p4 + p5 * s) + s2 * p6);
         let q = (q0 + q1 * s) + s2 * (q2 + q3 * s);
         let r = (x * p) / q;
-        let r = if (x >= TANH_CLAMP) | (r > 1.0) { 1.0 } else { r };
-        if (x <= -TANH_CLAMP) | (r < -1.0) { -1.0 } else { r }
+        let r = if (x >= TANH_CLAMP) | (r > 1.0) {
+            1.0
+        } else {
+            r
+        };
+        if (x <= -TANH_CLAMP) | (r < -1.0) {
+            -1.0
+        } else {
+            r
+        }
     }
 
     #[test]

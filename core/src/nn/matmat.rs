@@ -6,9 +6,9 @@
 //! of operations of the one-sample kernel, so a block gives the bits of its
 //! samples taken one at a time, whatever the block size.
 
-use super::matvec::{V, W, axpy_into};
 #[cfg(test)]
 use super::matvec::rows_axpy;
+use super::matvec::{V, W, axpy_into};
 
 /// `wt = Wᵀ` (`n_in` rows of `n_out`) for [`matmul_block`].
 #[inline]
@@ -270,8 +270,10 @@ fn outer_tail<const R: usize>(
     let row = |r: usize| (o + r) * n_in + first..(o + r + 1) * n_in;
     let mut acc: [V; R] = core::array::from_fn(|r| padded(gw.get(row(r)).unwrap_or(&[])));
     for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-        let (Some(u), Some(dr)) = (x.get(first..), d.get(o..).and_then(|d| d.first_chunk::<R>()))
-        else {
+        let (Some(u), Some(dr)) = (
+            x.get(first..),
+            d.get(o..).and_then(|d| d.first_chunk::<R>()),
+        ) else {
             continue;
         };
         let u = padded(u);
@@ -324,7 +326,10 @@ fn outer_tile<const R: usize, const C: usize>(
     let cols = k * W..(k + C) * W;
     let mut acc = [[V::ZERO; C]; R];
     for (r, a) in acc.iter_mut().enumerate() {
-        if let Some(m) = gw.get((o + r) * n_in..).and_then(|row| row.get(cols.clone())) {
+        if let Some(m) = gw
+            .get((o + r) * n_in..)
+            .and_then(|row| row.get(cols.clone()))
+        {
             for (v, c) in a.iter_mut().zip(m.as_chunks::<W>().0) {
                 *v = V::from(*c);
             }
@@ -332,7 +337,8 @@ fn outer_tile<const R: usize, const C: usize>(
     }
     for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
         let (Some(xc), Some(dr)) = (
-            x.get(cols.clone()).and_then(|c| c.as_chunks::<W>().0.first_chunk::<C>()),
+            x.get(cols.clone())
+                .and_then(|c| c.as_chunks::<W>().0.first_chunk::<C>()),
             d.get(o..).and_then(|d| d.first_chunk::<R>()),
         ) else {
             continue;
