@@ -111,25 +111,28 @@ fn cols_lanes<const G: usize>(
     n_in: usize,
     n_out: usize,
 ) {
-    let rows: [[&[f32]; W]; G] = core::array::from_fn(|g| {
-        core::array::from_fn(|l| {
-            let s = g * W + l;
-            xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[])
-        })
-    });
+    let mut rows: [[&[f32]; W]; G] = [[&[]; W]; G];
+    for (r, x) in rows
+        .as_flattened_mut()
+        .iter_mut()
+        .zip(xs.chunks_exact(n_in))
+    {
+        *r = x;
+    }
     for j in first..n_out {
         let mut col = wt.iter().skip(j).step_by(n_out);
         let mut acc = [V::ZERO; G];
         let mut i = 0;
         while i + W <= n_in {
-            let t: [[V; W]; G] = core::array::from_fn(|g| {
-                V::transpose(core::array::from_fn(|l| {
-                    rows[g][l]
-                        .get(i..i + W)
-                        .and_then(|c| c.first_chunk::<W>())
-                        .map_or(V::ZERO, |c| V::from(*c))
-                }))
-            });
+            let mut t = [[V::ZERO; W]; G];
+            for (tg, rg) in t.iter_mut().zip(&rows) {
+                for (v, r) in tg.iter_mut().zip(rg) {
+                    if let Some(c) = r.get(i..i + W).and_then(|c| c.first_chunk::<W>()) {
+                        *v = V::from(*c);
+                    }
+                }
+                *tg = V::transpose(*tg);
+            }
             for (k, w) in col.by_ref().take(W).enumerate() {
                 let w = V::splat(*w);
                 for (a, tg) in acc.iter_mut().zip(&t) {
@@ -141,7 +144,10 @@ fn cols_lanes<const G: usize>(
         for w in col {
             let w = V::splat(*w);
             for (a, rg) in acc.iter_mut().zip(&rows) {
-                let xc: [f32; W] = core::array::from_fn(|l| rg[l].get(i).copied().unwrap_or(0.0));
+                let mut xc = [0.0; W];
+                for (v, r) in xc.iter_mut().zip(rg) {
+                    *v = r.get(i).copied().unwrap_or(0.0);
+                }
                 *a += V::from(xc) * w;
             }
             i += 1;
