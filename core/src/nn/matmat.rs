@@ -246,15 +246,63 @@ pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usiz
         1 => outer_rows::<8, 1>(gw, ds, xs, k, n_in, n_out),
         _ => {}
     }
-    if full * W < n_in {
-        let mut o = 0;
-        while o + 4 <= n_out {
-            outer_tail::<4>(gw, ds, xs, o, full * W, n_in, n_out);
-            o += 4;
+    let first = full * W;
+    if first < n_in {
+        for o in (0..n_out / W).map(|v| v * W) {
+            let mut t = first;
+            while t + 2 <= n_in {
+                outer_tail_lanes::<2>(gw, ds, xs, o, t, n_in, n_out);
+                t += 2;
+            }
+            if t < n_in {
+                outer_tail_lanes::<1>(gw, ds, xs, o, t, n_in, n_out);
+            }
         }
-        while o < n_out {
-            outer_tail::<1>(gw, ds, xs, o, full * W, n_in, n_out);
-            o += 1;
+        for o in n_out / W * W..n_out {
+            outer_tail::<1>(gw, ds, xs, o, first, n_in, n_out);
+        }
+    }
+}
+
+/// Columns `t..t + T` of rows `o..o + W` (past the last full vector of the
+/// rows): the rows in the lanes, `ds[s][o..o + W]` one load per sample, each
+/// lane the scalar chain `v + c·u` unfused.
+#[inline(always)]
+fn outer_tail_lanes<const T: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    t: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let at = |l: usize, c: usize| (o + l) * n_in + t + c;
+    let mut acc = [V::ZERO; T];
+    for (c, a) in acc.iter_mut().enumerate() {
+        let mut g = [0.0; W];
+        for (l, v) in g.iter_mut().enumerate() {
+            *v = gw.get(at(l, c)).copied().unwrap_or(0.0);
+        }
+        *a = V::from(g);
+    }
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(u), Some(dv)) = (
+            x.get(t..).and_then(|u| u.first_chunk::<T>()),
+            d.get(o..).and_then(|d| d.first_chunk::<W>()),
+        ) else {
+            continue;
+        };
+        let dv = V::from(*dv);
+        for (a, &u) in acc.iter_mut().zip(u) {
+            *a += dv * V::splat(u);
+        }
+    }
+    for (c, a) in acc.iter().enumerate() {
+        for (l, v) in a.to_array().iter().enumerate() {
+            if let Some(g) = gw.get_mut(at(l, c)) {
+                *g = *v;
+            }
         }
     }
 }
