@@ -75,17 +75,11 @@ pub(crate) fn tanh(x: f32) -> f32 {
     let q = (q0 + q1 * s) + s2 * (q2 + q3 * s);
     let r = (x * p) / q;
     // At the clamp the true value rounds to ±1 (it does from |x| ≈ 8.7 on),
-    // and rounding must not push the fit past ±1.
-    let r = if (x >= TANH_CLAMP) | (r > 1.0) {
-        1.0
-    } else {
-        r
-    };
-    if (x <= -TANH_CLAMP) | (r < -1.0) {
-        -1.0
-    } else {
-        r
-    }
+    // and rounding must not push the fit past ±1. The fit gives at least 1
+    // at ±TANH_CLAMP (tested), so capping `r` alone is enough: written as
+    // `minps`/`maxps` operand order, NaN and −0 fall through.
+    let r = if r > 1.0 { 1.0 } else { r };
+    if r < -1.0 { -1.0 } else { r }
 }
 
 /// The logistic function `1/(1 + e^{−x})`.
@@ -152,6 +146,46 @@ mod tests {
             x += 1e-3;
         }
         assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    /// The previous form, which also tested `x` against the clamp.
+    fn tanh_with_clamp_tests(x: f32) -> f32 {
+        let x = x.clamp(-TANH_CLAMP, TANH_CLAMP);
+        let s = x * x;
+        let [p6, p5, p4, p3, p2, p1, p0] = TANH_P;
+        let [q3, q2, q1, q0] = TANH_Q;
+        let (s2, s4) = (s * s, s * s * (s * s));
+        let p = ((p0 + p1 * s) + s2 * (p2 + p3 * s)) + s4 * ((p4 + p5 * s) + s2 * p6);
+        let q = (q0 + q1 * s) + s2 * (q2 + q3 * s);
+        let r = (x * p) / q;
+        let r = if (x >= TANH_CLAMP) | (r > 1.0) {
+            1.0
+        } else {
+            r
+        };
+        if (x <= -TANH_CLAMP) | (r < -1.0) {
+            -1.0
+        } else {
+            r
+        }
+    }
+
+    #[test]
+    fn tanh_caps_without_testing_the_clamp_bit_for_bit() {
+        // The two differ at most where `x` reaches the clamp: every f32 with
+        // 8.5 ≤ |x| ≤ 10, a stride through the rest, ±∞.
+        let mut bits = 0u32;
+        while bits < 0x7f80_0000 {
+            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+                assert_eq!(tanh(x).to_bits(), tanh_with_clamp_tests(x).to_bits(), "{x}");
+            }
+            let near = (0x4108_0000..0x4120_0000).contains(&bits);
+            bits += if near { 1 } else { 7919 };
+        }
+        for x in [f32::INFINITY, f32::NEG_INFINITY, TANH_CLAMP, -TANH_CLAMP] {
+            assert_eq!(tanh(x).to_bits(), tanh_with_clamp_tests(x).to_bits(), "{x}");
+        }
+        assert!(tanh(f32::NAN).is_nan());
     }
 
     #[test]

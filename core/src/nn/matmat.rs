@@ -6,7 +6,9 @@
 //! of operations of the one-sample kernel, so a block gives the bits of its
 //! samples taken one at a time, whatever the block size.
 
-use super::matvec::{V, W, axpy_into, rows_axpy};
+#[cfg(test)]
+use super::matvec::rows_axpy;
+use super::matvec::{V, W, axpy_into};
 
 /// `wt = Wᵀ` (`n_in` rows of `n_out`) for [`matmul_block`].
 #[inline]
@@ -21,85 +23,193 @@ pub(crate) fn transpose_into(w: &[f32], wt: &mut [f32], n_in: usize, n_out: usiz
     }
 }
 
-/// Samples per register tile of [`matmul_block`].
+/// Samples × vectors of outputs per register tile of [`matmul_block`]: with
+/// fused multiply-add eight accumulators hide its latency; without, fewer
+/// samples per tile mean fewer broadcasts (shuffles) per multiply-add
+/// (measured best on both builds).
+#[cfg(target_feature = "avx")]
 const MS: usize = 4;
+#[cfg(target_feature = "avx")]
+const MC: usize = 2;
+#[cfg(not(target_feature = "avx"))]
+const MS: usize = 2;
+#[cfg(not(target_feature = "avx"))]
+const MC: usize = 4;
 
 /// `zs[s][o] = Σ_i xs[s][i]·wt[i][o]`, summed over `i` in order from zero,
-/// for every sample: outputs in SIMD lanes, `MS` samples × two vectors of
+/// for every sample: outputs in SIMD lanes, `MS` samples × `MC` vectors of
 /// outputs per register tile, no horizontal sums. `wt = Wᵀ`
-/// ([`transpose_into`]).
+/// ([`transpose_into`]). Outputs past the last full vector take `W`
+/// samples in the lanes instead ([`matmul_cols`]).
 #[inline]
 pub(crate) fn matmul_block(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
     let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    let mut xi = xs.chunks_exact(n_in * MS);
-    let mut zi = zs.chunks_exact_mut(n_out * MS);
+    if n_out >= W {
+        let mut xi = xs.chunks_exact(n_in * MS);
+        let mut zi = zs.chunks_exact_mut(n_out * MS);
+        for (x, z) in xi.by_ref().zip(zi.by_ref()) {
+            matmul_tile::<MS>(wt, x, z, n_in, n_out);
+        }
+        for (x, z) in xi
+            .remainder()
+            .chunks_exact(n_in)
+            .zip(zi.into_remainder().chunks_exact_mut(n_out))
+        {
+            matmul_tile::<1>(wt, x, z, n_in, n_out);
+        }
+    }
+    matmul_cols(wt, xs, zs, n_in, n_out);
+}
+
+/// The outputs `j ≥ W·⌊n_out/W⌋` of [`matmul_block`]: `W` samples in the
+/// lanes (their inputs transposed `W` at a time), each lane the scalar chain
+/// `((0 + x₀w₀) + x₁w₁) + …` unfused; leftover samples one at a time.
+#[inline(never)]
+fn matmul_cols(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
+    let first = n_out / W * W;
+    if first == n_out {
+        return;
+    }
+    let mut xg = xs.chunks_exact(n_in * W * CG);
+    let mut zg = zs.chunks_exact_mut(n_out * W * CG);
+    for (x, z) in xg.by_ref().zip(zg.by_ref()) {
+        cols_lanes::<CG>(wt, x, z, first, n_in, n_out);
+    }
+    let mut xi = xg.remainder().chunks_exact(n_in * W);
+    let mut zi = zg.into_remainder().chunks_exact_mut(n_out * W);
     for (x, z) in xi.by_ref().zip(zi.by_ref()) {
-        matmul_tile::<MS>(wt, x, z, n_in, n_out);
+        cols_lanes::<1>(wt, x, z, first, n_in, n_out);
     }
     for (x, z) in xi
         .remainder()
         .chunks_exact(n_in)
         .zip(zi.into_remainder().chunks_exact_mut(n_out))
     {
-        matmul_tile::<1>(wt, x, z, n_in, n_out);
-    }
-}
-
-/// [`matmul_block`] for `M` samples.
-#[inline(always)]
-fn matmul_tile<const M: usize>(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
-    let x: [&[f32]; M] = core::array::from_fn(|s| xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
-    let full = n_out / W;
-    let mut o = 0;
-    // Two vectors of outputs at a time, then one.
-    while o + 2 <= full {
-        let mut acc = [[V::ZERO; 2]; M];
-        for (i, row) in wt.chunks_exact(n_out).enumerate() {
-            let (Some(w0), Some(w1)) = (chunk(row, o), chunk(row, o + 1)) else {
-                break;
-            };
-            for (a, xs) in acc.iter_mut().zip(x) {
-                let xb = V::splat(xs.get(i).copied().unwrap_or(0.0));
-                a[0] = xb.mul_add(w0, a[0]);
-                a[1] = xb.mul_add(w1, a[1]);
-            }
-        }
-        for (s, a) in acc.iter().enumerate() {
-            store(zs, s * n_out + o * W, a[0]);
-            store(zs, s * n_out + (o + 1) * W, a[1]);
-        }
-        o += 2;
-    }
-    if o < full {
-        let mut acc = [V::ZERO; M];
-        for (i, row) in wt.chunks_exact(n_out).enumerate() {
-            let Some(w0) = chunk(row, o) else { break };
-            for (a, xs) in acc.iter_mut().zip(x) {
-                *a = V::splat(xs.get(i).copied().unwrap_or(0.0)).mul_add(w0, *a);
-            }
-        }
-        for (s, a) in acc.iter().enumerate() {
-            store(zs, s * n_out + o * W, *a);
-        }
-    }
-    // Outputs past the last full vector: the same chain, one lane at a time.
-    for j in full * W..n_out {
-        for (s, xs) in x.iter().enumerate() {
+        for j in first..n_out {
             let mut acc = 0.0;
-            for (row, xv) in wt.chunks_exact(n_out).zip(xs.iter()) {
+            for (row, xv) in wt.chunks_exact(n_out).zip(x) {
                 acc += xv * row.get(j).copied().unwrap_or(0.0);
             }
-            if let Some(z) = zs.get_mut(s * n_out + j) {
-                *z = acc;
+            if let Some(zo) = z.get_mut(j) {
+                *zo = acc;
             }
         }
     }
 }
 
-/// Vector `k` of a row.
+/// Lane groups of `W` samples at a time in [`matmul_cols`]: `G` independent
+/// chains per output interleaved (each alone waits on its additions).
+const CG: usize = if W < 16 { 16 / W } else { 1 };
+
+/// [`matmul_cols`] for `G·W` samples: group `g`'s lane `l` is sample `g·W + l`.
 #[inline(always)]
-fn chunk(row: &[f32], k: usize) -> Option<V> {
-    row.as_chunks::<W>().0.get(k).map(|c| V::from(*c))
+fn cols_lanes<const G: usize>(
+    wt: &[f32],
+    xs: &[f32],
+    zs: &mut [f32],
+    first: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let mut rows: [[&[f32]; W]; G] = [[&[]; W]; G];
+    for (r, x) in rows
+        .as_flattened_mut()
+        .iter_mut()
+        .zip(xs.chunks_exact(n_in))
+    {
+        *r = x;
+    }
+    for j in first..n_out {
+        let mut col = wt.iter().skip(j).step_by(n_out);
+        let mut acc = [V::ZERO; G];
+        let mut i = 0;
+        while i + W <= n_in {
+            let mut t = [[V::ZERO; W]; G];
+            for (tg, rg) in t.iter_mut().zip(&rows) {
+                for (v, r) in tg.iter_mut().zip(rg) {
+                    if let Some(c) = r.get(i..i + W).and_then(|c| c.first_chunk::<W>()) {
+                        *v = V::from(*c);
+                    }
+                }
+                *tg = V::transpose(*tg);
+            }
+            for (k, w) in col.by_ref().take(W).enumerate() {
+                let w = V::splat(*w);
+                for (a, tg) in acc.iter_mut().zip(&t) {
+                    *a += tg[k] * w;
+                }
+            }
+            i += W;
+        }
+        for w in col {
+            let w = V::splat(*w);
+            for (a, rg) in acc.iter_mut().zip(&rows) {
+                let mut xc = [0.0; W];
+                for (v, r) in xc.iter_mut().zip(rg) {
+                    *v = r.get(i).copied().unwrap_or(0.0);
+                }
+                *a += V::from(xc) * w;
+            }
+            i += 1;
+        }
+        for (g, a) in acc.iter().enumerate() {
+            for (l, v) in a.to_array().iter().enumerate() {
+                if let Some(zo) = zs.get_mut((g * W + l) * n_out + j) {
+                    *zo = *v;
+                }
+            }
+        }
+    }
+}
+
+/// [`matmul_block`] for `M` samples: vectors of outputs `MC` at a time, then one.
+#[inline(always)]
+fn matmul_tile<const M: usize>(wt: &[f32], xs: &[f32], zs: &mut [f32], n_in: usize, n_out: usize) {
+    let full = n_out / W;
+    let mut o = 0;
+    while o + MC <= full {
+        matmul_vecs::<M, MC>(wt, xs, zs, o, n_in, n_out);
+        o += MC;
+    }
+    while o < full {
+        matmul_vecs::<M, 1>(wt, xs, zs, o, n_in, n_out);
+        o += 1;
+    }
+}
+
+/// Vectors `o..o + C` of the outputs of `M` samples, held in registers over the inputs.
+#[inline(always)]
+fn matmul_vecs<const M: usize, const C: usize>(
+    wt: &[f32],
+    xs: &[f32],
+    zs: &mut [f32],
+    o: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let x: [&[f32]; M] = core::array::from_fn(|s| xs.get(s * n_in..(s + 1) * n_in).unwrap_or(&[]));
+    let cols = o * W..(o + C) * W;
+    let mut acc = [[V::ZERO; C]; M];
+    for (i, row) in wt.chunks_exact(n_out).take(n_in).enumerate() {
+        let Some(wc) = row
+            .get(cols.clone())
+            .and_then(|r| r.as_chunks::<W>().0.first_chunk::<C>())
+        else {
+            break;
+        };
+        let w = wc.map(V::from);
+        for (a, xs) in acc.iter_mut().zip(x) {
+            let xb = V::splat(xs.get(i).copied().unwrap_or(0.0));
+            for (v, wv) in a.iter_mut().zip(w) {
+                *v = xb.mul_add(wv, *v);
+            }
+        }
+    }
+    for (s, a) in acc.iter().enumerate() {
+        for (c, v) in a.iter().enumerate() {
+            store(zs, s * n_out + (o + c) * W, *v);
+        }
+    }
 }
 
 /// Writes `v` at `at` when it fits.
@@ -114,44 +224,194 @@ fn store(zs: &mut [f32], at: usize, v: V) {
 }
 
 /// `gw_o += Σ_s ds[s][o]·xs[s]` for every row `o`, samples in order: the bits
-/// of one [`axpy_into`] per sample and row.
+/// of one [`axpy_into`] per sample and row. Register tiles of `R` rows × `C`
+/// vectors (eight accumulators where the row allows: enough to hide the
+/// add or fused multiply-add latency), each `xs` vector loaded once per tile.
 #[inline]
 pub(crate) fn outer_acc_block(gw: &mut [f32], ds: &[f32], xs: &[f32], n_in: usize, n_out: usize) {
     let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    for (o, row) in gw.chunks_exact_mut(n_in).enumerate() {
-        let (chunks, tail) = row.as_chunks_mut::<W>();
-        let (groups, rest) = chunks.as_chunks_mut::<4>();
-        for (g, acc_mem) in groups.iter_mut().enumerate() {
-            let mut acc = acc_mem.map(V::from);
-            for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-                let (Some(xg), Some(&c)) =
-                    (x.as_chunks::<W>().0.as_chunks::<4>().0.get(g), d.get(o))
-                else {
-                    continue;
-                };
-                let c = V::splat(c);
-                for (a, u) in acc.iter_mut().zip(xg) {
-                    *a = c.mul_add(V::from(*u), *a);
-                }
+    let full = n_in / W;
+    let mut k = 0;
+    while k + 8 <= full {
+        outer_rows::<1, 8>(gw, ds, xs, k, n_in, n_out);
+        k += 8;
+    }
+    while k + 4 <= full {
+        outer_rows::<2, 4>(gw, ds, xs, k, n_in, n_out);
+        k += 4;
+    }
+    match full - k {
+        3 => outer_rows::<2, 3>(gw, ds, xs, k, n_in, n_out),
+        2 => outer_rows::<4, 2>(gw, ds, xs, k, n_in, n_out),
+        1 => outer_rows::<8, 1>(gw, ds, xs, k, n_in, n_out),
+        _ => {}
+    }
+    let first = full * W;
+    if first < n_in {
+        for o in (0..n_out / W).map(|v| v * W) {
+            let mut t = first;
+            while t + 2 <= n_in {
+                outer_tail_lanes::<2>(gw, ds, xs, o, t, n_in, n_out);
+                t += 2;
             }
-            *acc_mem = acc.map(|a| a.to_array());
-        }
-        let first_rest = groups.len() * 4;
-        for (j, acc_mem) in rest.iter_mut().enumerate() {
-            let mut acc = V::from(*acc_mem);
-            for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-                if let (Some(u), Some(&c)) = (x.as_chunks::<W>().0.get(first_rest + j), d.get(o)) {
-                    acc = V::splat(c).mul_add(V::from(*u), acc);
-                }
+            if t < n_in {
+                outer_tail_lanes::<1>(gw, ds, xs, o, t, n_in, n_out);
             }
-            *acc_mem = acc.to_array();
         }
-        let first_tail = n_in - tail.len();
-        for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
-            if let (Some(u), Some(&c)) = (x.get(first_tail..), d.get(o)) {
-                for (v, u) in tail.iter_mut().zip(u) {
-                    *v += c * u;
-                }
+        for o in n_out / W * W..n_out {
+            outer_tail::<1>(gw, ds, xs, o, first, n_in, n_out);
+        }
+    }
+}
+
+/// Columns `t..t + T` of rows `o..o + W` (past the last full vector of the
+/// rows): the rows in the lanes, `ds[s][o..o + W]` one load per sample, each
+/// lane the scalar chain `v + c·u` unfused.
+#[inline(always)]
+fn outer_tail_lanes<const T: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    t: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let at = |l: usize, c: usize| (o + l) * n_in + t + c;
+    let mut acc = [V::ZERO; T];
+    for (c, a) in acc.iter_mut().enumerate() {
+        let mut g = [0.0; W];
+        for (l, v) in g.iter_mut().enumerate() {
+            *v = gw.get(at(l, c)).copied().unwrap_or(0.0);
+        }
+        *a = V::from(g);
+    }
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(u), Some(dv)) = (
+            x.get(t..).and_then(|u| u.first_chunk::<T>()),
+            d.get(o..).and_then(|d| d.first_chunk::<W>()),
+        ) else {
+            continue;
+        };
+        let dv = V::from(*dv);
+        for (a, &u) in acc.iter_mut().zip(u) {
+            *a += dv * V::splat(u);
+        }
+    }
+    for (c, a) in acc.iter().enumerate() {
+        for (l, v) in a.to_array().iter().enumerate() {
+            if let Some(g) = gw.get_mut(at(l, c)) {
+                *g = *v;
+            }
+        }
+    }
+}
+
+/// The last `n_in − first < W` columns of rows `o..o + R`, zero-padded into
+/// one vector per row: each used lane is the scalar chain `v + c·u` unfused,
+/// the padding is never stored.
+#[inline(always)]
+fn outer_tail<const R: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    first: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let padded = |v: &[f32]| V::from(core::array::from_fn(|l| v.get(l).copied().unwrap_or(0.0)));
+    let row = |r: usize| (o + r) * n_in + first..(o + r + 1) * n_in;
+    let mut acc: [V; R] = core::array::from_fn(|r| padded(gw.get(row(r)).unwrap_or(&[])));
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(u), Some(dr)) = (
+            x.get(first..),
+            d.get(o..).and_then(|d| d.first_chunk::<R>()),
+        ) else {
+            continue;
+        };
+        let u = padded(u);
+        for (a, &c) in acc.iter_mut().zip(dr) {
+            *a += V::splat(c) * u;
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        if let Some(m) = gw.get_mut(row(r)) {
+            for (v, l) in m.iter_mut().zip(a.to_array()) {
+                *v = l;
+            }
+        }
+    }
+}
+
+/// [`outer_acc_block`] for vectors `k..k + C` of every row: rows `R` at a
+/// time, then one at a time.
+#[inline(always)]
+fn outer_rows<const R: usize, const C: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    k: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let mut o = 0;
+    while o + R <= n_out {
+        outer_tile::<R, C>(gw, ds, xs, o, k, n_in, n_out);
+        o += R;
+    }
+    while o < n_out {
+        outer_tile::<1, C>(gw, ds, xs, o, k, n_in, n_out);
+        o += 1;
+    }
+}
+
+/// Rows `o..o + R`, vectors `k..k + C` of `gw`, held in registers over the samples.
+#[inline(always)]
+fn outer_tile<const R: usize, const C: usize>(
+    gw: &mut [f32],
+    ds: &[f32],
+    xs: &[f32],
+    o: usize,
+    k: usize,
+    n_in: usize,
+    n_out: usize,
+) {
+    let cols = k * W..(k + C) * W;
+    let mut acc = [[V::ZERO; C]; R];
+    for (r, a) in acc.iter_mut().enumerate() {
+        if let Some(m) = gw
+            .get((o + r) * n_in..)
+            .and_then(|row| row.get(cols.clone()))
+        {
+            for (v, c) in a.iter_mut().zip(m.as_chunks::<W>().0) {
+                *v = V::from(*c);
+            }
+        }
+    }
+    for (x, d) in xs.chunks_exact(n_in).zip(ds.chunks_exact(n_out)) {
+        let (Some(xc), Some(dr)) = (
+            x.get(cols.clone())
+                .and_then(|c| c.as_chunks::<W>().0.first_chunk::<C>()),
+            d.get(o..).and_then(|d| d.first_chunk::<R>()),
+        ) else {
+            continue;
+        };
+        let xv = xc.map(V::from);
+        for (a, &c) in acc.iter_mut().zip(dr) {
+            let c = V::splat(c);
+            for (v, u) in a.iter_mut().zip(xv) {
+                *v = c.mul_add(u, *v);
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        if let Some(m) = gw
+            .get_mut((o + r) * n_in..)
+            .and_then(|row| row.get_mut(cols.clone()))
+        {
+            for (c, v) in m.as_chunks_mut::<W>().0.iter_mut().zip(a) {
+                *c = v.to_array();
             }
         }
     }
@@ -227,75 +487,14 @@ pub(crate) fn outer_acc2_block(
     }
 }
 
-/// `gxs[s] = Wᵀ ds[s]` for every sample: [`rows_axpy`]'s bits per sample.
+/// `gxs[s] = Wᵀ ds[s]` for every sample: [`rows_axpy`](super::matvec::rows_axpy)'s bits per sample.
+/// `Wᵀ ds[s]` is [`matmul_block`] with `W` in the place of `wt`: each
+/// `gx[i]` summed over the rows in ascending order from zero, the same
+/// chain (fused where [`axpy_into`] is; unfused scalar tails) as
+/// [`rows_axpy`](super::matvec::rows_axpy).
 #[inline]
 pub(crate) fn rows_axpy_block(w: &[f32], ds: &[f32], gxs: &mut [f32], n_in: usize, n_out: usize) {
-    let (n_in, n_out) = (n_in.max(1), n_out.max(1));
-    let mut di = ds.chunks_exact(n_out);
-    let mut gi = gxs.chunks_exact_mut(n_in);
-    loop {
-        match (di.next(), gi.next(), di.next(), gi.next()) {
-            (Some(d0), Some(g0), Some(d1), Some(g1)) => rows_axpy_pair(w, [d0, d1], [g0, g1]),
-            (Some(d0), Some(g0), _, _) => {
-                rows_axpy(w, d0, g0);
-                return;
-            }
-            _ => return,
-        }
-    }
-}
-
-/// Two samples, four chunks of the input gradient per register tile, rows
-/// in ascending order from zero.
-#[inline(always)]
-fn rows_axpy_pair(w: &[f32], d: [&[f32]; 2], g: [&mut [f32]; 2]) {
-    let [g0, g1] = g;
-    let n = g0.len();
-    let (c0, t0) = g0.as_chunks_mut::<W>();
-    let (c1, t1) = g1.as_chunks_mut::<W>();
-    let (q0, r0) = c0.as_chunks_mut::<4>();
-    let (q1, r1) = c1.as_chunks_mut::<4>();
-    for (k, (m0, m1)) in q0.iter_mut().zip(q1.iter_mut()).enumerate() {
-        let (mut a, mut b) = ([V::ZERO; 4], [V::ZERO; 4]);
-        for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-            let Some(wg) = row.as_chunks::<W>().0.as_chunks::<4>().0.get(k) else {
-                continue;
-            };
-            let (e0, e1) = (V::splat(e0), V::splat(e1));
-            for ((p, q), wc) in a.iter_mut().zip(b.iter_mut()).zip(wg) {
-                let wv = V::from(*wc);
-                *p = e0.mul_add(wv, *p);
-                *q = e1.mul_add(wv, *q);
-            }
-        }
-        *m0 = a.map(|v| v.to_array());
-        *m1 = b.map(|v| v.to_array());
-    }
-    let first = q0.len() * 4;
-    for (j, (m0, m1)) in r0.iter_mut().zip(r1.iter_mut()).enumerate() {
-        let (mut a, mut b) = (V::ZERO, V::ZERO);
-        for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-            if let Some(wc) = row.as_chunks::<W>().0.get(first + j) {
-                let wv = V::from(*wc);
-                a = V::splat(e0).mul_add(wv, a);
-                b = V::splat(e1).mul_add(wv, b);
-            }
-        }
-        *m0 = a.to_array();
-        *m1 = b.to_array();
-    }
-    let first_tail = n - t0.len();
-    t0.fill(0.0);
-    t1.fill(0.0);
-    for ((row, &e0), &e1) in w.chunks_exact(n).zip(d[0]).zip(d[1]) {
-        let Some(wt) = row.get(first_tail..) else {
-            continue;
-        };
-        for ((p, q), u) in t0.iter_mut().zip(t1.iter_mut()).zip(wt) {
-            *p += e0 * u;
-            *q += e1 * u;
-        }
-    }
+    matmul_block(w, ds, gxs, n_out, n_in);
 }
 
 /// `gb += Σ_s ds[s]`, samples in order (one [`axpy_into`] of 1 per sample).
@@ -317,8 +516,8 @@ mod tests {
         })
     }
 
-    /// Every kernel, every block size 0..=5, widths 1..=19: the bits of the
-    /// one-sample kernels.
+    /// Every kernel, every block size 0..=17 (past two 8-sample lane groups and
+    /// every tile remainder), widths 1..=19: the bits of the one-sample kernels.
     #[test]
     fn block_kernels_match_their_one_sample_order_bit_for_bit() {
         for n_in in 1..=19 {
@@ -326,20 +525,20 @@ mod tests {
                 let w: [f32; 19 * 19] =
                     core::array::from_fn(|i| values(19 * 19, 7).nth(i).unwrap_or(0.0) * 0.7);
                 let w = &w[..n_in * n_out];
-                for n in 0..=5 {
-                    let mut xs = [0.0f32; 5 * 19];
-                    let mut ds = [0.0f32; 5 * 19];
-                    for (v, u) in xs.iter_mut().zip(values(5 * 19, n as u32)) {
+                for n in 0..=17 {
+                    let mut xs = [0.0f32; 17 * 19];
+                    let mut ds = [0.0f32; 17 * 19];
+                    for (v, u) in xs.iter_mut().zip(values(17 * 19, n as u32)) {
                         *v = u;
                     }
-                    for (v, u) in ds.iter_mut().zip(values(5 * 19, 99 + n as u32)) {
+                    for (v, u) in ds.iter_mut().zip(values(17 * 19, 99 + n as u32)) {
                         *v = u;
                     }
                     let (xs, ds) = (&xs[..n * n_in], &ds[..n * n_out]);
 
                     let mut wt = [0.0f32; 19 * 19];
                     transpose_into(w, &mut wt[..n_in * n_out], n_in, n_out);
-                    let mut zb = [0.0f32; 5 * 19];
+                    let mut zb = [0.0f32; 17 * 19];
                     matmul_block(&wt[..n_in * n_out], xs, &mut zb[..n * n_out], n_in, n_out);
                     for (x, z) in xs.chunks_exact(n_in).zip(zb.chunks_exact(n_out)) {
                         for (row, zo) in w.chunks_exact(n_in).zip(z) {
@@ -359,7 +558,7 @@ mod tests {
                         }
                     }
 
-                    let mut gb = [0.0f32; 5 * 19];
+                    let mut gb = [0.0f32; 17 * 19];
                     rows_axpy_block(w, ds, &mut gb[..n * n_in], n_in, n_out);
                     for (d, g) in ds.chunks_exact(n_out).zip(gb.chunks_exact(n_in)) {
                         let mut one = [1.0f32; 19];
