@@ -509,8 +509,8 @@ fn optimizer_restore_rejects_bad_state_and_changes_nothing() {
 #[test]
 fn noise_on_slices_equals_noise_on_arrays() {
     let (mut a, mut b) = (
-        InputNoise::new(0.3, 9).unwrap(),
-        InputNoise::new(0.3, 9).unwrap(),
+        InputNoise::gaussian(0.3, 9).unwrap(),
+        InputNoise::gaussian(0.3, 9).unwrap(),
     );
     let (mut la, mut lb) = (
         LabelNoise::gaussian(0.2, 4).unwrap(),
@@ -748,7 +748,7 @@ fn invalid_settings_are_rejected_naming_the_setting() {
         "learning_rate"
     );
     assert_eq!(
-        name(InputNoise::new(f32::INFINITY, 0).unwrap_err()),
+        name(InputNoise::gaussian(f32::INFINITY, 0).unwrap_err()),
         "input_std"
     );
     assert_eq!(
@@ -1110,7 +1110,7 @@ fn input_and_label_noise_draw_n_is_keyed_stream_16n() {
     // One generator for every noise source: draw n of input or label noise is
     // `fill_normal` over `XoshiroLanes::keyed(seed, 16·n)`, bit for bit.
     let x: [f32; 37] = core::array::from_fn(|i| i as f32 * 0.1);
-    let mut input = InputNoise::new(0.3, 11).unwrap();
+    let mut input = InputNoise::gaussian(0.3, 11).unwrap();
     let mut label = LabelNoise::gaussian(0.3, 11).unwrap();
     for n in 0..3u64 {
         let mut z = [0.0f32; 37];

@@ -316,7 +316,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// assert!(t.with_input_noise(-0.1).is_err());
     /// ```
     pub fn with_input_noise(mut self, std: f32) -> Result<Self, Error> {
-        self.input_noise = InputNoise::new(std, sub_seed(self.seed, 2))?;
+        self.input_noise = InputNoise::gaussian(std, sub_seed(self.seed, 2))?;
         Ok(self)
     }
 
@@ -619,7 +619,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 input_noise.set_draw_index(rewind);
                 for (x, t) in samples {
                     let mut x_noisy = x.clone();
-                    let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
+                    input_noise.perturb_equal(x.as_ref(), x_noisy.as_mut());
                     pen.add(net, loss, &x_noisy, t, cache, grad)?;
                 }
                 input_noise.set_draw_index(after);
@@ -757,6 +757,12 @@ const UNREACHABLE: Error = Error::InvalidParameter {
     requirement: "a scratch network and a matching noise kind",
 };
 
+/// A push into a block just emptied (not reached: `BLOCK >= 1`).
+const BLOCK_FULL: Error = Error::InvalidParameter {
+    name: "batch",
+    requirement: "room in the block just emptied",
+};
+
 /// The error of Flipout without its scratch networks.
 const FLIPOUT_SCRATCH: Error = Error::InvalidParameter {
     name: "scratch",
@@ -807,8 +813,8 @@ fn block_pass<'a, X: Buffer + 'a, Y: Buffer, N: Model<X, Y>, T: Target + 'a, L: 
             xb.clear();
             tb.clear();
         }
-        // Cannot fail: emptied above when full.
-        let (_, _) = (xb.push(x), tb.push(t));
+        xb.push(x).map_err(|_| BLOCK_FULL)?;
+        tb.push(t).map_err(|_| BLOCK_FULL)?;
     }
     net.loss_grad_sum(loss, &xb, &tb, grad, total)
 }
@@ -822,8 +828,7 @@ fn noisy_sample<X: Buffer, T: Target>(
     t: &T,
 ) -> (X, T) {
     let mut x_noisy = x.clone();
-    // A clone of `x` has its length: cannot fail.
-    let _ = input_noise.perturb_slice(x.as_ref(), x_noisy.as_mut());
+    input_noise.perturb_equal(x.as_ref(), x_noisy.as_mut());
     (x_noisy, t.with_label_noise(label_noise))
 }
 
