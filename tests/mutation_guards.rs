@@ -100,7 +100,7 @@ fn golden_vectors() -> Vec<(&'static str, Vec<u32>)> {
     let mut z = [0.0f32; 20];
     fill_normal(&mut XoshiroLanes::keyed(44, 3), &mut z);
     v.push(("fill_normal_keyed_44_key_3", bits(&z)));
-    let mut input = InputNoise::new(0.3, 45).unwrap();
+    let mut input = InputNoise::gaussian(0.3, 45).unwrap();
     let mut label = LabelNoise::gaussian(0.2, 46).unwrap();
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..2 {

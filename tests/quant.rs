@@ -338,7 +338,8 @@ fn pcm_drift_moments_follow_the_aihwkit_model() {
     let t = 365.25f32 * 86400.0;
     let drift_only = PcmDrift::new(t, false)
         .unwrap()
-        .with_scales(0.0, 0.0, 1.0)
+        .with_programming_scale(0.0)
+        .and_then(|d| d.with_read_scale(0.0))
         .unwrap();
     let mut layer = Dense::<100, 100>::zeroed();
     layer.w = [[1.0; 100]; 100];
@@ -357,7 +358,8 @@ fn pcm_drift_moments_follow_the_aihwkit_model() {
     // max(0, N(0, σ_p(0)²)).
     let prog_only = PcmDrift::new(0.0, false)
         .unwrap()
-        .with_scales(1.0, 0.0, 0.0)
+        .with_read_scale(0.0)
+        .and_then(|d| d.with_drift_scale(0.0))
         .unwrap();
     let mut layer = Dense::<100, 100>::zeroed();
     layer.w = [[1.0; 100]; 100];
@@ -382,7 +384,8 @@ fn pcm_drift_moments_follow_the_aihwkit_model() {
     // Compensation restores the mean |w| of the programmed array.
     let comp = PcmDrift::new(t, true)
         .unwrap()
-        .with_scales(0.0, 0.0, 1.0)
+        .with_programming_scale(0.0)
+        .and_then(|d| d.with_read_scale(0.0))
         .unwrap();
     let mut layer = Dense::<100, 100>::zeroed();
     layer.w = [[1.0; 100]; 100];
@@ -390,11 +393,26 @@ fn pcm_drift_moments_follow_the_aihwkit_model() {
     let m: f32 = layer.w.as_flattened().iter().sum::<f32>() / 10_000.0;
     assert!((m - 1.0).abs() < 1e-4, "{m}");
     assert!(PcmDrift::new(-1.0, false).is_err());
-    assert!(
-        PcmDrift::new(1.0, false)
-            .unwrap()
-            .with_scales(f32::NAN, 1.0, 1.0)
-            .is_err()
+    // Each scale is checked, and named, when set.
+    let year = PcmDrift::new(1.0, false).unwrap();
+    let name = |r: Result<PcmDrift, noisereg::Error>| match r {
+        Err(noisereg::Error::InvalidParameter { name, .. }) => name,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        name(year.with_programming_scale(f32::NAN)),
+        "programming_scale"
+    );
+    assert_eq!(name(year.with_read_scale(-1.0)), "read_scale");
+    assert_eq!(name(year.with_drift_scale(f32::INFINITY)), "drift_scale");
+    let set = year
+        .with_programming_scale(0.5)
+        .and_then(|d| d.with_read_scale(0.25))
+        .and_then(|d| d.with_drift_scale(2.0))
+        .unwrap();
+    assert_eq!(
+        (set.programming_scale(), set.read_scale(), set.drift_scale()),
+        (0.5, 0.25, 2.0)
     );
 }
 

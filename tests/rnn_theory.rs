@@ -232,7 +232,7 @@ fn t1_linear_cell_weight_noise() {
 fn t6_linear_cell_input_noise() {
     let mut net = linear(RecurrentNoise::PerStep);
     net.b = [0.0];
-    let mut inp = InputNoise::new(0.1, 6).unwrap();
+    let mut inp = InputNoise::gaussian(0.1, 6).unwrap();
     let mut xn = X1::zeros();
     let mut f = [0.0];
     let m = mc(40_000, |_| {

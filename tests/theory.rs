@@ -229,7 +229,7 @@ fn t6_input_noise_on_linear_model_is_ridge() {
     let (w, y) = ([0.3f64, -0.1], 0.2f64);
     let exact = (w[0] + 2.0 * w[1] - y).powi(2) + ETA * (w[0] * w[0] + w[1] * w[1]);
     assert_golden("T6", exact, 0.011, 1e-12);
-    let mut noise = InputNoise::new(ETA.sqrt() as f32, 606).unwrap();
+    let mut noise = InputNoise::gaussian(ETA.sqrt() as f32, 606).unwrap();
     let r = mc(200_000, |_| {
         let mut xt = [0.0f32; 2];
         noise.perturb(&X, &mut xt);
@@ -244,7 +244,7 @@ fn t7_square_under_input_noise() {
     let d = x * x - t;
     let exact = d * d + ETA * (4.0 * x * x + 2.0 * d) + 3.0 * ETA * ETA;
     assert_golden("T7", exact, 0.0483, 1e-12);
-    let mut noise = InputNoise::new(ETA.sqrt() as f32, 707).unwrap();
+    let mut noise = InputNoise::gaussian(ETA.sqrt() as f32, 707).unwrap();
     let r = mc(200_000, |_| {
         let mut xt = [0.0f32];
         noise.perturb(&[x as f32], &mut xt);

@@ -87,26 +87,65 @@ impl PcmDrift {
         })
     }
 
-    /// The same model with aihwkit's `prog_noise_scale`, `read_noise_scale`
-    /// and `drift_scale`.
+    /// The same model with aihwkit's `prog_noise_scale`: the programming
+    /// noise's standard deviation times `scale` (0 programs exactly).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming `noise scale` unless all are finite and `>= 0`.
-    pub fn with_scales(mut self, prog: f32, read: f32, drift: f32) -> Result<Self, Error> {
-        if [prog, read, drift]
-            .iter()
-            .any(|s| !(s.is_finite() && *s >= 0.0))
-        {
-            return Err(Error::InvalidParameter {
-                name: "noise scale",
-                requirement: "finite and >= 0",
-            });
-        }
-        self.prog_noise_scale = prog;
-        self.read_noise_scale = read;
-        self.drift_scale = drift;
+    /// [`Error::InvalidParameter`] naming `programming_scale` unless finite and `>= 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use noisereg::PcmDrift;
+    /// let exact = PcmDrift::new(0.0, false)?
+    ///     .with_programming_scale(0.0)?
+    ///     .with_read_scale(0.0)?
+    ///     .with_drift_scale(0.5)?;
+    /// assert_eq!((exact.programming_scale(), exact.read_scale(), exact.drift_scale()), (0.0, 0.0, 0.5));
+    /// assert!(exact.with_programming_scale(-1.0).is_err());
+    /// # Ok::<(), noisereg::Error>(())
+    /// ```
+    pub fn with_programming_scale(mut self, scale: f32) -> Result<Self, Error> {
+        self.prog_noise_scale = noise_scale("programming_scale", scale)?;
         Ok(self)
+    }
+
+    /// The same model with aihwkit's `read_noise_scale`: the read (1/f)
+    /// noise's standard deviation times `scale`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `read_scale` unless finite and `>= 0`.
+    pub fn with_read_scale(mut self, scale: f32) -> Result<Self, Error> {
+        self.read_noise_scale = noise_scale("read_scale", scale)?;
+        Ok(self)
+    }
+
+    /// The same model with aihwkit's `drift_scale`: every drift exponent `ν`
+    /// times `scale` (0 switches drift off).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming `drift_scale` unless finite and `>= 0`.
+    pub fn with_drift_scale(mut self, scale: f32) -> Result<Self, Error> {
+        self.drift_scale = noise_scale("drift_scale", scale)?;
+        Ok(self)
+    }
+
+    /// The programming-noise scale (1 unless set).
+    pub fn programming_scale(&self) -> f32 {
+        self.prog_noise_scale
+    }
+
+    /// The read-noise scale (1 unless set).
+    pub fn read_scale(&self) -> f32 {
+        self.read_noise_scale
+    }
+
+    /// The drift scale (1 unless set).
+    pub fn drift_scale(&self) -> f32 {
+        self.drift_scale
     }
 
     /// Seconds after programming.
@@ -185,5 +224,17 @@ impl PcmDrift {
             }
         }
         Ok(())
+    }
+}
+
+/// `scale` if finite and `>= 0`, else an error naming `name`.
+fn noise_scale(name: &'static str, scale: f32) -> Result<f32, Error> {
+    if scale.is_finite() && scale >= 0.0 {
+        Ok(scale)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            requirement: "finite and >= 0",
+        })
     }
 }

@@ -26,12 +26,27 @@ impl GaussianShift {
     }
 
     /// Writes `v + σξ` into `out` with a fresh ξ (copies `v` when σ = 0).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LengthMismatch`] if `out` and `v` differ in length; nothing
+    /// is drawn then.
     #[inline]
     pub(crate) fn perturb(&mut self, v: &[f32], out: &mut [f32]) -> Result<(), Error> {
         check_len(out.len(), v.len())?;
+        self.perturb_equal(v, out);
+        Ok(())
+    }
+
+    /// [`perturb`](Self::perturb) for lengths equal by construction (arrays,
+    /// clones): unchecked, over the shorter of the two (never panics).
+    #[inline]
+    pub(crate) fn perturb_equal(&mut self, v: &[f32], out: &mut [f32]) {
         if self.std == 0.0 {
-            out.copy_from_slice(v);
-            return Ok(());
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o = x;
+            }
+            return;
         }
         let mut stream = LaneStream::new(self.seed);
         stream.set_draw(self.draw);
@@ -42,7 +57,6 @@ impl GaussianShift {
             *o = x + self.std * *o;
         }
         self.draw = self.draw.wrapping_add(1);
-        Ok(())
     }
 
     pub(crate) fn draw_index(&self) -> u64 {

@@ -14,13 +14,13 @@ use crate::sampler::GaussianShift;
 ///
 /// ```
 /// use noisereg::InputNoise;
-/// let mut noise = InputNoise::new(0.1, 3).unwrap();
+/// let mut noise = InputNoise::gaussian(0.1, 3).unwrap();
 /// let x = [1.0f32, 2.0];
 /// let mut a = [0.0f32; 2];
 /// noise.perturb(&x, &mut a);
 /// assert_ne!(a, x);
-/// assert!(InputNoise::new(-0.1, 3).is_err());
-/// let mut off = InputNoise::new(0.0, 3).unwrap();
+/// assert!(InputNoise::gaussian(-0.1, 3).is_err());
+/// let mut off = InputNoise::gaussian(0.0, 3).unwrap();
 /// off.perturb(&x, &mut a);
 /// assert_eq!(a, x);
 /// ```
@@ -40,14 +40,14 @@ impl InputNoise {
     ///
     /// ```
     /// use noisereg::InputNoise;
-    /// let mut noise = InputNoise::new(0.5, 1).unwrap();
+    /// let mut noise = InputNoise::gaussian(0.5, 1).unwrap();
     /// let mut out = [0.0f32; 3];
     /// noise.perturb(&[1.0; 3], &mut out);
     /// assert!(out.iter().all(|&v| v != 1.0));
     /// assert_eq!(noise.draw_index(), 1);
-    /// assert!(InputNoise::new(f32::INFINITY, 1).is_err());
+    /// assert!(InputNoise::gaussian(f32::INFINITY, 1).is_err());
     /// ```
-    pub fn new(std: f32, seed: u64) -> Result<Self, Error> {
+    pub fn gaussian(std: f32, seed: u64) -> Result<Self, Error> {
         Ok(Self {
             shift: GaussianShift::new(finite_non_negative("input_std", std)?, seed),
         })
@@ -78,8 +78,14 @@ impl InputNoise {
     /// Writes `x + ξ` into `out` with a fresh ξ (copies `x` when σ = 0).
     #[inline]
     pub fn perturb<const IN: usize>(&mut self, x: &[f32; IN], out: &mut [f32; IN]) {
-        // Equal lengths by type: cannot fail.
-        let _ = self.perturb_slice(x, out);
+        self.shift.perturb_equal(x, out);
+    }
+
+    /// [`perturb_slice`](Self::perturb_slice) for lengths equal by
+    /// construction (an input and its clone): unchecked.
+    #[inline]
+    pub(crate) fn perturb_equal(&mut self, x: &[f32], out: &mut [f32]) {
+        self.shift.perturb_equal(x, out);
     }
 
     /// [`perturb`](Self::perturb) for slices of any (equal) length: the
@@ -94,7 +100,7 @@ impl InputNoise {
     ///
     /// ```
     /// use noisereg::InputNoise;
-    /// let (mut a, mut b) = (InputNoise::new(0.5, 1).unwrap(), InputNoise::new(0.5, 1).unwrap());
+    /// let (mut a, mut b) = (InputNoise::gaussian(0.5, 1).unwrap(), InputNoise::gaussian(0.5, 1).unwrap());
     /// let (mut o1, mut o2) = ([0.0f32; 3], vec![0.0f32; 3]);
     /// a.perturb(&[1.0, 2.0, 3.0], &mut o1);
     /// b.perturb_slice(&[1.0, 2.0, 3.0], &mut o2)?;

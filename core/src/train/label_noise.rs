@@ -74,8 +74,7 @@ impl LabelNoise {
     /// Writes `y + ζ` into `out` with a fresh ζ (copies `y` when σ = 0).
     #[inline]
     pub fn perturb<const K: usize>(&mut self, y: &[f32; K], out: &mut [f32; K]) {
-        // Equal lengths by type: cannot fail.
-        let _ = self.perturb_slice(y, out);
+        self.shift.perturb_equal(y, out);
     }
 
     /// [`perturb`](Self::perturb) for targets of a length known at run time.

@@ -3,6 +3,7 @@
 
 mod adam;
 mod additive_noise;
+mod blocked_penalty;
 mod eta_schedule;
 mod evaluation;
 mod flipout;

@@ -79,9 +79,13 @@ impl<const IN: usize, T: Target, const CAP: usize> SampleRing<IN, T, CAP> {
         if self.samples.is_full() {
             self.samples.pop_front();
         }
-        // Cannot fail: there is room now.
-        let _ = self.samples.push_back((x, target));
-        Ok(())
+        // Not reached: there is room after the pop (`CAP = 0` does not build).
+        self.samples
+            .push_back((x, target))
+            .map_err(|_| Error::InvalidParameter {
+                name: "capacity",
+                requirement: "room after dropping the oldest sample",
+            })
     }
 
     /// Number of samples held.

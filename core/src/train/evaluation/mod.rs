@@ -7,14 +7,9 @@ pub use perturbed::{AntitheticPairs, NoisyLoss, perturbed_loss};
 
 use super::model::{Buffer, Model};
 use super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
-use crate::error::{Error, check_len};
+use crate::error::{Error, check_len, nonempty};
 use crate::nn::{BLOCK, HalfSquaredError, Loss, NoiseOn};
 use crate::perturbation::Clean;
-
-/// `n` as f64, or an error for empty data.
-fn nonempty(n: usize) -> Result<f64, Error> {
-    crate::error::nonempty("data", n).map(|n| n as f64)
-}
 
 /// Mean loss over a data set at the clean weights (accumulated in `f64`).
 ///
@@ -38,7 +33,7 @@ where
     L: Loss<T>,
 {
     check_len(xs.len(), targets.len())?;
-    let n = nonempty(xs.len())?;
+    let n = nonempty("data", xs.len())? as f64;
     let mut ys = core::array::from_fn(|_| net.output_buffer());
     Ok(loss_sum(net, loss, xs, targets, &mut ys)? / n)
 }
@@ -85,7 +80,7 @@ where
 /// assert_eq!(f, 3.0);
 /// ```
 pub fn flatness<X, Y, N: Model<X, Y>>(net: &N, xs: &[X], on: NoiseOn) -> Result<f32, Error> {
-    let n = nonempty(xs.len())?;
+    let n = nonempty("data", xs.len())? as f64;
     let ones = unit_eta(net.depth())?;
     let mut cache = net.workspace();
     let mut total = 0.0f64;
@@ -181,7 +176,7 @@ pub fn noisy_cost_expansion<X, Y: Buffer, N: Model<X, Y>>(
     }
     config.check_depth(net.depth())?;
     check_len(xs.len(), targets.len())?;
-    let n = nonempty(xs.len())?;
+    let n = nonempty("data", xs.len())? as f64;
     let eta = config.etas().get(..net.depth()).unwrap_or(config.etas());
     let on = config.noise_on();
     let mut cache = net.workspace();

@@ -4,8 +4,8 @@
 use super::super::model::{Buffer, Model};
 use super::super::weight_noise::WeightNoise;
 use super::super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
-use super::{clean_loss, loss_sum, nonempty};
-use crate::error::{Error, check_len};
+use super::{clean_loss, loss_sum};
+use crate::error::{Error, check_len, nonempty};
 use crate::nn::{BLOCK, Loss};
 
 /// A Monte Carlo estimate of the cost under weight noise, `E_ε J(θ + ε)`.
@@ -181,7 +181,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
     ) -> Result<Self, Error> {
         config.check_depth(net.depth())?;
         check_len(xs.len(), targets.len())?;
-        let n = nonempty(xs.len())?;
+        let n = nonempty("data", xs.len())? as f64;
         let mut noise = WeightNoise::new(config, seed);
         let eta: [f32; MAX_LAYERS] = *config.etas();
         noise.set_eta(&eta)?;
