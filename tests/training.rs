@@ -963,11 +963,7 @@ fn explicit_penalty_step_uses_the_networks_blocked_penalty_gradient() {
     // Without weight noise the penalty step runs the blocked pass of
     // Network::loss_penalty_grad_batch: the same gradient bits, for both
     // forms (½ squared error has H = I), from slices or an iterator, over
-    // more than two blocks (the pass does not depend on the split). Targets
-    // without SIMD lanes (BLOCK = 1) keep the one-sample passes.
-    if noisereg::BLOCK == 1 {
-        return;
-    }
+    // more than two blocks (the pass does not depend on the split).
     let n = net(16);
     let (xs, ys) = data(40);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.03)

@@ -61,12 +61,10 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     net.loss_grad_sum(loss, xs, ts, grad, &mut total)
                 })?;
             }
-            // The blocked penalty pass (Model::loss_penalty_grad_sum): the
-            // same contributions in the same order as per sample, with the
-            // block kernels' forward sums. Only with SIMD lanes (BLOCK > 1):
-            // on the microcontrollers it costs more instructions and flash
-            // than the one-sample passes, which stay there.
-            None => match pen.squared_error(loss, net.depth()).filter(|_| BLOCK > 1) {
+            None => match pen.squared_error(loss, net.depth()) {
+                // The blocked penalty pass, `BLOCK` samples at a time: the
+                // same contributions in the same order as per sample, with
+                // the block kernels' forward sums (Model::loss_penalty_grad_sum).
                 Some((eta, on)) => match slices {
                     // Noise-free samples in memory: one call, one block set-up
                     // (the same bits: the pass does not depend on the split).

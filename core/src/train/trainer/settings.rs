@@ -131,19 +131,6 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     /// ([`Loss::hessian_factor`](crate::Loss::hessian_factor)) makes `step` fail. `config`'s per-layer η,
     /// parameters and schedule are used; its kind and redraw policy are ignored.
     ///
-    /// Without weight noise, when the penalty has the squared-error form (a
-    /// loss with an identity Hessian, such as ½ squared error) and the target
-    /// has SIMD lanes ([`BLOCK`](crate::BLOCK) > 1), a step runs the batch
-    /// pass [`Model::loss_penalty_grad_sum`]: blocked for every
-    /// [`Network`](crate::Network), the sums of
-    /// [`Network::loss_penalty_grad_batch`](crate::Network::loss_penalty_grad_batch)
-    /// in its order whatever the batch split, which differ from the
-    /// one-sample passes by the rounding of the forward sums. Otherwise
-    /// (weight noise, another loss, or `BLOCK = 1` as on the
-    /// microcontrollers, where the blocked pass costs more instructions and
-    /// flash) the penalty is added one sample at a time, so penalty training
-    /// on the host (`BLOCK = 16`) and on a device differs in the last bits.
-    ///
     /// # Errors
     ///
     /// As [`with_weight_noise`](Self::with_weight_noise) for the depth.
