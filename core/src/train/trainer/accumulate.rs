@@ -20,12 +20,10 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     ModelTrainer<X, Y, N, O, S>
 {
     /// Fills `self.grad` with the batch-mean gradient; returns the mean loss.
-    /// `slices`, when given, are `samples` in memory (one batch-pass call).
     pub(super) fn accumulate<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
         samples: impl Iterator<Item = (&'a X, &'a T)> + Clone,
-        slices: Option<(&'a [X], &'a [T])>,
         n: usize,
     ) -> Result<f32, Error>
     where
@@ -65,16 +63,11 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                 // The blocked penalty pass, `BLOCK` samples at a time: the
                 // same contributions in the same order as per sample, with
                 // the block kernels' forward sums (Model::loss_penalty_grad_sum).
-                Some((eta, on)) => match slices {
-                    // Noise-free samples in memory: one call, one block set-up
-                    // (the same bits: the pass does not depend on the split).
-                    Some((xs, ts)) if input_noise.std() == 0.0 && label_noise.std() == 0.0 => {
-                        net.loss_penalty_grad_sum(loss, xs, ts, eta, on, cache, grad, &mut total)?;
-                    }
-                    _ => for_each_block(samples, input_noise, label_noise, |xs, ts| {
+                Some((eta, on)) => {
+                    for_each_block(samples, input_noise, label_noise, |xs, ts| {
                         net.loss_penalty_grad_sum(loss, xs, ts, eta, on, cache, grad, &mut total)
-                    })?,
-                },
+                    })?;
+                }
                 None => {
                     for (x, t) in samples {
                         let (x, t) = noisy_sample(input_noise, label_noise, x, t);

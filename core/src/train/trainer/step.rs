@@ -43,8 +43,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         targets: &[T],
     ) -> Result<f32, Error> {
         crate::error::check_len(xs.len(), targets.len())?;
-        let slices = Some((xs, targets));
-        self.step_iter(loss, xs.iter().zip(targets), slices, xs.len())
+        self.step_iter(loss, xs.iter().zip(targets), xs.len())
     }
 
     /// One optimiser step on the mini-batch of `(input, target)` pairs
@@ -73,7 +72,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         X: 'a,
     {
         let n = samples.clone().count();
-        self.step_iter(loss, samples, None, n)
+        self.step_iter(loss, samples, n)
     }
 
     pub(super) fn restore(&mut self, c: NoisePositions) {
@@ -84,12 +83,10 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         self.label_noise.set_draw_index(c.label);
     }
 
-    /// The step on `samples`, which are `slices` when given.
     fn step_iter<'a, T: Target + 'a, L: Loss<T>>(
         &mut self,
         loss: &L,
         samples: impl Iterator<Item = (&'a X, &'a T)> + Clone,
-        slices: Option<(&'a [X], &'a [T])>,
         n: usize,
     ) -> Result<f32, Error>
     where
@@ -105,7 +102,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
             }
         }
         let saved = self.noise_positions();
-        let result = self.accumulate(loss, samples, slices, n);
+        let result = self.accumulate(loss, samples, n);
         let result = result.and_then(|l| self.opt.check(&self.net, &self.grad).map(|()| l));
         match result {
             Ok(l) => {
@@ -146,6 +143,6 @@ impl<const IN: usize, Y: Buffer, N: Model<[f32; IN], Y>, O: Optimizer<N>, const 
         loss: &L,
         ring: &SampleRing<IN, T, CAP>,
     ) -> Result<f32, Error> {
-        self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), None, ring.len())
+        self.step_iter(loss, ring.iter().map(|(x, t)| (x, t)), ring.len())
     }
 }
