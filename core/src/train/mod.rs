@@ -3,7 +3,6 @@
 
 mod adam;
 mod additive_noise;
-mod blocked_penalty;
 mod eta_schedule;
 mod evaluation;
 mod flipout;

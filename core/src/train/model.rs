@@ -3,10 +3,10 @@
 //! sized at run time (the std harness's) trains and evaluates with the same
 //! code as the const-generic ones.
 
-use crate::error::{Error, check_len};
+use crate::error::Error;
 use crate::nn::{Loss, Network, NoiseOn};
 use crate::parameters::Parameters;
-use crate::perturbation::{Clean, Perturbation};
+use crate::perturbation::Perturbation;
 use crate::train::WeightNoiseConfig;
 
 /// A buffer of `f32` values: an array `[f32; N]` (fixed size, no checks) or,
@@ -106,62 +106,6 @@ pub trait Model<X, Y>: Parameters + Clone {
         grad: &mut Self,
         total: &mut f32,
     ) -> Result<(), Error>;
-
-    /// The loss and squared-error penalty gradient of a batch at the clean
-    /// weights: ADDS `Σ_s ∇_θ (ℓ_s + ½ P_s)`, `P_s = Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x_s)‖²`,
-    /// into `grad` and each loss `ℓ_s` into `total` (the explicit penalty's
-    /// batch pass, as [`loss_grad_sum`](Self::loss_grad_sum) is the plain one).
-    ///
-    /// By default one sample at a time ([`forward_traced`](Self::forward_traced),
-    /// then [`penalty_grad_traced`](Self::penalty_grad_traced) seeded with
-    /// `∂ℓ/∂y`), in `ws`. Every [`Network`] runs the blocked pass of
-    /// [`Network::loss_penalty_grad_batch`] instead: the same gradient
-    /// contributions in the same order, but the forward sums of the block
-    /// kernels, so the bits differ from the default's (by rounding) and do not
-    /// depend on how the batch is split into calls.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length, `eta`
-    /// does not have one entry per layer, or a buffer does not fit; the loss's
-    /// errors. `grad` and `total` are unspecified after an error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, HalfSquaredError, Model, Network, NoiseOn};
-    /// let net = Dense::<1, 1>::zeroed();
-    /// let (mut ws, mut grad, mut total) = (net.workspace(), Dense::<1, 1>::zeroed(), 0.0);
-    /// let (xs, ys) = ([[1.0], [3.0]], [[1.0], [1.0]]);
-    /// net.loss_penalty_grad_sum(&HalfSquaredError, &xs, &ys, &[0.1], NoiseOn::Weights, &mut ws, &mut grad, &mut total)?;
-    /// // f = 0: loss gradient −(1 + 3) for w; the penalty ½·0.1·x² has none at w = 0.
-    /// assert_eq!((total, grad.w), (1.0, [[-4.0]]));
-    /// # Ok::<(), noisereg::Error>(())
-    /// ```
-    #[allow(clippy::too_many_arguments)]
-    fn loss_penalty_grad_sum<T, L: Loss<T>>(
-        &self,
-        loss: &L,
-        xs: &[X],
-        targets: &[T],
-        eta: &[f32],
-        on: NoiseOn,
-        ws: &mut Self::Workspace,
-        grad: &mut Self,
-        total: &mut f32,
-    ) -> Result<(), Error>
-    where
-        Y: Buffer,
-    {
-        check_len(xs.len(), targets.len())?;
-        let (mut y, mut dy) = (self.output_buffer(), self.output_buffer());
-        for (x, t) in xs.iter().zip(targets) {
-            self.forward_traced(x, &mut Clean, ws, &mut y)?;
-            *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-            self.penalty_grad_traced(ws, &dy, eta, on, grad)?;
-        }
-        Ok(())
-    }
 
     /// [`Network::forward_with`].
     ///
@@ -389,21 +333,5 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> Model<[f32; IN], [f
         traces: &mut [f32; OUT],
     ) -> Result<(), Error> {
         self.hessian_trace(x, eta, on, ws, traces)
-    }
-
-    // The explicit penalty's blocked batch pass (train/blocked_penalty.rs).
-    #[inline]
-    fn loss_penalty_grad_sum<T, L: Loss<T>>(
-        &self,
-        loss: &L,
-        xs: &[[f32; IN]],
-        targets: &[T],
-        eta: &[f32],
-        on: NoiseOn,
-        _ws: &mut Self::Workspace,
-        grad: &mut Self,
-        total: &mut f32,
-    ) -> Result<(), Error> {
-        super::blocked_penalty::loss_penalty_grad_sum(self, loss, xs, targets, eta, on, grad, total)
     }
 }

@@ -55,26 +55,22 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
         match noise {
             None if !pen.is_on() => {
                 // Clean: the batch pass, `BLOCK` samples at a time.
-                for_each_block(samples, input_noise, label_noise, |xs, ts| {
-                    net.loss_grad_sum(loss, xs, ts, grad, &mut total)
-                })?;
+                block_pass(
+                    &*net,
+                    loss,
+                    samples,
+                    input_noise,
+                    label_noise,
+                    grad,
+                    &mut total,
+                )?;
             }
-            None => match pen.squared_error(loss, net.depth()) {
-                // The blocked penalty pass, `BLOCK` samples at a time: the
-                // same contributions in the same order as per sample, with
-                // the block kernels' forward sums (Model::loss_penalty_grad_sum).
-                Some((eta, on)) => {
-                    for_each_block(samples, input_noise, label_noise, |xs, ts| {
-                        net.loss_penalty_grad_sum(loss, xs, ts, eta, on, cache, grad, &mut total)
-                    })?;
+            None => {
+                for (x, t) in samples {
+                    let (x, t) = noisy_sample(input_noise, label_noise, x, t);
+                    total += pen.loss_and_add(net, loss, &x, &t, cache, grad)?;
                 }
-                None => {
-                    for (x, t) in samples {
-                        let (x, t) = noisy_sample(input_noise, label_noise, x, t);
-                        total += pen.loss_and_add(net, loss, &x, &t, cache, grad)?;
-                    }
-                }
-            },
+            }
             Some(noise) if noise.estimator() == Estimator::Flipout => {
                 noise.next_draw();
                 let mult = noise.needs_gradient_scaling();
@@ -135,10 +131,15 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
                     Some(noisy) if !pen.is_on() => {
                         // θ̃ materialised once, then the clean batch pass on it.
                         noise.perturb_parameters(net, noisy);
-                        let noisy = &*noisy;
-                        for_each_block(samples, input_noise, label_noise, |xs, ts| {
-                            noisy.loss_grad_sum(loss, xs, ts, grad, &mut total)
-                        })?;
+                        block_pass(
+                            &*noisy,
+                            loss,
+                            samples,
+                            input_noise,
+                            label_noise,
+                            grad,
+                            &mut total,
+                        )?;
                     }
                     Some(noisy) => {
                         // θ̃ materialised once; the gradient at θ̃ goes to θ.
@@ -234,28 +235,32 @@ const BLOCK_FULL: Error = Error::InvalidParameter {
     requirement: "room in the block just emptied",
 };
 
-/// Runs `pass` on `samples` (input and label noise applied) `BLOCK` at a
-/// time, in order; every call but the last gets a full block.
+/// The clean batch pass over `samples` (input and label noise applied),
+/// `BLOCK` samples at a time: ADDS the summed gradient into `grad` and the
+/// losses into `total`.
 #[inline(always)]
-fn for_each_block<'a, X: Buffer + 'a, T: Target + 'a>(
+fn block_pass<'a, X: Buffer + 'a, Y: Buffer, N: Model<X, Y>, T: Target + 'a, L: Loss<T>>(
+    net: &N,
+    loss: &L,
     samples: impl Iterator<Item = (&'a X, &'a T)>,
     input_noise: &mut InputNoise,
     label_noise: &mut LabelNoise,
-    mut pass: impl FnMut(&[X], &[T]) -> Result<(), Error>,
+    grad: &mut N,
+    total: &mut f32,
 ) -> Result<(), Error> {
     let mut xb: heapless::Vec<X, BLOCK> = heapless::Vec::new();
     let mut tb: heapless::Vec<T, BLOCK> = heapless::Vec::new();
     for (x, t) in samples {
         let (x, t) = noisy_sample(input_noise, label_noise, x, t);
         if xb.is_full() {
-            pass(&xb, &tb)?;
+            net.loss_grad_sum(loss, &xb, &tb, grad, total)?;
             xb.clear();
             tb.clear();
         }
         xb.push(x).map_err(|_| BLOCK_FULL)?;
         tb.push(t).map_err(|_| BLOCK_FULL)?;
     }
-    pass(&xb, &tb)
+    net.loss_grad_sum(loss, &xb, &tb, grad, total)
 }
 
 /// One sample with input and label noise applied.

@@ -60,20 +60,6 @@ impl PenaltyTerm {
         self.eta.is_some()
     }
 
-    /// η (one per layer) and the noise positions when the penalty has the
-    /// squared-error form, by choice or as the loss-correct form of a loss
-    /// with an identity Hessian: what the batch pass
-    /// ([`Model::loss_penalty_grad_sum`]) computes.
-    pub(super) fn squared_error<T, L: Loss<T>>(
-        &self,
-        loss: &L,
-        depth: usize,
-    ) -> Option<(&[f32], NoiseOn)> {
-        let (eta, on) = self.eta.as_ref()?;
-        let squared = self.form == PenaltyForm::SquaredError || loss.identity_hessian();
-        squared.then(|| (eta.get(..depth).unwrap_or(eta), *on))
-    }
-
     /// Adds the gradient of the loss-correct penalty `½ tr(J_fᵀ H_ℓ J_f)`
     /// (docs/theory.md §11; `½ Σ_l η_l ‖∇_{θ_l} f(x)‖²` for ½ squared error)
     /// at the clean `net` into `grad`.
