@@ -35,7 +35,7 @@
 //! let eta = [0.01, 0.01]; // noise variance per layer
 //!
 //! // Per sample: Σ_l η_l ‖∇_{W_l} f(x)‖², what weight noise adds (halved) to the cost.
-//! let mut cache = Net::new_cache();
+//! let mut cache = Net::zeroed().workspace();
 //! let p = net.penalty(&[0.5, -1.0], &eta, NoiseOn::Weights, &mut cache).unwrap();
 //! assert!(p > 0.0);
 //!

@@ -304,7 +304,7 @@ pub fn penalty<S: LayerStack<C>, C>(
 
 /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and returns
 /// the penalty, given a clean forward pass in `cache`
-/// ([`Network::penalty_grad_from_cache`](crate::Network::penalty_grad_from_cache));
+/// ([`Model::penalty_grad_with`](crate::Model::penalty_grad_with));
 /// `dy = None` is zeros.
 ///
 /// # Errors
@@ -335,7 +335,7 @@ pub fn penalty_grad_from_cache<S: LayerStack<C>, C>(
 
 /// The penalty of one seed `s`, `Σ_l η_l ‖∇_{θ_l} (s·f)‖²`, given a clean
 /// forward pass in `cache`; with `grad`, also adds `H_{s·f} (η ⊙ ∇_θ (s·f))`
-/// ([`Network::seeded_penalty_from_cache`](crate::Network::seeded_penalty_from_cache)).
+/// ([`Model::seeded_penalty_with`](crate::Model::seeded_penalty_with)).
 ///
 /// # Errors
 ///

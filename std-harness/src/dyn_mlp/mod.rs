@@ -147,7 +147,7 @@ impl DynMlp {
     }
 
     /// A zeroed cache sized for this network.
-    pub fn new_cache(&self) -> DynCache {
+    pub(crate) fn zeroed_cache(&self) -> DynCache {
         let layers = self.sizes.windows(2).map(|w| {
             let out = vec![0.0; w[1]];
             LayerValues {
@@ -264,7 +264,7 @@ impl DynMlp {
     /// # Errors
     ///
     /// [`Error::LengthMismatch`] if `eta`, `dy`, `cache` or `grad` does not fit.
-    pub fn penalty_grad_from_cache(
+    pub fn penalty_grad_with(
         &self,
         cache: &mut DynCache,
         dy: &[f32],
@@ -280,7 +280,7 @@ impl DynMlp {
     ///
     /// # Errors
     ///
-    /// As [`penalty_grad_from_cache`](Self::penalty_grad_from_cache).
+    /// As [`penalty_grad_with`](Self::penalty_grad_with).
     pub fn penalty_grad(
         &self,
         x: &[f32],

@@ -105,18 +105,18 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
     }
 
     fn workspace(&self) -> DynCache {
-        self.new_cache()
+        self.zeroed_cache()
     }
 
     fn output_buffer(&self) -> Vec<f32> {
         vec![0.0; self.outputs()]
     }
 
-    fn predict(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
+    fn forward(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
         self.forward(x, y)
     }
 
-    fn predict_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
+    fn forward_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
         check(ys.len(), xs.len())?;
         let mut blk = self.new_block();
         let last = self.depth() - 1;
@@ -154,7 +154,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         Ok(())
     }
 
-    fn forward_traced<P: Perturbation>(
+    fn forward_with<P: Perturbation>(
         &self,
         x: &Vec<f32>,
         p: &mut P,
@@ -164,7 +164,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.forward_with(x, p, ws, y)
     }
 
-    fn backward_traced<P: Perturbation>(
+    fn backward_with<P: Perturbation>(
         &self,
         ws: &mut DynCache,
         dy: &Vec<f32>,
@@ -174,7 +174,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.backward_with(ws, dy, p, grad)
     }
 
-    fn penalty_at(
+    fn penalty(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -184,7 +184,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.penalty(x, eta, on, ws)
     }
 
-    fn penalty_grad_at(
+    fn penalty_grad(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -195,7 +195,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         self.penalty_grad(x, eta, on, ws, grad)
     }
 
-    fn penalty_grad_traced(
+    fn penalty_grad_with(
         &self,
         ws: &mut DynCache,
         dy: &Vec<f32>,
@@ -203,10 +203,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        self.penalty_grad_from_cache(ws, dy, eta, on, grad)
+        self.penalty_grad_with(ws, dy, eta, on, grad)
     }
 
-    fn seeded_penalty_traced(
+    fn seeded_penalty_with(
         &self,
         ws: &mut DynCache,
         seed: &Vec<f32>,
@@ -217,7 +217,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         passes::seeded_penalty_from_cache(self, ws, seed, eta, on, grad)
     }
 
-    fn hessian_trace_at(
+    fn hessian_trace(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
