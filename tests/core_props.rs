@@ -89,7 +89,7 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     set_params(&mut net, params);
     let x: [f32; IN] = array(xs);
     let y: [f32; OUT] = array(ys);
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     let mut out = [0.0f32; OUT];
     net.forward(&x, &mut out).unwrap();
     if x.iter().any(|v| v.is_nan()) {

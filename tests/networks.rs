@@ -299,7 +299,7 @@ fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(
         let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.01 * (l as f32 + 1.0)).collect();
         let eta64: Vec<f64> = eta.iter().map(|&v| v as f64).collect();
         let tag = format!("{}-layer {hidden:?}/{output:?}", N::DEPTH);
-        let mut cache = N::zeroed().workspace();
+        let mut cache = net.workspace();
         for s in 0..2 {
             let x: [f32; I] = random_input(&mut rng, &r);
             let xr = x64(&x);
@@ -568,7 +568,7 @@ fn batch_gradients_are_means_of_sample_gradients() {
         .unwrap();
     // The batch pass sums `W x` in another order than the one-sample pass
     // (within the bound checked in `batch_passes_agree_with_sample_passes…`).
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     for (o, x) in out.iter().zip(&xs) {
         let one = net.penalty(x, &eta, NoiseOn::Weights, &mut cache).unwrap();
         assert_close(
@@ -586,7 +586,7 @@ fn batch_and_penalty_functions_reject_bad_lengths() {
     type N = Mlp1<2, 3, 1, Tanh>;
     let net = N::zeroed();
     let mut grad = N::zeroed();
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     let xs = [[0.0; 2]; 3];
     fn e<T>(left: usize, right: usize) -> Result<T, noisereg::Error> {
         Err(noisereg::Error::LengthMismatch { left, right })
@@ -725,7 +725,7 @@ fn perturbation_hooks_are_called_in_contract_order() {
     type N = Mlp2<3, 4, 2, 1, Tanh>;
     let net = N::zeroed();
     let mut p = Recorder::default();
-    let (mut cache, mut y, mut grad) = (N::zeroed().workspace(), [0.0], N::zeroed());
+    let (mut cache, mut y, mut grad) = (net.workspace(), [0.0], N::zeroed());
     net.forward_with(&[1.0, 2.0, 3.0], &mut p, &mut cache, &mut y)
         .unwrap();
     let outs = [4, 2, 1];
@@ -802,7 +802,7 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         db: -0.25,
         s: 0.0,
     };
-    let (mut c1, mut c2) = (N::zeroed().workspace(), N::zeroed().workspace());
+    let (mut c1, mut c2) = (net.workspace(), net.workspace());
     let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
     let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
     net.forward_with(&x, &mut p, &mut c1, &mut y1).unwrap();
@@ -867,7 +867,7 @@ fn copy_through_mismatches<const I: usize, const O: usize, N: Network<I, O> + Ac
         let net: N = random_net(seed * 1000 + k, K::Tanh, K::Identity);
         let x: [f32; I] = core::array::from_fn(|_| uniform(&mut rng));
         let dy: [f32; O] = core::array::from_fn(|_| uniform(&mut rng));
-        let (mut c1, mut c2) = (N::zeroed().workspace(), N::zeroed().workspace());
+        let (mut c1, mut c2) = (net.workspace(), net.workspace());
         let (mut y1, mut y2) = ([0.0; O], [0.0; O]);
         net.forward_with(&x, &mut Clean, &mut c1, &mut y1).unwrap();
         net.forward_with(&x, &mut Recorder::default(), &mut c2, &mut y2)
@@ -946,7 +946,7 @@ fn clean_and_identity_perturbation_give_identical_bits() {
 fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
     fn run<N: Network<3, 2> + Acts>(net: &N, x: &[f32; 3]) -> Vec<f32> {
         let mut out = Vec::new();
-        let mut cache = N::zeroed().workspace();
+        let mut cache = net.workspace();
         let mut y = [0.0; 2];
         net.forward(x, &mut y).unwrap();
         out.extend(y);
@@ -1022,7 +1022,7 @@ type Biggest = Mlp2<16, 32, 32, 1, Tanh>;
 /// Every pass on `Biggest`, its data (network, cache, gradient) on the stack.
 fn all_passes() {
     let net = std::hint::black_box(Biggest::zeroed());
-    let mut cache = Biggest::zeroed().workspace();
+    let mut cache = net.workspace();
     let mut grad = Biggest::zeroed();
     let x = std::hint::black_box([0.5f32; 16]);
     let eta = [0.1; 3];
@@ -1172,7 +1172,7 @@ fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
         xs.push(a);
     }
     let mut y = [0.0; 2];
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     net.forward_with(&x, &mut Clean, &mut cache, &mut y)
         .unwrap();
     assert_eq!(xs[depth], y);
@@ -1436,7 +1436,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
     let mut pen = vec![0.0f32; n];
     net.penalty_batch(&xs, &eta, NoiseOn::WeightsAndBiases, &mut pen)
         .unwrap();
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     for (x, p) in xs.iter().zip(&pen) {
         let one = net
             .penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache)
@@ -1465,7 +1465,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
     let vb = net
         .loss_penalty_grad_batch(&HalfSquaredError, &xs, &ts, &eta, on, &mut gb)
         .unwrap();
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     let (mut ls, mut ps) = (0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(&ts) {
         let v = net
@@ -1735,9 +1735,7 @@ fn check_gauss_newton<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
                 );
                 if let GnLoss::Squared = loss {
                     // H = I: the squared-error form, bit for bit in value.
-                    let se = net
-                        .penalty(&x, &eta, on, &mut N::zeroed().workspace())
-                        .unwrap();
+                    let se = net.penalty(&x, &eta, on, &mut net.workspace()).unwrap();
                     assert_close(
                         &format!("{tag} = SE form"),
                         &[p as f64],
@@ -1806,12 +1804,7 @@ fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
     );
     // The squared-error form is a different (larger) number.
     let se = net
-        .penalty(
-            &x,
-            &eta,
-            NoiseOn::Weights,
-            &mut Mlp1::<3, 5, 3, K, K>::zeroed().workspace(),
-        )
+        .penalty(&x, &eta, NoiseOn::Weights, &mut net.workspace())
         .unwrap();
     assert!(se > 2.0 * got, "SE form {se} vs Gauss–Newton {got}");
 }
@@ -1893,7 +1886,7 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
     // The trainer runs the one-sample R-operator: the mean of
     // `loss_penalty_grad`, bit for bit …
     want = want.zeros_like();
-    let mut cache = Net::zeroed().workspace();
+    let mut cache = net.workspace();
     for (x, t) in xs.iter().zip(&ts) {
         net.loss_penalty_grad(&SoftmaxCrossEntropy, x, t, &eta, on, &mut cache, &mut want)
             .unwrap();
@@ -2139,7 +2132,7 @@ fn passes_on_a_run_time_stack_match_the_network_bit_for_bit() {
     for _ in 0..5 {
         let x: [f32; 3] = core::array::from_fn(|_| uniform(&mut rng));
         let dy: [f32; 2] = core::array::from_fn(|_| uniform(&mut rng));
-        let (mut c1, mut c2) = (Net::zeroed().workspace(), flat.cache());
+        let (mut c1, mut c2) = (net.workspace(), flat.cache());
         let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
         net.forward_with(&x, &mut Clean, &mut c1, &mut y1).unwrap();
         passes::forward_with(&flat, &x, &mut Clean, &mut c2, &mut y2).unwrap();

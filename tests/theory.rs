@@ -77,7 +77,7 @@ fn linear(w: [f32; 2], b: f32) -> Dense<2, 1> {
 fn noisy_output<N: Network<2, 1>>(net: &N, noise: &mut WeightNoise, p: u64, neg: bool) -> f64 {
     noise.set_draw_index(p);
     noise.set_negated(neg);
-    let mut cache = N::zeroed().workspace();
+    let mut cache = net.workspace();
     let mut y = [0.0];
     net.forward_with(&X, noise, &mut cache, &mut y).unwrap();
     f64::from(y[0])
@@ -104,8 +104,7 @@ fn t1_linear_weight_noise_adds_eta_s_plus_one_and_keeps_gradient() {
         let r = mc(20_000, |p| {
             noise.set_draw_index(p);
             noise.set_negated(false);
-            let (mut cache, mut out, mut g) =
-                (Dense::<2, 1>::zeroed().workspace(), [0.0], Dense::zeroed());
+            let (mut cache, mut out, mut g) = (net.workspace(), [0.0], Dense::zeroed());
             net.forward_with(&X, &mut noise, &mut cache, &mut out)
                 .unwrap();
             net.backward_with(&mut cache, &[out[0] - y as f32], &mut noise, &mut g)

@@ -56,7 +56,7 @@
 //!   gradient (a Hessian–vector product by Pearlmutter's R-operator) and the
 //!   exact `tr ∇²_θ f`; for any loss, the loss-correct (Gauss–Newton)
 //!   penalty [`gauss_newton_penalty`] and its gradient. The batch passes
-//!   ([`Network::forward_batch`], [`Network::loss_grad_sum`]) run [`BLOCK`]
+//!   ([`Model::forward_batch`], [`Model::loss_grad_sum`]) run [`BLOCK`]
 //!   samples at a time with the weights held in registers. [`DenseRef`]
 //!   exposes every pass per layer over slices so a network sized at run time
 //!   gets the same bits.

@@ -6,7 +6,7 @@
 //! with `J_f = ∂f/∂θ` and `H_ℓ = ∂²ℓ/∂f²`. The first term, the
 //! Gauss–Newton penalty, is what training on the explicit penalty should
 //! use; for ½‖y − f‖² (`H_ℓ = I`) it is the squared-error form
-//! `Σ_k ‖∇_θ f_k‖²` of [`Network::penalty`](crate::Network::penalty), for
+//! `Σ_k ‖∇_θ f_k‖²` of [`Model::penalty`](crate::Model::penalty), for
 //! softmax cross-entropy (`H_ℓ = diag(p) − ppᵀ`) it is, per dense layer,
 //! `η ‖a‖² (Σ_k p_k ‖δ_k‖² − ‖Σ_k p_k δ_k‖²)` (plus `‖a‖²` → 1 for noisy
 //! biases), much smaller than the squared-error form.

@@ -356,7 +356,7 @@ mod tests {
         {
             let mut pass = FlipoutPass::new(&eps, clean, mult.then_some(&mut g2), biases, 5, 3);
             pass.set_sample(2);
-            let mut cache = N::<IN, H>::zeroed().workspace();
+            let mut cache = net.workspace();
             let mut out = [0.0f32; OUT];
             net.forward_with(&x, &mut pass, &mut cache, &mut out)
                 .unwrap();
@@ -438,7 +438,7 @@ mod marginal {
         let cfg = WeightNoiseConfig::new(kind, 0.09).unwrap();
         let (mut flip, mut indep) = (WeightNoise::new(&cfg, 1), WeightNoise::new(&cfg, 2));
         let mut eps = Net::zeroed();
-        let mut cache = Net::zeroed().workspace();
+        let mut cache = net.workspace();
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..DRAWS {
             flip.next_draw();

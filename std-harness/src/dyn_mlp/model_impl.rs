@@ -101,7 +101,9 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
     }
 
     fn zeros_like(&self) -> Self {
-        DynMlp::zeros_like(self)
+        let mut z = self.clone();
+        z.fill_zero();
+        z
     }
 
     fn workspace(&self) -> DynCache {
@@ -113,7 +115,20 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
     }
 
     fn forward(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
-        self.forward(x, y)
+        let mut cur = x.to_vec();
+        for l in 0..self.depth() {
+            let mut next = vec![0.0; self.sizes[l + 1]];
+            self.layer(l).forward_clean(&cur, &mut next)?;
+            cur = next;
+        }
+        if y.len() != cur.len() {
+            return Err(Error::LengthMismatch {
+                left: y.len(),
+                right: cur.len(),
+            });
+        }
+        y.copy_from_slice(&cur);
+        Ok(())
     }
 
     fn forward_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
@@ -161,7 +176,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         ws: &mut DynCache,
         y: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        self.forward_with(x, p, ws, y)
+        passes::forward_with(self, x, p, ws, y)
     }
 
     fn backward_with<P: Perturbation>(
@@ -171,7 +186,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         p: &mut P,
         grad: &mut Self,
     ) -> Result<(), Error> {
-        self.backward_with(ws, dy, p, grad)
+        passes::backward_with(self, ws, dy, p, grad)
     }
 
     fn penalty(
@@ -181,7 +196,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         on: NoiseOn,
         ws: &mut DynCache,
     ) -> Result<f32, Error> {
-        self.penalty(x, eta, on, ws)
+        passes::penalty(self, x, eta, on, ws)
     }
 
     fn penalty_grad(
@@ -192,7 +207,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         ws: &mut DynCache,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        self.penalty_grad(x, eta, on, ws, grad)
+        passes::penalty_grad(self, x, eta, on, ws, grad)
     }
 
     fn penalty_grad_with(
@@ -203,7 +218,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        self.penalty_grad_with(ws, dy, eta, on, grad)
+        passes::penalty_grad_from_cache(self, ws, Some(dy), eta, on, grad)
     }
 
     fn seeded_penalty_with(
@@ -225,6 +240,6 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         ws: &mut DynCache,
         traces: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        self.hessian_trace(x, eta, on, ws, traces)
+        passes::hessian_trace(self, x, eta, on, ws, traces)
     }
 }

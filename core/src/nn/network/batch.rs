@@ -46,7 +46,7 @@ pub(super) fn loss_grad_batch<
     Ok(total / n)
 }
 
-/// The body of [`Network::forward_batch`].
+/// The body of [`Model::forward_batch`].
 pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     net: &N,
     xs: &[[f32; IN]],
@@ -64,7 +64,7 @@ pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OU
     Ok(())
 }
 
-/// The body of [`Network::loss_grad_sum`].
+/// The body of [`Model::loss_grad_sum`].
 pub(super) fn loss_grad_sum<
     const IN: usize,
     const OUT: usize,

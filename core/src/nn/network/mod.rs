@@ -306,7 +306,7 @@ pub trait Network<const IN: usize, const OUT: usize>:
     /// # Examples
     ///
     /// ```
-    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseOn};
+    /// use noisereg::{Dense, HalfSquaredError, Model, Network, NoiseOn};
     /// let net = Dense::<1, 1>::zeroed();
     /// let (mut ws, mut grad) = (net.workspace(), net.zeros_like());
     /// let v = net
@@ -332,11 +332,11 @@ pub trait Network<const IN: usize, const OUT: usize>:
     }
 
     /// Mean penalty `Σ_k Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` over a mini-batch; `grad`
-    /// is OVERWRITTEN with the mean of [`penalty_grad`](Self::penalty_grad)'s
+    /// is OVERWRITTEN with the mean of [`penalty_grad`](Model::penalty_grad)'s
     /// gradient, computed [`BLOCK`](crate::BLOCK) (sample, output) pairs at a time.
     ///
     /// The bits do not depend on [`BLOCK`](crate::BLOCK) or on how the batch is split; they
-    /// differ from the mean of [`penalty_grad`](Self::penalty_grad) in the
+    /// differ from the mean of [`penalty_grad`](Model::penalty_grad) in the
     /// last bits, through the forward sums of
     /// [`DenseRef::forward_block`](crate::DenseRef::forward_block).
     ///
