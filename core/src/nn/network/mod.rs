@@ -202,7 +202,8 @@ use walk::Walk;
 /// run(&(Dense::<2, 3, Tanh>::zeroed(), Dense::<3, 2>::zeroed()));
 /// ```
 ///
-/// Only this crate implements it:
+/// Only this crate implements it (a `Network` is also a [`Model`], and its
+/// sealed plumbing cannot be named outside):
 ///
 /// ```compile_fail,E0277
 /// use noisereg::{Dense, Init, Network, Parameters};
