@@ -2,6 +2,7 @@
 //! (`noisereg::quant`), on a 16→32→32→1 tanh network, batch of 1024.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use noisereg::Model;
 use noisereg::{
     Granularity, HalfSquaredError, Init, Int8Network, Mlp2, Network, NoiseOn, Tanh, ToInt8,
     clean_loss, flip_bits_f32,
@@ -41,7 +42,7 @@ fn quant(c: &mut Criterion) {
     g.bench_function("forward_f32_per_sample", |b| {
         b.iter(|| {
             for (x, y) in xs.iter().zip(out.iter_mut()) {
-                black_box(&net).forward(x, y);
+                black_box(&net).forward(x, y).unwrap();
             }
             black_box(&out);
         })

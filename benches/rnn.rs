@@ -83,7 +83,7 @@ where
         b.iter(|| {
             let mut total = 0.0;
             for x in &xs {
-                total += net.penalty_at(x, &eta, NoiseOn::Weights, &mut ws).unwrap();
+                total += net.penalty(x, &eta, NoiseOn::Weights, &mut ws).unwrap();
             }
             black_box(total)
         })
@@ -99,10 +99,10 @@ where
     let mut y = [0.0f32];
     // The two penalties agree (per sequence: ‖Σ_t G_t‖² is the full gradient's norm).
     for x in &xs {
-        let p = net.penalty_at(x, &eta, NoiseOn::Weights, &mut ws).unwrap();
-        net.forward_traced(x, &mut Clean, &mut ws, &mut y).unwrap();
+        let p = net.penalty(x, &eta, NoiseOn::Weights, &mut ws).unwrap();
+        net.forward_with(x, &mut Clean, &mut ws, &mut y).unwrap();
         grad = net.zeros_like();
-        net.backward_traced(&mut ws, &[1.0], &mut Clean, &mut grad)
+        net.backward_with(&mut ws, &[1.0], &mut Clean, &mut grad)
             .unwrap();
         let m = weighted_sq(&grad, &eta);
         assert!((p - m).abs() <= 1e-4 * m.abs().max(1e-6), "{p} vs {m}");
@@ -111,9 +111,9 @@ where
         b.iter(|| {
             let mut total = 0.0;
             for x in &xs {
-                net.forward_traced(x, &mut Clean, &mut ws, &mut y).unwrap();
+                net.forward_with(x, &mut Clean, &mut ws, &mut y).unwrap();
                 grad = net.zeros_like();
-                net.backward_traced(&mut ws, &[1.0], &mut Clean, &mut grad)
+                net.backward_with(&mut ws, &[1.0], &mut Clean, &mut grad)
                     .unwrap();
                 total += weighted_sq(&grad, &eta);
             }

@@ -395,13 +395,13 @@ mod same_bits {
             let ts: Vec<Tgt> = ys.iter().map(|y| Tgt::Real(y[0])).collect();
             for (x, v) in xs.iter().zip(&xv) {
                 let (mut a, mut b) = ([0.0f32], vec![0.0f32]);
-                Model::<Sequence<T, 1>, [f32; 1]>::predict(&e, x, &mut a).unwrap();
-                d.predict(v, &mut b).unwrap();
+                Model::<Sequence<T, 1>, [f32; 1]>::forward(&e, x, &mut a).unwrap();
+                d.forward(v, &mut b).unwrap();
                 assert_eq!(a[0].to_bits(), b[0].to_bits());
                 let eta = [0.01, 0.02, 0.03];
                 let mut we = Model::<Sequence<T, 1>, [f32; 1]>::workspace(&e);
                 let mut wd = d.workspace();
-                let pe = Model::<Sequence<T, 1>, [f32; 1]>::penalty_at(
+                let pe = Model::<Sequence<T, 1>, [f32; 1]>::penalty(
                     &e,
                     x,
                     &eta,
@@ -409,13 +409,13 @@ mod same_bits {
                     &mut we,
                 )
                 .unwrap();
-                let pd = d.penalty_at(v, &eta, NoiseOn::Weights, &mut wd).unwrap();
+                let pd = d.penalty(v, &eta, NoiseOn::Weights, &mut wd).unwrap();
                 assert_eq!(pe.to_bits(), pd.to_bits());
                 let (mut ge, mut gd) = (
                     Model::<Sequence<T, 1>, [f32; 1]>::zeros_like(&e),
                     d.zeros_like(),
                 );
-                Model::<Sequence<T, 1>, [f32; 1]>::penalty_grad_at(
+                Model::<Sequence<T, 1>, [f32; 1]>::penalty_grad(
                     &e,
                     x,
                     &eta,
@@ -424,7 +424,7 @@ mod same_bits {
                     &mut ge,
                 )
                 .unwrap();
-                d.penalty_grad_at(v, &eta, NoiseOn::WeightsAndBiases, &mut wd, &mut gd)
+                d.penalty_grad(v, &eta, NoiseOn::WeightsAndBiases, &mut wd, &mut gd)
                     .unwrap();
                 assert_eq!(bits_of(&ge), bits_of(&gd));
             }
@@ -499,7 +499,7 @@ fn gru_loss_gradient_matches_finite_differences() {
     .unwrap();
     let loss = |n: &DynRnn| {
         let mut y = vec![0.0];
-        n.predict(&x, &mut y).unwrap();
+        n.forward(&x, &mut y).unwrap();
         0.5 * (f64::from(y[0]) - 0.4).powi(2)
     };
     let h = 1e-2f32;
@@ -631,12 +631,12 @@ fn dyn_rnn_gradients_and_penalty_match_f64_finite_differences() {
         let d = d.clone().with_noise(noise);
         let want = penalty64(&p, noise);
         let mut ws = d.workspace();
-        let got = d.penalty_at(&x, &eta, NoiseOn::Weights, &mut ws).unwrap();
+        let got = d.penalty(&x, &eta, NoiseOn::Weights, &mut ws).unwrap();
         close(f64::from(got), want, &format!("{noise:?} penalty"));
         // Its gradient (of ½ the penalty, as the core defines it) vs
         // central differences of the f64 penalty.
         let mut pg = d.zeros_like();
-        d.penalty_grad_at(&x, &eta, NoiseOn::Weights, &mut ws, &mut pg)
+        d.penalty_grad(&x, &eta, NoiseOn::Weights, &mut ws, &mut pg)
             .unwrap();
         let num = fd(&p, 1e-4, |q| 0.5 * penalty64(q, noise));
         for (i, s) in num.iter().enumerate() {
@@ -650,7 +650,7 @@ fn dyn_rnn_gradients_and_penalty_match_f64_finite_differences() {
         }
         // Clean forward unchanged by the noise semantics.
         let mut out = vec![0.0];
-        d.forward_traced(&x, &mut Clean, &mut ws, &mut out).unwrap();
+        d.forward_with(&x, &mut Clean, &mut ws, &mut out).unwrap();
         close(f64::from(out[0]), f64_forward(&p, None, &xd, h), "forward");
     }
 }

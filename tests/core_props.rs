@@ -89,9 +89,9 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     set_params(&mut net, params);
     let x: [f32; IN] = array(xs);
     let y: [f32; OUT] = array(ys);
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     let mut out = [0.0f32; OUT];
-    net.forward(&x, &mut out);
+    net.forward(&x, &mut out).unwrap();
     if x.iter().any(|v| v.is_nan()) {
         prop_assert!(
             out.iter().all(|v| v.is_nan()),
@@ -99,7 +99,8 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
         );
     }
     let mut out2 = [0.0f32; OUT];
-    net.forward_with(&x, &mut Clean, &mut cache, &mut out2);
+    net.forward_with(&x, &mut Clean, &mut cache, &mut out2)
+        .unwrap();
     // Same bits, except that any NaN equals any NaN (sign and payload are
     // not specified).
     let same = |a: &[f32], b: &[f32]| {
@@ -114,7 +115,8 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
         out2
     );
     let mut grad = N::zeroed();
-    net.backward_with(&cache, &y, &mut Clean, &mut grad);
+    net.backward_with(&mut cache, &y, &mut Clean, &mut grad)
+        .unwrap();
 
     // Batches: `batch` copies of x (possibly 0: an error), targets maybe one short.
     let bx: Vec<[f32; IN]> = vec![x; batch];
@@ -166,8 +168,10 @@ fn exercise<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
             Ok(cfg) => {
                 let mut noise = WeightNoise::new(&cfg.with_noise_on(on), 3);
                 noise.next_draw();
-                net.forward_with(&x, &mut noise, &mut cache, &mut out);
-                net.backward_with(&cache, &y, &mut noise, &mut grad);
+                net.forward_with(&x, &mut noise, &mut cache, &mut out)
+                    .unwrap();
+                net.backward_with(&mut cache, &y, &mut noise, &mut grad)
+                    .unwrap();
                 noise.scale_gradient(&mut grad);
             }
             Err(_) => prop_assert!(!(e.is_finite() && e >= 0.0), "η {} rejected", e),

@@ -299,7 +299,7 @@ fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(
         let eta: Vec<f32> = (0..N::DEPTH).map(|l| 0.01 * (l as f32 + 1.0)).collect();
         let eta64: Vec<f64> = eta.iter().map(|&v| v as f64).collect();
         let tag = format!("{}-layer {hidden:?}/{output:?}", N::DEPTH);
-        let mut cache = N::new_cache();
+        let mut cache = net.workspace();
         for s in 0..2 {
             let x: [f32; I] = random_input(&mut rng, &r);
             let xr = x64(&x);
@@ -307,18 +307,20 @@ fn check_all<const I: usize, const O: usize, N: Network<I, O> + Acts>(
 
             // Forward.
             let mut y = [0.0; O];
-            net.forward(&x, &mut y);
+            net.forward(&x, &mut y).unwrap();
             let y64: Vec<f64> = y.iter().map(|&v| v as f64).collect();
             assert_close(&format!("{tag} forward"), &y64, &r.out(&xr), 1e-5, 1e-5);
             let mut y2 = [0.0; O];
-            net.forward_with(&x, &mut Clean, &mut cache, &mut y2);
+            net.forward_with(&x, &mut Clean, &mut cache, &mut y2)
+                .unwrap();
             assert_eq!(y, y2, "{tag}: forward and forward_with differ");
 
             // Loss gradient (half squared error), one sample.
             let mut grad = N::zeroed();
             let mut dy = [0.0; O];
             HalfSquaredError.value_grad(&y, &t, &mut dy).unwrap();
-            net.backward_with(&cache, &dy, &mut Clean, &mut grad);
+            net.backward_with(&mut cache, &dy, &mut Clean, &mut grad)
+                .unwrap();
             let t64: Vec<f64> = t.iter().map(|&v| v as f64).collect();
             let loss = |q: &Ref| {
                 0.5 * q
@@ -566,7 +568,7 @@ fn batch_gradients_are_means_of_sample_gradients() {
         .unwrap();
     // The batch pass sums `W x` in another order than the one-sample pass
     // (within the bound checked in `batch_passes_agree_with_sample_passes…`).
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     for (o, x) in out.iter().zip(&xs) {
         let one = net.penalty(x, &eta, NoiseOn::Weights, &mut cache).unwrap();
         assert_close(
@@ -584,7 +586,7 @@ fn batch_and_penalty_functions_reject_bad_lengths() {
     type N = Mlp1<2, 3, 1, Tanh>;
     let net = N::zeroed();
     let mut grad = N::zeroed();
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     let xs = [[0.0; 2]; 3];
     fn e<T>(left: usize, right: usize) -> Result<T, noisereg::Error> {
         Err(noisereg::Error::LengthMismatch { left, right })
@@ -653,7 +655,7 @@ fn zero_sized_activation_types_agree_with_activation_kind_bit_for_bit() {
     let x = [0.3, -0.7, 0.2];
     let eta = [0.1, 0.2, 0.3];
     let (mut gz, mut gk) = (Z::zeroed(), N::zeroed());
-    let (mut cz, mut ck) = (Z::new_cache(), N::new_cache());
+    let (mut cz, mut ck) = (Z::zeroed().workspace(), N::zeroed().workspace());
     let pz = zn.loss_penalty_grad(
         &HalfSquaredError,
         &x,
@@ -723,8 +725,9 @@ fn perturbation_hooks_are_called_in_contract_order() {
     type N = Mlp2<3, 4, 2, 1, Tanh>;
     let net = N::zeroed();
     let mut p = Recorder::default();
-    let (mut cache, mut y, mut grad) = (N::new_cache(), [0.0], N::zeroed());
-    net.forward_with(&[1.0, 2.0, 3.0], &mut p, &mut cache, &mut y);
+    let (mut cache, mut y, mut grad) = (net.workspace(), [0.0], N::zeroed());
+    net.forward_with(&[1.0, 2.0, 3.0], &mut p, &mut cache, &mut y)
+        .unwrap();
     let outs = [4, 2, 1];
     let mut want = Vec::new();
     for (l, &n) in outs.iter().enumerate() {
@@ -735,7 +738,8 @@ fn perturbation_hooks_are_called_in_contract_order() {
     }
     assert_eq!(p.calls, want, "forward");
     p.calls.clear();
-    net.backward_with(&cache, &[1.0], &mut p, &mut grad);
+    net.backward_with(&mut cache, &[1.0], &mut p, &mut grad)
+        .unwrap();
     let mut want = Vec::new();
     for (l, &n) in outs.iter().enumerate().rev() {
         want.push(Call::Begin(l));
@@ -798,14 +802,18 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         db: -0.25,
         s: 0.0,
     };
-    let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
+    let (mut c1, mut c2) = (net.workspace(), net.workspace());
     let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
     let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
-    net.forward_with(&x, &mut p, &mut c1, &mut y1);
-    shifted.forward_with(&x, &mut Clean, &mut c2, &mut y2);
+    net.forward_with(&x, &mut p, &mut c1, &mut y1).unwrap();
+    shifted
+        .forward_with(&x, &mut Clean, &mut c2, &mut y2)
+        .unwrap();
     assert_eq!(y1, y2);
-    net.backward_with(&c1, &dy, &mut p, &mut g1);
-    shifted.backward_with(&c2, &dy, &mut Clean, &mut g2);
+    net.backward_with(&mut c1, &dy, &mut p, &mut g1).unwrap();
+    shifted
+        .backward_with(&mut c2, &dy, &mut Clean, &mut g2)
+        .unwrap();
     assert_eq!(flat(&g1), flat(&g2));
 
     // A pre-activation hook adding s·x₀ to layer 1 equals adding s to column 0
@@ -821,8 +829,10 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         .chunks_mut(5)
         .for_each(|row| row[0] += 0.375);
     let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
-    net.forward_with(&x, &mut p, &mut c1, &mut y1);
-    changed.forward_with(&x, &mut Clean, &mut c2, &mut y2);
+    net.forward_with(&x, &mut p, &mut c1, &mut y1).unwrap();
+    changed
+        .forward_with(&x, &mut Clean, &mut c2, &mut y2)
+        .unwrap();
     assert_close(
         "hooked forward",
         &y1.map(f64::from),
@@ -830,8 +840,10 @@ fn perturbed_passes_equal_passes_of_a_changed_network() {
         1e-6,
         1e-6,
     );
-    net.backward_with(&c1, &dy, &mut p, &mut g1);
-    changed.backward_with(&c2, &dy, &mut Clean, &mut g2);
+    net.backward_with(&mut c1, &dy, &mut p, &mut g1).unwrap();
+    changed
+        .backward_with(&mut c2, &dy, &mut Clean, &mut g2)
+        .unwrap();
     // Layer 1's weight gradient is the same δ xᵀ; all others must agree too.
     assert_close("hooked backward", &flat(&g1), &flat(&g2), 1e-5, 1e-6);
 }
@@ -855,17 +867,21 @@ fn copy_through_mismatches<const I: usize, const O: usize, N: Network<I, O> + Ac
         let net: N = random_net(seed * 1000 + k, K::Tanh, K::Identity);
         let x: [f32; I] = core::array::from_fn(|_| uniform(&mut rng));
         let dy: [f32; O] = core::array::from_fn(|_| uniform(&mut rng));
-        let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
+        let (mut c1, mut c2) = (net.workspace(), net.workspace());
         let (mut y1, mut y2) = ([0.0; O], [0.0; O]);
-        net.forward_with(&x, &mut Clean, &mut c1, &mut y1);
-        net.forward_with(&x, &mut Recorder::default(), &mut c2, &mut y2);
+        net.forward_with(&x, &mut Clean, &mut c1, &mut y1).unwrap();
+        net.forward_with(&x, &mut Recorder::default(), &mut c2, &mut y2)
+            .unwrap();
         // Backward alone, from the same clean cache.
         let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
-        net.backward_with(&c1, &dy, &mut Clean, &mut g1);
-        net.backward_with(&c1, &dy, &mut Recorder::default(), &mut g2);
+        net.backward_with(&mut c1, &dy, &mut Clean, &mut g1)
+            .unwrap();
+        net.backward_with(&mut c1, &dy, &mut Recorder::default(), &mut g2)
+            .unwrap();
         // Forward + backward, each on its own path.
         let mut g3 = N::zeroed();
-        net.backward_with(&c2, &dy, &mut Recorder::default(), &mut g3);
+        net.backward_with(&mut c2, &dy, &mut Recorder::default(), &mut g3)
+            .unwrap();
         let y_bits = |y: &[f32; O]| y.map(f32::to_bits);
         let what = if y_bits(&y1) != y_bits(&y2) {
             "forward"
@@ -930,9 +946,9 @@ fn clean_and_identity_perturbation_give_identical_bits() {
 fn non_finite_inputs_and_weights_do_not_panic_and_propagate_nan() {
     fn run<N: Network<3, 2> + Acts>(net: &N, x: &[f32; 3]) -> Vec<f32> {
         let mut out = Vec::new();
-        let mut cache = N::new_cache();
+        let mut cache = net.workspace();
         let mut y = [0.0; 2];
-        net.forward(x, &mut y);
+        net.forward(x, &mut y).unwrap();
         out.extend(y);
         let mut grad = N::zeroed();
         let l = net.loss_grad_batch(
@@ -1006,13 +1022,15 @@ type Biggest = Mlp2<16, 32, 32, 1, Tanh>;
 /// Every pass on `Biggest`, its data (network, cache, gradient) on the stack.
 fn all_passes() {
     let net = std::hint::black_box(Biggest::zeroed());
-    let mut cache = Biggest::new_cache();
+    let mut cache = net.workspace();
     let mut grad = Biggest::zeroed();
     let x = std::hint::black_box([0.5f32; 16]);
     let eta = [0.1; 3];
     let mut y = [0.0];
-    net.forward_with(&x, &mut Clean, &mut cache, &mut y);
-    net.backward_with(&cache, &[1.0], &mut Clean, &mut grad);
+    net.forward_with(&x, &mut Clean, &mut cache, &mut y)
+        .unwrap();
+    net.backward_with(&mut cache, &[1.0], &mut Clean, &mut grad)
+        .unwrap();
     let _ = net.loss_penalty_grad(
         &HalfSquaredError,
         &x,
@@ -1102,10 +1120,11 @@ fn stack_bytes_of_the_biggest_network() {
         "Mlp2<16, 32, 32, 1, Tanh>: every pass needs {needed} B of stack (frame {frame} B); \
          of which network {} B, cache {} B, gradient {} B",
         size_of::<Biggest>(),
-        size_of::<<Biggest as Network<16, 1>>::Cache>(),
+        size_of::<<Biggest as Model<[f32; 16], [f32; 1]>>::Workspace>(),
         size_of::<Biggest>()
     );
-    let data = 2 * size_of::<Biggest>() + size_of::<<Biggest as Network<16, 1>>::Cache>();
+    let data =
+        2 * size_of::<Biggest>() + size_of::<<Biggest as Model<[f32; 16], [f32; 1]>>::Workspace>();
     assert!(
         needed >= data,
         "the passes at least hold their data: {needed} < {data}"
@@ -1153,8 +1172,9 @@ fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
         xs.push(a);
     }
     let mut y = [0.0; 2];
-    let mut cache = N::new_cache();
-    net.forward_with(&x, &mut Clean, &mut cache, &mut y);
+    let mut cache = net.workspace();
+    net.forward_with(&x, &mut Clean, &mut cache, &mut y)
+        .unwrap();
     assert_eq!(xs[depth], y);
 
     // Backward, layers L-1..=0.
@@ -1183,7 +1203,8 @@ fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
         g = gx;
     }
     let mut cgrad = N::zeroed();
-    net.backward_with(&cache, &dy, &mut Clean, &mut cgrad);
+    net.backward_with(&mut cache, &dy, &mut Clean, &mut cgrad)
+        .unwrap();
     for (i, gi) in grad.iter().enumerate() {
         assert_eq!(cgrad.slice(i), gi.as_slice(), "backward slice {i}");
     }
@@ -1256,7 +1277,7 @@ fn runtime_sized_loop_over_dense_ref_gives_identical_bits() {
     }
     let mut cgrad = N::zeroed();
     let p = net
-        .penalty_grad_from_cache(&mut cache, &dy, &eta, on, &mut cgrad)
+        .penalty_grad_with(&mut cache, &dy, &eta, on, &mut cgrad)
         .unwrap();
     assert_eq!(p, total);
     for (i, gi) in grad.iter().enumerate() {
@@ -1329,7 +1350,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
             "{tag} sample {k}"
         );
         let mut y1 = [0.0f32; O];
-        net.forward(x, &mut y1);
+        net.forward(x, &mut y1).unwrap();
         let want = r.out(&x64(x));
         let y64: Vec<f64> = yb.iter().map(|&v| v as f64).collect();
         let y164: Vec<f64> = y1.iter().map(|&v| v as f64).collect();
@@ -1415,7 +1436,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
     let mut pen = vec![0.0f32; n];
     net.penalty_batch(&xs, &eta, NoiseOn::WeightsAndBiases, &mut pen)
         .unwrap();
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     for (x, p) in xs.iter().zip(&pen) {
         let one = net
             .penalty(x, &eta, NoiseOn::WeightsAndBiases, &mut cache)
@@ -1444,7 +1465,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
     let vb = net
         .loss_penalty_grad_batch(&HalfSquaredError, &xs, &ts, &eta, on, &mut gb)
         .unwrap();
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     let (mut ls, mut ps) = (0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(&ts) {
         let v = net
@@ -1453,7 +1474,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
         ls += v.loss as f64;
         ps += v.penalty as f64;
     }
-    gs.scale_all(1.0 / n as f32);
+    scale_params(&mut gs, 1.0 / n as f32);
     let nf = n as f64;
     assert_close(
         &format!("{tag} R-op loss"),
@@ -1507,7 +1528,7 @@ fn check_batch_passes<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
     for x in &xs {
         p1 += net.penalty_grad(x, &eta, on, &mut cache, &mut hs).unwrap() as f64;
     }
-    hs.scale_all(1.0 / n as f32);
+    scale_params(&mut hs, 1.0 / n as f32);
     assert_close(
         &format!("{tag} penalty_grad_batch value"),
         &[pb as f64],
@@ -1714,7 +1735,7 @@ fn check_gauss_newton<const I: usize, const O: usize, N: Network<I, O> + Acts>(s
                 );
                 if let GnLoss::Squared = loss {
                     // H = I: the squared-error form, bit for bit in value.
-                    let se = net.penalty(&x, &eta, on, &mut N::new_cache()).unwrap();
+                    let se = net.penalty(&x, &eta, on, &mut net.workspace()).unwrap();
                     assert_close(
                         &format!("{tag} = SE form"),
                         &[p as f64],
@@ -1783,12 +1804,7 @@ fn gauss_newton_softmax_penalty_is_the_per_layer_formula() {
     );
     // The squared-error form is a different (larger) number.
     let se = net
-        .penalty(
-            &x,
-            &eta,
-            NoiseOn::Weights,
-            &mut Mlp1::<3, 5, 3, K, K>::new_cache(),
-        )
+        .penalty(&x, &eta, NoiseOn::Weights, &mut net.workspace())
         .unwrap();
     assert!(se > 2.0 * got, "SE form {se} vs Gauss–Newton {got}");
 }
@@ -1869,13 +1885,13 @@ fn trainer_penalty_is_the_loss_correct_one_and_the_squared_error_form_stays_by_n
     t.step(&SoftmaxCrossEntropy, &xs, &ts).unwrap();
     // The trainer runs the one-sample R-operator: the mean of
     // `loss_penalty_grad`, bit for bit …
-    want.fill_zero();
-    let mut cache = Net::new_cache();
+    want = want.zeros_like();
+    let mut cache = net.workspace();
     for (x, t) in xs.iter().zip(&ts) {
         net.loss_penalty_grad(&SoftmaxCrossEntropy, x, t, &eta, on, &mut cache, &mut want)
             .unwrap();
     }
-    want.scale_all(1.0 / xs.len() as f32);
+    scale_params(&mut want, 1.0 / xs.len() as f32);
     assert_eq!(
         flat(t.gradient()),
         flat(&want),
@@ -2116,25 +2132,26 @@ fn passes_on_a_run_time_stack_match_the_network_bit_for_bit() {
     for _ in 0..5 {
         let x: [f32; 3] = core::array::from_fn(|_| uniform(&mut rng));
         let dy: [f32; 2] = core::array::from_fn(|_| uniform(&mut rng));
-        let (mut c1, mut c2) = (Net::new_cache(), flat.cache());
+        let (mut c1, mut c2) = (net.workspace(), flat.cache());
         let (mut y1, mut y2) = ([0.0; 2], [0.0; 2]);
-        net.forward_with(&x, &mut Clean, &mut c1, &mut y1);
+        net.forward_with(&x, &mut Clean, &mut c1, &mut y1).unwrap();
         passes::forward_with(&flat, &x, &mut Clean, &mut c2, &mut y2).unwrap();
         assert_eq!(bits(&y1), bits(&y2), "forward");
         let (mut g1, mut g2) = (Net::zeroed(), zeros());
-        net.backward_with(&c1, &dy, &mut Clean, &mut g1);
+        net.backward_with(&mut c1, &dy, &mut Clean, &mut g1)
+            .unwrap();
         passes::backward_with(&flat, &c2, &dy, &mut Clean, &mut g2).unwrap();
         assert_eq!(net_grad_bits(&g1), grad_bits(&g2), "backward");
         let p1 = net.penalty(&x, &eta, on, &mut c1).unwrap();
         let p2 = passes::penalty(&flat, &x, &eta, on, &mut c2).unwrap();
         assert_eq!(p1.to_bits(), p2.to_bits(), "penalty");
         let (mut g1, mut g2) = (Net::zeroed(), zeros());
-        let p1 = net.penalty_grad_from_cache(&mut c1, &dy, &eta, on, &mut g1);
+        let p1 = net.penalty_grad_with(&mut c1, &dy, &eta, on, &mut g1);
         let p2 = passes::penalty_grad_from_cache(&flat, &mut c2, Some(&dy), &eta, on, &mut g2);
         assert_eq!(p1.unwrap().to_bits(), p2.unwrap().to_bits());
         assert_eq!(net_grad_bits(&g1), grad_bits(&g2), "penalty gradient");
         let (mut g1, mut g2) = (Net::zeroed(), zeros());
-        let p1 = net.seeded_penalty_from_cache(&mut c1, &dy, &eta, on, Some(&mut g1));
+        let p1 = net.seeded_penalty_with(&mut c1, &dy, &eta, on, Some(&mut g1));
         let p2 = passes::seeded_penalty_from_cache(&flat, &mut c2, &dy, &eta, on, Some(&mut g2));
         assert_eq!(p1.unwrap().to_bits(), p2.unwrap().to_bits());
         assert_eq!(
@@ -2157,4 +2174,11 @@ fn passes_on_a_run_time_stack_match_the_network_bit_for_bit() {
     assert!(passes::backward_with(&flat, &c, &[0.0; 3], &mut Clean, &mut g).is_err());
     let mut t = [0.0; 1];
     assert!(passes::hessian_trace(&flat, &[0.0; 3], &eta, on, &mut c, &mut t).is_err());
+}
+
+/// `p ← a·p` over every parameter (the trainer's scaling).
+fn scale_params<P: Parameters>(p: &mut P, a: f32) {
+    for i in 0..p.slice_count() {
+        noisereg::scale(a, p.slice_mut(i));
+    }
 }

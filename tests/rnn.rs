@@ -313,12 +313,12 @@ fn forward_matches_f64_reference() {
         let net = random_net(10 + n as u64, act, RecurrentNoise::PerSequence);
         let x = random_seq::<T, D>(&mut rng);
         let mut y = [0.0; K];
-        Model::<Sequence<T, D>, [f32; K]>::predict(&net, &x, &mut y).unwrap();
+        Model::<Sequence<T, D>, [f32; K]>::forward(&net, &x, &mut y).unwrap();
         let want = Ref::of(&net, Readout::Last).forward(x.as_ref());
         let got: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
         assert_close("seq to one", &got, &want, 1e-5, 1e-6);
         let mut ys = Sequence::<T, K>::zeros();
-        Model::<Sequence<T, D>, Sequence<T, K>>::predict(&net, &x, &mut ys).unwrap();
+        Model::<Sequence<T, D>, Sequence<T, K>>::forward(&net, &x, &mut ys).unwrap();
         let want = Ref::of(&net, Readout::EveryStep).forward(x.as_ref());
         let got: Vec<f64> = ys.as_ref().iter().map(|&v| f64::from(v)).collect();
         assert_close("seq to seq", &got, &want, 1e-5, 1e-6);
@@ -411,13 +411,11 @@ fn per_step_and_per_sequence_penalties_differ() {
     let net = random_net(5, ActivationKind::Tanh, RecurrentNoise::PerSequence);
     let x = random_seq::<T, D>(&mut Xoshiro128PlusPlus::seed_from_u64(5));
     let mut ws = noisereg::ElmanWork::<D, H, K, T>::new();
-    let a =
-        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
-            .unwrap();
+    let a = Model::<Sequence<T, D>, [f32; K]>::penalty(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
+        .unwrap();
     let net = net.with_noise(RecurrentNoise::PerStep);
-    let b =
-        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
-            .unwrap();
+    let b = Model::<Sequence<T, D>, [f32; K]>::penalty(&net, &x, &ETA, NoiseOn::Weights, &mut ws)
+        .unwrap();
     assert!((a - b).abs() > 1e-3 * a.abs(), "{a} vs {b}");
 }
 
@@ -609,7 +607,7 @@ fn flat_buffer_view_matches_const_generic_bits() {
         .unwrap();
     let mut w2 = noisereg::ElmanWork::<D, H, K, T>::new();
     let want =
-        Model::<Sequence<T, D>, [f32; K]>::penalty_at(&net, &x, &ETA, NoiseOn::Weights, &mut w2)
+        Model::<Sequence<T, D>, [f32; K]>::penalty(&net, &x, &ETA, NoiseOn::Weights, &mut w2)
             .unwrap();
     assert_eq!(pen.to_bits(), want.to_bits());
 }
@@ -669,11 +667,9 @@ fn per_sequence_noise_is_one_perturbed_network() {
             assert_ne!(flat(&noisy), flat(&net));
             let mut ws = noisereg::ElmanWork::<D, H, K, T>::new();
             let (mut a, mut b) = ([0.0; K], [0.0; K]);
-            Model::<Sequence<T, D>, [f32; K]>::forward_traced(
-                &net, &x, &mut noise, &mut ws, &mut a,
-            )
-            .unwrap();
-            Model::<Sequence<T, D>, [f32; K]>::predict(&noisy, &x, &mut b).unwrap();
+            Model::<Sequence<T, D>, [f32; K]>::forward_with(&net, &x, &mut noise, &mut ws, &mut a)
+                .unwrap();
+            Model::<Sequence<T, D>, [f32; K]>::forward(&noisy, &x, &mut b).unwrap();
             assert_eq!(a, b, "{kind:?} {on:?}");
         }
     }
@@ -1024,11 +1020,11 @@ fn ref_of<N: Rnn>(net: &N, readout: Readout) -> Ref {
 fn outputs<N: Rnn>(net: &N, x: &X, readout: Readout) -> Vec<f64> {
     let out: Vec<f32> = if readout == Readout::Last {
         let mut y = [0.0; K];
-        Model::<X, [f32; K]>::predict(net, x, &mut y).unwrap();
+        Model::<X, [f32; K]>::forward(net, x, &mut y).unwrap();
         y.to_vec()
     } else {
         let mut y = Sequence::<T, K>::zeros();
-        Model::<X, Sequence<T, K>>::predict(net, x, &mut y).unwrap();
+        Model::<X, Sequence<T, K>>::forward(net, x, &mut y).unwrap();
         y.as_ref().to_vec()
     };
     out.iter().map(|&v| f64::from(v)).collect()
@@ -1047,25 +1043,24 @@ fn model_passes<N: Rnn>(
     if readout == Readout::Last {
         let mut ws = Model::<X, [f32; K]>::workspace(net);
         let mut y = [0.0; K];
-        Model::<X, [f32; K]>::forward_traced(net, x, &mut noisereg::Clean, &mut ws, &mut y)
-            .unwrap();
+        Model::<X, [f32; K]>::forward_with(net, x, &mut noisereg::Clean, &mut ws, &mut y).unwrap();
         let d: [f32; K] = dy.try_into().unwrap();
         let p =
-            Model::<X, [f32; K]>::penalty_grad_traced(net, &mut ws, &d, &ETA, on, &mut g).unwrap();
+            Model::<X, [f32; K]>::penalty_grad_with(net, &mut ws, &d, &ETA, on, &mut g).unwrap();
         let mut tr = [0.0; K];
-        Model::<X, [f32; K]>::hessian_trace_at(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
+        Model::<X, [f32; K]>::hessian_trace(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
         (p, g, tr.to_vec())
     } else {
         let mut ws = Model::<X, Sequence<T, K>>::workspace(net);
         let mut y = Sequence::<T, K>::zeros();
-        Model::<X, Sequence<T, K>>::forward_traced(net, x, &mut noisereg::Clean, &mut ws, &mut y)
+        Model::<X, Sequence<T, K>>::forward_with(net, x, &mut noisereg::Clean, &mut ws, &mut y)
             .unwrap();
         let mut d = Sequence::<T, K>::zeros();
         d.as_mut().copy_from_slice(dy);
-        let p = Model::<X, Sequence<T, K>>::penalty_grad_traced(net, &mut ws, &d, &ETA, on, &mut g)
+        let p = Model::<X, Sequence<T, K>>::penalty_grad_with(net, &mut ws, &d, &ETA, on, &mut g)
             .unwrap();
         let mut tr = Sequence::<T, K>::zeros();
-        Model::<X, Sequence<T, K>>::hessian_trace_at(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
+        Model::<X, Sequence<T, K>>::hessian_trace(net, x, &ETA, on, &mut ws, &mut tr).unwrap();
         (p, g, tr.as_ref().to_vec())
     }
 }
@@ -1219,7 +1214,7 @@ fn gru_per_step_noise_backward_matches_unrolled_reference() {
     let mut rec = recorder(NoiseKind::Additive, NoiseOn::WeightsAndBiases);
     let mut ws = Model::<X, [f32; K]>::workspace(&net);
     let mut y = [0.0; K];
-    Model::<X, [f32; K]>::forward_traced(&net, &x, &mut rec, &mut ws, &mut y).unwrap();
+    Model::<X, [f32; K]>::forward_with(&net, &x, &mut rec, &mut ws, &mut y).unwrap();
     let fwd = std::mem::take(&mut rec.rows);
     let r = ref_from_rows_gates(&net, &fwd, 3);
     assert_ne!(r.cells[0], r.cells[1]);
@@ -1227,7 +1222,7 @@ fn gru_per_step_noise_backward_matches_unrolled_reference() {
     assert_close("noisy forward", &got, &r.forward(x.as_ref()), 1e-5, 1e-6);
     let dy = [0.7, -0.4];
     let mut g = Gru::zeroed();
-    Model::<X, [f32; K]>::backward_traced(&net, &mut ws, &dy, &mut rec, &mut g).unwrap();
+    Model::<X, [f32; K]>::backward_with(&net, &mut ws, &dy, &mut rec, &mut g).unwrap();
     let want = r.grad_shared_from_copies(x.as_ref(), &dy);
     assert_close("noisy gradient", &flat(&g), &want, 1e-4, 1e-5);
 }
@@ -1371,50 +1366,49 @@ mod pinned {
             *v = 0.3 - 0.2 * i as f32;
         }
         for on in [NoiseOn::Weights, NoiseOn::WeightsAndBiases] {
-            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            net.forward_with(&x, &mut Clean, &mut ws, &mut y).unwrap();
             h.s(y.as_ref());
             let mut g = net.zeros_like();
-            net.backward_traced(&mut ws, &dy, &mut Clean, &mut g)
-                .unwrap();
+            net.backward_with(&mut ws, &dy, &mut Clean, &mut g).unwrap();
             for i in 0..g.slice_count() {
                 h.s(g.slice(i));
             }
             let mut pp = p();
-            net.forward_traced(&x, &mut pp, &mut ws, &mut y).unwrap();
+            net.forward_with(&x, &mut pp, &mut ws, &mut y).unwrap();
             h.s(y.as_ref());
             let mut pp2 = p();
             let mut g = net.zeros_like();
-            net.backward_traced(&mut ws, &dy, &mut pp2, &mut g).unwrap();
+            net.backward_with(&mut ws, &dy, &mut pp2, &mut g).unwrap();
             for i in 0..g.slice_count() {
                 h.s(g.slice(i));
             }
             for l in pp.log.iter().chain(&pp2.log) {
                 h.u(*l);
             }
-            h.f(net.penalty_at(&x, eta, on, &mut ws).unwrap());
+            h.f(net.penalty(&x, eta, on, &mut ws).unwrap());
             let mut g = net.zeros_like();
-            h.f(net.penalty_grad_at(&x, eta, on, &mut ws, &mut g).unwrap());
+            h.f(net.penalty_grad(&x, eta, on, &mut ws, &mut g).unwrap());
             for i in 0..g.slice_count() {
                 h.s(g.slice(i));
             }
-            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            net.forward_with(&x, &mut Clean, &mut ws, &mut y).unwrap();
             let mut g = net.zeros_like();
             h.f(net
-                .penalty_grad_traced(&mut ws, &dy, eta, on, &mut g)
+                .penalty_grad_with(&mut ws, &dy, eta, on, &mut g)
                 .unwrap());
             for i in 0..g.slice_count() {
                 h.s(g.slice(i));
             }
-            net.forward_traced(&x, &mut Clean, &mut ws, &mut y).unwrap();
+            net.forward_with(&x, &mut Clean, &mut ws, &mut y).unwrap();
             let mut g = net.zeros_like();
             h.f(net
-                .seeded_penalty_traced(&mut ws, &dy, eta, on, Some(&mut g))
+                .seeded_penalty_with(&mut ws, &dy, eta, on, Some(&mut g))
                 .unwrap());
             for i in 0..g.slice_count() {
                 h.s(g.slice(i));
             }
             let mut tr = net.output_buffer();
-            net.hessian_trace_at(&x, eta, on, &mut ws, &mut tr).unwrap();
+            net.hessian_trace(&x, eta, on, &mut ws, &mut tr).unwrap();
             h.s(tr.as_ref());
         }
     }

@@ -188,12 +188,12 @@ fn outputs(net: &Net, x: &X, readout: Readout) -> Vec<f64> {
     match readout {
         Readout::Last => {
             let mut y = [0.0; K];
-            Model::<X, [f32; K]>::predict(net, x, &mut y).unwrap();
+            Model::<X, [f32; K]>::forward(net, x, &mut y).unwrap();
             y.iter().map(|&v| f64::from(v)).collect()
         }
         Readout::EveryStep => {
             let mut y = Sequence::<T, K>::zeros();
-            Model::<X, Sequence<T, K>>::predict(net, x, &mut y).unwrap();
+            Model::<X, Sequence<T, K>>::forward(net, x, &mut y).unwrap();
             y.as_ref().iter().map(|&v| f64::from(v)).collect()
         }
     }
@@ -212,18 +212,18 @@ fn model_grad<P: Perturbation>(net: &Net, x: &X, dy: &[f32], readout: Readout, p
     match readout {
         Readout::Last => {
             let mut y = [0.0; K];
-            Model::<X, [f32; K]>::forward_traced(net, x, p, &mut ws, &mut y).unwrap();
+            Model::<X, [f32; K]>::forward_with(net, x, p, &mut ws, &mut y).unwrap();
             p2.extend(y);
             let mut s = [0.0; K];
             s.copy_from_slice(dy);
-            Model::<X, [f32; K]>::backward_traced(net, &mut ws, &s, p, &mut grad).unwrap();
+            Model::<X, [f32; K]>::backward_with(net, &mut ws, &s, p, &mut grad).unwrap();
         }
         Readout::EveryStep => {
             let mut y = Sequence::<T, K>::zeros();
-            Model::<X, Sequence<T, K>>::forward_traced(net, x, p, &mut ws, &mut y).unwrap();
+            Model::<X, Sequence<T, K>>::forward_with(net, x, p, &mut ws, &mut y).unwrap();
             let mut s = Sequence::<T, K>::zeros();
             s.as_mut().copy_from_slice(dy);
-            Model::<X, Sequence<T, K>>::backward_traced(net, &mut ws, &s, p, &mut grad).unwrap();
+            Model::<X, Sequence<T, K>>::backward_with(net, &mut ws, &s, p, &mut grad).unwrap();
         }
     }
     grad
@@ -232,9 +232,9 @@ fn model_grad<P: Perturbation>(net: &Net, x: &X, dy: &[f32], readout: Readout, p
 fn penalty(net: &Net, x: &X, on: NoiseOn, readout: Readout) -> f32 {
     let mut ws = Work::new();
     match readout {
-        Readout::Last => Model::<X, [f32; K]>::penalty_at(net, x, &ETA, on, &mut ws).unwrap(),
+        Readout::Last => Model::<X, [f32; K]>::penalty(net, x, &ETA, on, &mut ws).unwrap(),
         Readout::EveryStep => {
-            Model::<X, Sequence<T, K>>::penalty_at(net, x, &ETA, on, &mut ws).unwrap()
+            Model::<X, Sequence<T, K>>::penalty(net, x, &ETA, on, &mut ws).unwrap()
         }
     }
 }
@@ -362,8 +362,8 @@ impl Ref {
     }
 }
 
-/// `penalty_grad_traced` adds `∇_θ [dy·f + ½ P]` (R-operator through time)
-/// and returns P; `penalty_grad_at` is the same with `dy = 0`.
+/// `penalty_grad_with` adds `∇_θ [dy·f + ½ P]` (R-operator through time)
+/// and returns P; `penalty_grad` is the same with `dy = 0`.
 #[test]
 fn penalty_gradient_matches_finite_differences() {
     let cases = [
@@ -402,27 +402,20 @@ fn penalty_gradient_matches_finite_differences() {
         let (pen, pen0) = match readout {
             Readout::Last => {
                 let mut y = [0.0; K];
-                Model::<X, [f32; K]>::forward_traced(
-                    &net,
-                    &x,
-                    &mut noisereg::Clean,
-                    &mut ws,
-                    &mut y,
-                )
-                .unwrap();
+                Model::<X, [f32; K]>::forward_with(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
+                    .unwrap();
                 let s = [dy[0], dy[1]];
-                let p = Model::<X, [f32; K]>::penalty_grad_traced(
-                    &net, &mut ws, &s, &ETA, on, &mut grad,
-                )
-                .unwrap();
+                let p =
+                    Model::<X, [f32; K]>::penalty_grad_with(&net, &mut ws, &s, &ETA, on, &mut grad)
+                        .unwrap();
                 let p0 =
-                    Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA, on, &mut ws, &mut grad0)
+                    Model::<X, [f32; K]>::penalty_grad(&net, &x, &ETA, on, &mut ws, &mut grad0)
                         .unwrap();
                 (p, p0)
             }
             Readout::EveryStep => {
                 let mut y = Sequence::<T, K>::zeros();
-                Model::<X, Sequence<T, K>>::forward_traced(
+                Model::<X, Sequence<T, K>>::forward_with(
                     &net,
                     &x,
                     &mut noisereg::Clean,
@@ -432,11 +425,11 @@ fn penalty_gradient_matches_finite_differences() {
                 .unwrap();
                 let mut s = Sequence::<T, K>::zeros();
                 s.as_mut().copy_from_slice(&dy);
-                let p = Model::<X, Sequence<T, K>>::penalty_grad_traced(
+                let p = Model::<X, Sequence<T, K>>::penalty_grad_with(
                     &net, &mut ws, &s, &ETA, on, &mut grad,
                 )
                 .unwrap();
-                let p0 = Model::<X, Sequence<T, K>>::penalty_grad_at(
+                let p0 = Model::<X, Sequence<T, K>>::penalty_grad(
                     &net, &x, &ETA, on, &mut ws, &mut grad0,
                 )
                 .unwrap();
@@ -481,13 +474,12 @@ fn seeded_penalty_sums_to_the_penalty() {
         let mut y = [0.0; K];
         let mut sum = 0.0;
         for j in 0..K {
-            Model::<X, [f32; K]>::forward_traced(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
+            Model::<X, [f32; K]>::forward_with(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
                 .unwrap();
             let mut seed = [0.0; K];
             seed[j] = 1.0;
-            sum +=
-                Model::<X, [f32; K]>::seeded_penalty_traced(&net, &mut ws, &seed, &ETA, on, None)
-                    .unwrap();
+            sum += Model::<X, [f32; K]>::seeded_penalty_with(&net, &mut ws, &seed, &ETA, on, None)
+                .unwrap();
         }
         let want = penalty(&net, &x, on, Readout::Last);
         assert!((sum - want).abs() <= 1e-5 * want.abs(), "{sum} vs {want}");
@@ -552,15 +544,13 @@ fn hessian_trace_matches_second_differences() {
                 let got: Vec<f64> = match readout {
                     Readout::Last => {
                         let mut tr = [0.0; K];
-                        Model::<X, [f32; K]>::hessian_trace_at(
-                            &net, &x, &ETA, on, &mut ws, &mut tr,
-                        )
-                        .unwrap();
+                        Model::<X, [f32; K]>::hessian_trace(&net, &x, &ETA, on, &mut ws, &mut tr)
+                            .unwrap();
                         tr.iter().map(|&v| f64::from(v)).collect()
                     }
                     Readout::EveryStep => {
                         let mut tr = Sequence::<T, K>::zeros();
-                        Model::<X, Sequence<T, K>>::hessian_trace_at(
+                        Model::<X, Sequence<T, K>>::hessian_trace(
                             &net, &x, &ETA, on, &mut ws, &mut tr,
                         )
                         .unwrap();
@@ -593,16 +583,16 @@ fn bad_eta_is_rejected() {
     let on = NoiseOn::Weights;
     let mut tr = [0.0; K];
     assert!(matches!(
-        Model::<X, [f32; K]>::hessian_trace_at(&net, &x, &ETA[..3], on, &mut ws, &mut tr),
+        Model::<X, [f32; K]>::hessian_trace(&net, &x, &ETA[..3], on, &mut ws, &mut tr),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        Model::<X, [f32; K]>::penalty_at(&net, &x, &ETA[..3], on, &mut ws),
+        Model::<X, [f32; K]>::penalty(&net, &x, &ETA[..3], on, &mut ws),
         Err(Error::LengthMismatch { .. })
     ));
     let mut grad = Net::zeroed();
     assert!(matches!(
-        Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA[..4], on, &mut ws, &mut grad),
+        Model::<X, [f32; K]>::penalty_grad(&net, &x, &ETA[..4], on, &mut ws, &mut grad),
         Err(Error::LengthMismatch { .. })
     ));
     assert_eq!(flat(&grad), flat(&Net::zeroed()));
@@ -619,12 +609,12 @@ fn seeded_penalty_gradients_sum_to_the_penalty_gradient() {
         let mut ws = Work::new();
         let mut y = [0.0; K];
         let mut sum = Net::zeroed();
-        Model::<X, [f32; K]>::forward_traced(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
+        Model::<X, [f32; K]>::forward_with(&net, &x, &mut noisereg::Clean, &mut ws, &mut y)
             .unwrap();
         for j in 0..K {
             let mut seed = [0.0; K];
             seed[j] = 1.0;
-            Model::<X, [f32; K]>::seeded_penalty_traced(
+            Model::<X, [f32; K]>::seeded_penalty_with(
                 &net,
                 &mut ws,
                 &seed,
@@ -635,7 +625,7 @@ fn seeded_penalty_gradients_sum_to_the_penalty_gradient() {
             .unwrap();
         }
         let mut want = Net::zeroed();
-        Model::<X, [f32; K]>::penalty_grad_at(&net, &x, &ETA, on, &mut ws, &mut want).unwrap();
+        Model::<X, [f32; K]>::penalty_grad(&net, &x, &ETA, on, &mut ws, &mut want).unwrap();
         assert_close(&format!("{noise:?}"), &flat(&sum), &flat(&want), 1e-5, 1e-6);
     }
 }
@@ -662,8 +652,8 @@ fn per_sequence_noise_is_one_perturbed_network() {
         assert_ne!(flat(&noisy), flat(&net));
         let mut ws = Work::new();
         let (mut a, mut b) = ([0.0; K], [0.0; K]);
-        Model::<X, [f32; K]>::forward_traced(&net, &x, &mut noise, &mut ws, &mut a).unwrap();
-        Model::<X, [f32; K]>::predict(&noisy, &x, &mut b).unwrap();
+        Model::<X, [f32; K]>::forward_with(&net, &x, &mut noise, &mut ws, &mut a).unwrap();
+        Model::<X, [f32; K]>::forward(&noisy, &x, &mut b).unwrap();
         assert_eq!(a, b, "{kind:?}");
         // Additive: the backward pass is the clean gradient of the drawn network.
         if kind == NoiseKind::Additive {
@@ -715,22 +705,22 @@ fn per_step_noise_draws_per_step_and_backward_sees_them() {
         let (got, grad) = match readout {
             Readout::Last => {
                 let mut y = [0.0; K];
-                Model::<X, [f32; K]>::forward_traced(&net, &x, &mut rec, &mut ws, &mut y).unwrap();
+                Model::<X, [f32; K]>::forward_with(&net, &x, &mut rec, &mut ws, &mut y).unwrap();
                 let fwd = std::mem::take(&mut rec.rows);
                 let mut g = Net::zeroed();
                 let s = [dy[0], dy[1]];
-                Model::<X, [f32; K]>::backward_traced(&net, &mut ws, &s, &mut rec, &mut g).unwrap();
+                Model::<X, [f32; K]>::backward_with(&net, &mut ws, &s, &mut rec, &mut g).unwrap();
                 (y.to_vec(), (g, fwd))
             }
             Readout::EveryStep => {
                 let mut y = Sequence::<T, K>::zeros();
-                Model::<X, Sequence<T, K>>::forward_traced(&net, &x, &mut rec, &mut ws, &mut y)
+                Model::<X, Sequence<T, K>>::forward_with(&net, &x, &mut rec, &mut ws, &mut y)
                     .unwrap();
                 let fwd = std::mem::take(&mut rec.rows);
                 let mut g = Net::zeroed();
                 let mut s = Sequence::<T, K>::zeros();
                 s.as_mut().copy_from_slice(&dy);
-                Model::<X, Sequence<T, K>>::backward_traced(&net, &mut ws, &s, &mut rec, &mut g)
+                Model::<X, Sequence<T, K>>::backward_with(&net, &mut ws, &s, &mut rec, &mut g)
                     .unwrap();
                 (y.as_ref().to_vec(), (g, fwd))
             }

@@ -1,6 +1,6 @@
 //! docs/theory.md §8 for the Elman network, by Monte Carlo through the
 //! crate's own weight noise (the draws the trainer uses, reached through
-//! `Model::forward_traced`): the exact second-order noisy cost (penalty and
+//! `Model::forward_with`): the exact second-order noisy cost (penalty and
 //! curvature–residual term, per sequence and per step) agrees within 4 SE,
 //! the seed's formula is many SE off on an untrained network. A linear cell
 //! with T = 1 reduces to the linear-model identities T1, T6 and T8 (§6).
@@ -79,7 +79,7 @@ fn clean_cost<N: Model<X, [f32; 1]>>(net: &N, xs: &[X], ys: &[[f32; 1]]) -> f64 
     let mut y = [0.0];
     let mut total = 0.0;
     for (x, t) in xs.iter().zip(ys) {
-        net.predict(x, &mut y).unwrap();
+        net.forward(x, &mut y).unwrap();
         total += f64::from(HalfSquaredError.value(&y, t).unwrap());
     }
     total / xs.len() as f64
@@ -106,7 +106,7 @@ fn mc_excess<N: Model<X, [f32; 1]>>(
             noise.set_draw_index(p);
             let mut total = 0.0;
             for (x, t) in xs.iter().zip(ys) {
-                net.forward_traced(x, &mut noise, &mut ws, &mut y).unwrap();
+                net.forward_with(x, &mut noise, &mut ws, &mut y).unwrap();
                 total += f64::from(HalfSquaredError.value(&y, t).unwrap());
             }
             pair += 0.5 * total / xs.len() as f64;
@@ -196,7 +196,7 @@ fn mc_t1(net: &Lin, cfg: &WeightNoiseConfig, y: f32, pairs: u64) -> (f64, f64) {
         for negated in [false, true] {
             noise.set_negated(negated);
             noise.set_draw_index(p);
-            Model::<X1, [f32; 1]>::forward_traced(net, &X, &mut noise, &mut ws, &mut f).unwrap();
+            Model::<X1, [f32; 1]>::forward_with(net, &X, &mut noise, &mut ws, &mut f).unwrap();
             pair += 0.5 * f64::from(HalfSquaredError.value(&f, &[y]).unwrap());
         }
         pair
@@ -219,8 +219,7 @@ fn t1_linear_cell_weight_noise() {
         let mut g = Lin::zeroed();
         let eta = [0.01, 0.0, 0.0];
         let on = NoiseOn::WeightsAndBiases;
-        let pen =
-            Model::<X1, [f32; 1]>::penalty_grad_at(&net, &X, &eta, on, &mut ws, &mut g).unwrap();
+        let pen = Model::<X1, [f32; 1]>::penalty_grad(&net, &X, &eta, on, &mut ws, &mut g).unwrap();
         assert!((pen - 0.06).abs() < 1e-7);
         assert_eq!((g.wx, g.b), ([[0.0; 2]], [0.0]));
     }
@@ -237,7 +236,7 @@ fn t6_linear_cell_input_noise() {
     let mut f = [0.0];
     let m = mc(40_000, |_| {
         inp.perturb_slice(X.as_ref(), xn.as_mut()).unwrap();
-        Model::<X1, [f32; 1]>::predict(&net, &xn, &mut f).unwrap();
+        Model::<X1, [f32; 1]>::forward(&net, &xn, &mut f).unwrap();
         f64::from(HalfSquaredError.value(&f, &[0.2]).unwrap())
     });
     assert_within_4se("T6", m, 0.011 / 2.0);
@@ -333,7 +332,7 @@ fn mc_long(
     let mut y = [0.0];
     let mut clean = 0.0;
     for (x, t) in xs.iter().zip(ys) {
-        net.predict(x, &mut y).unwrap();
+        net.forward(x, &mut y).unwrap();
         clean += f64::from(HalfSquaredError.value(&y, t).unwrap());
     }
     let n = xs.len() as u64;
@@ -347,7 +346,7 @@ fn mc_long(
             let mut total = 0.0;
             for (i, (x, t)) in xs.iter().zip(ys).enumerate() {
                 noise.set_draw_index(p * n + i as u64);
-                net.forward_traced(x, &mut noise, &mut ws, &mut y).unwrap();
+                net.forward_with(x, &mut noise, &mut ws, &mut y).unwrap();
                 total += f64::from(HalfSquaredError.value(&y, t).unwrap());
             }
             pair += 0.5 * total / n as f64;

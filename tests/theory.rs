@@ -9,6 +9,7 @@
 //! noise allows it, a fixed seed per test.
 
 use nalgebra::{DMatrix, DVector};
+use noisereg::Model;
 use noisereg::{
     Adam, AdditiveNoise, BoxMuller, Dense, Error, HalfSquaredError, InputNoise, LabelNoise, Loss,
     Mlp1, MultiplicativeNoise, Network, NoiseKind, NoiseOn, NoisyLoss, Perturbation, Relu, Sgd,
@@ -76,9 +77,9 @@ fn linear(w: [f32; 2], b: f32) -> Dense<2, 1> {
 fn noisy_output<N: Network<2, 1>>(net: &N, noise: &mut WeightNoise, p: u64, neg: bool) -> f64 {
     noise.set_draw_index(p);
     noise.set_negated(neg);
-    let mut cache = N::new_cache();
+    let mut cache = net.workspace();
     let mut y = [0.0];
-    net.forward_with(&X, noise, &mut cache, &mut y);
+    net.forward_with(&X, noise, &mut cache, &mut y).unwrap();
     f64::from(y[0])
 }
 
@@ -103,9 +104,11 @@ fn t1_linear_weight_noise_adds_eta_s_plus_one_and_keeps_gradient() {
         let r = mc(20_000, |p| {
             noise.set_draw_index(p);
             noise.set_negated(false);
-            let (mut cache, mut out, mut g) = (Dense::<2, 1>::new_cache(), [0.0], Dense::zeroed());
-            net.forward_with(&X, &mut noise, &mut cache, &mut out);
-            net.backward_with(&cache, &[out[0] - y as f32], &mut noise, &mut g);
+            let (mut cache, mut out, mut g) = (net.workspace(), [0.0], Dense::zeroed());
+            net.forward_with(&X, &mut noise, &mut cache, &mut out)
+                .unwrap();
+            net.backward_with(&mut cache, &[out[0] - y as f32], &mut noise, &mut g)
+                .unwrap();
             f64::from(g.w[0][j])
         });
         assert_within_4se("T1 gradient", r, (f - y) * f64::from(xj));
@@ -448,7 +451,7 @@ fn label_noise_adds_a_constant_to_the_expected_loss() {
             let mut yt = [0.0];
             noise.perturb(y, &mut yt);
             let mut out = [0.0];
-            net.forward(x, &mut out);
+            net.forward(x, &mut out).unwrap();
             total += f64::from(HalfSquaredError.value(&out, &yt).unwrap());
         }
         total / N as f64
@@ -501,7 +504,7 @@ fn fitted(seed: u64) -> (Mlp, Vec<[f32; 4]>, Vec<[f32; 1]>) {
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for x in half {
         let mut f = [0.0];
-        net.forward(&x, &mut f);
+        net.forward(&x, &mut f).unwrap();
         for d in [0.5, -0.5] {
             xs.push(x);
             ys.push([f[0] + d]);

@@ -2,6 +2,7 @@
 //! bit-identity at η = 0, determinism, all-or-nothing steps, validation,
 //! schedules, optimisers, per-batch noise, the ring buffer and memory.
 
+use noisereg::Model;
 use noisereg::{
     Adam, AdamSettings, Clean, Dense, Error, EtaSchedule, HalfSquaredError, InputNoise, LabelNoise,
     Loss, Mlp1, Momentum, MomentumSettings, Network, NoiseKind, NoiseOn, Optimizer, Parameters,
@@ -112,9 +113,10 @@ fn assert_grad_close(got: &[f32], want: &[f64]) {
 
 /// Gradient the library computes for one sample through `noise`.
 fn noisy_grad(n: &Net, noise: &mut WeightNoise, x: [f32; 2], y: f32) -> Net {
-    let (mut cache, mut out, mut g) = (Net::new_cache(), [0.0], Net::zeroed());
-    n.forward_with(&x, noise, &mut cache, &mut out);
-    n.backward_with(&cache, &[out[0] - y], noise, &mut g);
+    let (mut cache, mut out, mut g) = (Net::zeroed().workspace(), [0.0], Net::zeroed());
+    n.forward_with(&x, noise, &mut cache, &mut out).unwrap();
+    n.backward_with(&mut cache, &[out[0] - y], noise, &mut g)
+        .unwrap();
     noise.scale_gradient(&mut g);
     g
 }
@@ -271,13 +273,17 @@ fn perturbation_at_zero_eta_gives_clean_passes_bit_for_bit() {
     let n = net(5);
     let cfg = WeightNoiseConfig::new(NoiseKind::Additive, 0.0).unwrap();
     let mut noise = WeightNoise::new(&cfg, 5);
-    let (mut c1, mut c2) = (Net::new_cache(), Net::new_cache());
-    let (mut y1, mut y2) = ([0.0], [0.0]);
+    let (mut c1, mut c2) = (Net::zeroed().workspace(), Net::zeroed().workspace());
+    let (mut y1, mut y2) = ([0.0f32], [0.0f32]);
     let (mut g1, mut g2) = (Net::zeroed(), Net::zeroed());
-    n.forward_with(&[0.3, 0.9], &mut Clean, &mut c1, &mut y1);
-    n.forward_with(&[0.3, 0.9], &mut noise, &mut c2, &mut y2);
-    n.backward_with(&c1, &[1.0], &mut Clean, &mut g1);
-    n.backward_with(&c2, &[1.0], &mut noise, &mut g2);
+    n.forward_with(&[0.3, 0.9], &mut Clean, &mut c1, &mut y1)
+        .unwrap();
+    n.forward_with(&[0.3, 0.9], &mut noise, &mut c2, &mut y2)
+        .unwrap();
+    n.backward_with(&mut c1, &[1.0], &mut Clean, &mut g1)
+        .unwrap();
+    n.backward_with(&mut c2, &[1.0], &mut noise, &mut g2)
+        .unwrap();
     assert_eq!(y1[0].to_bits(), y2[0].to_bits());
     assert_eq!(bits(&g1), bits(&g2));
 }
@@ -361,13 +367,14 @@ fn trainer_with_zero_eta_is_bit_identical_to_plain_training_on_wide_and_odd_nets
 fn clean_passes<const IN: usize, N: Network<IN, 1>, P: Perturbation>(n: &N, p: &mut P) {
     let (xs, _) = data_in::<IN>(3);
     for x in &xs {
-        let (mut c1, mut c2) = (N::new_cache(), N::new_cache());
+        let (mut c1, mut c2) = (N::zeroed().workspace(), N::zeroed().workspace());
         let (mut y1, mut y2) = ([0.0], [0.0]);
         let (mut g1, mut g2) = (N::zeroed(), N::zeroed());
-        n.forward_with(x, &mut Clean, &mut c1, &mut y1);
-        n.forward_with(x, p, &mut c2, &mut y2);
-        n.backward_with(&c1, &[1.0], &mut Clean, &mut g1);
-        n.backward_with(&c2, &[1.0], p, &mut g2);
+        n.forward_with(x, &mut Clean, &mut c1, &mut y1).unwrap();
+        n.forward_with(x, p, &mut c2, &mut y2).unwrap();
+        n.backward_with(&mut c1, &[1.0], &mut Clean, &mut g1)
+            .unwrap();
+        n.backward_with(&mut c2, &[1.0], p, &mut g2).unwrap();
         assert_eq!(y1[0].to_bits(), y2[0].to_bits());
         assert_eq!(bits(&g1), bits(&g2));
     }
@@ -562,7 +569,7 @@ fn clean_weights_are_never_written_with_noise() {
         .iter()
         .map(|x| {
             let mut y = [0.0];
-            n.forward(x, &mut y);
+            n.forward(x, &mut y).unwrap();
             y
         })
         .collect();
@@ -1039,7 +1046,7 @@ fn weight_noise_state_is_a_few_rng_states() {
     // settings, the seed and the step counter: nothing else weight-sized
     // (a second cache or gradient copy would break the bound).
     let fixed = size_of::<Big>() * 2
-        + size_of::<<Big as Network<16, 1>>::Cache>()
+        + size_of::<<Big as Model<[f32; 16], [f32; 1]>>::Workspace>()
         + size_of::<Option<WeightNoise>>()
         + size_of::<Option<WeightNoiseConfig>>()
         + 24 * 2
@@ -1082,7 +1089,7 @@ fn per_batch_multiplicative_noise_leaves_the_penalty_gradient_unscaled() {
     a.step(&HalfSquaredError, &xs, &ys).unwrap();
     b.step(&HalfSquaredError, &xs, &ys).unwrap();
     let mut want = Net::zeroed();
-    let mut cache = Net::new_cache();
+    let mut cache = Net::zeroed().workspace();
     for x in &xs {
         n.penalty_grad(
             x,
@@ -1177,7 +1184,7 @@ fn reference_step_loss(
     xs: &[[f32; 2]],
     ys: &[[f32; 1]],
 ) -> f64 {
-    let mut cache = Net::new_cache();
+    let mut cache = Net::zeroed().workspace();
     let mut total = 0.0f64;
     let mut noise = noise.cloned();
     if let Some(w) = noise.as_mut().filter(|w| w.per_batch()) {
@@ -1190,9 +1197,9 @@ fn reference_step_loss(
                 if !w.per_batch() {
                     w.next_draw();
                 }
-                n.forward_with(x, w, &mut cache, &mut out);
+                n.forward_with(x, w, &mut cache, &mut out).unwrap();
             }
-            None => n.forward_with(x, &mut Clean, &mut cache, &mut out),
+            None => n.forward_with(x, &mut Clean, &mut cache, &mut out).unwrap(),
         }
         let d = f64::from(out[0]) - f64::from(y[0]);
         total += 0.5 * d * d;
@@ -1340,11 +1347,13 @@ fn trainer_local_reparam_gradient_matches_finite_differences() {
         assert_grad_close(&flat(t.gradient()), &fd);
         // The noise-scale path matters here: without it the gradient differs.
         let mut clean_scale = Net::zeroed();
-        let mut cache = Net::new_cache();
+        let mut cache = Net::zeroed().workspace();
         let mut out = [0.0];
         let mut same_draw = noise.clone();
-        n.forward_with(&x, &mut same_draw, &mut cache, &mut out);
-        n.backward_with(&cache, &[out[0] - y], &mut Clean, &mut clean_scale);
+        n.forward_with(&x, &mut same_draw, &mut cache, &mut out)
+            .unwrap();
+        n.backward_with(&mut cache, &[out[0] - y], &mut Clean, &mut clean_scale)
+            .unwrap();
         let differs = flat(&clean_scale)
             .iter()
             .zip(&fd)

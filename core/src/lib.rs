@@ -50,13 +50,14 @@
 //!   activations ([`Identity`], [`Tanh`], [`Sigmoid`], [`Relu`], [`Softplus`])
 //!   that give f, f′ and f″; pairs compose into MLPs of any depth
 //!   ([`Mlp1`], [`Mlp2`], [`Mlp3`]) and mismatched widths do not compile.
-//!   [`Network`] has forward and backward passes, [`HalfSquaredError`] and
+//!   A [`Network`] is a [`Model`], the one trait of every model's passes:
+//!   forward and backward passes, [`HalfSquaredError`] and
 //!   [`SoftmaxCrossEntropy`] losses, the per-sample penalty
 //!   `Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` without materialising a gradient, its
 //!   gradient (a Hessian–vector product by Pearlmutter's R-operator) and the
 //!   exact `tr ∇²_θ f`; for any loss, the loss-correct (Gauss–Newton)
 //!   penalty [`gauss_newton_penalty`] and its gradient. The batch passes
-//!   ([`Network::forward_batch`], [`Network::loss_grad_sum`]) run [`BLOCK`]
+//!   ([`Model::forward_batch`], [`Model::loss_grad_sum`]) run [`BLOCK`]
 //!   samples at a time with the weights held in registers. [`DenseRef`]
 //!   exposes every pass per layer over slices so a network sized at run time
 //!   gets the same bits.

@@ -233,16 +233,16 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         vec![0.0; self.dims.outputs()]
     }
 
-    fn predict(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
+    fn forward(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
         let mut ws = self.workspace();
-        self.forward_traced(x, &mut Clean, &mut ws, y)
+        self.forward_with(x, &mut Clean, &mut ws, y)
     }
 
-    fn predict_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
+    fn forward_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
         check(xs.len(), ys.len())?;
         let mut ws = self.workspace();
         for (x, y) in xs.iter().zip(ys) {
-            self.forward_traced(x, &mut Clean, &mut ws, y)?;
+            self.forward_with(x, &mut Clean, &mut ws, y)?;
         }
         Ok(())
     }
@@ -270,7 +270,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn forward_traced<P: Perturbation>(
+    fn forward_with<P: Perturbation>(
         &self,
         x: &Vec<f32>,
         p: &mut P,
@@ -286,7 +286,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn backward_traced<P: Perturbation>(
+    fn backward_with<P: Perturbation>(
         &self,
         ws: &mut DynRnnWork,
         dy: &Vec<f32>,
@@ -298,7 +298,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn penalty_at(
+    fn penalty(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -308,7 +308,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         passes!(self, &mut ws.buf, |net, s| net.penalty(x, eta, on, &mut s))
     }
 
-    fn penalty_grad_at(
+    fn penalty_grad(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -323,7 +323,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn penalty_grad_traced(
+    fn penalty_grad_with(
         &self,
         ws: &mut DynRnnWork,
         dy: &Vec<f32>,
@@ -336,7 +336,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn seeded_penalty_traced(
+    fn seeded_penalty_with(
         &self,
         ws: &mut DynRnnWork,
         seed: &Vec<f32>,
@@ -350,7 +350,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynRnn {
         })
     }
 
-    fn hessian_trace_at(
+    fn hessian_trace(
         &self,
         x: &Vec<f32>,
         eta: &[f32],

@@ -65,7 +65,7 @@ pub fn predict(raw: &[[f32; CHANNELS]; RAW_ROWS]) -> [f32; OUTPUTS] {
         }
     }
     let mut y = [0.0f32; OUTPUTS];
-    if NETWORK.predict(&x, &mut y).is_err() {
+    if NETWORK.forward(&x, &mut y).is_err() {
         y = [f32::NAN; OUTPUTS];
     }
     y

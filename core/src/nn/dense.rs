@@ -15,12 +15,13 @@ use crate::parameters::Parameters;
 /// # Examples
 ///
 /// ```
-/// use noisereg::{Dense, Network, Tanh};
+/// use noisereg::{Dense, Model, Network, Tanh};
 /// let mut layer = Dense::<2, 1, Tanh>::zeroed();
 /// layer.w = [[1.0, -1.0]];
 /// let mut y = [0.0];
-/// layer.forward(&[0.5, 0.5], &mut y);
+/// layer.forward(&[0.5, 0.5], &mut y)?;
 /// assert_eq!(y, [0.0]);
+/// # Ok::<(), noisereg::Error>(())
 /// ```
 ///
 /// A layer without inputs or outputs does not compile:

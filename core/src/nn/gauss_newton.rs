@@ -6,7 +6,7 @@
 //! with `J_f = ∂f/∂θ` and `H_ℓ = ∂²ℓ/∂f²`. The first term, the
 //! Gauss–Newton penalty, is what training on the explicit penalty should
 //! use; for ½‖y − f‖² (`H_ℓ = I`) it is the squared-error form
-//! `Σ_k ‖∇_θ f_k‖²` of [`Network::penalty`](crate::Network::penalty), for
+//! `Σ_k ‖∇_θ f_k‖²` of [`Model::penalty`](crate::Model::penalty), for
 //! softmax cross-entropy (`H_ℓ = diag(p) − ppᵀ`) it is, per dense layer,
 //! `η ‖a‖² (Σ_k p_k ‖δ_k‖² − ‖Σ_k p_k δ_k‖²)` (plus `‖a‖²` → 1 for noisy
 //! biases), much smaller than the squared-error form.
@@ -68,11 +68,11 @@ where
 {
     check_eta(net, eta)?;
     let (mut y, mut seed) = (net.output_buffer(), net.output_buffer());
-    net.forward_traced(x, &mut Clean, ws, &mut y)?;
+    net.forward_with(x, &mut Clean, ws, &mut y)?;
     let mut total = 0.0;
     for j in 0..y.as_ref().len() {
         loss.hessian_factor(y.as_ref(), target, j, seed.as_mut())?;
-        total += net.seeded_penalty_traced(ws, &seed, eta, on, None)?;
+        total += net.seeded_penalty_with(ws, &seed, eta, on, None)?;
     }
     Ok(total)
 }
@@ -117,7 +117,7 @@ where
 {
     check_eta(net, eta)?;
     let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
-    net.forward_traced(x, &mut Clean, ws, &mut y)?;
+    net.forward_with(x, &mut Clean, ws, &mut y)?;
     let l = loss.value_grad(y.as_ref(), target, dy.as_mut())?;
     add_gauss_newton_grad(net, loss, y.as_ref(), target, &dy, eta, on, ws, grad)
         .map(|penalty| LossAndPenalty { loss: l, penalty })
@@ -152,12 +152,12 @@ where
     loss.hessian_factor_derivative(y, target, r.as_ref(), seed.as_mut())?;
     if loss.identity_hessian() {
         // H = I: the squared-error form, its loss gradient fused into the sweeps.
-        return net.penalty_grad_traced(ws, dy, eta, on, grad);
+        return net.penalty_grad_with(ws, dy, eta, on, grad);
     }
     let mut total = 0.0;
     for j in 0..y.len() {
         loss.hessian_factor(y, target, j, seed.as_mut())?;
-        let rj = net.seeded_penalty_traced(ws, &seed, eta, on, Some(grad))?;
+        let rj = net.seeded_penalty_with(ws, &seed, eta, on, Some(grad))?;
         if let Some(v) = r.as_mut().get_mut(j) {
             *v = rj;
         }
@@ -168,7 +168,7 @@ where
     for (c, d) in seed.as_mut().iter_mut().zip(dy.as_ref()) {
         *c += d;
     }
-    net.backward_traced(ws, &seed, &mut Clean, grad)?;
+    net.backward_with(ws, &seed, &mut Clean, grad)?;
     Ok(total)
 }
 
@@ -322,11 +322,11 @@ where
     );
     let (mut j, mut se, mut gn, mut curv) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(targets) {
-        net.forward_traced(x, &mut Clean, &mut ws, &mut y)?;
+        net.forward_with(x, &mut Clean, &mut ws, &mut y)?;
         j += f64::from(loss.value_grad(y.as_ref(), t, dy.as_mut())?);
-        se += f64::from(net.penalty_at(x, eta, on, &mut ws)?);
+        se += f64::from(net.penalty(x, eta, on, &mut ws)?);
         gn += f64::from(gauss_newton_penalty(net, loss, x, t, eta, on, &mut ws)?);
-        net.hessian_trace_at(x, eta, on, &mut ws, &mut tr)?;
+        net.hessian_trace(x, eta, on, &mut ws, &mut tr)?;
         for (&d, &trk) in dy.as_ref().iter().zip(tr.as_ref()) {
             curv += f64::from(d) * f64::from(trk);
         }

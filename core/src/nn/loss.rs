@@ -57,7 +57,7 @@ pub trait Loss<T: ?Sized> {
     /// `true` when `H_ℓ = I` for every output (½ squared error): the
     /// loss-correct penalty is then the squared-error form, and its gradient
     /// takes the fused path of
-    /// [`Network::penalty_grad_from_cache`](crate::Network::penalty_grad_from_cache).
+    /// [`Model::penalty_grad_with`](crate::Model::penalty_grad_with).
     ///
     /// # Examples
     ///

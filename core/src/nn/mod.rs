@@ -15,17 +15,17 @@
 //! squared error is, to first order, training on `ℓ + (η/2)·‖∇_W f(x)‖²`.
 //! For a dense layer `z = W a + b` with `δ_k = ∂f_k/∂z`, the gradient with
 //! respect to `W` is the outer product `δ_k aᵀ`, whose squared norm is
-//! `‖δ_k‖²·‖a‖²`; so [`Network::penalty`] computes
+//! `‖δ_k‖²·‖a‖²`; so [`Model::penalty`](crate::Model::penalty) computes
 //! `Σ_k Σ_l η_l (‖a_{l−1}‖² + b)·‖δ_{l,k}‖²` (`b = 1` when biases get noise,
 //! [`NoiseOn`]) with one backward pass of vectors per output and no
 //! per-sample gradient. [`Network::loss_penalty_grad_batch`] adds the gradient
 //! of `½ Σ_l η_l ‖∇_{θ_l} f‖²`, a Hessian–vector product `H_f (η ⊙ ∇f)`, by
 //! Pearlmutter's R-operator (one more forward and backward sweep) with the
-//! loss gradient folded into the same sweep. [`Network::hessian_trace`] gives
+//! loss gradient folded into the same sweep. [`Model::hessian_trace`](crate::Model::hessian_trace) gives
 //! the exact `tr ∇²_θ f` for the second-order noisy cost.
 //!
 //! ```
-//! use noisereg::{HalfSquaredError, Init, Mlp1, Network, NoiseOn, Parameters, Tanh};
+//! use noisereg::{HalfSquaredError, Init, Mlp1, Model, Network, NoiseOn, Parameters, Tanh};
 //! use rand_core::SeedableRng;
 //!
 //! type Net = Mlp1<2, 8, 1, Tanh>; // 2 → 8 (tanh) → 1 (linear)
@@ -35,8 +35,8 @@
 //! let eta = [0.01, 0.01]; // noise variance per layer
 //!
 //! // Per sample: Σ_l η_l ‖∇_{W_l} f(x)‖², what weight noise adds (halved) to the cost.
-//! let mut cache = Net::new_cache();
-//! let p = net.penalty(&[0.5, -1.0], &eta, NoiseOn::Weights, &mut cache).unwrap();
+//! let mut ws = net.workspace();
+//! let p = net.penalty(&[0.5, -1.0], &eta, NoiseOn::Weights, &mut ws).unwrap();
 //! assert!(p > 0.0);
 //!
 //! // Train on ½(y − f)² + ½ Σ_l η_l ‖∇_{W_l} f‖² instead of drawing noise.
@@ -53,8 +53,8 @@
 //!
 //! # Batch passes
 //!
-//! [`Network::forward_batch`], [`Network::loss_grad_batch`] (clean),
-//! [`Network::loss_grad_sum`] and [`Network::penalty_batch`] run [`BLOCK`]
+//! [`Model::forward_batch`](crate::Model::forward_batch), [`Network::loss_grad_batch`] (clean),
+//! [`Model::loss_grad_sum`](crate::Model::loss_grad_sum) and [`Network::penalty_batch`] run [`BLOCK`]
 //! samples at a time (16 where `wide` has SIMD registers, 1 on
 //! microcontrollers), layer by layer, with the weights held in registers
 //! across the block: `W x` with the outputs in SIMD lanes on a packed `Wᵀ`
@@ -63,13 +63,13 @@
 //! input gradient with two samples per register tile. Every value a batch
 //! pass gives is independent of the block size and of where the blocks
 //! start, so a microcontroller (blocks of 1) gets the host's bits. The
-//! one-sample passes ([`Network::forward_with`], used with weight noise) sum
+//! one-sample passes ([`Model::forward_with`](crate::Model::forward_with), used with weight noise) sum
 //! each row in SIMD lanes first; the two orders agree within the rounding
 //! bound stated on [`DenseRef::forward_block`] (tested against f64).
 //!
 //! # Which penalty
 //!
-//! [`Network::penalty`], [`Network::penalty_grad`] and
+//! [`Model::penalty`](crate::Model::penalty), [`Model::penalty_grad`](crate::Model::penalty_grad) and
 //! [`Network::loss_penalty_grad_batch`] are the **squared-error form**
 //! `Σ_k ‖∇_θ f_k‖²_η`: what weight noise induces under ½ squared error only.
 //! For any other loss the first-order penalty is the **loss-correct**
@@ -92,7 +92,7 @@
 //! between layers). The const-generic networks walk their nested pairs with
 //! stack arrays, a network sized at run time implements [`LayerStack`] with
 //! vectors, and both get the same bits by construction. The batch passes
-//! ([`Network::forward_batch`], …) are crate-internal block plumbing.
+//! ([`Model::forward_batch`](crate::Model::forward_batch), …) are crate-internal block plumbing.
 //!
 //! # Platform-specific behaviour
 //!

@@ -278,7 +278,7 @@ fn r_sweep<S: LayerStack<C>, C>(
 }
 
 /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` at the clean weights
-/// ([`Network::penalty`](crate::Network::penalty)); runs a clean forward
+/// ([`Model::penalty`](crate::Model::penalty)); runs a clean forward
 /// pass into `cache`.
 ///
 /// # Errors
@@ -304,7 +304,7 @@ pub fn penalty<S: LayerStack<C>, C>(
 
 /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and returns
 /// the penalty, given a clean forward pass in `cache`
-/// ([`Network::penalty_grad_from_cache`](crate::Network::penalty_grad_from_cache));
+/// ([`Model::penalty_grad_with`](crate::Model::penalty_grad_with));
 /// `dy = None` is zeros.
 ///
 /// # Errors
@@ -335,7 +335,7 @@ pub fn penalty_grad_from_cache<S: LayerStack<C>, C>(
 
 /// The penalty of one seed `s`, `Σ_l η_l ‖∇_{θ_l} (s·f)‖²`, given a clean
 /// forward pass in `cache`; with `grad`, also adds `H_{s·f} (η ⊙ ∇_θ (s·f))`
-/// ([`Network::seeded_penalty_from_cache`](crate::Network::seeded_penalty_from_cache)).
+/// ([`Model::seeded_penalty_with`](crate::Model::seeded_penalty_with)).
 ///
 /// # Errors
 ///
@@ -361,7 +361,7 @@ pub fn seeded_penalty_from_cache<S: LayerStack<C>, C>(
 
 /// Adds `H_f v`, the gradient of half the penalty, into `grad` and returns
 /// the penalty; runs a clean forward pass into `cache`
-/// ([`Network::penalty_grad`](crate::Network::penalty_grad)).
+/// ([`Model::penalty_grad`](crate::Model::penalty_grad)).
 ///
 /// # Errors
 ///
@@ -382,7 +382,7 @@ pub fn penalty_grad<S: LayerStack<C>, C>(
 
 /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` for every output `k` into `traces`;
 /// runs a clean forward pass into `cache`
-/// ([`Network::hessian_trace`](crate::Network::hessian_trace)).
+/// ([`Model::hessian_trace`](crate::Model::hessian_trace)).
 ///
 /// # Errors
 ///

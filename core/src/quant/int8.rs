@@ -248,13 +248,13 @@ where
 /// # Examples
 ///
 /// ```
-/// use noisereg::{Granularity, Init, Int8Network, Mlp1, Network, Tanh, ToInt8};
+/// use noisereg::{Granularity, Init, Int8Network, Mlp1, Model, Network, Tanh, ToInt8};
 /// use rand_core::SeedableRng;
 /// let mut net = Mlp1::<3, 8, 1, Tanh>::zeroed();
 /// net.init(Init::Glorot, &mut rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(1));
 /// let q = net.to_int8(8, Granularity::PerRow).unwrap();
 /// let (mut y, mut yq) = ([0.0], [0.0]);
-/// net.forward(&[0.5, -1.0, 0.25], &mut y);
+/// net.forward(&[0.5, -1.0, 0.25], &mut y).unwrap();
 /// q.forward(&[0.5, -1.0, 0.25], &mut yq);
 /// assert!((y[0] - yq[0]).abs() < 0.02);
 /// ```

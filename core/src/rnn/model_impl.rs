@@ -65,16 +65,16 @@ macro_rules! rnn_model_for {
                 <$y as $crate::rnn::model_impl::RnnOutput>::zeros()
             }
 
-            fn predict(
+            fn forward(
                 &self,
                 x: &$crate::Sequence<T, D>,
                 y: &mut $y,
             ) -> ::core::result::Result<(), $crate::Error> {
                 let mut ws = $work::<$($g,)* T>::new();
-                self.forward_traced(x, &mut $crate::Clean, &mut ws, y)
+                self.forward_with(x, &mut $crate::Clean, &mut ws, y)
             }
 
-            fn predict_batch(
+            fn forward_batch(
                 &self,
                 xs: &[$crate::Sequence<T, D>],
                 ys: &mut [$y],
@@ -82,7 +82,7 @@ macro_rules! rnn_model_for {
                 $crate::error::check_len(xs.len(), ys.len())?;
                 let mut ws = $work::<$($g,)* T>::new();
                 for (x, y) in xs.iter().zip(ys) {
-                    self.forward_traced(x, &mut $crate::Clean, &mut ws, y)?;
+                    self.forward_with(x, &mut $crate::Clean, &mut ws, y)?;
                 }
                 Ok(())
             }
@@ -102,14 +102,14 @@ macro_rules! rnn_model_for {
                     <$y as $crate::rnn::model_impl::RnnOutput>::zeros(),
                 );
                 for (x, t) in xs.iter().zip(targets) {
-                    self.forward_traced(x, &mut $crate::Clean, &mut ws, &mut y)?;
+                    self.forward_with(x, &mut $crate::Clean, &mut ws, &mut y)?;
                     *total += loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-                    self.backward_traced(&mut ws, &dy, &mut $crate::Clean, grad)?;
+                    self.backward_with(&mut ws, &dy, &mut $crate::Clean, grad)?;
                 }
                 Ok(())
             }
 
-            fn forward_traced<P: $crate::Perturbation>(
+            fn forward_with<P: $crate::Perturbation>(
                 &self,
                 x: &$crate::Sequence<T, D>,
                 p: &mut P,
@@ -124,7 +124,7 @@ macro_rules! rnn_model_for {
                 Ok(())
             }
 
-            fn backward_traced<P: $crate::Perturbation>(
+            fn backward_with<P: $crate::Perturbation>(
                 &self,
                 ws: &mut Self::Workspace,
                 dy: &$y,
@@ -143,7 +143,7 @@ macro_rules! rnn_model_for {
                 )
             }
 
-            fn penalty_at(
+            fn penalty(
                 &self,
                 x: &$crate::Sequence<T, D>,
                 eta: &[f32],
@@ -154,7 +154,7 @@ macro_rules! rnn_model_for {
                 $crate::rnn::driver::penalty(&net, x.as_ref(), eta, on, &mut ws.scratch())
             }
 
-            fn penalty_grad_at(
+            fn penalty_grad(
                 &self,
                 x: &$crate::Sequence<T, D>,
                 eta: &[f32],
@@ -171,7 +171,7 @@ macro_rules! rnn_model_for {
                 driver::penalty_grad(&net, &mut s, zero.as_ref(), eta, on, &mut grad.params_mut())
             }
 
-            fn penalty_grad_traced(
+            fn penalty_grad_with(
                 &self,
                 ws: &mut Self::Workspace,
                 dy: &$y,
@@ -190,7 +190,7 @@ macro_rules! rnn_model_for {
                 )
             }
 
-            fn seeded_penalty_traced(
+            fn seeded_penalty_with(
                 &self,
                 ws: &mut Self::Workspace,
                 seed: &$y,
@@ -204,7 +204,7 @@ macro_rules! rnn_model_for {
                 $crate::rnn::driver::seeded_penalty(&net, s, seed.as_ref(), eta, on, g.as_mut())
             }
 
-            fn hessian_trace_at(
+            fn hessian_trace(
                 &self,
                 x: &$crate::Sequence<T, D>,
                 eta: &[f32],

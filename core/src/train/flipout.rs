@@ -277,6 +277,7 @@ pub(crate) fn add_product<P: Parameters>(grad: &mut P, eps: &P, g2: &P) {
 
 #[cfg(test)]
 mod tests {
+    use crate::Model;
     extern crate std;
     use super::*;
     use crate::{Mlp1, Network, Parameters, Tanh};
@@ -355,11 +356,13 @@ mod tests {
         {
             let mut pass = FlipoutPass::new(&eps, clean, mult.then_some(&mut g2), biases, 5, 3);
             pass.set_sample(2);
-            let mut cache = N::<IN, H>::new_cache();
+            let mut cache = net.workspace();
             let mut out = [0.0f32; OUT];
-            net.forward_with(&x, &mut pass, &mut cache, &mut out);
+            net.forward_with(&x, &mut pass, &mut cache, &mut out)
+                .unwrap();
             let dy: [f32; OUT] = core::array::from_fn(|k| out[k] - y[k]);
-            net.backward_with(&cache, &dy, &mut pass, &mut grad);
+            net.backward_with(&mut cache, &dy, &mut pass, &mut grad)
+                .unwrap();
         }
         // The f64 reference sees the same signs.
         let mut probe = FlipoutPass::<N<IN, H>>::new(&eps, None, None, biases, 5, 3);
@@ -412,6 +415,7 @@ mod tests {
 
 #[cfg(test)]
 mod marginal {
+    use crate::Model;
     extern crate std;
     use super::*;
     use crate::train::{NoiseKind, WeightNoise, WeightNoiseConfig};
@@ -434,7 +438,7 @@ mod marginal {
         let cfg = WeightNoiseConfig::new(kind, 0.09).unwrap();
         let (mut flip, mut indep) = (WeightNoise::new(&cfg, 1), WeightNoise::new(&cfg, 2));
         let mut eps = Net::zeroed();
-        let mut cache = Net::new_cache();
+        let mut cache = net.workspace();
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..DRAWS {
             flip.next_draw();
@@ -444,12 +448,13 @@ mod marginal {
             for (n, out) in [(5, &mut a), (6, &mut b)] {
                 pass.set_sample(n);
                 let mut y = [0.0];
-                net.forward_with(&x, &mut pass, &mut cache, &mut y);
+                net.forward_with(&x, &mut pass, &mut cache, &mut y).unwrap();
                 out.push(y[0]);
             }
             indep.next_draw();
             let mut y = [0.0];
-            net.forward_with(&x, &mut indep, &mut cache, &mut y);
+            net.forward_with(&x, &mut indep, &mut cache, &mut y)
+                .unwrap();
             c.push(y[0]);
         }
         (a, b, c)

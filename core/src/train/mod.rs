@@ -14,7 +14,7 @@ mod model;
 mod momentum;
 mod multiplicative_noise;
 mod optimizer;
-mod parameter_ops;
+pub(crate) mod parameter_ops;
 mod sample_ring;
 mod sgd;
 mod smoothed_cross_entropy;

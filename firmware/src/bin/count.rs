@@ -201,7 +201,7 @@ fn rnn_train(noise: Option<RecurrentNoise>, empty: u64) -> Result<u64, Error> {
 }
 
 /// Per-sample cost of plain SGD (batch [`BATCH`]) through the per-sample
-/// passes the noisy estimators use (`forward_traced`, `backward_traced`
+/// passes the noisy estimators use (`forward_with`, `backward_with`
 /// with no perturbation), written out here: the trainer's own plain step
 /// runs the batch pass instead, which on these targets (`BLOCK` = 1)
 /// prepares the block (transposes every weight matrix) for every sample.
@@ -222,9 +222,9 @@ fn plain_per_sample<N: Network<IN, 1>, const IN: usize>(
         }
         for (x, t) in black_box(xs).iter().zip(ts) {
             let (mut y, mut dy) = ([0.0f32], [0.0f32]);
-            Model::forward_traced(&net, x, &mut Clean, &mut cache, &mut y)?;
+            Model::forward_with(&net, x, &mut Clean, &mut cache, &mut y)?;
             HalfSquaredError.value_grad(&y, t, &mut dy)?;
-            Model::backward_traced(&net, &mut cache, &dy, &mut Clean, &mut grad)?;
+            Model::backward_with(&net, &mut cache, &dy, &mut Clean, &mut grad)?;
         }
         let inv = 1.0 / BATCH as f32;
         for i in 0..grad.slice_count() {

@@ -72,7 +72,7 @@ fn drawn_per_sample(
                 let mut total = 0.0f64;
                 for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
                     noise.set_draw_index(p * n + i as u64);
-                    net.forward_traced(x, &mut noise, &mut ws, &mut y)?;
+                    net.forward_with(x, &mut noise, &mut ws, &mut y)?;
                     total += f64::from(AnyLoss::Mse.value(&y, t)?);
                 }
                 pair += 0.5 * total / n as f64;

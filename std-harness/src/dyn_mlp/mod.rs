@@ -7,7 +7,7 @@
 //! const-generic `Network` runs, so it gives the bits of `Mlp1`/`Mlp2` of the
 //! same sizes by construction (the unit tests and `tests/cli.rs` check it).
 
-use noisereg::{ActivationKind, DenseRef, Error, Init, NoiseOn, Parameters, Perturbation, passes};
+use noisereg::{ActivationKind, DenseRef, Error, Init, Parameters};
 use rand_core::Rng;
 
 mod model_impl;
@@ -132,13 +132,6 @@ impl DynMlp {
         self.sizes[self.sizes.len() - 1]
     }
 
-    /// A copy with every parameter zero.
-    pub fn zeros_like(&self) -> Self {
-        let mut z = self.clone();
-        z.fill_zero();
-        z
-    }
-
     /// Sets every parameter to zero.
     pub fn fill_zero(&mut self) {
         for p in &mut self.params {
@@ -147,7 +140,7 @@ impl DynMlp {
     }
 
     /// A zeroed cache sized for this network.
-    pub fn new_cache(&self) -> DynCache {
+    pub(crate) fn zeroed_cache(&self) -> DynCache {
         let layers = self.sizes.windows(2).map(|w| {
             let out = vec![0.0; w[1]];
             LayerValues {
@@ -184,129 +177,6 @@ impl DynMlp {
             let (w, b) = self.params.split_at_mut(2 * l + 1);
             init.fill(n_in, &mut w[2 * l], &mut b[0], rng);
         }
-    }
-
-    /// Clean forward pass without a cache (the core's `forward_clean`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `x` or `y` has the wrong width.
-    pub fn forward(&self, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
-        let mut cur = x.to_vec();
-        for l in 0..self.depth() {
-            let mut next = vec![0.0; self.sizes[l + 1]];
-            self.layer(l).forward_clean(&cur, &mut next)?;
-            cur = next;
-        }
-        if y.len() != cur.len() {
-            return Err(Error::LengthMismatch {
-                left: y.len(),
-                right: cur.len(),
-            });
-        }
-        y.copy_from_slice(&cur);
-        Ok(())
-    }
-
-    /// Forward pass through the perturbed network, keeping the per-layer
-    /// values in `cache` ([`passes::forward_with`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `x` or `y` has the wrong width or `cache`
-    /// is not this network's.
-    pub fn forward_with<P: Perturbation>(
-        &self,
-        x: &[f32],
-        p: &mut P,
-        cache: &mut DynCache,
-        y: &mut [f32],
-    ) -> Result<(), Error> {
-        passes::forward_with(self, x, p, cache, y)
-    }
-
-    /// Given `dy = ∂ℓ/∂y`, ADDS `∂ℓ/∂θ` at the weights of the forward pass
-    /// in `cache` into `grad` ([`passes::backward_with`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `dy`, `cache` or `grad` does not fit.
-    pub fn backward_with<P: Perturbation>(
-        &self,
-        cache: &DynCache,
-        dy: &[f32],
-        p: &mut P,
-        grad: &mut Self,
-    ) -> Result<(), Error> {
-        passes::backward_with(self, cache, dy, p, grad)
-    }
-
-    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` at the clean weights
-    /// ([`passes::penalty`]). Runs a clean forward pass into `cache`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x` or `cache` does not fit.
-    pub fn penalty(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut DynCache,
-    ) -> Result<f32, Error> {
-        passes::penalty(self, x, eta, on, cache)
-    }
-
-    /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and
-    /// returns the penalty, given a clean forward pass in `cache`
-    /// ([`passes::penalty_grad_from_cache`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `dy`, `cache` or `grad` does not fit.
-    pub fn penalty_grad_from_cache(
-        &self,
-        cache: &mut DynCache,
-        dy: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: &mut Self,
-    ) -> Result<f32, Error> {
-        passes::penalty_grad_from_cache(self, cache, Some(dy), eta, on, grad)
-    }
-
-    /// Adds `H_f v`, the gradient of the penalty, into `grad` (clean forward
-    /// pass into `cache` first); returns the penalty ([`passes::penalty_grad`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`penalty_grad_from_cache`](Self::penalty_grad_from_cache).
-    pub fn penalty_grad(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut DynCache,
-        grad: &mut Self,
-    ) -> Result<f32, Error> {
-        passes::penalty_grad(self, x, eta, on, cache, grad)
-    }
-
-    /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` for every output `k`
-    /// ([`passes::hessian_trace`]). Runs a clean forward pass into `cache`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta`, `x`, `cache` or `traces` does not fit.
-    pub fn hessian_trace(
-        &self,
-        x: &[f32],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut DynCache,
-        traces: &mut [f32],
-    ) -> Result<(), Error> {
-        passes::hessian_trace(self, x, eta, on, cache, traces)
     }
 }
 

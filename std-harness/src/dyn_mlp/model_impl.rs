@@ -101,22 +101,37 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
     }
 
     fn zeros_like(&self) -> Self {
-        DynMlp::zeros_like(self)
+        let mut z = self.clone();
+        z.fill_zero();
+        z
     }
 
     fn workspace(&self) -> DynCache {
-        self.new_cache()
+        self.zeroed_cache()
     }
 
     fn output_buffer(&self) -> Vec<f32> {
         vec![0.0; self.outputs()]
     }
 
-    fn predict(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
-        self.forward(x, y)
+    fn forward(&self, x: &Vec<f32>, y: &mut Vec<f32>) -> Result<(), Error> {
+        let mut cur = x.to_vec();
+        for l in 0..self.depth() {
+            let mut next = vec![0.0; self.sizes[l + 1]];
+            self.layer(l).forward_clean(&cur, &mut next)?;
+            cur = next;
+        }
+        if y.len() != cur.len() {
+            return Err(Error::LengthMismatch {
+                left: y.len(),
+                right: cur.len(),
+            });
+        }
+        y.copy_from_slice(&cur);
+        Ok(())
     }
 
-    fn predict_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
+    fn forward_batch(&self, xs: &[Vec<f32>], ys: &mut [Vec<f32>]) -> Result<(), Error> {
         check(ys.len(), xs.len())?;
         let mut blk = self.new_block();
         let last = self.depth() - 1;
@@ -154,37 +169,37 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         Ok(())
     }
 
-    fn forward_traced<P: Perturbation>(
+    fn forward_with<P: Perturbation>(
         &self,
         x: &Vec<f32>,
         p: &mut P,
         ws: &mut DynCache,
         y: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        self.forward_with(x, p, ws, y)
+        passes::forward_with(self, x, p, ws, y)
     }
 
-    fn backward_traced<P: Perturbation>(
+    fn backward_with<P: Perturbation>(
         &self,
         ws: &mut DynCache,
         dy: &Vec<f32>,
         p: &mut P,
         grad: &mut Self,
     ) -> Result<(), Error> {
-        self.backward_with(ws, dy, p, grad)
+        passes::backward_with(self, ws, dy, p, grad)
     }
 
-    fn penalty_at(
+    fn penalty(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
         on: NoiseOn,
         ws: &mut DynCache,
     ) -> Result<f32, Error> {
-        self.penalty(x, eta, on, ws)
+        passes::penalty(self, x, eta, on, ws)
     }
 
-    fn penalty_grad_at(
+    fn penalty_grad(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -192,10 +207,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         ws: &mut DynCache,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        self.penalty_grad(x, eta, on, ws, grad)
+        passes::penalty_grad(self, x, eta, on, ws, grad)
     }
 
-    fn penalty_grad_traced(
+    fn penalty_grad_with(
         &self,
         ws: &mut DynCache,
         dy: &Vec<f32>,
@@ -203,10 +218,10 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         on: NoiseOn,
         grad: &mut Self,
     ) -> Result<f32, Error> {
-        self.penalty_grad_from_cache(ws, dy, eta, on, grad)
+        passes::penalty_grad_from_cache(self, ws, Some(dy), eta, on, grad)
     }
 
-    fn seeded_penalty_traced(
+    fn seeded_penalty_with(
         &self,
         ws: &mut DynCache,
         seed: &Vec<f32>,
@@ -217,7 +232,7 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         passes::seeded_penalty_from_cache(self, ws, seed, eta, on, grad)
     }
 
-    fn hessian_trace_at(
+    fn hessian_trace(
         &self,
         x: &Vec<f32>,
         eta: &[f32],
@@ -225,6 +240,6 @@ impl Model<Vec<f32>, Vec<f32>> for DynMlp {
         ws: &mut DynCache,
         traces: &mut Vec<f32>,
     ) -> Result<(), Error> {
-        self.hessian_trace(x, eta, on, ws, traces)
+        passes::hessian_trace(self, x, eta, on, ws, traces)
     }
 }

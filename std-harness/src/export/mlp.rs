@@ -6,7 +6,7 @@ use crate::cli::ExportArgs;
 use crate::failure::{Failure, Outcome};
 use crate::model_file::ModelFile;
 use crate::verify::load_model_on_data;
-use noisereg::{ActivationKind, Granularity, Int8DenseRef, quantize_matrix_int8};
+use noisereg::{ActivationKind, Granularity, Int8DenseRef, Model, quantize_matrix_int8};
 use std::fmt::Write as _;
 
 /// One layer as exported.

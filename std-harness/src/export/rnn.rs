@@ -193,7 +193,7 @@ fn rnn_rust_source(m: &RnnModelFile, model: &str, r: &Rnn) -> String {
          \x20       }}\n\
          \x20   }}\n\
          \x20   let mut y = [0.0f32; OUTPUTS];\n\
-         \x20   if NETWORK.predict(&x, &mut y).is_err() {{\n\
+         \x20   if NETWORK.forward(&x, &mut y).is_err() {{\n\
          \x20       y = [f32::NAN; OUTPUTS];\n\
          \x20   }}\n\
          \x20   y\n\
@@ -374,7 +374,7 @@ pub(super) fn export_rnn(a: &ExportArgs, model: &str) -> Outcome {
             let mut y = vec![0.0f32; 1];
             for x in &on.xs {
                 on.net
-                    .predict(x, &mut y)
+                    .forward(x, &mut y)
                     .map_err(|e| Failure::runtime(format!("prediction failed: {e}")))?;
                 push_prediction(&mut out, &y);
             }

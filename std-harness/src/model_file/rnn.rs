@@ -100,7 +100,7 @@ impl RnnModelFile {
     ///
     /// # Errors
     ///
-    /// An input [`Failure`] naming the file and the field of the first problem.
+    /// An input [`Failure`](crate::failure::Failure) naming the file and the field of the first problem.
     pub fn load(path: &Path) -> Outcome<(Self, crate::dyn_rnn::DynRnn)> {
         let m: RnnModelFile = read_json(path, "recurrent model")?;
         if m.format != RNN_MODEL_FORMAT {
@@ -121,7 +121,7 @@ impl RnnModelFile {
     ///
     /// # Errors
     ///
-    /// An input [`Failure`] naming `file` and the field.
+    /// An input [`Failure`](crate::failure::Failure) naming `file` and the field.
     pub fn network(&self, file: &Path) -> Outcome<crate::dyn_rnn::DynRnn> {
         let err = |field: &str, msg: String| field_error(file, field, msg);
         self.settings.validate(file)?;

@@ -9,6 +9,7 @@ use crate::failure::{Failure, Outcome};
 use crate::model_file::{MODEL_FORMAT, ModelFile, Settings, layers_of};
 use crate::optim::{Opt, from_bits, to_bits};
 use crate::trainer::{AnyLoss, DynTrainer, Tgt};
+use noisereg::Model;
 use noisereg::{
     ActivationKind, Adam, Init, Momentum, NoiseKind, Sgd, WeightNoiseConfig, clean_loss,
 };
@@ -351,7 +352,7 @@ fn divergence_cause(
     }
     if s.penalty > 0.0 {
         let eta = vec![s.penalty; net.depth()];
-        let mut cache = net.new_cache();
+        let mut cache = net.workspace();
         // The loss-correct penalty the run trains on (docs/theory.md §11).
         let largest = xs
             .iter()

@@ -9,6 +9,7 @@ use super::sealed::TOKEN;
 use super::{Network, nonempty, unit};
 use crate::error::{Error, check_len};
 use crate::perturbation::Perturbation;
+use crate::train::parameter_ops::{fill_zero, scale_all};
 
 /// The body of [`Network::loss_grad_batch`].
 pub(super) fn loss_grad_batch<
@@ -28,24 +29,24 @@ pub(super) fn loss_grad_batch<
 ) -> Result<f32, Error> {
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;
-    grad.fill_zero();
+    fill_zero(grad);
     let mut total = 0.0;
     if p.is_clean() {
         net.loss_grad_sum(loss, xs, targets, grad, &mut total)?;
     } else {
-        let mut cache = N::new_cache();
+        let mut ws = net.workspace();
         let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
         for (x, t) in xs.iter().zip(targets) {
-            net.forward_with(x, p, &mut cache, &mut y);
+            net.forward_with(x, p, &mut ws, &mut y)?;
             total += loss.value_grad(&y, t, &mut dy)?;
-            net.backward_with(&cache, &dy, p, grad);
+            net.backward_with(&mut ws, &dy, p, grad)?;
         }
     }
-    grad.scale_all(1.0 / n);
+    scale_all(grad, 1.0 / n);
     Ok(total / n)
 }
 
-/// The body of [`Network::forward_batch`].
+/// The body of [`Model::forward_batch`].
 pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OUT>>(
     net: &N,
     xs: &[[f32; IN]],
@@ -63,7 +64,7 @@ pub(super) fn forward_batch<const IN: usize, const OUT: usize, N: Network<IN, OU
     Ok(())
 }
 
-/// The body of [`Network::loss_grad_sum`].
+/// The body of [`Model::loss_grad_sum`].
 pub(super) fn loss_grad_sum<
     const IN: usize,
     const OUT: usize,

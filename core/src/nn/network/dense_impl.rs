@@ -10,10 +10,11 @@ use super::super::penalty::NoiseOn;
 use super::super::stack::{BackPass, Below, Carry, DownPass, LayerCache, LayerGrad, UpPass};
 use super::sealed::{Nested, Token};
 use super::{Network, eta_at};
+use crate::error::Error;
+use crate::train::Model;
 use rand_core::Rng;
 
 impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dense<IN, OUT, A> {
-    type Cache = DenseCache<IN, OUT>;
     const DEPTH: usize = 1;
     const PARAMS: usize = IN * OUT + OUT;
 
@@ -26,19 +27,28 @@ impl<const IN: usize, const OUT: usize, A: Activation> Network<IN, OUT> for Dens
         }
     }
 
-    fn new_cache() -> Self::Cache {
+    fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        init.fill(IN, self.w.as_flattened_mut(), &mut self.b, rng);
+    }
+}
+
+impl<const IN: usize, const OUT: usize, A: Activation> Model<[f32; IN], [f32; OUT]>
+    for Dense<IN, OUT, A>
+{
+    type Workspace = DenseCache<IN, OUT>;
+
+    fn workspace(&self) -> Self::Workspace {
         DenseCache::new()
     }
 
     #[inline]
-    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) {
+    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) -> Result<(), Error> {
         // Lengths are fixed by the types: the unchecked pass.
         self.view().forward_clean_unchecked(x, y);
+        Ok(())
     }
 
-    fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
-        init.fill(IN, self.w.as_flattened_mut(), &mut self.b, rng);
-    }
+    const_model_passes!();
 }
 
 impl<const IN: usize, const OUT: usize, A: Activation> Nested<IN, OUT, DenseCache<IN, OUT>>

@@ -1,6 +1,7 @@
-//! The `Network` trait (the MLP aliases are in `aliases.rs`); its impl for one [`Dense`](super::Dense)
-//! layer is in `dense_impl.rs`, for the tuple `(Dense, rest)`, which
-//! composes layers to any depth, in `pair.rs`.
+//! The `Network` trait (the MLP aliases are in `aliases.rs`); its impls and
+//! [`Model`]'s for one [`Dense`](super::Dense) layer are in `dense_impl.rs`,
+//! for the tuple `(Dense, rest)`, which composes layers to any depth, in
+//! `pair.rs`.
 //!
 //! The one-sample passes are the layer visitors of [`passes`](super::passes)
 //! walked through the nested pairs ([`Walk`]); the batch passes run the
@@ -12,11 +13,141 @@ use super::passes;
 use super::penalty::{LossAndPenalty, NoiseOn};
 
 use crate::error::{Error, check_len};
-use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
+use crate::train::Model;
 use core::fmt::Debug;
 use rand_core::Rng;
 use sealed::Nested;
+
+/// The [`Model`] passes of a const-generic network `Self: Network<IN, OUT>`
+/// (all but `workspace` and `forward`): the one-sample passes walk the layer
+/// visitors of [`passes`] through the nested pairs, the batch passes run the
+/// block plumbing. Lengths are fixed by the types; only `eta` and the batch
+/// lengths are checked.
+macro_rules! const_model_passes {
+    () => {
+        #[inline]
+        fn depth(&self) -> usize {
+            <Self as super::Network<IN, OUT>>::DEPTH
+        }
+
+        #[inline]
+        fn zeros_like(&self) -> Self {
+            <Self as super::Network<IN, OUT>>::zeroed()
+        }
+
+        #[inline]
+        fn output_buffer(&self) -> [f32; OUT] {
+            [0.0; OUT]
+        }
+
+        #[inline]
+        fn forward_batch(
+            &self,
+            xs: &[[f32; IN]],
+            ys: &mut [[f32; OUT]],
+        ) -> Result<(), crate::Error> {
+            super::batch::forward_batch::<IN, OUT, Self>(self, xs, ys)
+        }
+
+        #[inline]
+        fn loss_grad_sum<T, L: crate::Loss<T>>(
+            &self,
+            loss: &L,
+            xs: &[[f32; IN]],
+            targets: &[T],
+            grad: &mut Self,
+            total: &mut f32,
+        ) -> Result<(), crate::Error> {
+            super::batch::loss_grad_sum::<IN, OUT, Self, _, _>(self, loss, xs, targets, grad, total)
+        }
+
+        #[inline(always)]
+        fn forward_with<P: crate::Perturbation>(
+            &self,
+            x: &[f32; IN],
+            p: &mut P,
+            ws: &mut Self::Workspace,
+            y: &mut [f32; OUT],
+        ) -> Result<(), crate::Error> {
+            super::passes::forward_with(&super::Walk::<IN, OUT, Self>(self), x, p, ws, y)
+        }
+
+        #[inline(always)]
+        fn backward_with<P: crate::Perturbation>(
+            &self,
+            ws: &mut Self::Workspace,
+            dy: &[f32; OUT],
+            p: &mut P,
+            grad: &mut Self,
+        ) -> Result<(), crate::Error> {
+            super::passes::backward_with(&super::Walk::<IN, OUT, Self>(self), ws, dy, p, grad)
+        }
+
+        #[inline]
+        fn penalty(
+            &self,
+            x: &[f32; IN],
+            eta: &[f32],
+            on: crate::NoiseOn,
+            ws: &mut Self::Workspace,
+        ) -> Result<f32, crate::Error> {
+            super::passes::penalty(&super::Walk::<IN, OUT, Self>(self), x, eta, on, ws)
+        }
+
+        #[inline]
+        fn penalty_grad(
+            &self,
+            x: &[f32; IN],
+            eta: &[f32],
+            on: crate::NoiseOn,
+            ws: &mut Self::Workspace,
+            grad: &mut Self,
+        ) -> Result<f32, crate::Error> {
+            let net = &super::Walk::<IN, OUT, Self>(self);
+            super::passes::penalty_grad(net, x, eta, on, ws, grad)
+        }
+
+        #[inline]
+        fn penalty_grad_with(
+            &self,
+            ws: &mut Self::Workspace,
+            dy: &[f32; OUT],
+            eta: &[f32],
+            on: crate::NoiseOn,
+            grad: &mut Self,
+        ) -> Result<f32, crate::Error> {
+            let net = &super::Walk::<IN, OUT, Self>(self);
+            super::passes::penalty_grad_from_cache(net, ws, Some(dy), eta, on, grad)
+        }
+
+        #[inline]
+        fn seeded_penalty_with(
+            &self,
+            ws: &mut Self::Workspace,
+            seed: &[f32; OUT],
+            eta: &[f32],
+            on: crate::NoiseOn,
+            grad: Option<&mut Self>,
+        ) -> Result<f32, crate::Error> {
+            let net = &super::Walk::<IN, OUT, Self>(self);
+            super::passes::seeded_penalty_from_cache(net, ws, seed, eta, on, grad)
+        }
+
+        #[inline]
+        fn hessian_trace(
+            &self,
+            x: &[f32; IN],
+            eta: &[f32],
+            on: crate::NoiseOn,
+            ws: &mut Self::Workspace,
+            traces: &mut [f32; OUT],
+        ) -> Result<(), crate::Error> {
+            let net = &super::Walk::<IN, OUT, Self>(self);
+            super::passes::hessian_trace(net, x, eta, on, ws, traces)
+        }
+    };
+}
 
 mod aliases;
 mod batch;
@@ -29,7 +160,10 @@ mod walk;
 pub use aliases::{Mlp1, Mlp2, Mlp3};
 use walk::Walk;
 
-/// A fixed-size network mapping `[f32; IN]` to `[f32; OUT]`.
+/// A fixed-size network mapping `[f32; IN]` to `[f32; OUT]`: what is known
+/// at compile time ([`DEPTH`](Self::DEPTH), [`PARAMS`](Self::PARAMS),
+/// [`zeroed`](Self::zeroed)) and the blocked batch passes; the passes of
+/// every model are [`Model`]'s.
 ///
 /// Implemented by [`Dense`](super::Dense) (one layer) and by `(Dense<IN, H, A>, N)` for any
 /// `N: Network<H, OUT>`, so nested pairs give any depth and mismatched widths
@@ -43,15 +177,16 @@ use walk::Walk;
 /// # Examples
 ///
 /// ```
-/// use noisereg::{Init, Mlp1, Network, Tanh};
+/// use noisereg::{Init, Mlp1, Model, Network, Tanh};
 /// use rand_core::SeedableRng;
 /// let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(3);
 /// let mut net = Mlp1::<2, 8, 1, Tanh>::zeroed();
 /// net.init(Init::Glorot, &mut rng);
 /// let mut y = [0.0];
-/// net.forward(&[0.5, -0.5], &mut y);
+/// net.forward(&[0.5, -0.5], &mut y)?;
 /// assert!(y[0].is_finite());
 /// assert_eq!(<Mlp1<2, 8, 1, Tanh> as Network<2, 1>>::DEPTH, 2);
+/// # Ok::<(), noisereg::Error>(())
 /// ```
 ///
 /// Widths must chain:
@@ -62,12 +197,13 @@ use walk::Walk;
 /// ```
 ///
 /// ```compile_fail,E0277
-/// use noisereg::{Dense, Network, Tanh};
-/// fn run<N: Network<2, 1>>(n: &N) { n.forward(&[0.0; 2], &mut [0.0]); }
+/// use noisereg::{Dense, Model, Network, Tanh};
+/// fn run<N: Network<2, 1>>(n: &N) { let _ = n.forward(&[0.0; 2], &mut [0.0]); }
 /// run(&(Dense::<2, 3, Tanh>::zeroed(), Dense::<3, 2>::zeroed()));
 /// ```
 ///
-/// Only this crate implements it:
+/// Only this crate implements it (a `Network` is also a [`Model`], and its
+/// sealed plumbing cannot be named outside):
 ///
 /// ```compile_fail,E0277
 /// use noisereg::{Dense, Init, Network, Parameters};
@@ -79,12 +215,9 @@ use walk::Walk;
 ///     fn slice_mut(&mut self, i: usize) -> &mut [f32] { self.0.slice_mut(i) }
 /// }
 /// impl Network<1, 1> for Mine {
-///     type Cache = noisereg::DenseCache<1, 1>;
 ///     const DEPTH: usize = 1;
 ///     const PARAMS: usize = 2;
 ///     fn zeroed() -> Self { Mine(Dense::zeroed()) }
-///     fn new_cache() -> Self::Cache { Dense::<1, 1>::new_cache() }
-///     fn forward(&self, x: &[f32; 1], y: &mut [f32; 1]) { self.0.forward(x, y) }
 ///     fn init<R: rand_core::Rng + ?Sized>(&mut self, init: Init, rng: &mut R) { self.0.init(init, rng) }
 /// }
 /// ```
@@ -93,13 +226,14 @@ use walk::Walk;
 ///
 /// ```compile_fail,E0061
 /// use noisereg::Network;
-/// fn last<N: Network<1, 1>>(cache: &N::Cache) -> &[f32; 1] { N::output(cache) }
+/// fn last<N: Network<1, 1>>(cache: &N::Workspace) -> &[f32; 1] { N::output(cache) }
 /// ```
 pub trait Network<const IN: usize, const OUT: usize>:
-    Parameters + Clone + Debug + Sized + Nested<IN, OUT, <Self as Network<IN, OUT>>::Cache>
+    Model<[f32; IN], [f32; OUT]>
+    + Debug
+    + Sized
+    + Nested<IN, OUT, <Self as Model<[f32; IN], [f32; OUT]>>::Workspace>
 {
-    /// Per-layer values of one sample ([`DenseCache`](super::DenseCache) per layer), fixed size.
-    type Cache: Clone + Debug;
     /// Number of dense layers.
     const DEPTH: usize;
     /// Number of parameters (weights and biases of every layer).
@@ -108,87 +242,9 @@ pub trait Network<const IN: usize, const OUT: usize>:
     /// All parameters zero, activations at their default.
     fn zeroed() -> Self;
 
-    /// A zeroed cache.
-    fn new_cache() -> Self::Cache;
-
-    /// Clean forward pass without a cache.
-    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]);
-
     /// Draws every layer's weights with `init` (biases zero), layer by layer
     /// from the input.
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R);
-
-    /// Forward pass through the perturbed network, keeping the per-layer
-    /// values in `cache` for [`backward_with`](Self::backward_with).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Clean, Dense, Network, Tanh};
-    /// let mut net = <(Dense<1, 2, Tanh>, Dense<2, 1>)>::zeroed();
-    /// net.1.b = [0.25];
-    /// let mut cache = <(Dense<1, 2, Tanh>, Dense<2, 1>)>::new_cache();
-    /// let mut y = [0.0];
-    /// net.forward_with(&[1.0], &mut Clean, &mut cache, &mut y);
-    /// assert_eq!(y, [0.25]);
-    /// ```
-    #[inline]
-    fn forward_with<P: Perturbation>(
-        &self,
-        x: &[f32; IN],
-        p: &mut P,
-        cache: &mut Self::Cache,
-        y: &mut [f32; OUT],
-    ) {
-        // Lengths are fixed by the types: the checks cannot fail.
-        let _ = passes::forward_with(&Walk::<IN, OUT, Self>(self), x, p, cache, y);
-    }
-
-    /// Given `dy = ∂ℓ/∂y`, ADDS `∂ℓ/∂θ` at the weights used by the
-    /// [`forward_with`](Self::forward_with) that filled `cache` into `grad`.
-    ///
-    /// Layers are visited from the output down; the first layer reads no
-    /// weight (its input gradient is not needed).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Clean, Dense, Network};
-    /// let mut net = Dense::<2, 1>::zeroed();
-    /// net.w = [[1.0, 1.0]];
-    /// let (mut cache, mut y, mut grad) = (Dense::<2, 1>::new_cache(), [0.0], Dense::<2, 1>::zeroed());
-    /// net.forward_with(&[2.0, 3.0], &mut Clean, &mut cache, &mut y);
-    /// net.backward_with(&cache, &[1.0], &mut Clean, &mut grad);
-    /// assert_eq!((grad.w, grad.b), ([[2.0, 3.0]], [1.0]));
-    /// ```
-    #[inline]
-    fn backward_with<P: Perturbation>(
-        &self,
-        cache: &Self::Cache,
-        dy: &[f32; OUT],
-        p: &mut P,
-        grad: &mut Self,
-    ) {
-        let _ = passes::backward_with(&Walk::<IN, OUT, Self>(self), cache, dy, p, grad);
-    }
-
-    /// Sets every parameter of `self` to zero (activations unchanged).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, Network};
-    /// let mut g = Dense::<1, 1>::zeroed();
-    /// g.b = [3.0];
-    /// g.fill_zero();
-    /// assert_eq!(g.b, [0.0]);
-    /// ```
-    #[inline]
-    fn fill_zero(&mut self) {
-        for i in 0..self.slice_count() {
-            self.slice_mut(i).fill(0.0);
-        }
-    }
 
     /// Mean loss over a mini-batch; `grad` is OVERWRITTEN with the mean
     /// gradient. Each sample runs `forward_with(p)` then `backward_with(p)`.
@@ -222,60 +278,6 @@ pub trait Network<const IN: usize, const OUT: usize>:
         batch::loss_grad_batch::<IN, OUT, Self, _, _, _>(self, loss, xs, targets, p, grad)
     }
 
-    /// Clean forward pass of a batch: `ys[s] = f(xs[s])`, the bits of
-    /// [`forward`](Self::forward) per sample, computed [`BLOCK`](crate::BLOCK) samples at a
-    /// time with the weights held in registers across the block.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `xs` and `ys` differ in length; `ys` is
-    /// unchanged then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, Network};
-    /// let mut net = Dense::<1, 1>::zeroed();
-    /// net.w = [[2.0]];
-    /// let mut ys = [[0.0]; 3];
-    /// net.forward_batch(&[[1.0], [2.0], [3.0]], &mut ys).unwrap();
-    /// assert_eq!(ys, [[2.0], [4.0], [6.0]]);
-    /// ```
-    fn forward_batch(&self, xs: &[[f32; IN]], ys: &mut [[f32; OUT]]) -> Result<(), Error> {
-        batch::forward_batch::<IN, OUT, Self>(self, xs, ys)
-    }
-
-    /// ADDS the clean gradient of `Σ_s ℓ(f(xs[s]), targets[s])` into `grad`
-    /// and each sample's loss into `total`, samples in order: the batch pass
-    /// behind [`loss_grad_batch`](Self::loss_grad_batch), [`BLOCK`](crate::BLOCK) samples at
-    /// a time (see [`forward_batch`](Self::forward_batch) for its rounding).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `xs` and `targets` differ in length, and
-    /// the loss's errors (`grad` and `total` hold the blocks before then).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, HalfSquaredError, Network};
-    /// let net = Dense::<1, 1>::zeroed();
-    /// let (mut grad, mut total) = (Dense::<1, 1>::zeroed(), 0.0);
-    /// net.loss_grad_sum(&HalfSquaredError, &[[1.0], [3.0]], &[[1.0], [1.0]], &mut grad, &mut total)?;
-    /// assert_eq!((total, grad.w, grad.b), (1.0, [[-4.0]], [-2.0]));
-    /// # Ok::<(), noisereg::Error>(())
-    /// ```
-    fn loss_grad_sum<T, L: Loss<T>>(
-        &self,
-        loss: &L,
-        xs: &[[f32; IN]],
-        targets: &[T],
-        grad: &mut Self,
-        total: &mut f32,
-    ) -> Result<(), Error> {
-        batch::loss_grad_sum::<IN, OUT, Self, _, _>(self, loss, xs, targets, grad, total)
-    }
-
     /// `Ok` when `eta` has one entry per layer.
     ///
     /// # Errors
@@ -294,136 +296,6 @@ pub trait Network<const IN: usize, const OUT: usize>:
         check_len(eta.len(), Self::DEPTH)
     }
 
-    /// The penalty `Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` at the clean weights, by
-    /// the factorised form (one backward pass of vectors per output, no
-    /// per-sample gradient). `eta` has one entry per layer (from the input);
-    /// the noisy cost is `ℓ + penalty/2`. Runs a clean forward pass into `cache`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, Network, NoiseOn};
-    /// // Linear model: ∇_w f = x, so the penalty is η‖x‖² (+ η for the bias).
-    /// let net = Dense::<2, 1>::zeroed();
-    /// let mut cache = Dense::<2, 1>::new_cache();
-    /// let p = net.penalty(&[1.0, 2.0], &[0.5], NoiseOn::WeightsAndBiases, &mut cache).unwrap();
-    /// assert_eq!(p, 0.5 * 6.0);
-    /// ```
-    fn penalty(
-        &self,
-        x: &[f32; IN],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut Self::Cache,
-    ) -> Result<f32, Error> {
-        passes::penalty(&Walk::<IN, OUT, Self>(self), x, eta, on, cache)
-    }
-
-    /// Adds `∇_θ [dy·f + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad` and
-    /// returns the penalty, given a clean forward pass in `cache`.
-    ///
-    /// Per output `k`: one backward pass for `δ`, one R-forward and one
-    /// R-backward pass (Pearlmutter) along `v = η ⊙ ∇_θ f_k`, with the loss
-    /// gradient `dy_k ∇_θ f_k` folded into the R-backward sweep (back-
-    /// propagation is linear in its seed). Pass `dy = ∂ℓ/∂y` to get the
-    /// gradient of `ℓ + penalty/2`, zeros for `H_f v` alone.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Clean, Dense, Network, NoiseOn};
-    /// // Linear model: the penalty is constant in θ, its gradient zero.
-    /// let net = Dense::<2, 1>::zeroed();
-    /// let (mut cache, mut y, mut grad) = (Dense::<2, 1>::new_cache(), [0.0], Dense::<2, 1>::zeroed());
-    /// net.forward_with(&[1.0, 2.0], &mut Clean, &mut cache, &mut y);
-    /// let p = net.penalty_grad_from_cache(&mut cache, &[1.0], &[0.5], NoiseOn::Weights, &mut grad);
-    /// assert_eq!(p, Ok(2.5));
-    /// assert_eq!((grad.w, grad.b), ([[1.0, 2.0]], [1.0]));
-    /// ```
-    fn penalty_grad_from_cache(
-        &self,
-        cache: &mut Self::Cache,
-        dy: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: &mut Self,
-    ) -> Result<f32, Error> {
-        let net = &Walk::<IN, OUT, Self>(self);
-        passes::penalty_grad_from_cache(net, cache, Some(dy), eta, on, grad)
-    }
-
-    /// The penalty of one seed `s`: `Σ_l η_l ‖∇_{θ_l} (s·f)‖²` (one backward
-    /// sweep), given a clean forward pass in `cache`; with `grad`, also adds
-    /// `H_{s·f} (η ⊙ ∇_θ (s·f))`, the gradient of half of it with `s` held
-    /// fixed (R-operator). The loss-correct penalty sums this over the
-    /// columns of the loss's Hessian factor ([`Loss::hessian_factor`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Clean, Dense, Network, NoiseOn};
-    /// // Linear model: ∇_w (s·f) = s xᵀ, so the penalty is η‖s‖²‖x‖².
-    /// let net = Dense::<1, 2>::zeroed();
-    /// let (mut cache, mut y) = (Dense::<1, 2>::new_cache(), [0.0; 2]);
-    /// net.forward_with(&[2.0], &mut Clean, &mut cache, &mut y);
-    /// let p = net.seeded_penalty_from_cache(&mut cache, &[1.0, -1.0], &[0.5], NoiseOn::Weights, None);
-    /// assert_eq!(p, Ok(0.5 * 2.0 * 4.0));
-    /// ```
-    fn seeded_penalty_from_cache(
-        &self,
-        cache: &mut Self::Cache,
-        seed: &[f32; OUT],
-        eta: &[f32],
-        on: NoiseOn,
-        grad: Option<&mut Self>,
-    ) -> Result<f32, Error> {
-        let net = &Walk::<IN, OUT, Self>(self);
-        passes::seeded_penalty_from_cache(net, cache, seed, eta, on, grad)
-    }
-
-    /// Adds `H_f v = ∇_θ ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k(x)‖²` into `grad` (over
-    /// every parameter, whichever count in the penalty) and returns the
-    /// penalty. Runs a clean forward pass into `cache`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`; `grad` is unchanged then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Mlp1, Network, NoiseOn, Tanh};
-    /// type Net = Mlp1<1, 2, 1, Tanh>;
-    /// let mut net = Net::zeroed();
-    /// net.0.w = [[1.0], [-1.0]];
-    /// net.1.w = [[1.0, 1.0]];
-    /// let (mut cache, mut grad) = (Net::new_cache(), Net::zeroed());
-    /// let p = net.penalty_grad(&[0.5], &[0.1, 0.1], NoiseOn::Weights, &mut cache, &mut grad).unwrap();
-    /// assert!(p > 0.0 && grad.0.w[0][0] != 0.0);
-    /// ```
-    fn penalty_grad(
-        &self,
-        x: &[f32; IN],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut Self::Cache,
-        grad: &mut Self,
-    ) -> Result<f32, Error> {
-        passes::penalty_grad(&Walk::<IN, OUT, Self>(self), x, eta, on, cache, grad)
-    }
-
     /// Adds `∇_θ [ℓ(f(x), t) + ½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²]` into `grad`
     /// (clean weights) and returns the loss and the penalty.
     ///
@@ -435,11 +307,11 @@ pub trait Network<const IN: usize, const OUT: usize>:
     /// # Examples
     ///
     /// ```
-    /// use noisereg::{Dense, HalfSquaredError, Network, NoiseOn};
+    /// use noisereg::{Dense, HalfSquaredError, Model, Network, NoiseOn};
     /// let net = Dense::<1, 1>::zeroed();
-    /// let (mut cache, mut grad) = (Dense::<1, 1>::new_cache(), Dense::<1, 1>::zeroed());
+    /// let (mut ws, mut grad) = (net.workspace(), net.zeros_like());
     /// let v = net
-    ///     .loss_penalty_grad(&HalfSquaredError, &[2.0], &[1.0], &[0.1], NoiseOn::Weights, &mut cache, &mut grad)
+    ///     .loss_penalty_grad(&HalfSquaredError, &[2.0], &[1.0], &[0.1], NoiseOn::Weights, &mut ws, &mut grad)
     ///     .unwrap();
     /// assert_eq!((v.loss, v.penalty), (0.5, 0.1 * 4.0));
     /// assert_eq!((grad.w, grad.b), ([[-2.0]], [-1.0]));
@@ -452,20 +324,20 @@ pub trait Network<const IN: usize, const OUT: usize>:
         target: &T,
         eta: &[f32],
         on: NoiseOn,
-        cache: &mut Self::Cache,
+        ws: &mut Self::Workspace,
         grad: &mut Self,
     ) -> Result<LossAndPenalty, Error> {
         penalty_passes::loss_penalty_grad::<IN, OUT, Self, _, _>(
-            self, loss, x, target, eta, on, cache, grad,
+            self, loss, x, target, eta, on, ws, grad,
         )
     }
 
     /// Mean penalty `Σ_k Σ_l η_l (‖x_l‖² + b)‖δ_l‖²` over a mini-batch; `grad`
-    /// is OVERWRITTEN with the mean of [`penalty_grad`](Self::penalty_grad)'s
+    /// is OVERWRITTEN with the mean of [`penalty_grad`](Model::penalty_grad)'s
     /// gradient, computed [`BLOCK`](crate::BLOCK) (sample, output) pairs at a time.
     ///
     /// The bits do not depend on [`BLOCK`](crate::BLOCK) or on how the batch is split; they
-    /// differ from the mean of [`penalty_grad`](Self::penalty_grad) in the
+    /// differ from the mean of [`penalty_grad`](Model::penalty_grad) in the
     /// last bits, through the forward sums of
     /// [`DenseRef::forward_block`](crate::DenseRef::forward_block).
     ///
@@ -594,56 +466,6 @@ pub trait Network<const IN: usize, const OUT: usize>:
         batch::gauss_newton_penalty_batch::<IN, OUT, Self, _, _>(
             self, loss, xs, targets, eta, on, out,
         )
-    }
-
-    /// Exact `Σ_l η_l tr ∇²_{θ_l} f_k(x)` over the parameters that count
-    /// (`on`) for every output `k`, into `traces` (pass `η_l = 1` for the
-    /// plain trace). Full pre-activation Hessians are propagated backwards,
-    /// so the stack holds one `H×H` matrix per hidden width `H`. Runs a clean
-    /// forward pass into `cache`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::LengthMismatch`] if `eta.len() != DEPTH`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Activation, Dense, Network, NoiseOn, Tanh};
-    /// // f = tanh(w·x + b): tr ∇²_w f = ‖x‖²·tanh''(z).
-    /// let mut net = Dense::<2, 1, Tanh>::zeroed();
-    /// net.w = [[0.5, 0.25]];
-    /// let (mut cache, mut tr) = (Dense::<2, 1, Tanh>::new_cache(), [0.0]);
-    /// net.hessian_trace(&[1.0, 2.0], &[1.0], NoiseOn::Weights, &mut cache, &mut tr).unwrap();
-    /// assert!((tr[0] - 5.0 * Tanh.d2f(1.0)).abs() < 1e-6);
-    /// ```
-    fn hessian_trace(
-        &self,
-        x: &[f32; IN],
-        eta: &[f32],
-        on: NoiseOn,
-        cache: &mut Self::Cache,
-        traces: &mut [f32; OUT],
-    ) -> Result<(), Error> {
-        passes::hessian_trace(&Walk::<IN, OUT, Self>(self), x, eta, on, cache, traces)
-    }
-
-    /// Multiplies every parameter by `a`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use noisereg::{Dense, Network};
-    /// let mut g = Dense::<1, 1>::zeroed();
-    /// g.b = [3.0];
-    /// g.scale_all(2.0);
-    /// assert_eq!(g.b, [6.0]);
-    /// ```
-    #[inline]
-    fn scale_all(&mut self, a: f32) {
-        for i in 0..self.slice_count() {
-            crate::kernels::scale(a, self.slice_mut(i));
-        }
     }
 }
 

@@ -11,7 +11,9 @@ use super::super::penalty::NoiseOn;
 use super::super::stack::{BackPass, Below, Carry, DownPass, UpPass};
 use super::Network;
 use super::sealed::{Nested, TOKEN, Token};
+use crate::error::Error;
 use crate::parameters::Parameters;
+use crate::train::Model;
 use rand_core::Rng;
 
 impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
@@ -41,23 +43,11 @@ impl<const IN: usize, const H: usize, A: Activation, N: Parameters> Parameters
 impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Network<H, OUT>>
     Network<IN, OUT> for (Dense<IN, H, A>, N)
 {
-    type Cache = (DenseCache<IN, H>, N::Cache);
     const DEPTH: usize = 1 + N::DEPTH;
     const PARAMS: usize = IN * H + H + N::PARAMS;
 
     fn zeroed() -> Self {
         (Dense::zeroed(), N::zeroed())
-    }
-
-    fn new_cache() -> Self::Cache {
-        (DenseCache::new(), N::new_cache())
-    }
-
-    #[inline]
-    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) {
-        let mut h = [0.0; H];
-        self.0.forward(x, &mut h);
-        self.1.forward(&h, y);
     }
 
     fn init<R: Rng + ?Sized>(&mut self, init: Init, rng: &mut R) {
@@ -67,14 +57,33 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
 }
 
 impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Network<H, OUT>>
-    Nested<IN, OUT, (DenseCache<IN, H>, N::Cache)> for (Dense<IN, H, A>, N)
+    Model<[f32; IN], [f32; OUT]> for (Dense<IN, H, A>, N)
+{
+    type Workspace = (DenseCache<IN, H>, N::Workspace);
+
+    fn workspace(&self) -> Self::Workspace {
+        (DenseCache::new(), self.1.workspace())
+    }
+
+    #[inline]
+    fn forward(&self, x: &[f32; IN], y: &mut [f32; OUT]) -> Result<(), Error> {
+        let mut h = [0.0; H];
+        self.0.forward(x, &mut h)?;
+        self.1.forward(&h, y)
+    }
+
+    const_model_passes!();
+}
+
+impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Network<H, OUT>>
+    Nested<IN, OUT, (DenseCache<IN, H>, N::Workspace)> for (Dense<IN, H, A>, N)
 {
     #[inline]
     fn walk_up_from<V: UpPass>(
         &self,
         _: Token,
         first: usize,
-        cache: &mut (DenseCache<IN, H>, N::Cache),
+        cache: &mut (DenseCache<IN, H>, N::Workspace),
         below: Option<Below<'_>>,
         pass: &mut V,
     ) {
@@ -92,7 +101,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         &self,
         _: Token,
         first: usize,
-        cache: &mut (DenseCache<IN, H>, N::Cache),
+        cache: &mut (DenseCache<IN, H>, N::Workspace),
         below: Option<Below<'_>>,
         grad: Option<&mut Self>,
         above: Carry<'_>,
@@ -140,7 +149,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
         &self,
         _: Token,
         first: usize,
-        cache: &(DenseCache<IN, H>, N::Cache),
+        cache: &(DenseCache<IN, H>, N::Workspace),
         grad: &mut Self,
         g: &mut [f32; OUT],
         gx: Option<&mut [f32; IN]>,
@@ -161,7 +170,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, A: Activation, N: Networ
     }
 
     #[inline]
-    fn output(_: Token, cache: &(DenseCache<IN, H>, N::Cache)) -> &[f32; OUT] {
+    fn output(_: Token, cache: &(DenseCache<IN, H>, N::Workspace)) -> &[f32; OUT] {
         N::output(TOKEN, &cache.1)
     }
 

@@ -6,6 +6,7 @@ use super::super::penalty::{LossAndPenalty, NoiseOn};
 use super::{Network, nonempty};
 use crate::error::{Error, check_len};
 use crate::perturbation::Clean;
+use crate::train::parameter_ops::{fill_zero, scale_all};
 
 /// The body of [`Network::loss_penalty_grad`].
 #[allow(clippy::too_many_arguments)]
@@ -22,14 +23,14 @@ pub(super) fn loss_penalty_grad<
     target: &T,
     eta: &[f32],
     on: NoiseOn,
-    cache: &mut N::Cache,
+    cache: &mut N::Workspace,
     grad: &mut N,
 ) -> Result<LossAndPenalty, Error> {
     N::check_eta(eta)?;
     let (mut y, mut dy) = ([0.0; OUT], [0.0; OUT]);
-    net.forward_with(x, &mut Clean, cache, &mut y);
+    net.forward_with(x, &mut Clean, cache, &mut y)?;
     let l = loss.value_grad(&y, target, &mut dy)?;
-    let penalty = net.penalty_grad_from_cache(cache, &dy, eta, on, grad)?;
+    let penalty = net.penalty_grad_with(cache, &dy, eta, on, grad)?;
     Ok(LossAndPenalty { loss: l, penalty })
 }
 
@@ -52,7 +53,7 @@ pub(super) fn loss_penalty_grad_batch<
     check_len(xs.len(), targets.len())?;
     let n = nonempty(xs.len())?;
     N::check_eta(eta)?;
-    grad.fill_zero();
+    fill_zero(grad);
     let mut sum = LossAndPenalty::default();
     super::batch::r_op_sum(net, xs, eta, on, grad, &mut sum, |s, y, dy| {
         match targets.get(s) {
@@ -63,7 +64,7 @@ pub(super) fn loss_penalty_grad_batch<
             }),
         }
     })?;
-    grad.scale_all(1.0 / n);
+    scale_all(grad, 1.0 / n);
     Ok(LossAndPenalty {
         loss: sum.loss / n,
         penalty: sum.penalty / n,
@@ -80,12 +81,12 @@ pub(super) fn penalty_grad_batch<const IN: usize, const OUT: usize, N: Network<I
 ) -> Result<f32, Error> {
     let n = nonempty(xs.len())?;
     N::check_eta(eta)?;
-    grad.fill_zero();
+    fill_zero(grad);
     let mut sum = LossAndPenalty::default();
     super::batch::r_op_sum(net, xs, eta, on, grad, &mut sum, |_, _, dy| {
         dy.fill(0.0);
         Ok(0.0)
     })?;
-    grad.scale_all(1.0 / n);
+    scale_all(grad, 1.0 / n);
     Ok(sum.penalty / n)
 }

@@ -11,7 +11,7 @@ use crate::error::Error;
 #[derive(Debug)]
 pub(super) struct Walk<'a, const IN: usize, const OUT: usize, N>(pub(super) &'a N);
 
-impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache>
+impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Workspace>
     for Walk<'_, IN, OUT, N>
 {
     type Grad = N;
@@ -32,12 +32,12 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
     }
 
     #[inline(always)]
-    fn output_of<'c>(&self, cache: &'c N::Cache) -> &'c [f32] {
+    fn output_of<'c>(&self, cache: &'c N::Workspace) -> &'c [f32] {
         N::output(TOKEN, cache)
     }
 
     #[inline(always)]
-    fn walk_up<V: UpPass>(&self, cache: &mut N::Cache, pass: &mut V) -> Result<(), Error> {
+    fn walk_up<V: UpPass>(&self, cache: &mut N::Workspace, pass: &mut V) -> Result<(), Error> {
         self.0.walk_up_from(TOKEN, 0, cache, None, pass);
         Ok(())
     }
@@ -45,7 +45,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
     #[inline(always)]
     fn walk_down<V: DownPass>(
         &self,
-        cache: &mut N::Cache,
+        cache: &mut N::Workspace,
         grad: Option<&mut N>,
         seed: Seed<'_>,
         pass: &mut V,
@@ -74,7 +74,7 @@ impl<const IN: usize, const OUT: usize, N: Network<IN, OUT>> LayerStack<N::Cache
     #[inline(always)]
     fn walk_back<V: BackPass>(
         &self,
-        cache: &N::Cache,
+        cache: &N::Workspace,
         grad: &mut N,
         seed: Seed<'_>,
         pass: &mut V,

@@ -46,7 +46,7 @@ use rand_core::Rng;
 /// let mut net = Elman::<1, 2, 1, Tanh>::zeroed();
 /// net.c = [0.5];
 /// let mut y = [0.0];
-/// net.predict(&Sequence([[1.0], [2.0], [3.0]]), &mut y)?;
+/// net.forward(&Sequence([[1.0], [2.0], [3.0]]), &mut y)?;
 /// assert_eq!(y, [0.5]);
 /// # Ok::<(), noisereg::Error>(())
 /// ```

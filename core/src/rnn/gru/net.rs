@@ -32,7 +32,7 @@ use rand_core::Rng;
 /// let mut net = Gru::<1, 2, 1>::zeroed();
 /// net.c = [0.25];
 /// let mut y = [0.0];
-/// net.predict(&Sequence([[1.0], [2.0]]), &mut y)?;
+/// net.forward(&Sequence([[1.0], [2.0]]), &mut y)?;
 /// assert_eq!(y, [0.25]);
 /// # Ok::<(), noisereg::Error>(())
 /// ```

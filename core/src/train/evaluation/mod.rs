@@ -55,7 +55,7 @@ where
     let mut total = 0.0f64;
     for (xb, tb) in xs.chunks(BLOCK).zip(targets.chunks(BLOCK)) {
         let yb = ys.get_mut(..xb.len()).unwrap_or_default();
-        net.predict_batch(xb, yb)?;
+        net.forward_batch(xb, yb)?;
         for (y, t) in yb.iter().zip(tb) {
             total += f64::from(loss.value(y.as_ref(), t)?);
         }
@@ -85,7 +85,7 @@ pub fn flatness<X, Y, N: Model<X, Y>>(net: &N, xs: &[X], on: NoiseOn) -> Result<
     let mut cache = net.workspace();
     let mut total = 0.0f64;
     for x in xs {
-        total += f64::from(net.penalty_at(x, &ones, on, &mut cache)?);
+        total += f64::from(net.penalty(x, &ones, on, &mut cache)?);
     }
     Ok((total / n) as f32)
 }
@@ -183,10 +183,10 @@ pub fn noisy_cost_expansion<X, Y: Buffer, N: Model<X, Y>>(
     let (mut y, mut tr) = (net.output_buffer(), net.output_buffer());
     let (mut j, mut pen, mut trace, mut curv) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for (x, t) in xs.iter().zip(targets) {
-        net.forward_traced(x, &mut Clean, &mut cache, &mut y)?;
+        net.forward_with(x, &mut Clean, &mut cache, &mut y)?;
         j += f64::from(HalfSquaredError.value(y.as_ref(), t.as_ref())?);
-        pen += f64::from(net.penalty_at(x, eta, on, &mut cache)?);
-        net.hessian_trace_at(x, eta, on, &mut cache, &mut tr)?;
+        pen += f64::from(net.penalty(x, eta, on, &mut cache)?);
+        net.hessian_trace(x, eta, on, &mut cache, &mut tr)?;
         let it = y.as_ref().iter().zip(t.as_ref()).zip(tr.as_ref());
         for ((&yk, &tk), &trk) in it {
             trace += f64::from(trk);

@@ -238,7 +238,7 @@ impl<'a, X, Y: Buffer, N: Model<X, Y>, T, L: Loss<T>> AntitheticPairs<'a, X, Y, 
             if *per_sample {
                 for (i, (x, t)) in xs.iter().zip(targets.iter()).enumerate() {
                     noise.set_draw_index(p.wrapping_mul(xs.len() as u64).wrapping_add(i as u64));
-                    net.forward_traced(x, noise, ws, y)?;
+                    net.forward_with(x, noise, ws, y)?;
                     total += f64::from(loss.value(y.as_ref(), t)?);
                 }
             } else {

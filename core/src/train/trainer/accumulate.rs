@@ -294,8 +294,8 @@ where
     P: Perturbation,
 {
     let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
-    net.forward_traced(x, p, cache, &mut y)?;
+    net.forward_with(x, p, cache, &mut y)?;
     let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
-    net.backward_traced(cache, &dy, p, grad)?;
+    net.backward_with(cache, &dy, p, grad)?;
     Ok(l)
 }

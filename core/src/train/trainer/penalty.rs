@@ -76,11 +76,11 @@ impl PenaltyTerm {
         if let Some((eta, on)) = &self.eta {
             let eta = eta.get(..net.depth()).unwrap_or(eta);
             if self.form == PenaltyForm::SquaredError {
-                net.penalty_grad_at(x, eta, *on, cache, grad)?;
+                net.penalty_grad(x, eta, *on, cache, grad)?;
                 return Ok(());
             }
             let (mut y, dy) = (net.output_buffer(), net.output_buffer());
-            net.forward_traced(x, &mut Clean, cache, &mut y)?;
+            net.forward_with(x, &mut Clean, cache, &mut y)?;
             add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;
         }
         Ok(())
@@ -103,11 +103,11 @@ impl PenaltyTerm {
         };
         let eta = eta.get(..net.depth()).unwrap_or(eta);
         let (mut y, mut dy) = (net.output_buffer(), net.output_buffer());
-        net.forward_traced(x, &mut Clean, cache, &mut y)?;
+        net.forward_with(x, &mut Clean, cache, &mut y)?;
         let l = loss.value_grad(y.as_ref(), t, dy.as_mut())?;
         match self.form {
             PenaltyForm::SquaredError => {
-                net.penalty_grad_traced(cache, &dy, eta, *on, grad)?;
+                net.penalty_grad_with(cache, &dy, eta, *on, grad)?;
             }
             PenaltyForm::LossCorrect => {
                 add_gauss_newton_grad(net, loss, y.as_ref(), t, &dy, eta, *on, cache, grad)?;

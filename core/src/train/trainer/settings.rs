@@ -155,7 +155,7 @@ impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
 
     /// Like [`with_penalty`](Self::with_penalty), but with the squared-error
     /// form `½ Σ_k Σ_l η_l ‖∇_{θ_l} f_k‖²` whatever the loss
-    /// ([`Network::penalty`](crate::Network::penalty)): what weight noise
+    /// ([`Model::penalty`](crate::Model::penalty)): what weight noise
     /// induces only under ½ squared error (for softmax cross-entropy it is
     /// a different, much larger regulariser; docs/theory.md §11).
     ///
