@@ -21,8 +21,9 @@
 use super::loss::Loss;
 use super::penalty::{LossAndPenalty, NoiseOn};
 use crate::error::{Error, check_len};
+use crate::noise::{NoiseKind, WeightNoiseConfig};
 use crate::perturbation::Clean;
-use crate::train::{Buffer, Model, NoiseKind, WeightNoiseConfig};
+use crate::train::{Buffer, Model};
 
 /// `Ok` when `eta` has one entry per layer of `net`.
 fn check_eta<X, Y, N: Model<X, Y>>(net: &N, eta: &[f32]) -> Result<(), Error> {

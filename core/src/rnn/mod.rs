@@ -34,7 +34,7 @@ pub use sequence::Sequence;
 pub use stacked::{StackedElman, StackedElmanWork};
 
 use crate::error::Error;
-use crate::train::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
+use crate::noise::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
 
 /// What weight noise means when the same θ is used at every step
 /// (`docs/theory.md` §8).

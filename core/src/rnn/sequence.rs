@@ -2,7 +2,8 @@
 
 use crate::error::Error;
 use crate::nn::{HalfSquaredError, Loss};
-use crate::train::{LabelNoise, Target};
+use crate::noise::LabelNoise;
+use crate::train::Target;
 
 /// `T` steps of `D` values, stored contiguously (`as_ref()` is the
 /// `T·D` values step after step), so the trainer's input noise perturbs it

@@ -4,9 +4,9 @@
 
 use crate::error::Error;
 use crate::nn::{Loss, NoiseOn};
+use crate::noise::WeightNoiseConfig;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
-use crate::train::WeightNoiseConfig;
 
 /// A buffer of `f32` values: an array `[f32; N]` (fixed size, no checks) or,
 /// with `alloc`, a `Vec<f32>` sized at run time.

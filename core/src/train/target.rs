@@ -1,6 +1,6 @@
 //! What a training target must offer: a finiteness check and label noise.
 
-use super::label_noise::LabelNoise;
+use crate::noise::label::LabelNoise;
 
 /// A training target: a regression vector `[f32; K]` or a class label `usize`.
 ///

@@ -6,9 +6,9 @@ mod perturbed;
 pub use perturbed::{AntitheticPairs, NoisyLoss, perturbed_loss};
 
 use super::model::{Buffer, Model};
-use super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
 use crate::error::{Error, check_len, nonempty};
 use crate::nn::{BLOCK, HalfSquaredError, Loss, NoiseOn};
+use crate::noise::config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
 use crate::perturbation::Clean;
 
 /// Mean loss over a data set at the clean weights (accumulated in `f64`).

@@ -2,11 +2,11 @@
 //! antithetic pairs `(θ + ε, θ − ε)` with its Monte Carlo standard error.
 
 use super::super::model::{Buffer, Model};
-use super::super::weight_noise::WeightNoise;
-use super::super::weight_noise_config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
 use super::{clean_loss, loss_sum};
 use crate::error::{Error, check_len, nonempty};
 use crate::nn::{BLOCK, Loss};
+use crate::noise::config::{MAX_LAYERS, NoiseKind, WeightNoiseConfig};
+use crate::noise::weight::WeightNoise;
 
 /// A Monte Carlo estimate of the cost under weight noise, `E_ε J(θ + ε)`.
 ///

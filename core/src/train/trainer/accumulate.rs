@@ -6,15 +6,15 @@ use super::penalty::{PenaltyForm, PenaltyTerm};
 use super::settings::FLIPOUT_SCRATCH;
 use crate::error::Error;
 use crate::nn::{BLOCK, Loss};
+use crate::noise::config::Estimator;
+use crate::noise::flipout::{FlipoutPass, add_product};
+use crate::noise::input::InputNoise;
+use crate::noise::label::LabelNoise;
 use crate::perturbation::{Clean, Perturbation};
-use crate::train::flipout::{FlipoutPass, add_product};
-use crate::train::input_noise::InputNoise;
-use crate::train::label_noise::LabelNoise;
 use crate::train::model::{Buffer, Model};
 use crate::train::optimizer::Optimizer;
 use crate::train::parameter_ops::{add_into, fill_zero, scale_all};
 use crate::train::target::Target;
-use crate::train::weight_noise_config::Estimator;
 
 impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>, const S: usize>
     ModelTrainer<X, Y, N, O, S>

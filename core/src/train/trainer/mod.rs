@@ -10,11 +10,11 @@ mod penalty;
 mod settings;
 mod step;
 
-use super::input_noise::InputNoise;
-use super::label_noise::LabelNoise;
 use super::model::Model;
-use super::weight_noise::WeightNoise;
-use super::weight_noise_config::WeightNoiseConfig;
+use crate::noise::config::WeightNoiseConfig;
+use crate::noise::input::InputNoise;
+use crate::noise::label::LabelNoise;
+use crate::noise::weight::WeightNoise;
 use core::marker::PhantomData;
 
 /// Seeds of the independent noise sources derived from the trainer's seed.

@@ -3,9 +3,9 @@
 use super::accumulate::sample_grad;
 use crate::error::Error;
 use crate::nn::{Loss, NoiseOn, add_gauss_newton_grad};
+use crate::noise::config::{MAX_LAYERS, Redraw, WeightNoiseConfig};
 use crate::perturbation::Clean;
 use crate::train::model::{Buffer, Model};
-use crate::train::weight_noise_config::{MAX_LAYERS, Redraw, WeightNoiseConfig};
 
 /// Which explicit penalty a trainer adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

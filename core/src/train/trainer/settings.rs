@@ -3,12 +3,12 @@
 use super::penalty::PenaltyForm;
 use super::{ModelTrainer, NoisePositions, sub_seed};
 use crate::error::Error;
-use crate::train::input_noise::InputNoise;
-use crate::train::label_noise::LabelNoise;
+use crate::noise::config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
+use crate::noise::input::InputNoise;
+use crate::noise::label::LabelNoise;
+use crate::noise::weight::WeightNoise;
 use crate::train::model::{Buffer, Model};
 use crate::train::optimizer::Optimizer;
-use crate::train::weight_noise::WeightNoise;
-use crate::train::weight_noise_config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
 use core::marker::PhantomData;
 
 impl<X: Buffer, Y: Buffer, N: Model<X, Y>, O: Optimizer<N>> ModelTrainer<X, Y, N, O, 0> {

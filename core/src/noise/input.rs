@@ -1,8 +1,8 @@
 //! Input noise `x̃ = x + ξ`, `ξ ~ N(0, σ² I)`.
 
-use super::validate::finite_non_negative;
 use crate::error::Error;
 use crate::sampler::GaussianShift;
+use crate::train::validate::finite_non_negative;
 
 /// Gaussian noise on the inputs (data augmentation; for a linear model
 /// exactly ridge regression, `docs/theory.md` §5).

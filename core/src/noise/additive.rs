@@ -1,7 +1,7 @@
 //! Additive weight noise `w̃ = w + ε`, `ε ~ N(0, η)`.
 
-use super::layer_noise::LayerNoise;
-use super::weight_noise_config::WeightNoiseConfig;
+use super::config::WeightNoiseConfig;
+use super::layer::LayerNoise;
 use crate::perturbation::Perturbation;
 
 /// Additive Gaussian weight noise, drawn row by row and regenerated in the

@@ -1,10 +1,10 @@
 //! State shared by the weight-noise perturbations: per-layer η, the current
 //! layer's standard deviation and the counter-keyed stream.
 
-use super::parameter_ops::CopyChecked;
-use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
+use super::config::{MAX_LAYERS, WeightNoiseConfig};
 use crate::nn::NoiseOn;
 use crate::sampler::LaneStream;
+use crate::train::parameter_ops::CopyChecked;
 
 /// Per-layer η, schedule factor, sign (antithetic draws) and the stream.
 #[derive(Debug, Clone, PartialEq)]

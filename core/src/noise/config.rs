@@ -1,10 +1,10 @@
 //! Validated settings of weight noise: kind, per-layer η, which parameters,
 //! when to redraw, and the η schedule.
 
-use super::eta_schedule::EtaSchedule;
-use super::validate::finite_non_negative;
 use crate::error::Error;
 use crate::nn::NoiseOn;
+use crate::train::eta_schedule::EtaSchedule;
+use crate::train::validate::finite_non_negative;
 
 /// Most dense layers a network trained with per-layer η may have.
 ///

@@ -418,7 +418,7 @@ mod marginal {
     use crate::Model;
     extern crate std;
     use super::*;
-    use crate::train::{NoiseKind, WeightNoise, WeightNoiseConfig};
+    use crate::noise::{NoiseKind, WeightNoise, WeightNoiseConfig};
     use crate::{Init, Mlp1, Network, Tanh};
     use rand_core::SeedableRng;
     use std::vec::Vec;

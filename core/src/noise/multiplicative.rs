@@ -1,7 +1,7 @@
 //! Multiplicative weight noise `w̃ = w(1 + ε)`, `ε ~ N(0, η)`.
 
-use super::layer_noise::LayerNoise;
-use super::weight_noise_config::WeightNoiseConfig;
+use super::config::WeightNoiseConfig;
+use super::layer::LayerNoise;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
 

@@ -1,14 +1,14 @@
 //! Run-time choice among the weight-noise perturbations, with the schedule.
 
-use super::additive_noise::AdditiveNoise;
-use super::layer_noise::LayerNoise;
-use super::local_reparam_noise::LocalReparamNoise;
-use super::multiplicative_noise::MultiplicativeNoise;
-use super::validate::finite_non_negative;
-use super::weight_noise_config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
+use super::additive::AdditiveNoise;
+use super::config::{Estimator, NoiseKind, Redraw, WeightNoiseConfig};
+use super::layer::LayerNoise;
+use super::local_reparam::LocalReparamNoise;
+use super::multiplicative::MultiplicativeNoise;
 use crate::error::Error;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
+use crate::train::validate::finite_non_negative;
 
 /// The weight-noise [`Perturbation`] a [`WeightNoiseConfig`] describes.
 ///
@@ -143,7 +143,7 @@ impl WeightNoise {
     /// assert!(noise.set_eta(&[-1.0; MAX_LAYERS]).is_err());
     /// # Ok::<(), noisereg::Error>(())
     /// ```
-    pub fn set_eta(&mut self, eta: &[f32; super::MAX_LAYERS]) -> Result<(), Error> {
+    pub fn set_eta(&mut self, eta: &[f32; crate::noise::MAX_LAYERS]) -> Result<(), Error> {
         for &e in eta {
             finite_non_negative("eta", e)?;
         }
@@ -226,17 +226,17 @@ impl WeightNoise {
     pub(crate) fn local_pass<'a, P: Parameters>(
         &mut self,
         xi: &'a mut P,
-    ) -> Option<super::local_reparam_noise::LocalPass<'a, P>> {
+    ) -> Option<super::local_reparam::LocalPass<'a, P>> {
         let Kind::LocalReparam(n) = &mut self.kind else {
             return None;
         };
         n.draw_into(xi);
         let (stds, biases) = n.stds();
-        Some(super::local_reparam_noise::LocalPass {
+        Some(super::local_reparam::LocalPass {
             xi,
             stds,
             biases,
-            roots: [0.0; super::MAX_LAYERS],
+            roots: [0.0; crate::noise::MAX_LAYERS],
         })
     }
 
@@ -309,7 +309,7 @@ impl WeightNoise {
                 } else if weights && biases {
                     self.bias(c, n);
                 } else {
-                    super::parameter_ops::CopyChecked::copy_from_slice_checked(n, c);
+                    crate::train::parameter_ops::CopyChecked::copy_from_slice_checked(n, c);
                 }
             }
         }

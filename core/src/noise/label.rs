@@ -1,8 +1,8 @@
 //! Label noise: Gaussian noise on regression targets.
 
-use super::validate::finite_non_negative;
 use crate::error::Error;
 use crate::sampler::GaussianShift;
+use crate::train::validate::finite_non_negative;
 
 /// Noise on the targets.
 ///

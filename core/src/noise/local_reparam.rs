@@ -1,12 +1,12 @@
 //! Additive weight noise sampled through the pre-activations (local
 //! reparameterisation, Kingma, Salimans & Welling 2015).
 
-use super::layer_noise::LayerNoise;
-use super::parameter_ops::CopyChecked;
-use super::weight_noise_config::{MAX_LAYERS, WeightNoiseConfig};
+use super::config::{MAX_LAYERS, WeightNoiseConfig};
+use super::layer::LayerNoise;
 use crate::kernels::sq_norm;
 use crate::parameters::Parameters;
 use crate::perturbation::Perturbation;
+use crate::train::parameter_ops::CopyChecked;
 
 /// Additive weight noise, sampled as pre-activation noise.
 ///
