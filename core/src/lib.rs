@@ -133,6 +133,7 @@ struct ReadmeDoctests;
 
 mod error;
 mod kernels;
+mod math;
 mod nn;
 mod noise;
 mod parameters;

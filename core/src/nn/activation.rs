@@ -107,7 +107,7 @@ pub struct Relu;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Softplus;
 
-use super::fast_math::{logistic, tanh};
+use crate::math::activations::{logistic, tanh};
 
 impl Activation for Identity {
     #[inline(always)]

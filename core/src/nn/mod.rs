@@ -125,8 +125,8 @@ mod activation;
 mod backward;
 mod block;
 mod dense;
-mod fast_math;
-pub(crate) use fast_math::sqrt as sqrt_f32;
+
+pub(crate) use crate::math::activations::sqrt as sqrt_f32;
 mod forward;
 mod gauss_newton;
 mod init;

@@ -1,5 +1,5 @@
-use super::polynomials::box_muller_pair;
 use crate::error::Error;
+use crate::math::box_muller::box_muller_pair;
 use rand_core::Rng;
 
 /// Scalar Box–Muller sampler of `N(mean, std²)` over any [`Rng`].

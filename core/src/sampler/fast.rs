@@ -2,8 +2,8 @@
 //! xoshiro128+ words.
 
 use super::fill_normal::fill_with;
-use super::polynomials::{Lanes, split_uniform};
 use super::xoshiro_lanes::{LANES, XoshiroLanes, step_plus};
+use crate::math::box_muller::{Lanes, split_uniform};
 use wide::f32x8;
 
 // −2·ln(1 + f) = f·(L0 + L1·f + … + L6·f⁶) on [√2/2 − 1, √2 − 1]: minimax,

@@ -1,7 +1,7 @@
 use super::box_muller::check_mean_std;
-use super::polynomials::box_muller_pair;
 use super::xoshiro_lanes::{LANES, XoshiroLanes, step};
 use crate::error::Error;
+use crate::math::box_muller::box_muller_pair;
 use wide::{f32x8, u32x8};
 
 /// Normals produced by one pair of blocks (16 uniforms).

@@ -77,13 +77,12 @@ mod fast;
 mod fill_normal;
 mod gaussian_shift;
 mod lane_stream;
-mod polynomials;
 mod xoshiro_lanes;
 
+pub(crate) use crate::math::box_muller::{cos_half_pi, sin_half_pi};
 pub use box_muller::BoxMuller;
 pub use fast::{fill_normal_fast, fill_normal_fast_scalar};
 pub use fill_normal::{fill_normal, fill_normal_scalar, fill_normal_with};
 pub(crate) use gaussian_shift::GaussianShift;
 pub(crate) use lane_stream::LaneStream;
-pub(crate) use polynomials::{cos_half_pi, sin_half_pi};
 pub use xoshiro_lanes::XoshiroLanes;

@@ -54,7 +54,7 @@ fn c_floats(v: &[f32]) -> String {
         .join(", ")
 }
 
-/// The core's tanh (`core/src/nn/fast_math.rs`), operation for operation.
+/// The core's tanh (`core/src/math/activations.rs`), operation for operation.
 const C_TANH: &str = r#"
 static float noisereg_tanh(float x) {
     float s, s2, s4, p, q, r;

@@ -323,7 +323,7 @@ static float noisereg_dot(const float *a, const float *b, size_t n) {
 }
 "#;
 
-/// The core's logistic function over its own `exp` (`core/src/nn/fast_math.rs`),
+/// The core's logistic function over its own `exp` (`core/src/math/activations.rs`),
 /// operation for operation.
 const C_SIGMOID: &str = r#"
 static float noisereg_exp(float x) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Minimax (Remez) fits of the sampler's polynomials (polynomials.rs).
+"""Minimax (Remez) fits of the sampler's polynomials (math/box_muller.rs).
 
 Run: python3 coefficients.py   (needs mpmath, ~30 s). Minimises the relative
 error in exact arithmetic and prints the coefficients as Rust constants.
-`python3 coefficients.py fast` prints those of fast.rs instead.
+`python3 coefficients.py fast` prints those of ../sampler/fast.rs instead.
 """
 import struct
 import sys
@@ -76,7 +76,7 @@ def show(name, c, m):
 
 
 def fast():
-    """Shorter fits for `fill_normal_fast` (fast.rs): no division, half-turn sin/cos."""
+    """Shorter fits for `fill_normal_fast` (sampler/fast.rs): no division, half-turn sin/cos."""
     lo, hi = mp.sqrt(2) / 2 - 1, mp.sqrt(2) - 1
     # −2·ln(1 + f) = f·(L0 + L1·f + … + L6·f⁶), f ∈ [√2/2 − 1, √2 − 1].
     g = lambda x: -2 * mp.log1p(x) / x if x != 0 else mp.mpf(-2)
